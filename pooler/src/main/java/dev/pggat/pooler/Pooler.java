@@ -1,0 +1,172 @@
+package dev.pggat.pooler;
+
+import dev.pggat.pooler.admin.AdminServer;
+import dev.pggat.pooler.backend.ServerConnector;
+import dev.pggat.pooler.config.PoolerConfig;
+import dev.pggat.pooler.frontend.CancelRegistry;
+import dev.pggat.pooler.frontend.ClientSession;
+import dev.pggat.pooler.frontend.FrontendContext;
+import dev.pggat.pooler.metrics.PoolerMetrics;
+import dev.pggat.pooler.net.Transport;
+import dev.pggat.pooler.pool.Pool;
+import dev.pggat.pooler.protocol.StartupDecoder;
+import dev.pggat.pooler.routing.Router;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.WriteBufferWaterMark;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** A running pooler: the client listener, pools, and the admin endpoint. */
+public final class Pooler implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Pooler.class);
+
+    private final PoolerConfig config;
+    private final Transport transport;
+    private final EventLoopGroup bossGroup;
+    private final EventLoopGroup workerGroup;
+    private final Router router;
+    private final FrontendContext frontend;
+    private final PoolerMetrics metrics;
+    private Channel listener;
+    private AdminServer admin;
+    private volatile boolean ready;
+
+    public Pooler(PoolerConfig config) {
+        this(config, Runtime.getRuntime().availableProcessors());
+    }
+
+    public Pooler(PoolerConfig config, int ioThreads) {
+        this.config = config;
+        this.transport = Transport.best();
+        this.bossGroup = transport.newGroup(1, "pggat-accept");
+        this.workerGroup = transport.newGroup(ioThreads, "pggat-io");
+        ServerConnector connector = new ServerConnector(
+                transport, config.timeouts().serverConnect(), config.timeouts().serverLifetime());
+        this.router = new Router(config, connector, workerGroup);
+        this.frontend = new FrontendContext(
+                router,
+                new CancelRegistry(0),
+                transport,
+                config.limits().maxStartupPacketSize(),
+                config.limits().maxMessageSize(),
+                config.limits().maxClientConnections(),
+                config.timeouts().clientLogin());
+        this.metrics = new PoolerMetrics(router, frontend);
+    }
+
+    public Pooler start() throws IOException {
+        router.pools().forEach(Pool::start);
+        ServerBootstrap b = new ServerBootstrap()
+                .group(bossGroup, workerGroup)
+                .channel(transport.serverChannel())
+                .option(ChannelOption.SO_BACKLOG, 4096)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.SO_KEEPALIVE, true)
+                .childOption(ChannelOption.ALLOCATOR, PooledByteBufAllocator.DEFAULT)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(64 * 1024, 256 * 1024))
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline()
+                                .addLast(
+                                        "pg-startup",
+                                        new StartupDecoder(
+                                                config.limits().maxStartupPacketSize(),
+                                                config.limits().maxMessageSize()))
+                                .addLast("pg-client", new ClientSession(frontend));
+                    }
+                });
+        try {
+            listener = b.bind(config.listen().host(), config.listen().port())
+                    .sync()
+                    .channel();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while binding", e);
+        } catch (Exception e) {
+            throw new IOException(
+                    "cannot listen on " + config.listen().host() + ":" + config.listen().port() + ": " + e.getMessage(),
+                    e);
+        }
+        if (config.admin().enabled()) {
+            admin = new AdminServer(config.admin().host(), config.admin().port(), metrics, () -> ready);
+            admin.start();
+        }
+        ready = true;
+        log.info(
+                "pggat listening on {} ({} transport, {} pools){}",
+                listener.localAddress(),
+                transport.name(),
+                router.pools().size(),
+                admin != null ? ", admin on http://" + admin.address() : "");
+        return this;
+    }
+
+    /** The port clients connect to (useful with port 0 in tests). */
+    public int port() {
+        return ((InetSocketAddress) listener.localAddress()).getPort();
+    }
+
+    public int adminPort() {
+        return admin == null ? -1 : admin.address().getPort();
+    }
+
+    public Router router() {
+        return router;
+    }
+
+    public FrontendContext frontend() {
+        return frontend;
+    }
+
+    /**
+     * Graceful stop: readiness goes false, the listener closes, idle clients are told the pooler is shutting down,
+     * clients in a transaction get until {@code timeout} to finish it, then everything closes.
+     */
+    public void shutdown(Duration timeout) {
+        ready = false;
+        if (listener != null) {
+            listener.close().awaitUninterruptibly();
+        }
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            frontend.sessions().forEach(ClientSession::drainIfIdle);
+            if (frontend.sessions().isEmpty() || System.nanoTime() >= deadline) {
+                break;
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        frontend.sessions().forEach(ClientSession::terminate);
+        router.pools().forEach(Pool::close);
+        close();
+    }
+
+    @Override
+    public void close() {
+        ready = false;
+        if (listener != null) {
+            listener.close();
+        }
+        if (admin != null) {
+            admin.stop();
+        }
+        router.pools().forEach(Pool::close);
+        bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+        workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+    }
+}

@@ -1,0 +1,213 @@
+package dev.pggat.pooler.backend;
+
+import dev.pggat.pooler.auth.AuthFailedException;
+import dev.pggat.pooler.auth.Md5Password;
+import dev.pggat.pooler.auth.ScramClient;
+import dev.pggat.pooler.protocol.ErrorFields;
+import dev.pggat.pooler.protocol.Frames;
+import dev.pggat.pooler.protocol.Messages;
+import dev.pggat.pooler.protocol.ProtocolConstants;
+import dev.pggat.pooler.protocol.SqlState;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Promise;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The server channel's handler: logs in (startup, authentication, initial ParameterStatus and BackendKeyData up
+ * to the first ReadyForQuery), then hands every frame to the connection's current {@link ServerListener}.
+ */
+final class BackendHandler extends ChannelInboundHandlerAdapter {
+    private final ServerConnection connection;
+    private final Promise<ServerConnection> loginPromise;
+    private boolean loggedIn;
+    private ScramClient scram;
+
+    BackendHandler(ServerConnection connection, Promise<ServerConnection> loginPromise) {
+        this.connection = connection;
+        this.loginPromise = loginPromise;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        ByteBuf frame = (ByteBuf) msg;
+        if (loggedIn) {
+            ServerListener l = connection.listener();
+            if (l != null) {
+                l.onFrame(connection, frame);
+            } else {
+                frame.release();
+            }
+            return;
+        }
+        try {
+            login(ctx, frame);
+        } catch (ServerError e) {
+            fail(ctx, e);
+        } catch (RuntimeException e) {
+            fail(ctx, new ServerError(SqlState.PROTOCOL_VIOLATION, "bad login reply from server: " + e, false, e));
+        } finally {
+            ReferenceCountUtil.release(frame);
+        }
+    }
+
+    private void login(ChannelHandlerContext ctx, ByteBuf frame) throws ServerError {
+        ServerAddress addr = connection.address();
+        switch (Frames.type(frame)) {
+            case ProtocolConstants.AUTHENTICATION -> authenticate(ctx, frame, addr);
+            case ProtocolConstants.PARAMETER_STATUS -> connection.recordParameterStatus(frame);
+            case ProtocolConstants.BACKEND_KEY_DATA -> {
+                int body = Frames.bodyStart(frame);
+                connection.backendKey(frame.getInt(body), frame.getInt(body + 4));
+            }
+            case ProtocolConstants.READY_FOR_QUERY -> {
+                loggedIn = true;
+                connection.transactionStatus(Frames.readyStatus(frame));
+                loginPromise.trySuccess(connection);
+            }
+            case ProtocolConstants.ERROR_RESPONSE -> {
+                ErrorFields err = ErrorFields.parse(frame);
+                // 57P03 (starting up / shutting down / in recovery) and 53300 (too many connections) pass.
+                boolean isTransient = SqlState.CANNOT_CONNECT_NOW.equals(err.sqlState())
+                        || SqlState.TOO_MANY_CONNECTIONS.equals(err.sqlState())
+                        || SqlState.ADMIN_SHUTDOWN.equals(err.sqlState());
+                throw new ServerError(err.sqlState(), err.message(), isTransient, null);
+            }
+            default -> {
+                // NoticeResponse and NegotiateProtocolVersion during login need no answer.
+            }
+        }
+    }
+
+    private void authenticate(ChannelHandlerContext ctx, ByteBuf frame, ServerAddress addr) throws ServerError {
+        int body = Frames.bodyStart(frame);
+        int code = frame.getInt(body);
+        switch (code) {
+            case ProtocolConstants.AUTH_OK -> {}
+            case ProtocolConstants.AUTH_CLEARTEXT_PASSWORD -> ctx.writeAndFlush(
+                    Messages.passwordMessage(ctx.alloc(), requirePassword(addr, "password")));
+            case ProtocolConstants.AUTH_MD5_PASSWORD -> {
+                byte[] salt = new byte[4];
+                frame.getBytes(body + 4, salt);
+                String hash = Md5Password.hash(addr.user(), requirePassword(addr, "md5"));
+                ctx.writeAndFlush(Messages.passwordMessage(ctx.alloc(), Md5Password.response(hash, salt)));
+            }
+            case ProtocolConstants.AUTH_SASL -> {
+                List<String> mechanisms = new ArrayList<>();
+                int pos = body + 4;
+                while (frame.getByte(pos) != 0) {
+                    mechanisms.add(Frames.cstring(frame, pos));
+                    pos = Frames.skipCstring(frame, pos);
+                }
+                try {
+                    scram = new ScramClient(requirePassword(addr, "SCRAM-SHA-256"), mechanisms);
+                } catch (AuthFailedException e) {
+                    throw new ServerError(e.sqlState(), e.getMessage(), false, e);
+                }
+                ctx.writeAndFlush(Messages.saslInitialResponse(ctx.alloc(), scram.mechanism(), scram.clientFirst()));
+            }
+            case ProtocolConstants.AUTH_SASL_CONTINUE -> {
+                byte[] data = ByteBufUtil.getBytes(frame, body + 4, frame.writerIndex() - body - 4);
+                try {
+                    ctx.writeAndFlush(Messages.saslResponse(ctx.alloc(), requireScram().serverFirst(data)));
+                } catch (AuthFailedException e) {
+                    throw new ServerError(e.sqlState(), e.getMessage(), false, e);
+                }
+            }
+            case ProtocolConstants.AUTH_SASL_FINAL -> {
+                byte[] data = ByteBufUtil.getBytes(frame, body + 4, frame.writerIndex() - body - 4);
+                try {
+                    requireScram().serverFinal(data);
+                } catch (AuthFailedException e) {
+                    throw new ServerError(
+                            SqlState.INVALID_PASSWORD, "server signature did not verify: " + e.getMessage(), false, e);
+                }
+                scram = null;
+            }
+            default -> throw new ServerError(
+                    SqlState.FEATURE_NOT_SUPPORTED,
+                    "server " + addr + " asked for an authentication method the pooler does not support (code "
+                            + code + ")",
+                    false,
+                    null);
+        }
+    }
+
+    private ScramClient requireScram() throws ServerError {
+        if (scram == null) {
+            throw new ServerError(SqlState.PROTOCOL_VIOLATION, "SASL message out of order from server", false, null);
+        }
+        return scram;
+    }
+
+    private static String requirePassword(ServerAddress addr, String method) throws ServerError {
+        if (addr.password() == null) {
+            throw new ServerError(
+                    SqlState.INVALID_PASSWORD,
+                    "server " + addr + " asked for " + method
+                            + " authentication but no server password is configured for this user",
+                    false,
+                    null);
+        }
+        return addr.password();
+    }
+
+    private void fail(ChannelHandlerContext ctx, ServerError e) {
+        loginPromise.tryFailure(e);
+        connection.abort();
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (loggedIn) {
+            ServerListener l = connection.listener();
+            if (l != null) {
+                l.onReadComplete(connection);
+            }
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        ServerListener l = connection.listener();
+        if (loggedIn && l != null) {
+            l.onWritabilityChanged(connection);
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (!loggedIn) {
+            loginPromise.tryFailure(new ServerError(
+                    SqlState.CONNECTION_FAILURE,
+                    "server " + connection.address() + " closed the connection during login",
+                    true,
+                    null));
+        }
+        ServerListener l = connection.listener();
+        if (l != null) {
+            l.onClosed(connection, null);
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (!loggedIn) {
+            loginPromise.tryFailure(new ServerError(
+                    SqlState.CONNECTION_FAILURE,
+                    "connection to server " + connection.address() + " failed: " + cause.getMessage(),
+                    true,
+                    cause));
+        }
+        connection.abort();
+    }
+
+    static String utf8(ByteBuf buf, int from, int len) {
+        return buf.toString(from, len, StandardCharsets.UTF_8);
+    }
+}

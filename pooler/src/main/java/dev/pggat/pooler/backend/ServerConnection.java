@@ -1,0 +1,145 @@
+package dev.pggat.pooler.backend;
+
+import dev.pggat.pooler.protocol.Frames;
+import dev.pggat.pooler.protocol.Messages;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoop;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * One logged-in connection to a PostgreSQL server. Owned by its pool while idle and by exactly one client
+ * session while checked out; the owner sets itself as {@link #listener(ServerListener)}.
+ */
+public final class ServerConnection {
+    private final Channel channel;
+    private final ServerAddress address;
+    private final long createdNanos;
+    private final long lifetimeNanos;
+    /** ParameterStatus values as the server last reported them. */
+    private final Map<String, String> reported = new HashMap<>();
+    /**
+     * Session parameters the pooler set on this connection on behalf of clients (name to raw value); cleared when
+     * the session is reset, because RESET/DISCARD ALL restores the startup values.
+     */
+    private final Map<String, String> applied = new HashMap<>();
+
+    private volatile ServerListener listener;
+    private int processId;
+    private int secretKey;
+    private byte transactionStatus = 'I';
+    private long lastReleasedNanos;
+    private volatile boolean closing;
+
+    ServerConnection(Channel channel, ServerAddress address, long lifetimeNanos) {
+        this.channel = channel;
+        this.address = address;
+        this.createdNanos = System.nanoTime();
+        this.lifetimeNanos = lifetimeNanos;
+        this.lastReleasedNanos = createdNanos;
+    }
+
+    public Channel channel() {
+        return channel;
+    }
+
+    public EventLoop eventLoop() {
+        return channel.eventLoop();
+    }
+
+    public ServerAddress address() {
+        return address;
+    }
+
+    public int processId() {
+        return processId;
+    }
+
+    public int secretKey() {
+        return secretKey;
+    }
+
+    void backendKey(int processId, int secretKey) {
+        this.processId = processId;
+        this.secretKey = secretKey;
+    }
+
+    public Map<String, String> reportedParameters() {
+        return reported;
+    }
+
+    public Map<String, String> appliedParameters() {
+        return applied;
+    }
+
+    public byte transactionStatus() {
+        return transactionStatus;
+    }
+
+    public void transactionStatus(byte status) {
+        this.transactionStatus = status;
+    }
+
+    public ServerListener listener() {
+        return listener;
+    }
+
+    public void listener(ServerListener listener) {
+        this.listener = listener;
+    }
+
+    public long createdNanos() {
+        return createdNanos;
+    }
+
+    public long lastReleasedNanos() {
+        return lastReleasedNanos;
+    }
+
+    public void markReleased(long now) {
+        this.lastReleasedNanos = now;
+    }
+
+    /** Past its configured lifetime (0 = unlimited), so it is closed instead of reused. */
+    public boolean expired(long now) {
+        return lifetimeNanos > 0 && now - createdNanos >= lifetimeNanos;
+    }
+
+    public boolean isUsable() {
+        return !closing && channel.isActive();
+    }
+
+    /** Records a ParameterStatus message the server sent. */
+    public void recordParameterStatus(ByteBuf frame) {
+        int nameStart = frame.readerIndex() + 5;
+        String name = Frames.cstring(frame, nameStart);
+        int valueStart = Frames.skipCstring(frame, nameStart);
+        reported.put(name, Frames.cstring(frame, valueStart));
+    }
+
+    /** Closes the connection politely (Terminate, then close). Idempotent. */
+    public void close() {
+        if (closing) {
+            return;
+        }
+        closing = true;
+        if (channel.isActive()) {
+            channel.writeAndFlush(Messages.terminate())
+                    .addListener(f -> channel.close());
+        } else {
+            channel.close();
+        }
+    }
+
+    /** Closes at once: used when the connection's state is unknown (client left mid-query, protocol error). */
+    public void abort() {
+        closing = true;
+        channel.close();
+    }
+
+    @Override
+    public String toString() {
+        return address + " pid=" + processId;
+    }
+}

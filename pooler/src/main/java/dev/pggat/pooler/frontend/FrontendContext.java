@@ -1,0 +1,59 @@
+package dev.pggat.pooler.frontend;
+
+import dev.pggat.pooler.net.Transport;
+import dev.pggat.pooler.routing.Router;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/** What every client session shares: routing, cancel keys, limits and counters. */
+public final class FrontendContext {
+    final Router router;
+    final CancelRegistry cancels;
+    final Transport transport;
+    final int maxStartupPacket;
+    final int maxMessageSize;
+    final int maxClientConnections;
+    final Duration clientLogin;
+    final SecureRandom random = new SecureRandom();
+    final AtomicInteger clients = new AtomicInteger();
+    final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
+    volatile boolean draining;
+
+    public final LongAdder loginFailuresTotal = new LongAdder();
+    public final LongAdder loginsTotal = new LongAdder();
+    public final LongAdder rejectedTotal = new LongAdder();
+    public final LongAdder protocolErrorsTotal = new LongAdder();
+
+    public FrontendContext(
+            Router router,
+            CancelRegistry cancels,
+            Transport transport,
+            int maxStartupPacket,
+            int maxMessageSize,
+            int maxClientConnections,
+            Duration clientLogin) {
+        this.router = router;
+        this.cancels = cancels;
+        this.transport = transport;
+        this.maxStartupPacket = maxStartupPacket;
+        this.maxMessageSize = maxMessageSize;
+        this.maxClientConnections = maxClientConnections;
+        this.clientLogin = clientLogin;
+    }
+
+    public int clientCount() {
+        return clients.get();
+    }
+
+    public Set<ClientSession> sessions() {
+        return sessions;
+    }
+
+    public Router router() {
+        return router;
+    }
+}

@@ -1,0 +1,526 @@
+package dev.pggat.pooler.pool;
+
+import dev.pggat.pooler.backend.ServerAddress;
+import dev.pggat.pooler.backend.ServerConnection;
+import dev.pggat.pooler.backend.ServerConnector;
+import dev.pggat.pooler.backend.ServerError;
+import dev.pggat.pooler.backend.ServerListener;
+import dev.pggat.pooler.protocol.SqlState;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Server connections for one (database, user) target: a LIFO stack of idle servers, a FIFO queue of waiting
+ * clients, and the counts that keep the pool within its size. Shared by all event loops; state changes happen
+ * under the pool's lock, callbacks run outside it.
+ */
+public final class Pool {
+    private static final Logger log = LoggerFactory.getLogger(Pool.class);
+    private static final long INITIAL_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /** How far into the idle stack to look for a server on the caller's event loop. */
+    private static final int AFFINITY_SCAN = 8;
+
+    private final String database;
+    private final String user;
+    private final PoolSettings settings;
+    private final ServerAddress address;
+    private final ServerConnector connector;
+    private final EventLoopGroup loops;
+    private final ServerListener idleListener = new IdleListener();
+
+    private final ArrayDeque<ServerConnection> idle = new ArrayDeque<>();
+    private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
+    private int active;
+    private int connecting;
+    private int consecutiveFailures;
+    private long nextAttemptNanos;
+    private boolean retryScheduled;
+    private ServerError lastError;
+    private boolean closed;
+    private ScheduledFuture<?> maintenance;
+    /** What the server reports at login (server_version, encodings...), shown to clients as they log in. */
+    private volatile Map<String, String> serverParameters;
+
+    /** Where the clients of this pool are: logged in and idle, waiting for a server, or running on one. */
+    public enum ClientState {
+        IDLE,
+        WAITING,
+        ACTIVE
+    }
+
+    private final AtomicInteger[] clients = {new AtomicInteger(), new AtomicInteger(), new AtomicInteger()};
+
+    public final LongAdder connectsTotal = new LongAdder();
+    public final LongAdder connectFailuresTotal = new LongAdder();
+    public final LongAdder waitTimeoutsTotal = new LongAdder();
+    public final LongAdder acquiresTotal = new LongAdder();
+    public final LongAdder waitedTotal = new LongAdder();
+
+    public Pool(
+            String database,
+            String user,
+            PoolSettings settings,
+            ServerAddress address,
+            ServerConnector connector,
+            EventLoopGroup loops) {
+        this.database = database;
+        this.user = user;
+        this.settings = settings;
+        this.address = address;
+        this.connector = connector;
+        this.loops = loops;
+    }
+
+    public String database() {
+        return database;
+    }
+
+    public String user() {
+        return user;
+    }
+
+    public Map<String, String> serverParameters() {
+        return serverParameters;
+    }
+
+    public void serverParameters(Map<String, String> params) {
+        this.serverParameters = params;
+    }
+
+    public void clientJoined() {
+        clients[ClientState.IDLE.ordinal()].incrementAndGet();
+    }
+
+    public void clientLeft(ClientState state) {
+        clients[state.ordinal()].decrementAndGet();
+    }
+
+    public void clientMoved(ClientState from, ClientState to) {
+        clients[from.ordinal()].decrementAndGet();
+        clients[to.ordinal()].incrementAndGet();
+    }
+
+    public int clients(ClientState state) {
+        return clients[state.ordinal()].get();
+    }
+
+    public PoolSettings settings() {
+        return settings;
+    }
+
+    public ServerAddress address() {
+        return address;
+    }
+
+    /** Starts the periodic upkeep (idle and lifetime closing, minimum kept warm). */
+    public void start() {
+        maintenance = loops.next().scheduleWithFixedDelay(this::maintain, 0, 1, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Asks for a server. Grants at once when one is idle (preferring one on {@code loop}), else queues the caller
+     * FIFO and opens a connection if the pool has room. The returned handle cancels the wait.
+     */
+    public Waiter acquire(EventLoop loop, PoolCallback callback) {
+        ServerConnection granted = null;
+        ServerError failure = null;
+        Waiter waiter = new Waiter(this, loop, callback);
+        acquiresTotal.increment();
+        synchronized (this) {
+            if (closed) {
+                failure = new ServerError(SqlState.ADMIN_SHUTDOWN, "the pooler is shutting down", false, null);
+            } else {
+                granted = pollIdle(loop);
+                if (granted != null) {
+                    active++;
+                } else {
+                    waiters.addLast(waiter);
+                    waitedTotal.increment();
+                    connectIfNeeded(loop);
+                }
+            }
+        }
+        if (failure != null) {
+            waiter.done = true;
+            callback.failed(failure);
+        } else if (granted != null) {
+            waiter.done = true;
+            granted.listener(null);
+            callback.granted(granted);
+        } else if (!settings.queryWait().isZero()) {
+            waiter.timeout = loop.schedule(waiter::expire, settings.queryWait().toMillis(), TimeUnit.MILLISECONDS);
+        }
+        return waiter;
+    }
+
+    /** Returns a clean server (ReadyForQuery idle, nothing in flight) for reuse. */
+    public void release(ServerConnection server) {
+        long now = System.nanoTime();
+        if (!server.isUsable() || server.expired(now)) {
+            discard(server);
+            return;
+        }
+        Waiter next = null;
+        boolean closeIt = false;
+        synchronized (this) {
+            if (closed) {
+                active--;
+                closeIt = true;
+            } else {
+                next = pollWaiter();
+                if (next == null) {
+                    active--;
+                    server.markReleased(now);
+                    server.listener(idleListener);
+                    idle.addFirst(server);
+                }
+            }
+        }
+        if (closeIt) {
+            server.close();
+        } else if (next != null) {
+            next.grant(server);
+        }
+    }
+
+    /** Closes a checked-out server whose state is unknown or broken, and makes room for a replacement. */
+    public void discard(ServerConnection server) {
+        server.listener(null);
+        server.abort();
+        synchronized (this) {
+            active--;
+            if (!waiters.isEmpty()) {
+                connectIfNeeded(waiters.peekFirst().loop);
+            }
+        }
+    }
+
+    private ServerConnection pollIdle(EventLoop loop) {
+        Iterator<ServerConnection> it = idle.iterator();
+        ServerConnection first = null;
+        int scanned = 0;
+        while (it.hasNext() && scanned++ < AFFINITY_SCAN) {
+            ServerConnection s = it.next();
+            if (!s.isUsable()) {
+                continue;
+            }
+            if (s.eventLoop() == loop) {
+                it.remove();
+                return s;
+            }
+            if (first == null) {
+                first = s;
+            }
+        }
+        if (first != null) {
+            idle.remove(first);
+            return first;
+        }
+        // Only dead servers near the top: drop them and take any live one.
+        while (!idle.isEmpty()) {
+            ServerConnection s = idle.pollFirst();
+            if (s.isUsable()) {
+                return s;
+            }
+            s.abort();
+        }
+        return null;
+    }
+
+    private Waiter pollWaiter() {
+        Waiter w;
+        while ((w = waiters.pollFirst()) != null) {
+            if (!w.done) {
+                return w;
+            }
+        }
+        return null;
+    }
+
+    private int total() {
+        return idle.size() + active + connecting;
+    }
+
+    /** Called with the lock held. */
+    private void connectIfNeeded(EventLoop loop) {
+        if (closed) {
+            return;
+        }
+        long now = System.nanoTime();
+        if (consecutiveFailures > 0 && now < nextAttemptNanos) {
+            scheduleRetry(now);
+            return;
+        }
+        int wanted = Math.max(waiters.size() - connecting, settings.minServerConnections() - total());
+        while (wanted-- > 0 && total() < settings.maxServerConnections()) {
+            startConnect(loop);
+            // After a failure, probe with one connection until one succeeds.
+            if (consecutiveFailures > 0) {
+                break;
+            }
+        }
+    }
+
+    private void scheduleRetry(long now) {
+        if (retryScheduled) {
+            return;
+        }
+        retryScheduled = true;
+        long delay = Math.max(0, nextAttemptNanos - now);
+        loops.next().schedule(
+                () -> {
+                    synchronized (this) {
+                        retryScheduled = false;
+                        if (!waiters.isEmpty() || total() < settings.minServerConnections()) {
+                            connectIfNeeded(waiters.isEmpty() ? loops.next() : waiters.peekFirst().loop);
+                        }
+                    }
+                },
+                delay,
+                TimeUnit.NANOSECONDS);
+    }
+
+    private void startConnect(EventLoop loop) {
+        connecting++;
+        connectsTotal.increment();
+        connector.connect(loop, address).addListener((Future<ServerConnection> f) -> onConnected(f));
+    }
+
+    private void onConnected(Future<ServerConnection> f) {
+        if (f.isSuccess()) {
+            ServerConnection server = f.getNow();
+            Waiter next = null;
+            boolean closeIt = false;
+            synchronized (this) {
+                connecting--;
+                consecutiveFailures = 0;
+                lastError = null;
+                if (serverParameters == null) {
+                    serverParameters = Map.copyOf(server.reportedParameters());
+                }
+                if (closed) {
+                    closeIt = true;
+                } else {
+                    next = pollWaiter();
+                    if (next != null) {
+                        active++;
+                    } else {
+                        server.listener(idleListener);
+                        server.markReleased(System.nanoTime());
+                        idle.addFirst(server);
+                    }
+                }
+            }
+            if (closeIt) {
+                server.close();
+            } else if (next != null) {
+                next.grant(server);
+            }
+            return;
+        }
+        connectFailuresTotal.increment();
+        ServerError error = f.cause() instanceof ServerError se
+                ? se
+                : new ServerError(SqlState.CONNECTION_FAILURE, String.valueOf(f.cause()), true, f.cause());
+        List<Waiter> failed = new ArrayList<>();
+        synchronized (this) {
+            connecting--;
+            consecutiveFailures++;
+            lastError = error;
+            long backoff = Math.min(
+                    settings.serverConnectBackoffMax().toNanos(),
+                    INITIAL_BACKOFF_NANOS << Math.min(20, consecutiveFailures - 1));
+            nextAttemptNanos = System.nanoTime() + backoff;
+            if (!error.isTransient()) {
+                // Wrong password, unknown database on the server...: retrying cannot help the clients waiting now.
+                Waiter w;
+                while ((w = pollWaiter()) != null) {
+                    failed.add(w);
+                }
+            } else if (!waiters.isEmpty()) {
+                scheduleRetry(System.nanoTime());
+            }
+        }
+        if (consecutiveFailures == 1 || consecutiveFailures % 10 == 0) {
+            log.warn(
+                    "pool {}/{}: cannot connect to {} ({} failures in a row): {}",
+                    database,
+                    user,
+                    address.host() + ":" + address.port(),
+                    consecutiveFailures,
+                    error.getMessage());
+        }
+        for (Waiter w : failed) {
+            w.fail(error);
+        }
+    }
+
+    synchronized void removeWaiter(Waiter w) {
+        waiters.remove(w);
+    }
+
+    synchronized ServerError lastError() {
+        return lastError;
+    }
+
+    /** Periodic upkeep: closes idle servers past the idle timeout or lifetime, keeps the minimum open. */
+    void maintain() {
+        long now = System.nanoTime();
+        long idleNanos = settings.serverIdle().toNanos();
+        List<ServerConnection> toClose = new ArrayList<>();
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            Iterator<ServerConnection> it = idle.descendingIterator(); // oldest-released first
+            while (it.hasNext()) {
+                ServerConnection s = it.next();
+                boolean idleTooLong = idleNanos > 0
+                        && now - s.lastReleasedNanos() >= idleNanos
+                        && total() - toClose.size() > settings.minServerConnections();
+                if (!s.isUsable() || s.expired(now) || idleTooLong) {
+                    it.remove();
+                    toClose.add(s);
+                }
+            }
+            if (total() < settings.minServerConnections()) {
+                connectIfNeeded(loops.next());
+            }
+        }
+        for (ServerConnection s : toClose) {
+            s.listener(null);
+            s.close();
+        }
+    }
+
+    /** Closes idle servers and fails waiters; checked-out servers close when their clients release them. */
+    public void close() {
+        List<ServerConnection> toClose;
+        List<Waiter> failed = new ArrayList<>();
+        synchronized (this) {
+            closed = true;
+            toClose = new ArrayList<>(idle);
+            idle.clear();
+            Waiter w;
+            while ((w = pollWaiter()) != null) {
+                failed.add(w);
+            }
+        }
+        if (maintenance != null) {
+            maintenance.cancel(false);
+        }
+        toClose.forEach(ServerConnection::close);
+        ServerError e = new ServerError(SqlState.ADMIN_SHUTDOWN, "the pooler is shutting down", false, null);
+        failed.forEach(w -> w.fail(e));
+    }
+
+    public synchronized PoolStats stats() {
+        return new PoolStats(idle.size(), active, connecting, (int) waiters.stream().filter(w -> !w.done).count());
+    }
+
+    /** Counts at one instant, for metrics and the admin endpoint. */
+    public record PoolStats(int idle, int active, int connecting, int waiting) {}
+
+    /** While a server sits idle, anything it says is unexpected: a FATAL before it closes, or noise. */
+    private final class IdleListener implements ServerListener {
+        @Override
+        public void onFrame(ServerConnection server, ByteBuf frame) {
+            frame.release();
+        }
+
+        @Override
+        public void onReadComplete(ServerConnection server) {}
+
+        @Override
+        public void onClosed(ServerConnection server, Throwable cause) {
+            synchronized (Pool.this) {
+                idle.remove(server);
+            }
+        }
+    }
+
+    /** A queued acquire. */
+    public static final class Waiter {
+        private final Pool pool;
+        final EventLoop loop;
+        private final PoolCallback callback;
+        private final long enqueuedNanos = System.nanoTime();
+        volatile boolean done;
+        ScheduledFuture<?> timeout;
+
+        Waiter(Pool pool, EventLoop loop, PoolCallback callback) {
+            this.pool = pool;
+            this.loop = loop;
+            this.callback = callback;
+        }
+
+        public long enqueuedNanos() {
+            return enqueuedNanos;
+        }
+
+        /** Stops waiting; a server granted concurrently still reaches the callback, which must release it. */
+        public void cancel() {
+            if (!done) {
+                done = true;
+                cancelTimeout();
+                pool.removeWaiter(this);
+            }
+        }
+
+        void grant(ServerConnection server) {
+            done = true;
+            cancelTimeout();
+            server.listener(null);
+            callback.granted(server);
+        }
+
+        void fail(ServerError e) {
+            done = true;
+            cancelTimeout();
+            callback.failed(e);
+        }
+
+        private void cancelTimeout() {
+            if (timeout != null) {
+                timeout.cancel(false);
+            }
+        }
+
+        void expire() {
+            synchronized (pool) {
+                if (done) {
+                    return;
+                }
+                done = true;
+                pool.waiters.remove(this);
+            }
+            pool.waitTimeoutsTotal.increment();
+            ServerError last = pool.lastError();
+            long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - enqueuedNanos);
+            String message = "no server connection available for database \"" + pool.database + "\" user \""
+                    + pool.user + "\" within " + waited + " ms (queryWait; pool size "
+                    + pool.settings.maxServerConnections() + ")";
+            callback.failed(
+                    last != null
+                            ? new ServerError(
+                                    SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+                                    message + "; last server error: " + last.getMessage(),
+                                    false,
+                                    null)
+                            : new ServerError(SqlState.TOO_MANY_CONNECTIONS, message, false, null));
+        }
+    }
+}

@@ -1,0 +1,110 @@
+package dev.pggat.pooler.protocol;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Decodes the untyped packets of the startup phase (length-prefixed, no type byte). Once a StartupMessage is
+ * decoded the session has started: this decoder replaces itself with a {@link MessageFramer} for the typed
+ * messages that follow, handing over any bytes already read.
+ */
+public final class StartupDecoder extends ByteToMessageDecoder {
+    private final int maxStartupPacket;
+    private final int maxMessageSize;
+
+    public StartupDecoder(int maxStartupPacket, int maxMessageSize) {
+        this.maxStartupPacket = maxStartupPacket;
+        this.maxMessageSize = maxMessageSize;
+        // One packet per decode call: after an SSLRequest the next bytes may be a TLS handshake that another
+        // handler must see.
+        setSingleDecode(true);
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        if (in.readableBytes() < 4) {
+            return;
+        }
+        int start = in.readerIndex();
+        int length = in.getInt(start);
+        if (length < 8 || length > maxStartupPacket) {
+            throw new ProtocolException(SqlState.PROTOCOL_VIOLATION, "invalid length of startup packet");
+        }
+        if (in.readableBytes() < length) {
+            return;
+        }
+        int code = in.getInt(start + 4);
+        StartupPacket packet;
+        switch (code) {
+            case ProtocolConstants.SSL_REQUEST_CODE -> packet = fixed(in, length, 8, new StartupPacket.SslRequest());
+            case ProtocolConstants.GSSENC_REQUEST_CODE -> packet =
+                    fixed(in, length, 8, new StartupPacket.GssEncRequest());
+            case ProtocolConstants.CANCEL_REQUEST_CODE -> {
+                if (length != 16) {
+                    throw new ProtocolException(SqlState.PROTOCOL_VIOLATION, "invalid length of cancel request");
+                }
+                packet = new StartupPacket.CancelRequest(in.getInt(start + 8), in.getInt(start + 12));
+            }
+            default -> packet = startupMessage(in, start, length, code);
+        }
+        in.skipBytes(length);
+        out.add(packet);
+        if (packet instanceof StartupPacket.StartupMessage) {
+            // The typed phase begins; bytes that follow (a password message, say) go to the framer.
+            ctx.pipeline().addAfter(ctx.name(), MessageFramer.NAME, new MessageFramer(maxMessageSize));
+            ctx.pipeline().remove(this);
+        }
+    }
+
+    private static StartupPacket fixed(ByteBuf in, int length, int expected, StartupPacket packet) {
+        if (length != expected) {
+            throw new ProtocolException(SqlState.PROTOCOL_VIOLATION, "invalid length of startup packet");
+        }
+        return packet;
+    }
+
+    private static StartupPacket.StartupMessage startupMessage(ByteBuf in, int start, int length, int version) {
+        if ((version >>> 16) != 3) {
+            // Same wording as PostgreSQL for any version it does not speak (2.0, garbage, ...).
+            throw new ProtocolException(
+                    SqlState.FEATURE_NOT_SUPPORTED,
+                    "unsupported frontend protocol " + (version >>> 16) + "." + (version & 0xFFFF)
+                            + ": server supports 3.0 to 3.0");
+        }
+        Map<String, String> params = new LinkedHashMap<>();
+        int pos = start + 8;
+        int end = start + length;
+        while (pos < end) {
+            int nameEnd = in.indexOf(pos, end, (byte) 0);
+            if (nameEnd < 0) {
+                throw invalidStartup();
+            }
+            if (nameEnd == pos) {
+                // The terminating empty name: it must be the last byte of the packet.
+                if (nameEnd != end - 1) {
+                    throw invalidStartup();
+                }
+                return new StartupPacket.StartupMessage(version, params);
+            }
+            int valueEnd = in.indexOf(nameEnd + 1, end, (byte) 0);
+            if (valueEnd < 0) {
+                throw invalidStartup();
+            }
+            String name = in.toString(pos, nameEnd - pos, StandardCharsets.UTF_8);
+            String value = in.toString(nameEnd + 1, valueEnd - nameEnd - 1, StandardCharsets.UTF_8);
+            params.put(name, value);
+            pos = valueEnd + 1;
+        }
+        throw invalidStartup();
+    }
+
+    private static ProtocolException invalidStartup() {
+        return new ProtocolException(
+                SqlState.PROTOCOL_VIOLATION, "invalid startup packet layout: expected terminator as last byte");
+    }
+}
