@@ -1,0 +1,87 @@
+package dev.pggat.pooler.config;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A database clients connect to, with the pool defaults already applied.
+ *
+ * @param name the database name clients ask for
+ * @param serverDatabase the database name on the servers
+ * @param users by user name, in file order
+ */
+public record DatabaseConfig(
+        String name,
+        String serverDatabase,
+        List<Endpoint> endpoints,
+        PoolMode mode,
+        int maxServerConnections,
+        int minServerConnections,
+        String resetQuery,
+        Map<String, UserConfig> users) {
+
+    public DatabaseConfig {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(serverDatabase, "serverDatabase");
+        endpoints = List.copyOf(endpoints);
+        Objects.requireNonNull(mode, "mode");
+        Objects.requireNonNull(resetQuery, "resetQuery");
+        users = Collections.unmodifiableMap(new LinkedHashMap<>(users));
+    }
+
+    /** A database with the default pool settings, served under the same name on the servers. */
+    public static DatabaseConfig of(String name, List<Endpoint> endpoints, List<UserConfig> users) {
+        PoolDefaults pools = PoolDefaults.DEFAULT;
+        return new DatabaseConfig(
+                name,
+                name,
+                endpoints,
+                pools.mode(),
+                pools.maxServerConnections(),
+                pools.minServerConnections(),
+                pools.resetQuery(),
+                byName(users));
+    }
+
+    public DatabaseConfig withMode(PoolMode newMode) {
+        return new DatabaseConfig(
+                name,
+                serverDatabase,
+                endpoints,
+                newMode,
+                maxServerConnections,
+                minServerConnections,
+                resetQuery,
+                users);
+    }
+
+    public DatabaseConfig withServerConnections(int min, int max) {
+        return new DatabaseConfig(name, serverDatabase, endpoints, mode, max, min, resetQuery, users);
+    }
+
+    /** The one endpoint with role primary (the loader guarantees exactly one). */
+    public Endpoint primary() {
+        return endpoints.stream()
+                .filter(e -> e.role() == Endpoint.Role.PRIMARY)
+                .findFirst()
+                .orElseThrow(() -> new IllegalStateException("database " + name + " has no primary endpoint"));
+    }
+
+    /** The endpoints with role replica, in file order. */
+    public List<Endpoint> replicas() {
+        return endpoints.stream().filter(e -> e.role() == Endpoint.Role.REPLICA).toList();
+    }
+
+    private static Map<String, UserConfig> byName(List<UserConfig> users) {
+        Map<String, UserConfig> map = new LinkedHashMap<>();
+        for (UserConfig user : users) {
+            if (map.putIfAbsent(user.name(), user) != null) {
+                throw new IllegalArgumentException("duplicate user " + user.name());
+            }
+        }
+        return map;
+    }
+}

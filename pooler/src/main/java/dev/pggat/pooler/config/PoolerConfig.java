@@ -1,0 +1,60 @@
+package dev.pggat.pooler.config;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The whole configuration. Build it with {@link ConfigLoader} from YAML (validated), or in code with
+ * {@link #defaults(List)} and the {@code with...} methods (not validated, so tests may use port 0).
+ *
+ * @param pools the pool defaults as written; every {@link DatabaseConfig} already has them applied
+ * @param databases by client-facing name, in file order
+ */
+public record PoolerConfig(
+        Listen listen,
+        Admin admin,
+        Limits limits,
+        Timeouts timeouts,
+        PoolDefaults pools,
+        Map<String, DatabaseConfig> databases) {
+
+    public PoolerConfig {
+        Objects.requireNonNull(listen, "listen");
+        Objects.requireNonNull(admin, "admin");
+        Objects.requireNonNull(limits, "limits");
+        Objects.requireNonNull(timeouts, "timeouts");
+        Objects.requireNonNull(pools, "pools");
+        databases = Collections.unmodifiableMap(new LinkedHashMap<>(databases));
+    }
+
+    /** Every section at its default, serving {@code databases}. */
+    public static PoolerConfig defaults(List<DatabaseConfig> databases) {
+        Map<String, DatabaseConfig> map = new LinkedHashMap<>();
+        for (DatabaseConfig db : databases) {
+            if (map.putIfAbsent(db.name(), db) != null) {
+                throw new IllegalArgumentException("duplicate database " + db.name());
+            }
+        }
+        return new PoolerConfig(
+                Listen.DEFAULT, Admin.DEFAULT, Limits.DEFAULT, Timeouts.DEFAULT, PoolDefaults.DEFAULT, map);
+    }
+
+    public PoolerConfig withListen(Listen newListen) {
+        return new PoolerConfig(newListen, admin, limits, timeouts, pools, databases);
+    }
+
+    public PoolerConfig withAdmin(Admin newAdmin) {
+        return new PoolerConfig(listen, newAdmin, limits, timeouts, pools, databases);
+    }
+
+    public PoolerConfig withLimits(Limits newLimits) {
+        return new PoolerConfig(listen, admin, newLimits, timeouts, pools, databases);
+    }
+
+    public PoolerConfig withTimeouts(Timeouts newTimeouts) {
+        return new PoolerConfig(listen, admin, limits, newTimeouts, pools, databases);
+    }
+}

@@ -1,0 +1,41 @@
+package dev.pggat.pooler.config;
+
+import dev.pggat.pooler.auth.Secret;
+import java.util.Objects;
+
+/**
+ * A user clients log in as.
+ *
+ * @param password what the client's password is checked against; {@code null} only with {@link AuthMethod#TRUST}
+ * @param serverPassword the plain-text password the pooler sends to the server as {@code serverUser}; {@code null}
+ *     when none is configured (the server must then not ask for one)
+ */
+public record UserConfig(String name, Secret password, AuthMethod auth, String serverUser, String serverPassword) {
+
+    public UserConfig {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(auth, "auth");
+        Objects.requireNonNull(serverUser, "serverUser");
+        if (password == null && auth != AuthMethod.TRUST) {
+            throw new IllegalArgumentException("user " + name + ": a password is required unless auth is trust");
+        }
+    }
+
+    /** A user whose client and server password are the same plain-text {@code password}. */
+    public static UserConfig of(String name, String password, AuthMethod auth) {
+        if (!(Secret.parse(password) instanceof Secret.Plain plain)) {
+            throw new IllegalArgumentException("user " + name + ": UserConfig.of needs a plain-text password");
+        }
+        return new UserConfig(name, plain, auth, name, password);
+    }
+
+    @Override
+    public String toString() {
+        return "UserConfig[name=" + name
+                + ", password=" + (password == null ? "null" : "<redacted>")
+                + ", auth=" + auth
+                + ", serverUser=" + serverUser
+                + ", serverPassword=" + (serverPassword == null ? "null" : "<redacted>")
+                + "]";
+    }
+}
