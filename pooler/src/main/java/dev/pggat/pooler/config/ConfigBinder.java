@@ -125,7 +125,7 @@ final class ConfigBinder {
             return Listen.DEFAULT;
         }
         String host = host(m, path, "host").or(Listen.DEFAULT.host());
-        Field<Integer> port = port(m, path, "port");
+        Field<Integer> port = listenPort(m, path, "port");
         return new Listen(host, port.or(Listen.DEFAULT.port()));
     }
 
@@ -136,9 +136,9 @@ final class ConfigBinder {
         }
         boolean enabled = bool(m, path, "enabled").or(Admin.DEFAULT.enabled());
         String host = host(m, path, "host").or(Admin.DEFAULT.host());
-        Field<Integer> port = port(m, path, "port");
+        Field<Integer> port = listenPort(m, path, "port");
         Admin admin = new Admin(enabled, host, port.or(Admin.DEFAULT.port()));
-        if (enabled && !port.invalid && admin.port() == listen.port() && overlaps(admin.host(), listen.host())) {
+        if (enabled && !port.invalid && admin.port() != 0 && admin.port() == listen.port() && overlaps(admin.host(), listen.host())) {
             problems.add(
                     path.key("port"),
                     "is the same port as listen.port on an overlapping address",
@@ -533,13 +533,18 @@ final class ConfigBinder {
         return f;
     }
 
+    /** A port to listen on: 0 asks the system for any free port (tests use it). */
+    private Field<Integer> listenPort(MapNode m, KeyPath parent, String key) {
+        return integer(m, parent, key, 0, 65535);
+    }
+
     private Field<Integer> port(MapNode m, KeyPath parent, String key) {
         return integer(m, parent, key, 1, 65535);
     }
 
     private Field<Integer> integer(MapNode m, KeyPath parent, String key, int min, int max) {
         String accepted = max == 65535
-                ? PORT_ACCEPTED
+                ? (min == 0 ? "an integer from 0 to 65535 (0: any free port)" : PORT_ACCEPTED)
                 : max == Integer.MAX_VALUE ? "an integer of at least " + min : "an integer from " + min + " to " + max;
         Field<String> f = text(m, parent, key);
         if (f.value == null) {

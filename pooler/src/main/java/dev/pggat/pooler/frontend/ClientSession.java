@@ -248,15 +248,15 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     // ---------------------------------------------------------------- startup and authentication
 
     private void startup(StartupPacket packet) {
-        switch (packet) {
-            case StartupPacket.SslRequest r -> ctx.writeAndFlush(Messages.encryptionDeclined());
-            case StartupPacket.GssEncRequest r -> ctx.writeAndFlush(Messages.encryptionDeclined());
-            case StartupPacket.CancelRequest c -> {
-                // A cancel connection gets no reply; it is closed once the request is handed on.
-                context.cancels.cancel(c.processId(), c.secretKey());
-                ctx.close();
-            }
-            case StartupPacket.StartupMessage m -> startupMessage(m);
+        if (packet instanceof StartupPacket.StartupMessage m) {
+            startupMessage(m);
+        } else if (packet instanceof StartupPacket.CancelRequest c) {
+            // A cancel connection gets no reply; it is closed once the request is handed on.
+            context.cancels.cancel(c.processId(), c.secretKey());
+            ctx.close();
+        } else {
+            // SSLRequest, GSSENCRequest: not offered (yet); the client goes on in plain text or gives up.
+            ctx.writeAndFlush(Messages.encryptionDeclined());
         }
     }
 
@@ -473,6 +473,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
         server = s;
         state = State.ATTACHED;
+        log.debug("client {}: attached to {} applied={}", keyProcessId, s, s.appliedParameters());
         pool.clientMoved(Pool.ClientState.WAITING, Pool.ClientState.ACTIVE);
         s.listener(this);
         syncParameters(s);
@@ -536,6 +537,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
         String query = sql == null ? reset.substring(2) : reset == null ? sql.toString() : sql.append(reset).toString();
         poolerQueries++;
+        log.debug("client {}: parameter sync on {}: {}", keyProcessId, s, query);
         s.channel().write(Messages.query(ctx.alloc(), query), s.channel().voidPromise());
     }
 
@@ -623,6 +625,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 ctx.write(frame, ctx.voidPromise());
                 if (!sessionMode && awaitingReady == 0 && !extendedOpen && status == ProtocolConstants.TX_IDLE) {
                     ctx.flush();
+                    log.debug("client {}: releasing {}", keyProcessId, s);
                     server = null;
                     state = State.IDLE;
                     pool.clientMoved(Pool.ClientState.ACTIVE, Pool.ClientState.IDLE);
@@ -633,9 +636,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 return;
             }
             case ProtocolConstants.PARAMETER_STATUS -> {
-                // The client changed a reported setting (SET application_name ...): it follows the client.
+                // The client changed a reported setting (SET application_name, SET TimeZone, or a rollback that
+                // undid one): it follows the client to its next server instead of staying on this one.
                 String name = Frames.cstring(frame, Frames.bodyStart(frame));
-                if (wanted.containsKey(name) || s.appliedParameters().containsKey(name)) {
+                if (StartupOptions.followsClient(name)) {
                     String value = s.reportedParameters().get(name);
                     wanted = mutable(wanted);
                     wanted.put(name, value);

@@ -72,6 +72,20 @@ final class StartupOptions {
         }
     }
 
+    /** Reported parameters that describe the server or the role rather than a setting a client can carry over. */
+    private static final java.util.Set<String> NOT_SETTABLE = java.util.Set.of(
+            "server_version",
+            "server_encoding",
+            "integer_datetimes",
+            "is_superuser",
+            "session_authorization",
+            "in_hot_standby",
+            "default_transaction_read_only");
+
+    static boolean followsClient(String name) {
+        return !NOT_SETTABLE.contains(name);
+    }
+
     /** A GUC name safe to put in a query as a literal: letters, digits, '_' and '.'. */
     static boolean validName(String name) {
         if (name.isEmpty() || name.length() > 63) {

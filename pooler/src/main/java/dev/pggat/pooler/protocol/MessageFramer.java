@@ -13,6 +13,7 @@ import java.util.List;
 public final class MessageFramer extends ByteToMessageDecoder {
     public static final String NAME = "pg-framer";
     private final int maxMessageSize;
+    private boolean failed;
 
     public MessageFramer(int maxMessageSize) {
         this.maxMessageSize = maxMessageSize;
@@ -20,6 +21,26 @@ public final class MessageFramer extends ByteToMessageDecoder {
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        if (failed) {
+            // After a protocol error the connection is being closed: whatever else arrives is discarded.
+            in.skipBytes(in.readableBytes());
+            return;
+        }
+        try {
+            decodeFrames(ctx, in, out);
+        } catch (ProtocolException e) {
+            failed = true;
+            in.skipBytes(in.readableBytes());
+            throw e;
+        }
+    }
+
+    private void decodeFrames(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        frames(in, out, maxMessageSize);
+    }
+
+    /** Emits every whole message in {@code in} as a retained slice; leaves a partial one for the next read. */
+    static void frames(ByteBuf in, List<Object> out, int maxMessageSize) {
         while (in.readableBytes() >= 5) {
             int start = in.readerIndex();
             int length = in.getInt(start + 1);

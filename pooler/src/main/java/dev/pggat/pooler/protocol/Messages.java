@@ -15,16 +15,20 @@ import java.util.Map;
 public final class Messages {
     private Messages() {}
 
-    private static ByteBuf constant(byte... bytes) {
+    private static ByteBuf constant(int... values) {
+        byte[] bytes = new byte[values.length];
+        for (int i = 0; i < values.length; i++) {
+            bytes[i] = (byte) values[i];
+        }
         return Unpooled.unreleasableBuffer(Unpooled.wrappedBuffer(bytes).asReadOnly());
     }
 
-    private static final ByteBuf AUTH_OK = constant((byte) 'R', 0, 0, 0, 8, 0, 0, 0, 0);
-    private static final ByteBuf AUTH_CLEARTEXT = constant((byte) 'R', 0, 0, 0, 8, 0, 0, 0, 3);
-    private static final ByteBuf READY_IDLE = constant((byte) 'Z', 0, 0, 0, 5, (byte) 'I');
-    private static final ByteBuf SSL_NO = constant((byte) 'N');
-    private static final ByteBuf SYNC = constant((byte) 'S', 0, 0, 0, 4);
-    private static final ByteBuf TERMINATE = constant((byte) 'X', 0, 0, 0, 4);
+    private static final ByteBuf AUTH_OK = constant('R', 0, 0, 0, 8, 0, 0, 0, 0);
+    private static final ByteBuf AUTH_CLEARTEXT = constant('R', 0, 0, 0, 8, 0, 0, 0, 3);
+    private static final ByteBuf READY_IDLE = constant('Z', 0, 0, 0, 5, 'I');
+    private static final ByteBuf SSL_NO = constant('N');
+    private static final ByteBuf SYNC = constant('S', 0, 0, 0, 4);
+    private static final ByteBuf TERMINATE = constant('X', 0, 0, 0, 4);
 
     public static ByteBuf authenticationOk() {
         return AUTH_OK.duplicate();

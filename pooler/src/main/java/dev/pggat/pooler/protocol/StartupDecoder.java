@@ -9,13 +9,15 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Decodes the untyped packets of the startup phase (length-prefixed, no type byte). Once a StartupMessage is
- * decoded the session has started: this decoder replaces itself with a {@link MessageFramer} for the typed
- * messages that follow, handing over any bytes already read.
+ * The client-side decoder, a two-state machine: first the untyped packets of the startup phase (length-prefixed,
+ * no type byte: StartupMessage, SSLRequest, GSSENCRequest, CancelRequest), then, once a StartupMessage has been
+ * decoded, typed messages framed as {@link MessageFramer} does.
  */
 public final class StartupDecoder extends ByteToMessageDecoder {
     private final int maxStartupPacket;
     private final int maxMessageSize;
+    private boolean failed;
+    private boolean started;
 
     public StartupDecoder(int maxStartupPacket, int maxMessageSize) {
         this.maxStartupPacket = maxStartupPacket;
@@ -27,6 +29,25 @@ public final class StartupDecoder extends ByteToMessageDecoder {
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        if (failed) {
+            // After a protocol error the connection is being closed: whatever else arrives is discarded.
+            in.skipBytes(in.readableBytes());
+            return;
+        }
+        try {
+            decodeFrames(ctx, in, out);
+        } catch (ProtocolException e) {
+            failed = true;
+            in.skipBytes(in.readableBytes());
+            throw e;
+        }
+    }
+
+    private void decodeFrames(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        if (started) {
+            MessageFramer.frames(in, out, maxMessageSize);
+            return;
+        }
         if (in.readableBytes() < 4) {
             return;
         }
@@ -55,9 +76,9 @@ public final class StartupDecoder extends ByteToMessageDecoder {
         in.skipBytes(length);
         out.add(packet);
         if (packet instanceof StartupPacket.StartupMessage) {
-            // The typed phase begins; bytes that follow (a password message, say) go to the framer.
-            ctx.pipeline().addAfter(ctx.name(), MessageFramer.NAME, new MessageFramer(maxMessageSize));
-            ctx.pipeline().remove(this);
+            // The typed phase begins; bytes that follow (a password message, say) are framed from now on.
+            started = true;
+            setSingleDecode(false);
         }
     }
 

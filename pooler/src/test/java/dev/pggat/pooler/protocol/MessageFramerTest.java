@@ -63,9 +63,10 @@ class MessageFramerTest {
     void framesAreSlicesOfTheReadBufferNotCopies() {
         EmbeddedChannel ch = new EmbeddedChannel(new MessageFramer(1024));
         ByteBuf in = Unpooled.directBuffer().writeBytes(stream());
+        long address = in.memoryAddress();
         ch.writeInbound(in);
         ByteBuf first = ch.readInbound();
-        assertThat(first.unwrap()).isSameAs(in);
+        assertThat(first.memoryAddress()).isEqualTo(address);
         first.release();
         drain(ch);
         assertFalse(ch.finish());
