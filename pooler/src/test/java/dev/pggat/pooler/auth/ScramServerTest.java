@@ -157,6 +157,17 @@ class ScramServerTest {
     }
 
     @Test
+    void doomedExchangeFailsEvenWhenTheProofIsValid() throws Exception {
+        // Mock keys are random so a proof cannot match by accident; this pins the explicit refusal as well.
+        TestScramClient client = new TestScramClient("n,,", CLIENT_NONCE, "p");
+        ScramServer server =
+                new ScramServer((Secret.Scram) Secret.parse(PostgresVectors.SCRAM_U_P), true, "u", "serverNonce");
+        byte[] serverFirst = server.clientFirst(MECH, client.first());
+        AuthFailedException e = authFailure(() -> server.clientFinal(client.last(serverFirst)));
+        assertThat(e.sqlState()).isEqualTo("28P01");
+    }
+
+    @Test
     void mockSaltIsStablePerNameAndDiffersBetweenNames() throws Exception {
         byte[] first = ascii("n,,n=,r=abc");
         String ghost1 = serverFirst(ScramServer.create(null, "ghost", RANDOM).clientFirst(MECH, first))
