@@ -275,7 +275,10 @@ final class ConfigBinder {
     private List<Endpoint> endpoints(Node node, KeyPath path) {
         String accepted = "a list of endpoints, each with host, port and role; exactly one with role primary";
         List<Endpoint> result = new ArrayList<>();
-        if (node == null || node instanceof Scalar s && s.isEmpty() && !s.broken()) {
+        if (node instanceof Scalar s && s.broken()) {
+            return result;
+        }
+        if (node == null || node instanceof Scalar s && s.isEmpty()) {
             problems.add(path, "at least one endpoint is required", null, accepted);
             return result;
         }
