@@ -241,9 +241,9 @@ final class ConfigBinder {
             return null;
         }
         PoolDefaults d = pools.value();
-        Field<String> serverDatabase = text(m, path, "serverDatabase");
+        Field<String> serverDatabase = text(m, path, "serverDatabase", NAME_ACCEPTED);
         if (serverDatabase.value != null) {
-            name(path.key("serverDatabase"), serverDatabase.value, "serverDatabase");
+            name(path.key("serverDatabase"), serverDatabase.value, "");
         }
         List<Endpoint> endpoints = endpoints(m.get("endpoints"), path.key("endpoints"));
         PoolMode mode = poolMode(m, path).or(d.mode());
@@ -275,7 +275,10 @@ final class ConfigBinder {
     private List<Endpoint> endpoints(Node node, KeyPath path) {
         String accepted = "a list of endpoints, each with host, port and role; exactly one with role primary";
         List<Endpoint> result = new ArrayList<>();
-        if (node == null || node instanceof Scalar s && s.isEmpty() && !s.broken()) {
+        if (node instanceof Scalar s && s.broken()) {
+            return result;
+        }
+        if (node == null || node instanceof Scalar s && s.isEmpty()) {
             problems.add(path, "at least one endpoint is required", null, accepted);
             return result;
         }
@@ -328,7 +331,7 @@ final class ConfigBinder {
                     path,
                     "no endpoint has role primary",
                     null,
-                    "exactly one endpoint with role primary (the default role)");
+                    "exactly one endpoint with role primary, which is the default role");
         } else if (primaries.size() > 1) {
             problems.add(
                     path,
@@ -372,7 +375,7 @@ final class ConfigBinder {
         AuthMethod auth = authField.or(AuthMethod.SCRAM_SHA_256);
 
         KeyPath passwordPath = path.key("password");
-        Field<String> passwordText = text(m, path, "password");
+        Field<String> passwordText = text(m, path, "password", PASSWORD_ACCEPTED);
         Secret password = null;
         boolean passwordKnown = !passwordText.invalid;
         if (passwordText.value != null) {
@@ -406,13 +409,13 @@ final class ConfigBinder {
             }
         }
 
-        Field<String> serverUser = text(m, path, "serverUser");
+        Field<String> serverUser = text(m, path, "serverUser", NAME_ACCEPTED);
         if (serverUser.value != null) {
-            name(path.key("serverUser"), serverUser.value, "serverUser");
+            name(path.key("serverUser"), serverUser.value, "");
         }
 
         KeyPath serverPasswordPath = path.key("serverPassword");
-        Field<String> serverPasswordText = text(m, path, "serverPassword");
+        Field<String> serverPasswordText = text(m, path, "serverPassword", "the server password in plain text");
         String serverPassword = null;
         if (serverPasswordText.value != null) {
             if (isPlain(serverPasswordText.value)) {
@@ -498,14 +501,14 @@ final class ConfigBinder {
      * A scalar's text after environment substitution. An empty result counts as absent, so {@code port:} and
      * {@code port: ${PORT:-}} both mean "use the default".
      */
-    private Field<String> text(MapNode m, KeyPath parent, String key) {
+    private Field<String> text(MapNode m, KeyPath parent, String key, String accepted) {
         Node node = m.get(key);
         KeyPath path = parent.key(key);
         if (node == null) {
             return Field.none();
         }
         if (!(node instanceof Scalar s)) {
-            wrongShape(path, node, "must be a single value", "text");
+            wrongShape(path, node, "must be a single value", accepted);
             return Field.bad();
         }
         if (s.broken()) {
@@ -525,7 +528,7 @@ final class ConfigBinder {
     }
 
     private Field<String> host(MapNode m, KeyPath parent, String key) {
-        Field<String> f = text(m, parent, key);
+        Field<String> f = text(m, parent, key, HOST_ACCEPTED);
         if (f.value != null && f.value.chars().anyMatch(c -> Character.isWhitespace(c) || Character.isISOControl(c))) {
             problems.add(parent.key(key), "must not contain whitespace", f.value, HOST_ACCEPTED);
             return Field.bad();
@@ -546,7 +549,7 @@ final class ConfigBinder {
         String accepted = max == 65535
                 ? (min == 0 ? "an integer from 0 to 65535 (0: any free port)" : PORT_ACCEPTED)
                 : max == Integer.MAX_VALUE ? "an integer of at least " + min : "an integer from " + min + " to " + max;
-        Field<String> f = text(m, parent, key);
+        Field<String> f = text(m, parent, key, accepted);
         if (f.value == null) {
             return f.invalid ? Field.bad() : Field.none();
         }
@@ -564,7 +567,7 @@ final class ConfigBinder {
     }
 
     private Field<Boolean> bool(MapNode m, KeyPath parent, String key) {
-        Field<String> f = text(m, parent, key);
+        Field<String> f = text(m, parent, key, "true or false");
         if (f.value == null) {
             return f.invalid ? Field.bad() : Field.none();
         }
@@ -582,7 +585,7 @@ final class ConfigBinder {
     private Field<Duration> duration(MapNode m, KeyPath parent, String key, boolean zeroDisables) {
         String accepted = "an integer with unit ms, s, m, h or d, like 500ms, 30s, 5m, 1h, 2d, at most 365d"
                 + (zeroDisables ? "; or 0 to disable" : "; above 0");
-        Field<String> f = text(m, parent, key);
+        Field<String> f = text(m, parent, key, accepted);
         if (f.value == null) {
             return f.invalid ? Field.bad() : Field.none();
         }
@@ -624,7 +627,7 @@ final class ConfigBinder {
     }
 
     private Field<Integer> size(MapNode m, KeyPath parent, String key) {
-        Field<String> f = text(m, parent, key);
+        Field<String> f = text(m, parent, key, SIZE_ACCEPTED);
         if (f.value == null) {
             return f.invalid ? Field.bad() : Field.none();
         }
@@ -661,13 +664,13 @@ final class ConfigBinder {
         if (node instanceof Scalar s && s.isEmpty() && !s.broken()) {
             return Field.of("");
         }
-        Field<String> f = text(m, parent, "resetQuery");
+        Field<String> f = text(m, parent, "resetQuery", "an SQL statement, or empty for none");
         return f.absent() && node != null ? Field.of("") : f;
     }
 
     private <E> Field<E> choice(
             MapNode m, KeyPath parent, String key, E[] values, Function<E, String> yamlName, String accepted) {
-        Field<String> f = text(m, parent, key);
+        Field<String> f = text(m, parent, key, accepted);
         if (f.value == null) {
             return f.invalid ? Field.bad() : Field.none();
         }
@@ -688,13 +691,15 @@ final class ConfigBinder {
         return Field.bad();
     }
 
-    private void name(KeyPath path, String name, String what) {
+    /** Checks a name PostgreSQL will see; {@code label} says what it is when the path alone does not. */
+    private void name(KeyPath path, String name, String label) {
+        String prefix = label.isEmpty() ? "" : label + " ";
         if (name.isEmpty()) {
-            problems.add(path, what + " is empty", name, NAME_ACCEPTED);
+            problems.add(path, prefix + "is empty", name, NAME_ACCEPTED);
         } else if (name.getBytes(StandardCharsets.UTF_8).length > MAX_NAME_BYTES) {
-            problems.add(path, what + " is longer than " + MAX_NAME_BYTES + " bytes", name, NAME_ACCEPTED);
+            problems.add(path, prefix + "is longer than " + MAX_NAME_BYTES + " bytes", name, NAME_ACCEPTED);
         } else if (name.indexOf('\0') >= 0) {
-            problems.add(path, what + " contains a NUL character", name, NAME_ACCEPTED);
+            problems.add(path, prefix + "contains a NUL character", name, NAME_ACCEPTED);
         }
     }
 

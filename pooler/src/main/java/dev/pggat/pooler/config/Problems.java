@@ -31,7 +31,8 @@ final class Problems {
             sb.append(path).append(": ");
         }
         sb.append(what);
-        String shown = value == null ? null : SECRET_KEYS.contains(path.lastKey()) ? REDACTED : printable(value);
+        boolean secret = path.lastKey() != null && SECRET_KEYS.contains(path.lastKey());
+        String shown = value == null ? null : secret ? REDACTED : printable(value);
         if (shown != null || accepted != null) {
             sb.append(" (");
             if (shown != null) {

@@ -143,7 +143,11 @@ final class YamlTree {
         String reason = e.getOriginalMessage() == null
                 ? ""
                 : e.getOriginalMessage().lines().findFirst().orElse("");
-        // Jackson quotes the offending token in some messages; keep only the part before any quote.
+        // Jackson appends parser internals or quotes the offending token; keep only the plain description.
+        int internals = reason.indexOf(", got this instead");
+        if (internals >= 0) {
+            reason = reason.substring(0, internals);
+        }
         int quote = reason.indexOf('\'');
         if (quote >= 0) {
             reason = reason.substring(0, quote).trim();
