@@ -95,7 +95,8 @@ public final class Pooler implements AutoCloseable {
             throw new IOException("interrupted while binding", e);
         } catch (Exception e) {
             throw new IOException(
-                    "cannot listen on " + config.listen().host() + ":" + config.listen().port() + ": " + e.getMessage(),
+                    "cannot listen on " + config.listen().host() + ":"
+                            + config.listen().port() + ": " + e.getMessage(),
                     e);
         }
         if (config.admin().enabled()) {

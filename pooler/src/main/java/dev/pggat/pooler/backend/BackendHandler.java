@@ -89,8 +89,8 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         int code = frame.getInt(body);
         switch (code) {
             case ProtocolConstants.AUTH_OK -> {}
-            case ProtocolConstants.AUTH_CLEARTEXT_PASSWORD -> ctx.writeAndFlush(
-                    Messages.passwordMessage(ctx.alloc(), requirePassword(addr, "password")));
+            case ProtocolConstants.AUTH_CLEARTEXT_PASSWORD ->
+                ctx.writeAndFlush(Messages.passwordMessage(ctx.alloc(), requirePassword(addr, "password")));
             case ProtocolConstants.AUTH_MD5_PASSWORD -> {
                 byte[] salt = new byte[4];
                 frame.getBytes(body + 4, salt);
@@ -114,7 +114,8 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case ProtocolConstants.AUTH_SASL_CONTINUE -> {
                 byte[] data = ByteBufUtil.getBytes(frame, body + 4, frame.writerIndex() - body - 4);
                 try {
-                    ctx.writeAndFlush(Messages.saslResponse(ctx.alloc(), requireScram().serverFirst(data)));
+                    ctx.writeAndFlush(
+                            Messages.saslResponse(ctx.alloc(), requireScram().serverFirst(data)));
                 } catch (AuthFailedException e) {
                     throw new ServerError(e.sqlState(), e.getMessage(), false, e);
                 }
@@ -129,12 +130,13 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 }
                 scram = null;
             }
-            default -> throw new ServerError(
-                    SqlState.FEATURE_NOT_SUPPORTED,
-                    "server " + addr + " asked for an authentication method the pooler does not support (code "
-                            + code + ")",
-                    false,
-                    null);
+            default ->
+                throw new ServerError(
+                        SqlState.FEATURE_NOT_SUPPORTED,
+                        "server " + addr + " asked for an authentication method the pooler does not support (code "
+                                + code + ")",
+                        false,
+                        null);
         }
     }
 

@@ -125,8 +125,7 @@ public final class ServerConnection {
         }
         closing = true;
         if (channel.isActive()) {
-            channel.writeAndFlush(Messages.terminate())
-                    .addListener(f -> channel.close());
+            channel.writeAndFlush(Messages.terminate()).addListener(f -> channel.close());
         } else {
             channel.close();
         }

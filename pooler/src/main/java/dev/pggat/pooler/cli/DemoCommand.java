@@ -33,7 +33,10 @@ final class DemoCommand implements Callable<Integer> {
             description = "Pool mode: transaction or session (default ${DEFAULT-VALUE})")
     String mode;
 
-    @Option(names = "--replicas", defaultValue = "1", description = "Streaming replicas to start (default ${DEFAULT-VALUE})")
+    @Option(
+            names = "--replicas",
+            defaultValue = "1",
+            description = "Streaming replicas to start (default ${DEFAULT-VALUE})")
     int replicas;
 
     @Override
@@ -81,10 +84,14 @@ final class DemoCommand implements Callable<Integer> {
 
     private String yaml(PostgresCluster cluster) {
         StringBuilder endpoints = new StringBuilder();
-        endpoints.append("      - host: 127.0.0.1\n        port: ").append(cluster.primary().port())
+        endpoints
+                .append("      - host: 127.0.0.1\n        port: ")
+                .append(cluster.primary().port())
                 .append("\n        role: primary\n");
         for (PostgresCluster.Node r : cluster.replicas()) {
-            endpoints.append("      - host: 127.0.0.1\n        port: ").append(r.port())
+            endpoints
+                    .append("      - host: 127.0.0.1\n        port: ")
+                    .append(r.port())
                     .append("\n        role: replica\n");
         }
         return "listen:\n  host: 127.0.0.1\n  port: " + port + "\n"

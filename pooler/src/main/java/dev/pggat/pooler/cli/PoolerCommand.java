@@ -20,9 +20,7 @@ final class PoolerCommand implements Callable<Integer> {
             description = "YAML configuration file")
     Path config;
 
-    @Option(
-            names = "--check",
-            description = "Validate the configuration and exit (0 when valid, 2 when not)")
+    @Option(names = "--check", description = "Validate the configuration and exit (0 when valid, 2 when not)")
     boolean check;
 
     @Override
@@ -47,12 +45,15 @@ final class PoolerCommand implements Callable<Integer> {
     /** Blocks until the JVM is asked to stop, then drains within {@code drain}. */
     static void runUntilSignal(Pooler pooler, java.time.Duration drain) throws InterruptedException {
         CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            org.slf4j.LoggerFactory.getLogger(PoolerCommand.class)
-                    .info("stopping: draining clients for up to {} s", drain.toSeconds());
-            pooler.shutdown(drain);
-            stopped.countDown();
-        }, "pggat-shutdown"));
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            org.slf4j.LoggerFactory.getLogger(PoolerCommand.class)
+                                    .info("stopping: draining clients for up to {} s", drain.toSeconds());
+                            pooler.shutdown(drain);
+                            stopped.countDown();
+                        },
+                        "pggat-shutdown"));
         stopped.await();
     }
 }

@@ -138,7 +138,11 @@ final class ConfigBinder {
         String host = host(m, path, "host").or(Admin.DEFAULT.host());
         Field<Integer> port = listenPort(m, path, "port");
         Admin admin = new Admin(enabled, host, port.or(Admin.DEFAULT.port()));
-        if (enabled && !port.invalid && admin.port() != 0 && admin.port() == listen.port() && overlaps(admin.host(), listen.host())) {
+        if (enabled
+                && !port.invalid
+                && admin.port() != 0
+                && admin.port() == listen.port()
+                && overlaps(admin.host(), listen.host())) {
             problems.add(
                     path.key("port"),
                     "is the same port as listen.port on an overlapping address",

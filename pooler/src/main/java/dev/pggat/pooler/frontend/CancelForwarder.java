@@ -25,7 +25,8 @@ final class CancelForwarder {
                 .addListener((ChannelFutureListener) f -> {
                     if (f.isSuccess()) {
                         f.channel()
-                                .writeAndFlush(Messages.cancelRequest(f.channel().alloc(), pid, key))
+                                .writeAndFlush(
+                                        Messages.cancelRequest(f.channel().alloc(), pid, key))
                                 .addListener(ChannelFutureListener.CLOSE);
                     }
                 });

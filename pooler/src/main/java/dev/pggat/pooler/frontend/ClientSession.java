@@ -209,9 +209,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
         releasePending();
         if (pool != null && was.ordinal() >= State.IDLE.ordinal()) {
-            pool.clientLeft(was == State.ATTACHED ? Pool.ClientState.ACTIVE : was == State.WAITING
-                    ? Pool.ClientState.WAITING
-                    : Pool.ClientState.IDLE);
+            pool.clientLeft(
+                    was == State.ATTACHED
+                            ? Pool.ClientState.ACTIVE
+                            : was == State.WAITING ? Pool.ClientState.WAITING : Pool.ClientState.IDLE);
         }
         if (waiter != null) {
             waiter.cancel();
@@ -313,7 +314,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
 
     private void authResponse(ByteBuf frame) {
         if (Frames.type(frame) != ProtocolConstants.PASSWORD_MESSAGE) {
-            fatal(SqlState.PROTOCOL_VIOLATION,
+            fatal(
+                    SqlState.PROTOCOL_VIOLATION,
                     "expected password response, got message type " + (char) Frames.type(frame));
             return;
         }
@@ -374,8 +376,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
 
     private void passwordFailed() {
         context.loginFailuresTotal.increment();
-        log.info("client {}: password authentication failed for user \"{}\" (database \"{}\"{})",
-                ctx.channel().remoteAddress(), userName, databaseName, user == null ? ", no such user" : "");
+        log.info(
+                "client {}: password authentication failed for user \"{}\" (database \"{}\"{})",
+                ctx.channel().remoteAddress(),
+                userName,
+                databaseName,
+                user == null ? ", no such user" : "");
         fatal(SqlState.INVALID_PASSWORD, "password authentication failed for user \"" + userName + "\"");
     }
 
@@ -496,7 +502,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (state == State.CLOSED) {
             return;
         }
-        log.info("client {} ({}@{}): no server: {}", ctx.channel().remoteAddress(), userName, databaseName,
+        log.info(
+                "client {} ({}@{}): no server: {}",
+                ctx.channel().remoteAddress(),
+                userName,
+                databaseName,
                 error.getMessage());
         fatal(error.sqlState() == null ? SqlState.CONNECTION_FAILURE : error.sqlState(), error.getMessage());
     }
@@ -535,7 +545,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (sql == null && reset == null) {
             return;
         }
-        String query = sql == null ? reset.substring(2) : reset == null ? sql.toString() : sql.append(reset).toString();
+        String query = sql == null
+                ? reset.substring(2)
+                : reset == null ? sql.toString() : sql.append(reset).toString();
         poolerQueries++;
         log.debug("client {}: parameter sync on {}: {}", keyProcessId, s, query);
         s.channel().write(Messages.query(ctx.alloc(), query), s.channel().voidPromise());
@@ -669,7 +681,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 wanted = mutable(wanted);
                 wanted.keySet().removeIf(k -> !s.reportedParameters().containsKey(k));
                 ctx.write(Messages.noticeResponse(
-                        ctx.alloc(), "WARNING", err.sqlState(),
+                        ctx.alloc(),
+                        "WARNING",
+                        err.sqlState(),
                         "pooler could not apply session parameters from the startup packet: " + err.message()));
             }
         } finally {
@@ -685,8 +699,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         // since whatever it was doing is lost. Other clients are not affected.
         server = null;
         pool.discard(s);
-        log.info("client {} ({}@{}): server {} closed the connection", ctx.channel().remoteAddress(), userName,
-                databaseName, s);
+        log.info(
+                "client {} ({}@{}): server {} closed the connection",
+                ctx.channel().remoteAddress(),
+                userName,
+                databaseName,
+                s);
         fatal(SqlState.CONNECTION_FAILURE, "server connection closed unexpectedly");
     }
 

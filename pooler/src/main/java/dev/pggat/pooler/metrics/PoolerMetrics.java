@@ -25,7 +25,11 @@ public final class PoolerMetrics {
                 .callback(cb -> {
                     for (Pool p : router.pools()) {
                         for (Pool.ClientState s : Pool.ClientState.values()) {
-                            cb.call(p.clients(s), p.database(), p.user(), s.name().toLowerCase());
+                            cb.call(
+                                    p.clients(s),
+                                    p.database(),
+                                    p.user(),
+                                    s.name().toLowerCase());
                         }
                     }
                 })

@@ -16,8 +16,8 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -280,17 +280,18 @@ public final class Pool {
         }
         retryScheduled = true;
         long delay = Math.max(0, nextAttemptNanos - now);
-        loops.next().schedule(
-                () -> {
-                    synchronized (this) {
-                        retryScheduled = false;
-                        if (!waiters.isEmpty() || total() < settings.minServerConnections()) {
-                            connectIfNeeded(waiters.isEmpty() ? loops.next() : waiters.peekFirst().loop);
-                        }
-                    }
-                },
-                delay,
-                TimeUnit.NANOSECONDS);
+        loops.next()
+                .schedule(
+                        () -> {
+                            synchronized (this) {
+                                retryScheduled = false;
+                                if (!waiters.isEmpty() || total() < settings.minServerConnections()) {
+                                    connectIfNeeded(waiters.isEmpty() ? loops.next() : waiters.peekFirst().loop);
+                                }
+                            }
+                        },
+                        delay,
+                        TimeUnit.NANOSECONDS);
     }
 
     private void startConnect(EventLoop loop) {
@@ -428,7 +429,8 @@ public final class Pool {
     }
 
     public synchronized PoolStats stats() {
-        return new PoolStats(idle.size(), active, connecting, (int) waiters.stream().filter(w -> !w.done).count());
+        return new PoolStats(idle.size(), active, connecting, (int)
+                waiters.stream().filter(w -> !w.done).count());
     }
 
     /** Counts at one instant, for metrics and the admin endpoint. */

@@ -107,7 +107,10 @@ public final class Messages {
     /** NegotiateProtocolVersion: the newest minor version of 3 supported and the options not recognised. */
     public static ByteBuf negotiateProtocolVersion(ByteBufAllocator alloc, int minor, List<String> unsupported) {
         ByteBuf buf = alloc.buffer(32);
-        buf.writeByte('v').writeInt(0).writeInt(ProtocolConstants.PROTOCOL_3_0 | minor).writeInt(unsupported.size());
+        buf.writeByte('v')
+                .writeInt(0)
+                .writeInt(ProtocolConstants.PROTOCOL_3_0 | minor)
+                .writeInt(unsupported.size());
         for (String option : unsupported) {
             writeCString(buf, option);
         }
@@ -193,7 +196,10 @@ public final class Messages {
     }
 
     public static ByteBuf saslResponse(ByteBufAllocator alloc, byte[] data) {
-        return alloc.buffer(5 + data.length).writeByte('p').writeInt(4 + data.length).writeBytes(data);
+        return alloc.buffer(5 + data.length)
+                .writeByte('p')
+                .writeInt(4 + data.length)
+                .writeBytes(data);
     }
 
     private static void writeCString(ByteBuf buf, String s) {

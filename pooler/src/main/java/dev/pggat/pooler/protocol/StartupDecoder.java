@@ -63,8 +63,8 @@ public final class StartupDecoder extends ByteToMessageDecoder {
         StartupPacket packet;
         switch (code) {
             case ProtocolConstants.SSL_REQUEST_CODE -> packet = fixed(in, length, 8, new StartupPacket.SslRequest());
-            case ProtocolConstants.GSSENC_REQUEST_CODE -> packet =
-                    fixed(in, length, 8, new StartupPacket.GssEncRequest());
+            case ProtocolConstants.GSSENC_REQUEST_CODE ->
+                packet = fixed(in, length, 8, new StartupPacket.GssEncRequest());
             case ProtocolConstants.CANCEL_REQUEST_CODE -> {
                 if (length != 16) {
                     throw new ProtocolException(SqlState.PROTOCOL_VIOLATION, "invalid length of cancel request");

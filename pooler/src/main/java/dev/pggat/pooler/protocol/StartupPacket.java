@@ -18,7 +18,9 @@ public sealed interface StartupPacket {
 
         /** Protocol options (names starting with {@code _pq_.}) the client asked for. */
         public List<String> protocolOptions() {
-            return parameters.keySet().stream().filter(k -> k.startsWith("_pq_.")).toList();
+            return parameters.keySet().stream()
+                    .filter(k -> k.startsWith("_pq_."))
+                    .toList();
         }
     }
 

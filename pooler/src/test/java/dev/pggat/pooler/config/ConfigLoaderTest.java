@@ -259,10 +259,12 @@ class ConfigLoaderTest {
                 .isEqualTo("db-from-file");
 
         Path bad = dir.resolve("bad.yaml");
-        Files.writeString(bad, "listen:\n  port: 0\n" + MINIMAL);
+        Files.writeString(bad, "listen:\n  port: 70000\n" + MINIMAL);
         assertThatThrownBy(() -> ConfigLoader.load(bad, Map.of()))
                 .isInstanceOf(ConfigException.class)
-                .hasMessage(bad + ": listen.port: is out of range (value '0'; accepted: an integer from 1 to 65535)");
+                .hasMessage(
+                        bad + ": listen.port: is out of range (value '70000'; accepted: an integer from 0 to 65535 (0:"
+                                + " any free port))");
     }
 
     @Test
@@ -286,7 +288,7 @@ class ConfigLoaderTest {
     void reportsEveryProblemAtOnceOnePerLine() {
         String yaml = """
                 listen:
-                  port: 0
+                  port: 70000
                 timeouts:
                   clientLogin: 30
                 pools:
@@ -301,7 +303,8 @@ class ConfigLoaderTest {
         assertThat(e).isNotNull();
         assertThat(e.problems())
                 .containsExactly(
-                        SOURCE + ": listen.port: is out of range (value '0'; accepted: an integer from 1 to 65535)",
+                        SOURCE + ": listen.port: is out of range (value '70000'; accepted: an integer from 0 to 65535"
+                                + " (0: any free port))",
                         SOURCE + ": timeouts.clientLogin: has no unit, which is ambiguous (value '30'; accepted: an"
                                 + " integer with unit ms, s, m, h or d, like 500ms, 30s, 5m, 1h, 2d, at most 365d;"
                                 + " above 0)",

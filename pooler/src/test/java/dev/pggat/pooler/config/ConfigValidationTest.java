@@ -110,7 +110,7 @@ class ConfigValidationTest {
         void listWhereAValueBelongsIsRejected() {
             assertThat(problems("listen:\n  port: [1, 2]\n" + MINIMAL))
                     .containsExactly(SOURCE + ": listen.port: must be a single value, not a list (accepted: an"
-                            + " integer from 1 to 65535)");
+                            + " integer from 0 to 65535 (0: any free port))");
         }
 
         @Test
@@ -132,7 +132,7 @@ class ConfigValidationTest {
             assertThat(problems("listen:\n  port: 0x1F90\nlimits:\n  maxClientConnections: 1.5\n" + MINIMAL))
                     .containsExactly(
                             SOURCE + ": listen.port: is not a decimal integer (value '0x1F90'; accepted: an integer"
-                                    + " from 1 to 65535)",
+                                    + " from 0 to 65535 (0: any free port))",
                             SOURCE + ": limits.maxClientConnections: is not a decimal integer (value '1.5'; accepted:"
                                     + " an integer of at least 1)");
         }
@@ -181,11 +181,18 @@ class ConfigValidationTest {
     @Nested
     class Ports {
         @ParameterizedTest
-        @CsvSource({"0", "65536", "-1"})
-        void listenPortOutsideOneTo65535IsRejected(String port) {
+        @CsvSource({"65536", "-1"})
+        void listenPortOutsideZeroTo65535IsRejected(String port) {
             assertThat(problems("listen:\n  port: " + port + "\n" + MINIMAL))
                     .containsExactly(SOURCE + ": listen.port: is out of range (value '" + port + "'; accepted: an"
-                            + " integer from 1 to 65535)");
+                            + " integer from 0 to 65535 (0: any free port))");
+        }
+
+        @Test
+        void listenAndAdminPortZeroMeanAnyFreePort() throws Exception {
+            PoolerConfig config = parse("listen:\n  port: 0\nadmin:\n  port: 0\n" + MINIMAL);
+            assertThat(config.listen().port()).isZero();
+            assertThat(config.admin().port()).isZero();
         }
 
         @Test
@@ -202,7 +209,7 @@ class ConfigValidationTest {
             assertThat(problems(yaml))
                     .containsExactly(
                             SOURCE + ": admin.port: is out of range (value '99999999999999999999'; accepted: an"
-                                    + " integer from 1 to 65535)",
+                                    + " integer from 0 to 65535 (0: any free port))",
                             SOURCE + ": databases.app.endpoints[0].port: is out of range (value '70000'; accepted:"
                                     + " an integer from 1 to 65535)");
         }

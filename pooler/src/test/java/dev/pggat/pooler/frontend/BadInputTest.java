@@ -20,8 +20,7 @@ class BadInputTest {
 
     @BeforeAll
     static void start() throws Exception {
-        fx = PoolerFixture.start(
-                2, "timeouts:\n  clientLogin: 1s\nlimits:\n  maxMessageSize: 1MB\n");
+        fx = PoolerFixture.start(2, "timeouts:\n  clientLogin: 1s\nlimits:\n  maxMessageSize: 1MB\n");
     }
 
     @AfterAll

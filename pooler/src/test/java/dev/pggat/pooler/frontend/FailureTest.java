@@ -5,10 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pggat.pooler.testing.PoolerFixture;
 import dev.pggat.pooler.testing.RawClient;
+import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.URI;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -69,12 +69,16 @@ class FailureTest {
                     .isEqualTo(1);
             c.socket.setSoLinger(true, 0); // RST, like a killed process
         }
-        eventually("the lock is released", () -> count("SELECT count(*) FROM pg_locks l JOIN pg_class r"
-                        + " ON r.oid = l.relation WHERE r.relname = 'failure_locked'")
-                == 0);
-        eventually("no transaction stays open", () -> count("SELECT count(*) FROM pg_stat_activity WHERE usename ="
-                        + " 'trust_user' AND state LIKE 'idle in transaction%'")
-                == 0);
+        eventually(
+                "the lock is released",
+                () -> count("SELECT count(*) FROM pg_locks l JOIN pg_class r"
+                                + " ON r.oid = l.relation WHERE r.relname = 'failure_locked'")
+                        == 0);
+        eventually(
+                "no transaction stays open",
+                () -> count("SELECT count(*) FROM pg_stat_activity WHERE usename ="
+                                + " 'trust_user' AND state LIKE 'idle in transaction%'")
+                        == 0);
         try (Connection c = fx.connect("appdb", "trust_user", null)) {
             c.setAutoCommit(false);
             c.createStatement().execute("LOCK TABLE failure_locked IN ACCESS EXCLUSIVE MODE NOWAIT");
@@ -87,13 +91,17 @@ class FailureTest {
         try (RawClient c = new RawClient("127.0.0.1", fx.port())) {
             c.login("trust_user", "appdb", null);
             c.send(RawClient.query("SELECT pg_sleep(60)"));
-            eventually("the query runs", () -> count("SELECT count(*) FROM pg_stat_activity WHERE query ="
-                            + " 'SELECT pg_sleep(60)' AND state = 'active'")
-                    == 1);
+            eventually(
+                    "the query runs",
+                    () -> count("SELECT count(*) FROM pg_stat_activity WHERE query ="
+                                    + " 'SELECT pg_sleep(60)' AND state = 'active'")
+                            == 1);
         }
-        eventually("the query is gone", () -> count("SELECT count(*) FROM pg_stat_activity WHERE query ="
-                        + " 'SELECT pg_sleep(60)' AND state = 'active'")
-                == 0);
+        eventually(
+                "the query is gone",
+                () -> count("SELECT count(*) FROM pg_stat_activity WHERE query ="
+                                + " 'SELECT pg_sleep(60)' AND state = 'active'")
+                        == 0);
     }
 
     @Test
@@ -107,9 +115,11 @@ class FailureTest {
                     return e;
                 }
             });
-            eventually("the query runs", () -> count("SELECT count(*) FROM pg_stat_activity WHERE query ="
-                            + " 'SELECT pg_sleep(30)' AND state = 'active'")
-                    == 1);
+            eventually(
+                    "the query runs",
+                    () -> count("SELECT count(*) FROM pg_stat_activity WHERE query ="
+                                    + " 'SELECT pg_sleep(30)' AND state = 'active'")
+                            == 1);
             count("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                     + " WHERE query = 'SELECT pg_sleep(30)') t");
             Object outcome = running.get(10, TimeUnit.SECONDS);
@@ -141,9 +151,10 @@ class FailureTest {
             });
             long start = System.nanoTime();
             assertThatThrownBy(() -> s.execute("SELECT pg_sleep(20)"))
-                    .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState())
-                            .isEqualTo("57014"));
-            assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start)).isLessThan(10);
+                    .isInstanceOfSatisfying(
+                            SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("57014"));
+            assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start))
+                    .isLessThan(10);
             try (ResultSet rs = s.executeQuery("SELECT 8")) {
                 rs.next();
                 assertThat(rs.getInt(1)).isEqualTo(8);

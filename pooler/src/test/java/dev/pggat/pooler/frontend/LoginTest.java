@@ -1,7 +1,6 @@
 package dev.pggat.pooler.frontend;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pggat.pooler.testing.PoolerFixture;
 import java.sql.Connection;
@@ -9,9 +8,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 /** Client authentication and routing errors, compared with what PostgreSQL itself answers. */
 class LoginTest {
@@ -51,18 +50,17 @@ class LoginTest {
     @CsvSource({"scram_user", "md5_user", "plain_user"})
     void wrongPasswordFailsLikePostgres(String user) {
         SQLException viaPooler = catchSql(() -> fx.connect("appdb", user, "wrong"));
-        SQLException direct = catchSql(() -> dev.pggat.pooler.testing.TestPostgres.connect(
-                fx.cluster.primary(), "appdb", user, "wrong"));
+        SQLException direct = catchSql(
+                () -> dev.pggat.pooler.testing.TestPostgres.connect(fx.cluster.primary(), "appdb", user, "wrong"));
         assertThat(viaPooler.getSQLState()).isEqualTo("28P01").isEqualTo(direct.getSQLState());
-        assertThat(viaPooler.getMessage())
-                .contains("password authentication failed for user \"" + user + "\"");
+        assertThat(viaPooler.getMessage()).contains("password authentication failed for user \"" + user + "\"");
     }
 
     @Test
     void unknownUserFailsLikeAnyWrongPassword() {
         SQLException e = catchSql(() -> fx.connect("appdb", "nobody", "whatever"));
-        SQLException direct = catchSql(() -> dev.pggat.pooler.testing.TestPostgres.connect(
-                fx.cluster.primary(), "appdb", "nobody", "whatever"));
+        SQLException direct = catchSql(() ->
+                dev.pggat.pooler.testing.TestPostgres.connect(fx.cluster.primary(), "appdb", "nobody", "whatever"));
         // PostgreSQL does not reveal whether a role exists to a password-authenticating client, nor does the pooler.
         assertThat(e.getSQLState()).isEqualTo("28P01").isEqualTo(direct.getSQLState());
         assertThat(e.getMessage()).contains("password authentication failed for user \"nobody\"");
@@ -71,8 +69,8 @@ class LoginTest {
     @Test
     void unknownDatabaseFailsWith3D000() {
         SQLException e = catchSql(() -> fx.connect("nosuchdb", "scram_user"));
-        SQLException direct = catchSql(() -> dev.pggat.pooler.testing.TestPostgres.connect(
-                fx.cluster.primary(), "nosuchdb", "postgres"));
+        SQLException direct = catchSql(
+                () -> dev.pggat.pooler.testing.TestPostgres.connect(fx.cluster.primary(), "nosuchdb", "postgres"));
         assertThat(e.getSQLState()).isEqualTo("3D000").isEqualTo(direct.getSQLState());
         assertThat(e.getMessage()).contains("database \"nosuchdb\" does not exist");
     }
@@ -80,13 +78,23 @@ class LoginTest {
     @Test
     void startupParametersFollowTheClient() throws Exception {
         try (Connection a = fx.connect(
-                        "appdb", "scram_user", "scram_user-secret", "ApplicationName", "client-a", "options",
+                        "appdb",
+                        "scram_user",
+                        "scram_user-secret",
+                        "ApplicationName",
+                        "client-a",
+                        "options",
                         "-c statement_timeout=1234");
                 // pgjdbc sends application_name with SET after login when it assumes an old server: a SET of a
                 // reported parameter must follow the client the same way.
                 Connection b = fx.connect(
-                        "appdb", "scram_user", "scram_user-secret", "ApplicationName", "client-b",
-                        "assumeMinServerVersion", "8.4")) {
+                        "appdb",
+                        "scram_user",
+                        "scram_user-secret",
+                        "ApplicationName",
+                        "client-b",
+                        "assumeMinServerVersion",
+                        "8.4")) {
             for (int i = 0; i < 5; i++) {
                 assertThat(show(a, "application_name")).isEqualTo("client-a");
                 assertThat(show(a, "statement_timeout")).isEqualTo("1234ms");

@@ -51,8 +51,7 @@ class PoolingTest {
 
     private static int serversOf(String user) throws SQLException {
         try (Connection c = fx.superuser();
-                PreparedStatement ps =
-                        c.prepareStatement("SELECT count(*) FROM pg_stat_activity WHERE usename = ?")) {
+                PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_stat_activity WHERE usename = ?")) {
             ps.setString(1, user);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -80,8 +79,8 @@ class PoolingTest {
                 }
             }
             assertThatThrownBy(() -> c.createStatement().execute("SELECT 1/0"))
-                    .isInstanceOfSatisfying(SQLException.class, e -> assertThat(e.getSQLState())
-                            .isEqualTo("22012"));
+                    .isInstanceOfSatisfying(
+                            SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("22012"));
             try (Statement s = c.createStatement();
                     ResultSet rs = s.executeQuery("SELECT 42")) {
                 rs.next();
@@ -174,11 +173,10 @@ class PoolingTest {
             }
             long start = System.nanoTime();
             try (Connection c = fx.connect("appdb", "scram_user")) {
-                assertThatThrownBy(() -> backendPid(c))
-                        .isInstanceOfSatisfying(SQLException.class, e -> {
-                            assertThat(e.getSQLState()).isEqualTo("53300");
-                            assertThat(e.getMessage()).contains("no server connection available", "queryWait");
-                        });
+                assertThatThrownBy(() -> backendPid(c)).isInstanceOfSatisfying(SQLException.class, e -> {
+                    assertThat(e.getSQLState()).isEqualTo("53300");
+                    assertThat(e.getMessage()).contains("no server connection available", "queryWait");
+                });
             }
             long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
             assertThat(waitedMs).isGreaterThanOrEqualTo(1900);

@@ -14,9 +14,7 @@ import org.junit.jupiter.api.Test;
 
 class MessageFramerTest {
     // Parse "", "select 1", no parameter types; Bind; Execute; Sync — the bytes pgjdbc would send.
-    private static final byte[] PARSE = {
-        'P', 0, 0, 0, 16, 0, 's', 'e', 'l', 'e', 'c', 't', ' ', '1', 0, 0, 0
-    };
+    private static final byte[] PARSE = {'P', 0, 0, 0, 16, 0, 's', 'e', 'l', 'e', 'c', 't', ' ', '1', 0, 0, 0};
     private static final byte[] BIND = {'B', 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0};
     private static final byte[] EXECUTE = {'E', 0, 0, 0, 9, 0, 0, 0, 0, 0};
     private static final byte[] SYNC = {'S', 0, 0, 0, 4};

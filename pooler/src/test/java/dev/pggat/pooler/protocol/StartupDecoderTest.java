@@ -143,8 +143,8 @@ class StartupDecoderTest {
         byte[] v2 = {0, 0, 0, 9, 0, 2, 0, 0, 0};
         assertThatThrownBy(() -> ch.writeInbound(Unpooled.wrappedBuffer(v2)))
                 .cause()
-                .isInstanceOfSatisfying(ProtocolException.class, e -> assertThat(e.sqlState())
-                        .isEqualTo("0A000"))
+                .isInstanceOfSatisfying(
+                        ProtocolException.class, e -> assertThat(e.sqlState()).isEqualTo("0A000"))
                 .hasMessage("unsupported frontend protocol 2.0: server supports 3.0 to 3.0");
         ch.finishAndReleaseAll();
     }

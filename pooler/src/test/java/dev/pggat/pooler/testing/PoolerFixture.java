@@ -71,8 +71,7 @@ public final class PoolerFixture implements AutoCloseable {
                         port: %d
                     users:
                 %s
-                """
-                .formatted(extraYaml, poolSize, port, users, port, users);
+                """.formatted(extraYaml, poolSize, port, users, port, users);
     }
 
     public int port() {

@@ -71,7 +71,11 @@ public final class RawClient implements AutoCloseable {
         }
         body.write(0);
         byte[] b = body.toByteArray();
-        return ByteBuffer.allocate(8 + b.length).putInt(8 + b.length).putInt(version).put(b).array();
+        return ByteBuffer.allocate(8 + b.length)
+                .putInt(8 + b.length)
+                .putInt(version)
+                .put(b)
+                .array();
     }
 
     public static byte[] message(char type, byte[] body) {
