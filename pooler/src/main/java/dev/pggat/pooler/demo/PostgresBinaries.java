@@ -7,7 +7,6 @@ import java.io.UncheckedIOException;
 import java.net.URL;
 import java.net.URLConnection;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryNotEmptyException;
@@ -270,9 +269,10 @@ public final class PostgresBinaries {
             if (Files.exists(marker)) {
                 return target;
             }
-            try (FileChannel lockFile = FileChannel.open(
-                            cacheRoot.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                    FileLock ignored = lockFile.lock()) {
+            try (FileChannel lockFile =
+                    FileChannel.open(cacheRoot.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+                // Other JVMs (parallel test forks) extract to the same cache; the lock ends with the channel.
+                lockFile.lock();
                 if (Files.exists(marker)) {
                     return target;
                 }

@@ -28,6 +28,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -99,7 +103,10 @@ public final class PostgresCluster implements AutoCloseable {
 
         private Builder() {}
 
-        /** Where node directories go; it must not hold them yet. Default: a new temp dir, deleted on close. */
+        /**
+         * Where node directories go; it must not hold them yet, and is kept on close. Default: a new temp dir,
+         * deleted on close. As root, the directory is handed to the {@code postgres} OS user.
+         */
         public Builder baseDir(Path dir) {
             this.baseDir = dir;
             return this;
@@ -257,6 +264,7 @@ public final class PostgresCluster implements AutoCloseable {
 
     private void startAll() throws IOException {
         long t0 = System.nanoTime();
+        StringBuilder phases = new StringBuilder();
         Path tmpRoot = Path.of(System.getProperty("java.io.tmpdir"));
         if (config.baseDir == null) {
             sweepOrphans(tmpRoot);
@@ -272,35 +280,89 @@ public final class PostgresCluster implements AutoCloseable {
             // The unprivileged user only needs to pass through; node dirs below are its own.
             Files.setPosixFilePermissions(baseDir, PosixFilePermissions.fromString("rwx--x--x"));
             runner.handOver(baseDir);
+            if (runner.dropsPrivileges()
+                    && runner.run(List.of("test", "-w", baseDir.toString()), baseDir, Duration.ofSeconds(10))
+                                    .exitCode()
+                            != 0) {
+                throw new IOException("baseDir " + baseDir + " is out of reach for the '" + ProcessRunner.SERVICE_USER
+                        + "' OS user PostgreSQL runs as (a parent directory without o+x, like /root?); choose a"
+                        + " directory that user can reach");
+            }
             primary = new Node("primary", false);
             primary.initdb();
+            phases.append("initdb ").append(lap(t0)).append(" ms");
+            long t = System.nanoTime();
             primary.writeNodeConf(null);
             primary.startFresh();
             runBootstrap();
+            phases.append(", start+bootstrap ").append(lap(t)).append(" ms");
             if (config.replicas > 0) {
+                t = System.nanoTime();
                 // Copying a cleanly stopped data dir is a valid base backup and needs no pg_basebackup.
                 primary.stop();
                 for (int i = 1; i <= config.replicas; i++) {
-                    Node replica = new Node("replica" + i, true);
-                    replica.cloneFrom(primary);
-                    replicas.add(replica);
+                    replicas.add(new Node("replica" + i, true));
                 }
+                cloneReplicas();
+                phases.append(", stop+copy ").append(lap(t)).append(" ms");
+                t = System.nanoTime();
                 primary.start();
                 for (Node replica : replicas) {
                     replica.startFresh();
                 }
                 waitForStreaming();
+                phases.append(", replicas streaming ").append(lap(t)).append(" ms");
             }
         } catch (IOException | RuntimeException | Error e) {
             close();
             throw e;
         }
         log.info(
-                "started {} with {} replica(s) in {} ms (primary port {})",
+                "started {} with {} replica(s) in {} ms ({}); primary port {}",
                 binaries,
                 replicas.size(),
-                (System.nanoTime() - t0) / 1_000_000,
+                lap(t0),
+                phases,
                 primary.port);
+    }
+
+    /** Copying is bound by per-file system calls, so replicas are copied side by side. */
+    private void cloneReplicas() throws IOException {
+        int threads = Math.min(replicas.size(), Runtime.getRuntime().availableProcessors());
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "pggat-postgres-clone");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            List<Future<?>> copies = new ArrayList<>();
+            for (Node replica : replicas) {
+                copies.add(pool.submit(() -> {
+                    replica.cloneFrom(primary);
+                    return null;
+                }));
+            }
+            for (Future<?> copy : copies) {
+                try {
+                    copy.get();
+                } catch (ExecutionException e) {
+                    Throwable cause = e.getCause();
+                    if (cause instanceof IOException) {
+                        throw (IOException) cause;
+                    }
+                    throw new IOException("copying the primary's data dir failed: " + cause, cause);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException("interrupted while copying the primary's data dir", e);
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static long lap(long since) {
+        return (System.nanoTime() - since) / 1_000_000;
     }
 
     private void runBootstrap() throws IOException {

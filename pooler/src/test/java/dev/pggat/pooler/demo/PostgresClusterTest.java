@@ -45,6 +45,8 @@ class PostgresClusterTest {
         try (PostgresCluster cluster = PostgresCluster.builder()
                 .binaries(bin)
                 .superuserPassword("system-pw")
+                .maxConnections(123)
+                .setting("work_mem", "8MB")
                 .bootstrapSql("CREATE TABLE crash_test(id int PRIMARY KEY)")
                 .start()) {
             baseDir = cluster.baseDir();
@@ -54,6 +56,9 @@ class PostgresClusterTest {
             try (Connection c = connect(primary, "postgres", SUPERUSER, "system-pw")) {
                 assertThat(queryValue(c, "SHOW server_version")).startsWith(bin.version());
                 assertThat(queryValue(c, "SHOW unix_socket_directories")).startsWith(baseDir.toString());
+                assertThat(queryValue(c, "SHOW max_connections")).isEqualTo("123");
+                assertThat(queryValue(c, "SHOW work_mem")).isEqualTo("8MB");
+                assertThat(queryValue(c, "SHOW fsync")).isEqualTo("off");
                 execute(c, "INSERT INTO crash_test VALUES (1)");
             }
             postmasterPid = PostgresCluster.postmasterPid(primary.dataDir()).orElseThrow();
@@ -178,6 +183,14 @@ class PostgresClusterTest {
                                 .isEqualTo("25006"));
             }
         }
+    }
+
+    @Test
+    void unknownBinariesSelectionIsRejectedNamingTheAcceptedValues() {
+        assertThatThrownBy(() -> withSelection("newest", PostgresBinaries::locate))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(PostgresBinaries.SELECT_PROPERTY + "='newest'")
+                .hasMessageContaining("'embedded' or 'system'");
     }
 
     @Test
