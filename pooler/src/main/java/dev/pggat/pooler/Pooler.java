@@ -109,7 +109,7 @@ public final class Pooler implements AutoCloseable {
                 listener.localAddress(),
                 transport.name(),
                 router.pools().size(),
-                admin != null ? ", admin on http://" + admin.address() : "");
+                admin != null ? ", admin on http://" + admin.address().getHostString() + ":" + adminPort() : "");
         return this;
     }
 
