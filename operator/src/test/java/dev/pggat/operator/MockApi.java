@@ -211,11 +211,11 @@ final class MockApi implements AutoCloseable {
 
     /** Plays the Deployment controller: every desired pod runs the current template. */
     void markRolledOut(String deploymentName) {
-        Deployment d = client.apps()
+        Deployment d = await("Deployment " + deploymentName, Duration.ofSeconds(20), () -> client.apps()
                 .deployments()
                 .inNamespace(NS)
                 .withName(deploymentName)
-                .get();
+                .get());
         int replicas = d.getSpec().getReplicas();
         d.setStatus(new DeploymentStatusBuilder()
                 .withObservedGeneration(d.getMetadata().getGeneration())
@@ -226,6 +226,23 @@ final class MockApi implements AutoCloseable {
                 .build());
         d.getMetadata().setResourceVersion(null);
         client.resource(d).updateStatus();
+    }
+
+    void markRolledOutIfBehind(String deploymentName) {
+        Deployment d = client.apps()
+                .deployments()
+                .inNamespace(NS)
+                .withName(deploymentName)
+                .get();
+        if (d != null
+                && (d.getStatus() == null
+                        || !java.util.Objects.equals(
+                                d.getStatus().getObservedGeneration(),
+                                d.getMetadata().getGeneration())
+                        || !java.util.Objects.equals(
+                                d.getStatus().getUpdatedReplicas(), d.getSpec().getReplicas()))) {
+            markRolledOut(deploymentName);
+        }
     }
 
     static <T> T await(String what, Duration timeout, Supplier<T> probe) {
