@@ -1,0 +1,64 @@
+package dev.pggat.crds.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public class PgPoolStatus {
+    /** Condition types; Ready is the one tools wait on. */
+    public static final String READY = "Ready";
+
+    public static final String RECONCILING = "Reconciling";
+    public static final String STALLED = "Stalled";
+
+    @JsonPropertyDescription("The metadata.generation of the spec this status describes.")
+    public Long observedGeneration;
+
+    @JsonPropertyDescription("Ready: the pooler serves the current spec. Reconciling: the operator is still working"
+            + " towards it. Stalled: it cannot progress without a change (the message says what).")
+    public List<PgPoolCondition> conditions = new ArrayList<>();
+
+    @JsonPropertyDescription("Name of the endpoint that is the primary now.")
+    public String primary;
+
+    @JsonPropertyDescription("Names of the replica endpoints now.")
+    public List<String> replicas = new ArrayList<>();
+
+    @JsonPropertyDescription("Version of the endpoint set handed to the poolers; it grows when endpoints change.")
+    public Long endpointSetVersion;
+
+    @JsonPropertyDescription("Pooler pods that run the current configuration.")
+    public Integer podsAtVersion;
+
+    /** The condition of that type, or null. */
+    public PgPoolCondition condition(String type) {
+        for (PgPoolCondition c : conditions) {
+            if (type.equals(c.type)) {
+                return c;
+            }
+        }
+        return null;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (!(o instanceof PgPoolStatus)) {
+            return false;
+        }
+        PgPoolStatus s = (PgPoolStatus) o;
+        return Objects.equals(observedGeneration, s.observedGeneration)
+                && Objects.equals(conditions, s.conditions)
+                && Objects.equals(primary, s.primary)
+                && Objects.equals(replicas, s.replicas)
+                && Objects.equals(endpointSetVersion, s.endpointSetVersion)
+                && Objects.equals(podsAtVersion, s.podsAtVersion);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(observedGeneration, conditions, primary, replicas, endpointSetVersion, podsAtVersion);
+    }
+}

@@ -1,0 +1,436 @@
+package dev.pggat.operator;
+
+import dev.pggat.crds.v1alpha1.PgPool;
+import dev.pggat.crds.v1alpha1.PgPoolSpec;
+import dev.pggat.crds.v1alpha1.PgPoolStatus;
+import dev.pggat.operator.model.ClusterKinds;
+import dev.pggat.operator.model.Credentials;
+import dev.pggat.operator.model.PoolerConfig;
+import dev.pggat.operator.model.PoolerDatabase;
+import dev.pggat.operator.model.PoolerResources;
+import dev.pggat.operator.model.Problem;
+import dev.pggat.operator.model.SpecValidation;
+import dev.pggat.operator.model.StatusModel;
+import dev.pggat.operator.model.StatusModel.Outcome;
+import dev.pggat.operator.model.Topologies;
+import dev.pggat.operator.model.Topology;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.Mappers;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns a PgPool into a pooler ConfigMap, Deployment, Service and PodDisruptionBudget, and keeps the ConfigMap's
+ * endpoints in step with the cluster's primary and replicas.
+ */
+@ControllerConfiguration(name = "pgpool")
+public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
+    private static final Logger LOG = LoggerFactory.getLogger(PgPoolReconciler.class);
+
+    /** Hash of the desired object, so that server-side defaults never make an unchanged object look different. */
+    static final String DESIRED_HASH_ANNOTATION = "pggat.dev/desired-hash";
+
+    private final String defaultImage;
+    private final Duration recheck;
+    private final Clock clock;
+    private final ClusterWatches clusterWatches = new ClusterWatches();
+
+    /**
+     * @param defaultImage pooler image when the PgPool names none
+     * @param recheck how soon to look again while waiting on something no informer reports (a Secret, a pod IP)
+     */
+    public PgPoolReconciler(String defaultImage, Duration recheck, Clock clock) {
+        this.defaultImage = defaultImage;
+        this.recheck = recheck;
+        this.clock = clock;
+    }
+
+    @Override
+    public List<EventSource<?, PgPool>> prepareEventSources(EventSourceContext<PgPool> context) {
+        var primaries = context.getPrimaryCache();
+        String managed = PoolerResources.MANAGED_BY + "=" + PoolerResources.MANAGED_BY_VALUE;
+        var configMaps = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(ConfigMap.class, PgPool.class)
+                        .withLabelSelector(managed)
+                        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(PgPool.class))
+                        .build(),
+                context);
+        var deployments = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Deployment.class, PgPool.class)
+                        .withLabelSelector(managed)
+                        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(PgPool.class))
+                        .build(),
+                context);
+        var services = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Service.class, PgPool.class)
+                        .withLabelSelector(managed)
+                        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(PgPool.class))
+                        .build(),
+                context);
+        var pdbs = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(PodDisruptionBudget.class, PgPool.class)
+                        .withLabelSelector(managed)
+                        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(PgPool.class))
+                        .build(),
+                context);
+        var cnpgPods = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
+                        .withName("cnpg-pods")
+                        .withLabelSelector(ClusterKinds.CNPG.podClusterLabel())
+                        .withSecondaryToPrimaryMapper(
+                                (Pod pod) -> ClusterWatches.referencing(primaries, ClusterKinds.CNPG, pod))
+                        .build(),
+                context);
+        var zalandoPods = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
+                        .withName("zalando-pods")
+                        .withLabelSelector(ClusterKinds.ZALANDO.podClusterLabel())
+                        .withSecondaryToPrimaryMapper(
+                                (Pod pod) -> ClusterWatches.referencing(primaries, ClusterKinds.ZALANDO, pod))
+                        .build(),
+                context);
+        // A CRD appearing is what lets a waiting PgPool start its cluster informer.
+        var crds = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(CustomResourceDefinition.class, PgPool.class)
+                        .withName("cluster-crds")
+                        .withSecondaryToPrimaryMapper((CustomResourceDefinition crd) -> waitingOn(primaries, crd))
+                        .build(),
+                context);
+        return List.of(configMaps, deployments, services, pdbs, cnpgPods, zalandoPods, crds);
+    }
+
+    private static Set<ResourceID> waitingOn(
+            io.javaoperatorsdk.operator.api.reconciler.ResourceCache<PgPool> primaries, CustomResourceDefinition crd) {
+        for (ClusterKinds kind : ClusterKinds.values()) {
+            if (kind.crdName().equals(crd.getMetadata().getName())) {
+                return primaries
+                        .list()
+                        .filter(p -> ClusterWatches.clusterName(p, kind) != null)
+                        .map(ResourceID::fromResource)
+                        .collect(Collectors.toSet());
+            }
+        }
+        return Set.of();
+    }
+
+    @Override
+    public UpdateControl<PgPool> reconcile(PgPool pool, Context<PgPool> context) {
+        KubernetesClient client = context.getClient();
+        long generation = pool.getMetadata().getGeneration() == null
+                ? 0
+                : pool.getMetadata().getGeneration();
+        Outcome outcome;
+        Topology topology = null;
+        Long endpointSetVersion = null;
+        Integer podsAtVersion = null;
+        try {
+            PgPoolSpec spec = pool.getSpec();
+            SpecValidation.check(spec);
+            Discovered discovered = discover(client, pool, context);
+            topology = discovered.topology();
+            PoolerConfig config = PoolerConfig.render(spec, topology, discovered.databases());
+            ConfigMap currentConfigMap = client.configMaps()
+                    .inNamespace(ns(pool))
+                    .withName(PoolerResources.configMapName(pool))
+                    .get();
+            endpointSetVersion = PoolerResources.nextEndpointSetVersion(currentConfigMap, topology);
+            apply(client, pool, PoolerResources.configMap(pool, config, topology, endpointSetVersion));
+            if (PoolerResources.deploymentEnabled(pool)) {
+                Deployment deployment = apply(client, pool, PoolerResources.deployment(pool, config, defaultImage));
+                apply(client, pool, PoolerResources.service(pool));
+                apply(client, pool, PoolerResources.podDisruptionBudget(pool));
+                outcome = StatusModel.rollout(deployment, PoolerResources.replicas(pool));
+                podsAtVersion = StatusModel.podsAtVersion(deployment);
+            } else {
+                deleteWorkloads(client, pool);
+                outcome = Outcome.ready("configuration written; no pooler Deployment (spec.deployment.enabled=false)");
+                podsAtVersion = 0;
+            }
+        } catch (Problem p) {
+            outcome = Outcome.of(p);
+            LOG.info("PgPool {}/{}: {}", ns(pool), name(pool), p.getMessage());
+        }
+        writeStatusIfChanged(
+                client,
+                pool,
+                StatusModel.next(
+                        pool.getStatus(),
+                        generation,
+                        outcome,
+                        topology,
+                        endpointSetVersion,
+                        podsAtVersion,
+                        clock.instant()));
+        UpdateControl<PgPool> control = UpdateControl.noUpdate();
+        // Informers report rollouts, pods and clusters; only waits on Secrets and CRD-less kinds need a timer.
+        return outcome.state() == Outcome.State.PROGRESSING && !"RollingOut".equals(outcome.reason())
+                ? control.rescheduleAfter(recheck)
+                : control;
+    }
+
+    private record Discovered(Topology topology, List<PoolerDatabase> databases) {}
+
+    private Discovered discover(KubernetesClient client, PgPool pool, Context<PgPool> context) {
+        PgPoolSpec spec = pool.getSpec();
+        if (spec.cluster.staticCluster != null) {
+            List<PoolerDatabase> dbs = Credentials.ofSpec(spec.databases);
+            requireSecrets(client, pool, dbs);
+            return new Discovered(Topologies.ofStatic(spec.cluster.staticCluster), dbs);
+        }
+        ClusterKinds kind = spec.cluster.cnpg != null ? ClusterKinds.CNPG : ClusterKinds.ZALANDO;
+        String clusterName = spec.cluster.cnpg != null ? spec.cluster.cnpg.name : spec.cluster.zalando.name;
+        watchClusters(client, kind, context);
+        GenericKubernetesResource cluster = client.genericKubernetesResources(definition(kind))
+                .inNamespace(ns(pool))
+                .withName(clusterName)
+                .get();
+        if (cluster == null) {
+            throw Problem.waiting(
+                    "ClusterNotFound",
+                    kind.kind + " " + clusterName + " (" + kind.apiVersion() + ") does not exist in" + " namespace "
+                            + ns(pool));
+        }
+        List<Pod> pods = client.pods()
+                .inNamespace(ns(pool))
+                .withLabel(kind.podClusterLabel(), clusterName)
+                .list()
+                .getItems();
+        Topology topology =
+                kind == ClusterKinds.CNPG ? Topologies.ofCnpg(cluster, pods) : Topologies.ofZalando(cluster, pods);
+        List<PoolerDatabase> dbs;
+        if (spec.databases != null && !spec.databases.isEmpty()) {
+            dbs = Credentials.ofSpec(spec.databases);
+        } else if (kind == ClusterKinds.CNPG) {
+            dbs = Credentials.ofCnpgAppSecret(
+                    clusterName, secret(client, pool, Credentials.cnpgAppSecretName(clusterName)));
+        } else {
+            dbs = Credentials.ofZalando(cluster, name -> secret(client, pool, name));
+        }
+        requireSecrets(client, pool, dbs);
+        return new Discovered(topology, dbs);
+    }
+
+    /** A pod whose Secret key is missing never starts; say which one instead of leaving pods stuck. */
+    private static void requireSecrets(KubernetesClient client, PgPool pool, List<PoolerDatabase> dbs) {
+        Map<String, Secret> seen = new HashMap<>();
+        for (PoolerDatabase db : dbs) {
+            for (PoolerDatabase.PoolerUser u : db.users()) {
+                Secret s = seen.computeIfAbsent(u.secretName(), n -> secret(client, pool, n));
+                if (s == null) {
+                    throw Problem.waiting(
+                            "SecretNotFound",
+                            "Secret " + u.secretName() + " (password of user " + u.name() + ", database " + db.name()
+                                    + ") does not exist in namespace " + ns(pool));
+                }
+                if (!Credentials.hasKey(s, u.secretKey())) {
+                    throw Problem.invalid(
+                            "SecretKeyNotFound",
+                            "Secret " + u.secretName() + " has no key " + u.secretKey() + " (password of user "
+                                    + u.name() + ", database " + db.name() + ")");
+                }
+            }
+        }
+    }
+
+    private static Secret secret(KubernetesClient client, PgPool pool, String name) {
+        return client.secrets().inNamespace(ns(pool)).withName(name).get();
+    }
+
+    private void watchClusters(KubernetesClient client, ClusterKinds kind, Context<PgPool> context) {
+        if (clusterWatches.isRegistered(kind)) {
+            return;
+        }
+        CustomResourceDefinition crd = client.apiextensions()
+                .v1()
+                .customResourceDefinitions()
+                .withName(kind.crdName())
+                .get();
+        if (crd == null) {
+            throw Problem.waiting(
+                    "CrdNotInstalled",
+                    "CRD " + kind.crdName() + " is not installed; the PgPool proceeds once its operator is");
+        }
+        try {
+            clusterWatches.ensureRegistered(kind, context);
+        } catch (RuntimeException e) {
+            // Right after a CRD is created the API may not serve it yet; the next attempt will succeed.
+            throw Problem.waiting("CrdNotServed", "cannot watch " + kind.crdName() + " yet: " + e.getMessage());
+        }
+    }
+
+    static ResourceDefinitionContext definition(ClusterKinds kind) {
+        return new ResourceDefinitionContext.Builder()
+                .withGroup(kind.group)
+                .withVersion(kind.version)
+                .withKind(kind.kind)
+                .withPlural(kind.plural)
+                .withNamespaced(true)
+                .build();
+    }
+
+    /**
+     * Creates the object, or replaces it when what we want differs from what we last wrote. Comparing hashes of our
+     * own desired objects, not live objects, keeps server-side defaults from causing a write on every pass.
+     */
+    @SuppressWarnings("unchecked")
+    private static <T extends HasMetadata> T apply(KubernetesClient client, PgPool pool, T desired) {
+        String hash = hashOf(desired);
+        desired.getMetadata().getAnnotations().put(DESIRED_HASH_ANNOTATION, hash);
+        T current = client.resource(desired).get();
+        if (current == null) {
+            return client.resource(desired).create();
+        }
+        if (!ownedBy(current, pool)) {
+            throw Problem.invalid(
+                    "NameConflict",
+                    current.getKind() + " " + current.getMetadata().getName() + " already exists and does not belong"
+                            + " to PgPool " + name(pool) + "; rename or delete one of them");
+        }
+        Map<String, String> annotations = current.getMetadata().getAnnotations();
+        if (annotations != null && hash.equals(annotations.get(DESIRED_HASH_ANNOTATION))) {
+            return current;
+        }
+        desired.getMetadata().setResourceVersion(current.getMetadata().getResourceVersion());
+        return client.resource(desired).update();
+    }
+
+    private static String hashOf(HasMetadata desired) {
+        if (desired.getMetadata().getAnnotations() == null) {
+            desired.getMetadata().setAnnotations(new HashMap<>());
+        }
+        desired.getMetadata().getAnnotations().remove(DESIRED_HASH_ANNOTATION);
+        String json = io.fabric8.kubernetes.client.utils.Serialization.asJson(desired);
+        try {
+            var digest =
+                    java.security.MessageDigest.getInstance("SHA-256").digest(json.getBytes(StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(digest, 0, 16);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java runtime has SHA-256", e);
+        }
+    }
+
+    private static boolean ownedBy(HasMetadata o, PgPool pool) {
+        return o.getMetadata().getOwnerReferences() != null
+                && o.getMetadata().getOwnerReferences().stream()
+                        .anyMatch(r ->
+                                Objects.equals(r.getUid(), pool.getMetadata().getUid()));
+    }
+
+    private static void deleteWorkloads(KubernetesClient client, PgPool pool) {
+        deleteIfOwned(
+                client,
+                pool,
+                client.apps()
+                        .deployments()
+                        .inNamespace(ns(pool))
+                        .withName(PoolerResources.deploymentName(pool))
+                        .get());
+        deleteIfOwned(
+                client,
+                pool,
+                client.services()
+                        .inNamespace(ns(pool))
+                        .withName(PoolerResources.serviceName(pool))
+                        .get());
+        deleteIfOwned(
+                client,
+                pool,
+                client.policy()
+                        .v1()
+                        .podDisruptionBudget()
+                        .inNamespace(ns(pool))
+                        .withName(PoolerResources.pdbName(pool))
+                        .get());
+    }
+
+    private static void deleteIfOwned(KubernetesClient client, PgPool pool, HasMetadata o) {
+        if (o != null && ownedBy(o, pool)) {
+            client.resource(o).delete();
+        }
+    }
+
+    /**
+     * Writes only the status, and only when it changed. It is a PUT to the status subresource carrying the
+     * resourceVersion we reconciled, so a status computed from a stale spec is refused (409) and retried. Not a merge
+     * patch: the test API server appends list items on merge instead of replacing the list. No query string: the
+     * test API server drops status writes that carry one.
+     */
+    private static void writeStatusIfChanged(KubernetesClient client, PgPool pool, PgPoolStatus next) {
+        if (next.equals(pool.getStatus())) {
+            return;
+        }
+        PgPool update = new PgPool();
+        update.setMetadata(new ObjectMetaBuilder()
+                .withName(name(pool))
+                .withNamespace(ns(pool))
+                .withResourceVersion(pool.getMetadata().getResourceVersion())
+                .build());
+        update.setSpec(pool.getSpec());
+        update.setStatus(next);
+        try {
+            client.resource(update).updateStatus();
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 404) {
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Owner references make the API server's garbage collector delete the objects; deleting them here as well
+     * makes removal immediate and works where no garbage collector runs.
+     */
+    @Override
+    public DeleteControl cleanup(PgPool pool, Context<PgPool> context) {
+        KubernetesClient client = context.getClient();
+        deleteWorkloads(client, pool);
+        deleteIfOwned(
+                client,
+                pool,
+                client.configMaps()
+                        .inNamespace(ns(pool))
+                        .withName(PoolerResources.configMapName(pool))
+                        .get());
+        return DeleteControl.defaultDelete();
+    }
+
+    private static String ns(PgPool pool) {
+        return pool.getMetadata().getNamespace();
+    }
+
+    private static String name(PgPool pool) {
+        return pool.getMetadata().getName();
+    }
+}

@@ -1,0 +1,63 @@
+package dev.pggat.operator;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.javaoperatorsdk.operator.Operator;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Properties;
+import java.util.Set;
+
+/** Builds the JOSDK {@link Operator} with the settings that work on real clusters and on the test API server alike. */
+public final class PggatOperator {
+    public static final String IMAGE_REPOSITORY = "ghcr.io/pggat/pggat";
+
+    private PggatOperator() {}
+
+    /** The operator's own version, which is also the default pooler image tag. */
+    public static String version() {
+        try (InputStream in = PggatOperator.class.getResourceAsStream("version.properties")) {
+            Properties p = new Properties();
+            if (in != null) {
+                p.load(in);
+            }
+            return p.getProperty("version", "latest");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static String defaultImage() {
+        return IMAGE_REPOSITORY + ":" + version();
+    }
+
+    /**
+     * @param namespaces namespaces to watch; empty watches all
+     * @param closeClient whether stopping the operator closes the client (tests keep theirs)
+     */
+    public static Operator create(
+            KubernetesClient client,
+            Set<String> namespaces,
+            String defaultImage,
+            Duration recheck,
+            Clock clock,
+            boolean closeClient) {
+        Operator operator = new Operator(o -> o.withKubernetesClient(client)
+                .withCloseClientOnStop(closeClient)
+                // Merge patches and plain updates work on every API server; server-side apply does not work on the
+                // test server and buys nothing here, since the operator owns every field it writes.
+                .withUseSSAToPatchPrimaryResource(false)
+                .withSSABasedCreateUpdateMatchForDependentResources(false));
+        PgPoolReconciler reconciler = new PgPoolReconciler(defaultImage, recheck, clock);
+        operator.register(reconciler, c -> {
+            if (namespaces.isEmpty()) {
+                c.watchingAllNamespaces();
+            } else {
+                c.settingNamespaces(namespaces);
+            }
+        });
+        return operator;
+    }
+}

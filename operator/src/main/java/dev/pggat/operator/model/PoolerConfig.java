@@ -1,0 +1,164 @@
+package dev.pggat.operator.model;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import dev.pggat.crds.v1alpha1.PgPoolSpec;
+import dev.pggat.crds.v1alpha1.PoolSpec;
+import dev.pggat.crds.v1alpha1.PoolTimeouts;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The pooler's {@code pggat.yaml} for one PgPool. Passwords appear only as {@code ${VAR}} references; {@link
+ * #secretEnv()} says which Secret key feeds each variable.
+ */
+public final class PoolerConfig {
+    public static final int LISTEN_PORT = 6432;
+    public static final int ADMIN_PORT = 9930;
+    public static final String FILE_NAME = "pggat.yaml";
+
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
+            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+            .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
+            .enable(YAMLGenerator.Feature.ALWAYS_QUOTE_NUMBERS_AS_STRINGS));
+
+    /** An environment variable of the pooler container, read from a Secret key. */
+    public record SecretEnv(String variable, String secretName, String secretKey) {}
+
+    private final String yaml;
+    private final List<SecretEnv> secretEnv;
+
+    private PoolerConfig(String yaml, List<SecretEnv> secretEnv) {
+        this.yaml = yaml;
+        this.secretEnv = secretEnv;
+    }
+
+    public String yaml() {
+        return yaml;
+    }
+
+    public List<SecretEnv> secretEnv() {
+        return secretEnv;
+    }
+
+    /** Changes whenever the file or the variables feeding it change, so pods roll exactly then. */
+    public String checksum() {
+        StringBuilder b = new StringBuilder(yaml);
+        for (SecretEnv e : secretEnv) {
+            b.append('\n')
+                    .append(e.variable())
+                    .append('=')
+                    .append(e.secretName())
+                    .append('/')
+                    .append(e.secretKey());
+        }
+        return Hashing.sha256(b.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static PoolerConfig render(PgPoolSpec spec, Topology topology, List<PoolerDatabase> databases) {
+        Map<String, String> variables = variablesFor(databases);
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("listen", ordered("host", "0.0.0.0", "port", LISTEN_PORT));
+        // Probes come from the kubelet over the pod IP, so the admin endpoint cannot stay on loopback.
+        root.put("admin", ordered("enabled", true, "host", "0.0.0.0", "port", ADMIN_PORT));
+        PoolSpec pool = spec.pool;
+        if (pool != null) {
+            PoolTimeouts t = pool.timeouts;
+            if (t != null && (t.queryWait != null || t.serverIdle != null || t.serverLifetime != null)) {
+                Map<String, Object> timeouts = new LinkedHashMap<>();
+                putIfSet(timeouts, "queryWait", t.queryWait);
+                putIfSet(timeouts, "serverIdle", t.serverIdle);
+                putIfSet(timeouts, "serverLifetime", t.serverLifetime);
+                root.put("timeouts", timeouts);
+            }
+            Map<String, Object> pools = new LinkedHashMap<>();
+            putIfSet(pools, "mode", pool.mode == null ? null : pool.mode.wireName());
+            putIfSet(pools, "maxServerConnections", pool.maxServerConnections);
+            putIfSet(pools, "minServerConnections", pool.minServerConnections);
+            if (!pools.isEmpty()) {
+                root.put("pools", pools);
+            }
+        }
+        List<Map<String, Object>> endpoints = new ArrayList<>();
+        for (Endpoint e : topology.endpoints()) {
+            endpoints.add(
+                    ordered("host", e.host(), "port", e.port(), "role", e.role().wireName()));
+        }
+        Map<String, Object> dbs = new LinkedHashMap<>();
+        for (PoolerDatabase db : databases) {
+            Map<String, Object> users = new LinkedHashMap<>();
+            for (PoolerDatabase.PoolerUser u : db.users()) {
+                users.put(u.name(), ordered("password", "${" + variables.get(secretId(u)) + "}"));
+            }
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("serverDatabase", db.serverDatabase());
+            entry.put("endpoints", endpoints);
+            entry.put("users", users);
+            if (dbs.put(db.name(), entry) != null) {
+                throw Problem.invalid("InvalidSpec", "database " + db.name() + " is listed twice in spec.databases");
+            }
+        }
+        root.put("databases", dbs);
+        List<SecretEnv> env = new ArrayList<>();
+        for (Map.Entry<String, String> e : variables.entrySet()) {
+            String[] ref = e.getKey().split("\u0000", 2);
+            env.add(new SecretEnv(e.getValue(), ref[0], ref[1]));
+        }
+        env.sort(java.util.Comparator.comparing(SecretEnv::variable));
+        try {
+            return new PoolerConfig(YAML.writeValueAsString(root), List.copyOf(env));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("a map of strings and numbers always serialises", e);
+        }
+    }
+
+    /**
+     * One variable per distinct Secret key, named after it so a reader of the pod spec can tell which is which;
+     * a numeric suffix separates names that sanitise to the same identifier.
+     */
+    private static Map<String, String> variablesFor(List<PoolerDatabase> databases) {
+        TreeMap<String, String> ids = new TreeMap<>();
+        for (PoolerDatabase db : databases) {
+            for (PoolerDatabase.PoolerUser u : db.users()) {
+                ids.put(secretId(u), null);
+            }
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        java.util.Set<String> taken = new java.util.HashSet<>();
+        for (String id : ids.keySet()) {
+            String base = "PGGAT_SECRET_"
+                    + id.replace('\u0000', '_').toUpperCase(Locale.ROOT).replaceAll("[^A-Z0-9]", "_");
+            String name = base;
+            for (int n = 2; !taken.add(name); n++) {
+                name = base + "_" + n;
+            }
+            out.put(id, name);
+        }
+        return out;
+    }
+
+    private static String secretId(PoolerDatabase.PoolerUser u) {
+        return u.secretName() + "\u0000" + u.secretKey();
+    }
+
+    private static void putIfSet(Map<String, Object> m, String key, Object value) {
+        if (value != null) {
+            m.put(key, value);
+        }
+    }
+
+    private static Map<String, Object> ordered(Object... kv) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+}

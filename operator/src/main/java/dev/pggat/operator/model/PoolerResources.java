@@ -1,0 +1,282 @@
+package dev.pggat.operator.model;
+
+import dev.pggat.crds.v1alpha1.DeploymentSpec;
+import dev.pggat.crds.v1alpha1.PgPool;
+import dev.pggat.crds.v1alpha1.ServiceType;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.EnvVarBuilder;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.ObjectMeta;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.OwnerReference;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.Probe;
+import io.fabric8.kubernetes.api.model.ProbeBuilder;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudgetBuilder;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The ConfigMap, Deployment, Service and PodDisruptionBudget of one PgPool. */
+public final class PoolerResources {
+    public static final String CHECKSUM_ANNOTATION = "pggat.dev/config-checksum";
+    public static final String ENDPOINT_SET_VERSION_ANNOTATION = "pggat.dev/endpoint-set-version";
+    public static final String ENDPOINT_SET_FINGERPRINT_ANNOTATION = "pggat.dev/endpoint-set-fingerprint";
+    public static final String MANAGED_BY = "app.kubernetes.io/managed-by";
+    public static final String MANAGED_BY_VALUE = "pggat-operator";
+    public static final String INSTANCE = "app.kubernetes.io/instance";
+    public static final String CONTAINER = "pggat";
+    public static final String CONFIG_DIR = "/etc/pggat";
+    public static final int SERVICE_PORT = 5432;
+    public static final int DEFAULT_REPLICAS = 2;
+    // Longer than the pooler's default 30s drain so that SIGTERM, not SIGKILL, ends a draining pod.
+    private static final long TERMINATION_GRACE_SECONDS = 40;
+
+    private PoolerResources() {}
+
+    public static String configMapName(PgPool pool) {
+        return pool.getMetadata().getName() + "-pggat";
+    }
+
+    public static String deploymentName(PgPool pool) {
+        return pool.getMetadata().getName() + "-pggat";
+    }
+
+    public static String pdbName(PgPool pool) {
+        return pool.getMetadata().getName() + "-pggat";
+    }
+
+    /** Clients connect to the PgPool's own name. */
+    public static String serviceName(PgPool pool) {
+        return pool.getMetadata().getName();
+    }
+
+    public static boolean deploymentEnabled(PgPool pool) {
+        DeploymentSpec d = pool.getSpec().deployment;
+        return d == null || d.enabled == null || d.enabled;
+    }
+
+    public static int replicas(PgPool pool) {
+        DeploymentSpec d = pool.getSpec().deployment;
+        return d == null || d.replicas == null ? DEFAULT_REPLICAS : d.replicas;
+    }
+
+    public static Map<String, String> selectorLabels(PgPool pool) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("app.kubernetes.io/name", "pggat");
+        m.put(INSTANCE, pool.getMetadata().getName());
+        return m;
+    }
+
+    public static Map<String, String> labels(PgPool pool) {
+        Map<String, String> m = selectorLabels(pool);
+        m.put("app.kubernetes.io/component", "pooler");
+        m.put(MANAGED_BY, MANAGED_BY_VALUE);
+        return m;
+    }
+
+    public static OwnerReference ownerReference(PgPool pool) {
+        return new OwnerReferenceBuilder()
+                .withApiVersion(pool.getApiVersion())
+                .withKind(pool.getKind())
+                .withName(pool.getMetadata().getName())
+                .withUid(pool.getMetadata().getUid())
+                .withController(true)
+                .withBlockOwnerDeletion(true)
+                .build();
+    }
+
+    private static ObjectMeta meta(PgPool pool, String name, Map<String, String> annotations) {
+        return new ObjectMetaBuilder()
+                .withName(name)
+                .withNamespace(pool.getMetadata().getNamespace())
+                .withLabels(labels(pool))
+                .withAnnotations(annotations.isEmpty() ? null : annotations)
+                .withOwnerReferences(ownerReference(pool))
+                .build();
+    }
+
+    /**
+     * The endpoint set version grows by one whenever the endpoints' fingerprint differs from the one the current
+     * ConfigMap was written with, so it survives operator restarts without state of its own.
+     */
+    public static long nextEndpointSetVersion(ConfigMap current, Topology topology) {
+        if (current == null || current.getMetadata().getAnnotations() == null) {
+            return 1;
+        }
+        Map<String, String> a = current.getMetadata().getAnnotations();
+        long version;
+        try {
+            version = Long.parseLong(a.getOrDefault(ENDPOINT_SET_VERSION_ANNOTATION, "0"));
+        } catch (NumberFormatException e) {
+            version = 0;
+        }
+        return topology.fingerprint().equals(a.get(ENDPOINT_SET_FINGERPRINT_ANNOTATION))
+                ? Math.max(version, 1)
+                : version + 1;
+    }
+
+    public static ConfigMap configMap(PgPool pool, PoolerConfig config, Topology topology, long endpointSetVersion) {
+        Map<String, String> annotations = new LinkedHashMap<>();
+        annotations.put(CHECKSUM_ANNOTATION, config.checksum());
+        annotations.put(ENDPOINT_SET_VERSION_ANNOTATION, Long.toString(endpointSetVersion));
+        annotations.put(ENDPOINT_SET_FINGERPRINT_ANNOTATION, topology.fingerprint());
+        return new ConfigMapBuilder()
+                .withMetadata(meta(pool, configMapName(pool), annotations))
+                .withData(Map.of(PoolerConfig.FILE_NAME, config.yaml()))
+                .build();
+    }
+
+    public static Deployment deployment(PgPool pool, PoolerConfig config, String defaultImage) {
+        DeploymentSpec d = pool.getSpec().deployment;
+        String image = d != null && d.image != null && !d.image.isBlank() ? d.image : defaultImage;
+        List<EnvVar> env = new ArrayList<>();
+        for (PoolerConfig.SecretEnv e : config.secretEnv()) {
+            env.add(new EnvVarBuilder()
+                    .withName(e.variable())
+                    .withNewValueFrom()
+                    .withNewSecretKeyRef()
+                    .withName(e.secretName())
+                    .withKey(e.secretKey())
+                    .endSecretKeyRef()
+                    .endValueFrom()
+                    .build());
+        }
+        return new DeploymentBuilder()
+                .withMetadata(meta(pool, deploymentName(pool), Map.of()))
+                .withNewSpec()
+                .withReplicas(replicas(pool))
+                .withNewSelector()
+                .withMatchLabels(selectorLabels(pool))
+                .endSelector()
+                // A pooler pod leaves only after its replacement is ready: client capacity never dips.
+                .withNewStrategy()
+                .withType("RollingUpdate")
+                .withNewRollingUpdate()
+                .withMaxUnavailable(new IntOrString(0))
+                .withMaxSurge(new IntOrString(1))
+                .endRollingUpdate()
+                .endStrategy()
+                .withNewTemplate()
+                .withNewMetadata()
+                .withLabels(labels(pool))
+                .withAnnotations(Map.of(CHECKSUM_ANNOTATION, config.checksum()))
+                .endMetadata()
+                .withNewSpec()
+                .withTerminationGracePeriodSeconds(TERMINATION_GRACE_SECONDS)
+                .withEnableServiceLinks(false)
+                .withNewSecurityContext()
+                .withRunAsNonRoot(true)
+                .withNewSeccompProfile()
+                .withType("RuntimeDefault")
+                .endSeccompProfile()
+                .endSecurityContext()
+                .addNewContainer()
+                .withName(CONTAINER)
+                .withImage(image)
+                .withCommand("pggat", "pooler", "--config", CONFIG_DIR + "/" + PoolerConfig.FILE_NAME)
+                .addNewPort()
+                .withName("postgres")
+                .withContainerPort(PoolerConfig.LISTEN_PORT)
+                .withProtocol("TCP")
+                .endPort()
+                .addNewPort()
+                .withName("admin")
+                .withContainerPort(PoolerConfig.ADMIN_PORT)
+                .withProtocol("TCP")
+                .endPort()
+                .withEnv(env)
+                .withResources(d == null ? null : d.resources)
+                .withReadinessProbe(probe("/readyz", 5, 3))
+                .withLivenessProbe(probe("/healthz", 10, 6))
+                .addNewVolumeMount()
+                .withName("config")
+                .withMountPath(CONFIG_DIR)
+                .withReadOnly(true)
+                .endVolumeMount()
+                // The root filesystem is read-only; the JVM and Netty's native transport unpack into /tmp.
+                .addNewVolumeMount()
+                .withName("tmp")
+                .withMountPath("/tmp")
+                .endVolumeMount()
+                .withNewSecurityContext()
+                .withAllowPrivilegeEscalation(false)
+                .withReadOnlyRootFilesystem(true)
+                .withNewCapabilities()
+                .withDrop("ALL")
+                .endCapabilities()
+                .endSecurityContext()
+                .endContainer()
+                .addNewVolume()
+                .withName("config")
+                .withNewConfigMap()
+                .withName(configMapName(pool))
+                .endConfigMap()
+                .endVolume()
+                .addNewVolume()
+                .withName("tmp")
+                .withNewEmptyDir()
+                .endEmptyDir()
+                .endVolume()
+                .endSpec()
+                .endTemplate()
+                .endSpec()
+                .build();
+    }
+
+    private static Probe probe(String path, int periodSeconds, int failureThreshold) {
+        return new ProbeBuilder()
+                .withNewHttpGet()
+                .withPath(path)
+                .withPort(new IntOrString("admin"))
+                .endHttpGet()
+                .withPeriodSeconds(periodSeconds)
+                .withFailureThreshold(failureThreshold)
+                .build();
+    }
+
+    public static Service service(PgPool pool) {
+        DeploymentSpec d = pool.getSpec().deployment;
+        ServiceType type = d == null || d.serviceType == null ? ServiceType.ClusterIP : d.serviceType;
+        return new ServiceBuilder()
+                .withMetadata(meta(pool, serviceName(pool), Map.of()))
+                .withNewSpec()
+                .withType(type.name())
+                .withSelector(selectorLabels(pool))
+                .addNewPort()
+                .withName("postgres")
+                .withPort(SERVICE_PORT)
+                .withTargetPort(new IntOrString("postgres"))
+                .withProtocol("TCP")
+                .endPort()
+                .endSpec()
+                .build();
+    }
+
+    /**
+     * Unless the user chose, one pod may always be evicted: with the default of one available pod and a single
+     * replica, a PDB of minAvailable 1 would block every node drain.
+     */
+    public static PodDisruptionBudget podDisruptionBudget(PgPool pool) {
+        DeploymentSpec d = pool.getSpec().deployment;
+        Integer chosen = d == null || d.pdb == null ? null : d.pdb.minAvailable;
+        int minAvailable = chosen != null ? chosen : Math.min(1, Math.max(0, replicas(pool) - 1));
+        return new PodDisruptionBudgetBuilder()
+                .withMetadata(meta(pool, pdbName(pool), Map.of()))
+                .withNewSpec()
+                .withMinAvailable(new IntOrString(minAvailable))
+                .withNewSelector()
+                .withMatchLabels(selectorLabels(pool))
+                .endSelector()
+                .endSpec()
+                .build();
+    }
+}

@@ -1,0 +1,45 @@
+package dev.pggat.operator.model;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The primary and replicas of a cluster at one moment. Replicas are kept in name order so output is stable. */
+public record Topology(Endpoint primary, List<Endpoint> replicas) {
+    public Topology {
+        replicas = replicas.stream()
+                .sorted(java.util.Comparator.comparing(Endpoint::name))
+                .toList();
+    }
+
+    public List<Endpoint> endpoints() {
+        List<Endpoint> all = new ArrayList<>();
+        all.add(primary);
+        all.addAll(replicas);
+        return all;
+    }
+
+    public List<String> replicaNames() {
+        return replicas.stream().map(Endpoint::name).toList();
+    }
+
+    /** A digest of everything the pooler routes by, to tell whether the endpoint set changed. */
+    public String fingerprint() {
+        StringBuilder b = new StringBuilder();
+        for (Endpoint e : endpoints()) {
+            b.append(e.name())
+                    .append('|')
+                    .append(e.host())
+                    .append('|')
+                    .append(e.port())
+                    .append('|')
+                    .append(e.role())
+                    .append('|')
+                    .append(e.zone())
+                    .append('|')
+                    .append(e.weight())
+                    .append('\n');
+        }
+        return Hashing.sha256(b.toString().getBytes(StandardCharsets.UTF_8));
+    }
+}

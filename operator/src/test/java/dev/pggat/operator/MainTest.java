@@ -1,0 +1,44 @@
+package dev.pggat.operator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.fabric8.kubernetes.client.http.HttpClient;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.time.Duration;
+import java.util.ServiceLoader;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+class MainTest {
+    @Test
+    void versionNamesTheCommandAndTheBuildVersion() {
+        StringWriter out = new StringWriter();
+        int code = new CommandLine(new Main()).setOut(new PrintWriter(out)).execute("--version");
+        assertThat(code).isZero();
+        assertThat(out.toString().trim()).isEqualTo("pggat-operator " + PggatOperator.version());
+        assertThat(PggatOperator.version()).doesNotContain("${").isNotEqualTo("latest");
+        assertThat(PggatOperator.defaultImage()).isEqualTo("ghcr.io/pggat/pggat:" + PggatOperator.version());
+    }
+
+    @Test
+    void recheckIntervalAcceptsPoolerDurationsAndRejectsOthersNamingTheOption() {
+        Main.DurationConverter converter = new Main.DurationConverter();
+        assertThat(converter.convert("500ms")).isEqualTo(Duration.ofMillis(500));
+        assertThat(converter.convert("5m")).isEqualTo(Duration.ofMinutes(5));
+        assertThat(converter.convert("PT30S")).isEqualTo(Duration.ofSeconds(30));
+        assertThatThrownBy(() -> converter.convert("10 minutes"))
+                .hasMessageContaining("--recheck-interval")
+                .hasMessageContaining("10 minutes")
+                .hasMessageContaining("30s");
+    }
+
+    @Test
+    void onlyTheJdkHttpClientIsOnTheClasspathSoFabric8ChoosesDeterministically() {
+        var factories = ServiceLoader.load(HttpClient.Factory.class).stream()
+                .map(p -> p.type().getName())
+                .toList();
+        assertThat(factories).containsExactly("io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory");
+    }
+}
