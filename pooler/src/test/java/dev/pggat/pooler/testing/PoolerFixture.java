@@ -30,6 +30,13 @@ public final class PoolerFixture implements AutoCloseable {
         return new PoolerFixture(cluster, pooler);
     }
 
+    /** A pooler from a whole YAML configuration written by the test. */
+    public static PoolerFixture startYaml(String yaml) throws Exception {
+        PostgresCluster cluster = TestPostgres.shared();
+        Pooler pooler = new Pooler(ConfigLoader.parse(yaml, "test.yaml", Map.of()), 2).start();
+        return new PoolerFixture(cluster, pooler);
+    }
+
     public static String config(PostgresCluster cluster, int poolSize, String extraYaml) {
         int port = cluster.primary().port();
         String users = """
