@@ -31,6 +31,10 @@ public final class ServerConnection {
     private byte transactionStatus = 'I';
     private long lastReleasedNanos;
     private volatile boolean closing;
+    /** The client session that last released this server, while its session state is still what it left. */
+    private Object lastOwner;
+
+    private int lastOwnerVersion;
 
     ServerConnection(Channel channel, ServerAddress address, long lifetimeNanos) {
         this.channel = channel;
@@ -87,6 +91,16 @@ public final class ServerConnection {
 
     public void listener(ServerListener listener) {
         this.listener = listener;
+    }
+
+    /** True when {@code owner} released this server last, with its session state at {@code version}. */
+    public boolean lastOwnedBy(Object owner, int version) {
+        return lastOwner == owner && lastOwnerVersion == version;
+    }
+
+    public void lastOwner(Object owner, int version) {
+        this.lastOwner = owner;
+        this.lastOwnerVersion = version;
     }
 
     public long createdNanos() {

@@ -79,6 +79,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     private boolean sessionMode;
     /** Session parameters this client wants on any server it runs on (startup values, then reported changes). */
     private Map<String, String> wanted = Map.of();
+    /** Bumped whenever {@link #wanted} changes, so a server can tell whether it still matches. */
+    private int wantedVersion;
 
     private byte[] md5Salt;
     private ScramServer scram;
@@ -479,7 +481,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
         server = s;
         state = State.ATTACHED;
-        log.debug("client {}: attached to {} applied={}", keyProcessId, s, s.appliedParameters());
         pool.clientMoved(Pool.ClientState.WAITING, Pool.ClientState.ACTIVE);
         s.listener(this);
         syncParameters(s);
@@ -516,6 +517,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
      * messages: set what differs, reset what an earlier client set and this one did not ask for.
      */
     private void syncParameters(ServerConnection s) {
+        if (s.lastOwnedBy(this, wantedVersion)) {
+            // Back on the server it just left: its parameters are still this client's.
+            return;
+        }
         Map<String, String> applied = s.appliedParameters();
         Map<String, String> reported = s.reportedParameters();
         StringBuilder sql = null;
@@ -637,8 +642,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 ctx.write(frame, ctx.voidPromise());
                 if (!sessionMode && awaitingReady == 0 && !extendedOpen && status == ProtocolConstants.TX_IDLE) {
                     ctx.flush();
-                    log.debug("client {}: releasing {}", keyProcessId, s);
                     server = null;
+                    s.lastOwner(this, wantedVersion);
                     state = State.IDLE;
                     pool.clientMoved(Pool.ClientState.ACTIVE, Pool.ClientState.IDLE);
                     s.listener(null);
@@ -655,6 +660,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                     String value = s.reportedParameters().get(name);
                     wanted = mutable(wanted);
                     wanted.put(name, value);
+                    wantedVersion++;
                     s.appliedParameters().put(name, value);
                 }
             }
@@ -680,6 +686,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 s.appliedParameters().clear();
                 wanted = mutable(wanted);
                 wanted.keySet().removeIf(k -> !s.reportedParameters().containsKey(k));
+                wantedVersion++;
                 ctx.write(Messages.noticeResponse(
                         ctx.alloc(),
                         "WARNING",

@@ -132,12 +132,13 @@ public final class Pool {
 
     /**
      * Asks for a server. Grants at once when one is idle (preferring one on {@code loop}), else queues the caller
-     * FIFO and opens a connection if the pool has room. The returned handle cancels the wait.
+     * FIFO and opens a connection if the pool has room. Returns the handle that cancels the wait, or null when the
+     * callback already ran.
      */
     public Waiter acquire(EventLoop loop, PoolCallback callback) {
         ServerConnection granted = null;
         ServerError failure = null;
-        Waiter waiter = new Waiter(this, loop, callback);
+        Waiter waiter = null;
         acquiresTotal.increment();
         synchronized (this) {
             if (closed) {
@@ -147,6 +148,8 @@ public final class Pool {
                 if (granted != null) {
                     active++;
                 } else {
+                    // Only a client that has to wait costs an allocation.
+                    waiter = new Waiter(this, loop, callback);
                     waiters.addLast(waiter);
                     waitedTotal.increment();
                     connectIfNeeded(loop);
@@ -154,14 +157,13 @@ public final class Pool {
             }
         }
         if (failure != null) {
-            waiter.done = true;
             callback.failed(failure);
         } else if (granted != null) {
-            waiter.done = true;
             granted.listener(null);
             callback.granted(granted);
         } else if (!settings.queryWait().isZero()) {
-            waiter.timeout = loop.schedule(waiter::expire, settings.queryWait().toMillis(), TimeUnit.MILLISECONDS);
+            Waiter w = waiter;
+            w.timeout = loop.schedule(w::expire, settings.queryWait().toMillis(), TimeUnit.MILLISECONDS);
         }
         return waiter;
     }
