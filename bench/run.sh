@@ -537,6 +537,14 @@ cell() { local v="${1:-}"; [[ -n "$v" ]] && printf '%s' "$v" || printf 'n/a'; }
 ratio() { [[ -n "${1:-}" && -n "${2:-}" ]] && awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else printf "n/a" }' || printf 'n/a'; }
 mib() { [[ -n "${1:-}" ]] && awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}' || printf 'n/a'; }
 
+# The jar's own version plus the checkout's commit (the jar may come from elsewhere via PGGAT_JAR).
+pggat_version() {
+  local v rev
+  v="$(java -jar "$PGGAT_JAR" --version 2>/dev/null | head -1 || true)"
+  rev="$(git rev-parse --short HEAD 2>/dev/null || true)"
+  echo "version ${v:-unknown}; checkout ${rev:-unknown}"
+}
+
 machine_description() {
   local cpu mem
   cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
@@ -555,7 +563,7 @@ report() {
     echo "- PgBouncer: $("$PGBOUNCER_BIN" --version 2>&1 | head -1), default_pool_size=$POOL_SIZE, max_client_conn=$MAX_CLIENT_CONN."
   fi
   if wants pggat; then
-    echo "- pggat: $(git rev-parse --short HEAD 2>/dev/null || echo unknown revision), maxServerConnections=$POOL_SIZE;" \
+    echo "- pggat: \`$PGGAT_JAR\` ($(pggat_version)), maxServerConnections=$POOL_SIZE;" \
       "$(java -version 2>&1 | head -1); JVM options: \`$PGGAT_JAVA_OPTS\`; JVM flags in effect: \`${PGGAT_JVM_FLAGS:-n/a}\`."
   fi
   echo "- Each run: pgbench -n -j $THREADS -T $DURATION (plus the seconds for connecting noted below) after ${WARMUP}s of warm-up per started target; open-files limit $(ulimit -n)."
@@ -588,7 +596,7 @@ report() {
     echo
     echo "### Idle connections ($IDLE_CLIENTS logged-in idle clients per pooler, transaction mode)"
     echo
-    echo "| pooler | logged in | still open after ${IDLE_SETTLE}s+ | login time s | RSS before MiB | RSS with idle clients MiB | KiB per client |"
+    echo "| pooler | logged in | still open at end | login time s | RSS before MiB | RSS with idle clients MiB | KiB per client |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     for target in pgbouncer pggat; do
       wants "$target" || continue
