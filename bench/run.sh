@@ -1,0 +1,670 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: direct PostgreSQL vs PgBouncer vs pggat, all on this machine in one run.
+#
+#   bash bench/run.sh [--quick] [options]        (from the repository root; --help lists the options)
+#
+# Starts a throw-away PostgreSQL, a PgBouncer and pggat with equivalent settings, runs the same pgbench
+# workloads against each, then holds many idle logged-in clients against each pooler to measure memory.
+# Prints a markdown table and writes it to bench/out/results-<date>.md; raw pgbench output and the
+# service logs land next to it in bench/out/raw-<date>/. See docs/benchmarks.md for the method.
+#
+# Needs: PostgreSQL server binaries + pgbench (found via pg_config --bindir), pgbouncer, python3, java 17+.
+# Installs nothing. As root, PostgreSQL and PgBouncer run as the `postgres` user (they refuse root).
+#
+# Extending: a workload is one `add_workload` line in define_workloads. A new target (for example a
+# TLS listener or a replica endpoint) needs a start_/stop_ pair, an entry in target_port/target_pid and
+# its settings in the write_*_config functions; client() is where client TLS settings go.
+
+set -euo pipefail
+
+# ----------------------------------------------------------------------------------------------------
+# Settings (environment variables override the ports and the pggat jar / JVM flags)
+# ----------------------------------------------------------------------------------------------------
+
+DURATION=20          # seconds per measured pgbench run; --quick makes it 5
+WARMUP=5             # seconds of unrecorded load after a target starts (JIT, caches); --quick makes it 2
+THREADS=2            # pgbench -j
+SCALE=10             # pgbench -i -s
+POOL_SIZE=20         # server connections per (database, user) pool, same for both poolers
+MAX_CLIENT_CONN=12000
+PG_MAX_CONNECTIONS=1100   # direct runs go up to 1000 clients
+QUERY_WAIT=120s      # PgBouncer's default query_wait_timeout; pggat gets the same so session-mode waits match
+IDLE_CLIENTS=10000
+IDLE_SETTLE=5        # seconds between the last idle login and the memory reading
+IDLE_DEADLINE=300    # seconds for all idle logins; logins still pending then count as failed
+TARGETS="direct,pgbouncer,pggat"
+RUN_IDLE=1
+KEEP_WORKDIR=0
+
+PGGAT_JAR="${PGGAT_JAR:-pooler/target/pggat.jar}"
+PGGAT_JAVA_OPTS="${PGGAT_JAVA_OPTS:--Xmx512m}"
+PGGAT_BUILD_CMD=(mvn -B -q -DskipTests package)
+
+usage() {
+  cat <<EOF
+usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] [--idle-clients N]
+                         [--no-idle] [--keep]
+  --quick            5 s per run, 2 s warm-up (default: ${DURATION} s, ${WARMUP} s)
+  --duration S       seconds per measured run
+  --warmup S         seconds of unrecorded load after each target starts (0 = none)
+  --targets LIST     comma-separated subset of: direct,pgbouncer,pggat (default: all)
+  --idle-clients N   idle connections per pooler in the memory test (default ${IDLE_CLIENTS})
+  --no-idle          skip the idle-connections memory test
+  --keep             keep the temporary work directory (holds the generated password)
+environment: PGGAT_JAR (default ${PGGAT_JAR}), PGGAT_JAVA_OPTS (default "${PGGAT_JAVA_OPTS}"),
+             PG_PORT, PGBOUNCER_PORT, PGGAT_PORT, PGGAT_ADMIN_PORT (default: free ports)
+EOF
+}
+
+parse_args() {
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --quick) DURATION=5; WARMUP=2 ;;
+      --duration) DURATION="${2:?--duration needs seconds}"; shift ;;
+      --warmup) WARMUP="${2:?--warmup needs seconds}"; shift ;;
+      --targets) TARGETS="${2:?--targets needs a list}"; shift ;;
+      --idle-clients) IDLE_CLIENTS="${2:?--idle-clients needs a number}"; shift ;;
+      --no-idle) RUN_IDLE=0 ;;
+      --keep) KEEP_WORKDIR=1 ;;
+      -h|--help) usage; exit 0 ;;
+      *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+  done
+  local t
+  for t in ${TARGETS//,/ }; do
+    case "$t" in direct|pgbouncer|pggat) ;; *)
+      echo "run.sh: --targets: unknown target '$t' (accepted: direct, pgbouncer, pggat)" >&2; exit 2 ;;
+    esac
+  done
+}
+
+wants() { [[ ",${TARGETS}," == *",$1,"* ]]; }
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ----------------------------------------------------------------------------------------------------
+# Workloads: id | pool mode | pgbench arguments | description | seconds allowed for connecting
+# ----------------------------------------------------------------------------------------------------
+
+# pgbench's -T clock starts before its clients connect, while its TPS leaves the connection time out.
+# Workloads with many clients get extra seconds so that about DURATION seconds are actually measured
+# (1000 SCRAM logins take ~7 s on 2 cores).
+W_IDS=(); W_MODE=(); W_ARGS=(); W_LABEL=(); W_CONNECT=()
+add_workload() { W_IDS+=("$1"); W_MODE+=("$2"); W_ARGS+=("$3"); W_LABEL+=("$4"); W_CONNECT+=("${5:-0}"); }
+
+define_workloads() {
+  add_workload 1 transaction "-S -M simple -c 50"    "select-only, simple protocol, 50 clients"
+  add_workload 2 transaction "-S -M extended -c 50"  "select-only, extended protocol, 50 clients"
+  # 50 clients on a pool of 20 in session mode: 30 clients queue for a server the whole run.
+  add_workload 3 session     "-S -M simple -c 50"    "select-only, simple, 50 clients (30 queue)"
+  add_workload 4 transaction "-S -M simple -c 50 -C" "select-only, simple, new connection per tx"
+  add_workload 5 transaction "-S -M simple -c 1000"  "select-only, simple protocol, 1000 clients" 15
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Prerequisites, privileges, work directory
+# ----------------------------------------------------------------------------------------------------
+
+APT_LINE="apt-get install -y pgbouncer postgresql"
+
+check_prerequisites() {
+  local missing=0
+  if ! command -v pg_config >/dev/null; then
+    echo "run.sh: pg_config not found (needed to locate the PostgreSQL binaries). Install with: $APT_LINE" >&2
+    exit 2
+  fi
+  PG_BIN="$(pg_config --bindir)"
+  local b
+  for b in initdb pg_ctl postgres psql pg_isready pgbench; do
+    if [[ ! -x "$PG_BIN/$b" ]]; then
+      echo "run.sh: $PG_BIN/$b not found. Install with: $APT_LINE" >&2
+      missing=1
+    fi
+  done
+  if wants pgbouncer; then
+    PGBOUNCER_BIN="$(command -v pgbouncer || true)"
+    [[ -z "$PGBOUNCER_BIN" && -x /usr/sbin/pgbouncer ]] && PGBOUNCER_BIN=/usr/sbin/pgbouncer
+    if [[ -z "$PGBOUNCER_BIN" ]]; then
+      echo "run.sh: pgbouncer not found. Install with: $APT_LINE" >&2
+      missing=1
+    fi
+  fi
+  if ! command -v python3 >/dev/null; then
+    echo "run.sh: python3 not found (needed for free ports and the idle-client test)" >&2
+    missing=1
+  fi
+  if wants pggat && ! command -v java >/dev/null; then
+    echo "run.sh: java not found (pggat needs Java 17+)" >&2
+    missing=1
+  fi
+  if [[ $EUID -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
+    echo "run.sh: running as root needs a 'postgres' OS user to run PostgreSQL and PgBouncer" >&2
+    missing=1
+  fi
+  [[ $missing -eq 0 ]] || exit 2
+}
+
+# PostgreSQL and PgBouncer refuse to run as root; as root they run as `postgres`, otherwise as us.
+# runuser's PAM session (pam_limits) drops the open-files soft limit back to 1024, which would cap
+# PgBouncer at ~1000 clients, so the command re-raises it to ours before exec.
+if [[ $EUID -eq 0 ]]; then
+  # shellcheck disable=SC2016 # expanded by the inner sh
+  SERVICE_USER_CMD=(runuser -u postgres -- sh -c 'ulimit -n "$1" 2>/dev/null || :; shift; exec "$@"' sh)
+else
+  SERVICE_USER_CMD=()
+fi
+as_service_user() {
+  if [[ $EUID -eq 0 ]]; then
+    (cd "$WORK" && "${SERVICE_USER_CMD[@]}" "$(ulimit -n)" "$@")
+  else
+    (cd "$WORK" && "$@")
+  fi
+}
+give_to_service_user() { [[ $EUID -ne 0 ]] || chown -R postgres: "$@"; }
+
+# 10k idle clients need 10k descriptors in the client and in the pooler (PgBouncer: plus server side).
+raise_fd_limit() {
+  local want=$((IDLE_CLIENTS + MAX_CLIENT_CONN / 2 + 4096))
+  if [[ $(ulimit -Hn) != unlimited && $(ulimit -Hn) -lt $want ]]; then
+    ulimit -Hn "$want" 2>/dev/null || true   # only works with CAP_SYS_RESOURCE
+  fi
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt $((IDLE_CLIENTS + 1024)) ]]; then
+    log "warning: open-files limit is $(ulimit -n); ${IDLE_CLIENTS} idle clients may fail (raise the hard limit)"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+make_workdir() {
+  WORK="$(mktemp -d -t pggat-bench.XXXXXX)"
+  chmod 700 "$WORK"
+  mkdir -p "$WORK/pgdata" "$WORK/sock" "$WORK/logs" "$WORK/pgbouncer" "$WORK/pggat"
+  give_to_service_user "$WORK"
+  STAMP="$(date +%Y%m%d-%H%M%S)"
+  OUT_DIR="bench/out"
+  RAW_DIR="$OUT_DIR/raw-$STAMP"
+  RESULTS_FILE="$OUT_DIR/results-$STAMP.md"
+  mkdir -p "$RAW_DIR"
+  PG_PORT="${PG_PORT:-$(free_port)}"
+  PGBOUNCER_PORT="${PGBOUNCER_PORT:-$(free_port)}"
+  PGGAT_PORT="${PGGAT_PORT:-$(free_port)}"
+  PGGAT_ADMIN_PORT="${PGGAT_ADMIN_PORT:-$(free_port)}"
+  BENCH_PASSWORD="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+  set_client_env
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Targets. Each has start_X / stop_X; target_port / target_pid map a target name to its listener/process.
+# ----------------------------------------------------------------------------------------------------
+
+PG_PID=""; PGBOUNCER_PID=""; PGGAT_PID=""; IDLE_PID=""
+declare -A TARGET_DOWN=()   # target -> why it could not be measured
+
+target_port() {
+  case "$1" in direct) echo "$PG_PORT" ;; pgbouncer) echo "$PGBOUNCER_PORT" ;; pggat) echo "$PGGAT_PORT" ;; esac
+}
+target_pid() {
+  case "$1" in direct) echo "$PG_PID" ;; pgbouncer) echo "$PGBOUNCER_PID" ;; pggat) echo "$PGGAT_PID" ;; esac
+}
+target_title() {
+  case "$1" in direct) echo "direct" ;; pgbouncer) echo "PgBouncer" ;; pggat) echo "pggat" ;; esac
+}
+
+# Client settings shared by pgbench, psql and the idle clients; TLS runs would set sslmode here.
+set_client_env() { CLIENT_ENV=(PGPASSWORD="$BENCH_PASSWORD" PGSSLMODE=disable PGCONNECT_TIMEOUT=30); }
+client() { env "${CLIENT_ENV[@]}" "$@"; }
+
+# Ready means: the listener answers and user bench can run a query with its password.
+wait_ready() {
+  local target="$1" timeout="$2" port pid deadline err
+  port="$(target_port "$target")"; pid="$(target_pid "$target")"
+  deadline=$((SECONDS + timeout))
+  while ((SECONDS < deadline)); do
+    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+      TARGET_DOWN[$target]="process exited during startup (see raw logs)"
+      return 1
+    fi
+    if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d bench -U bench -t 1; then
+      if err="$(client "$PG_BIN/psql" -X -At -h 127.0.0.1 -p "$port" -U bench -d bench -c 'SELECT 1' 2>&1)"; then
+        return 0
+      fi
+      TARGET_DOWN[$target]="listening but 'SELECT 1' as bench failed: ${err//$'\n'/ }"
+      return 1
+    fi
+    sleep 0.5
+  done
+  TARGET_DOWN[$target]="not accepting connections on port $port after ${timeout}s"
+  return 1
+}
+
+# fsync/full_page_writes/synchronous_commit are off: after init every workload is read-only, and
+# durability only matters for the one-time pgbench -i load.
+start_postgres() {
+  log "initdb + start PostgreSQL on port $PG_PORT"
+  as_service_user "$PG_BIN/initdb" -D "$WORK/pgdata" -U postgres -E UTF8 --locale=C \
+    --auth-local=trust --auth-host=scram-sha-256 >"$WORK/logs/initdb.log" 2>&1
+  cat >>"$WORK/pgdata/postgresql.conf" <<EOF
+
+# pggat benchmark settings
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$WORK/sock'
+max_connections = $PG_MAX_CONNECTIONS
+shared_buffers = 256MB
+password_encryption = scram-sha-256
+fsync = off
+full_page_writes = off
+synchronous_commit = off
+EOF
+  as_service_user "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -l "$WORK/logs/postgres.log" -w -t 120 start >/dev/null
+  PG_PID="$(head -1 "$WORK/pgdata/postmaster.pid")"
+}
+
+stop_postgres() {
+  [[ -n "$PG_PID" ]] || return 0
+  as_service_user "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 60 stop >/dev/null 2>&1 || kill -9 "$PG_PID" 2>/dev/null || true
+  PG_PID=""
+}
+
+psql_superuser() {
+  as_service_user "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$WORK/sock" -p "$PG_PORT" -U postgres -d postgres "$@"
+}
+
+# User bench with a SCRAM password (the generated one), database bench, pgbench tables at scale $SCALE.
+setup_database() {
+  log "create user/database bench, pgbench -i -s $SCALE"
+  # The password goes through stdin so that it never appears in a process listing.
+  printf "CREATE ROLE bench LOGIN PASSWORD '%s';\n" "$BENCH_PASSWORD" | psql_superuser
+  psql_superuser -c "CREATE DATABASE bench OWNER bench"
+  client "$PG_BIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$PG_PORT" -U bench bench >"$RAW_DIR/pgbench-init.txt" 2>&1
+  BENCH_VERIFIER="$(psql_superuser -c "SELECT rolpassword FROM pg_authid WHERE rolname = 'bench'")"
+  [[ "$BENCH_VERIFIER" == SCRAM-SHA-256\$* ]] || { echo "run.sh: bench's password is not stored as SCRAM" >&2; exit 1; }
+}
+
+# PgBouncer keeps only the SCRAM verifier; it can log in to PostgreSQL with it because the verifier
+# is PostgreSQL's own (same salt), using the key the client proved during its SCRAM login.
+write_pgbouncer_config() {
+  local mode="$1" dir="$WORK/pgbouncer"
+  printf '"bench" "%s"\n' "$BENCH_VERIFIER" >"$dir/userlist.txt"
+  cat >"$dir/pgbouncer.ini" <<EOF
+[databases]
+bench = host=127.0.0.1 port=$PG_PORT dbname=bench
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $dir/userlist.txt
+pool_mode = $mode
+default_pool_size = $POOL_SIZE
+max_client_conn = $MAX_CLIENT_CONN
+ignore_startup_parameters = extra_float_digits,options
+server_reset_query = DISCARD ALL
+query_wait_timeout = ${QUERY_WAIT%s}
+logfile = $WORK/logs/pgbouncer-$mode.log
+pidfile = $dir/pgbouncer.pid
+EOF
+  chmod 600 "$dir/userlist.txt" "$dir/pgbouncer.ini"
+  give_to_service_user "$dir"
+}
+
+start_pgbouncer() {
+  local mode="$1"
+  log "start PgBouncer ($mode mode) on port $PGBOUNCER_PORT"
+  write_pgbouncer_config "$mode"
+  rm -f "$WORK/pgbouncer/pgbouncer.pid"
+  if ! as_service_user "$PGBOUNCER_BIN" -d "$WORK/pgbouncer/pgbouncer.ini" >>"$WORK/logs/pgbouncer-start.log" 2>&1; then
+    TARGET_DOWN[pgbouncer]="pgbouncer -d failed (see pgbouncer-start.log)"
+    return 1
+  fi
+  local i
+  for i in $(seq 50); do [[ -s "$WORK/pgbouncer/pgbouncer.pid" ]] && break; sleep 0.1; done
+  PGBOUNCER_PID="$(cat "$WORK/pgbouncer/pgbouncer.pid" 2>/dev/null || true)"
+  wait_ready pgbouncer 30
+}
+
+stop_pgbouncer() {
+  [[ -n "$PGBOUNCER_PID" ]] || return 0
+  kill -TERM "$PGBOUNCER_PID" 2>/dev/null || true
+  wait_gone "$PGBOUNCER_PID"
+  PGBOUNCER_PID=""
+}
+
+# Same pool as PgBouncer: pool of 20, same mode, same user and password (client side checked against
+# the SCRAM verifier; the plain password, passed by environment, is for logging in to PostgreSQL).
+write_pggat_config() {
+  local mode="$1"
+  cat >"$WORK/pggat/pggat.yaml" <<EOF
+listen:
+  host: 127.0.0.1
+  port: $PGGAT_PORT
+admin:
+  enabled: true
+  host: 127.0.0.1
+  port: $PGGAT_ADMIN_PORT
+limits:
+  maxClientConnections: $MAX_CLIENT_CONN
+timeouts:
+  queryWait: $QUERY_WAIT
+pools:
+  mode: $mode
+  maxServerConnections: $POOL_SIZE
+  minServerConnections: 0
+  resetQuery: DISCARD ALL
+databases:
+  bench:
+    serverDatabase: bench
+    endpoints:
+      - host: 127.0.0.1
+        port: $PG_PORT
+        role: primary
+    users:
+      bench:
+        password: "$BENCH_VERIFIER"
+        auth: scram-sha-256
+        serverUser: bench
+        serverPassword: \${PGGAT_BENCH_SERVER_PASSWORD}
+EOF
+  chmod 600 "$WORK/pggat/pggat.yaml"
+}
+
+# -XX:+PrintCommandLineFlags makes the JVM log the flags it settled on (heap, GC), for the report.
+set_pggat_cmd() {
+  # shellcheck disable=SC2206 # the options are a space-separated list on purpose
+  local opts=($PGGAT_JAVA_OPTS)
+  PGGAT_CMD=(java "${opts[@]}" -XX:+PrintCommandLineFlags -jar "$PGGAT_JAR" pooler --config "$WORK/pggat/pggat.yaml")
+}
+
+ensure_pggat_jar() {
+  [[ -f "$PGGAT_JAR" ]] && return 0
+  if command -v mvn >/dev/null; then
+    log "$PGGAT_JAR missing; building it: ${PGGAT_BUILD_CMD[*]}"
+    "${PGGAT_BUILD_CMD[@]}" >"$RAW_DIR/pggat-build.log" 2>&1 || true
+  fi
+  if [[ ! -f "$PGGAT_JAR" ]]; then
+    TARGET_DOWN[pggat]="$PGGAT_JAR not found (build it with: ${PGGAT_BUILD_CMD[*]}; log in raw dir)"
+    return 1
+  fi
+}
+
+start_pggat() {
+  local mode="$1"
+  [[ -z "${TARGET_DOWN[pggat]:-}" ]] || return 1
+  ensure_pggat_jar || return 1
+  set_pggat_cmd
+  log "start pggat ($mode mode) on port $PGGAT_PORT: ${PGGAT_CMD[*]}"
+  write_pggat_config "$mode"
+  PGGAT_BENCH_SERVER_PASSWORD="$BENCH_PASSWORD" "${PGGAT_CMD[@]}" >"$WORK/logs/pggat-$mode.log" 2>&1 &
+  PGGAT_PID=$!
+  if ! wait_ready pggat 60; then
+    stop_pggat
+    return 1
+  fi
+  PGGAT_JVM_FLAGS="$(grep -m1 -- '-XX:' "$WORK/logs/pggat-$mode.log" || true)"
+}
+
+stop_pggat() {
+  [[ -n "$PGGAT_PID" ]] || return 0
+  kill -TERM "$PGGAT_PID" 2>/dev/null || true
+  wait_gone "$PGGAT_PID" 40   # pggat drains on SIGTERM (timeouts.shutdown); no clients remain here
+  PGGAT_PID=""
+}
+
+wait_gone() {
+  local pid="$1" limit="${2:-20}" i
+  for i in $(seq $((limit * 10))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+start_poolers() {
+  local mode="$1"
+  if wants pgbouncer; then start_pgbouncer "$mode" || log "PgBouncer unavailable: ${TARGET_DOWN[pgbouncer]}"; fi
+  if wants pggat; then start_pggat "$mode" || log "pggat unavailable: ${TARGET_DOWN[pggat]}"; fi
+}
+stop_poolers() { stop_pggat; stop_pgbouncer; }
+
+target_up() { wants "$1" && [[ -z "${TARGET_DOWN[$1]:-}" ]] && [[ -n "$(target_pid "$1")" ]]; }
+
+# ----------------------------------------------------------------------------------------------------
+# Measurements
+# ----------------------------------------------------------------------------------------------------
+
+declare -A TPS=() TPS_BASIS=() LAT=() ERRS=()
+
+# Runs pgbench against one target and records TPS, average latency and errors under "<id>.<target>".
+run_pgbench() {
+  local id="$1" target="$2" seconds="$3" args="$4" out="${5:-}" port rc=0
+  port="$(target_port "$target")"
+  out="${out:-$RAW_DIR/w${id}-${target}.txt}"
+  # shellcheck disable=SC2086 # $args is a list of pgbench options
+  client timeout --signal=INT $((seconds + 180)) "$PG_BIN/pgbench" -n -j "$THREADS" -T "$seconds" $args \
+    -h 127.0.0.1 -p "$port" -U bench bench >"$out" 2>&1 || rc=$?
+  [[ "$id" == warmup ]] && return 0
+
+  local key="$id.$target" failed aborted
+  TPS[$key]="$(awk '/^tps = /{print $3; exit}' "$out")"
+  TPS_BASIS[$key]="$(sed -n 's/^tps = [0-9.]* (\(.*\))$/\1/p' "$out" | head -1)"
+  LAT[$key]="$(awk '/^latency average = /{print $4; exit}' "$out")"
+  failed="$(awk '/^number of failed transactions: /{print $5; exit}' "$out")"
+  aborted="$(grep -cE '^(pgbench: error: )?client [0-9]+ aborted' "$out" || true)"
+  ERRS[$key]="$(( ${failed:-0} + aborted ))"
+  if [[ $rc -eq 124 ]]; then ERRS[$key]+=" (timed out)"
+  elif [[ $rc -ne 0 ]]; then ERRS[$key]+=" (exit $rc)"; fi
+  log "  w$id $target: tps=${TPS[$key]:-n/a} lat=${LAT[$key]:-n/a}ms errors=${ERRS[$key]}"
+}
+
+warm_up() {
+  local target="$1"
+  ((WARMUP > 0)) || return 0
+  log "  warm-up $target (${WARMUP}s)"
+  run_pgbench warmup "$target" "$WARMUP" "-S -M simple -c 50" "$RAW_DIR/warmup-${target}-$(date +%s).txt"
+}
+
+run_throughput() {
+  local mode i target
+  if wants direct; then warm_up direct; fi
+  for mode in transaction session; do
+    local any=0
+    for i in "${!W_IDS[@]}"; do [[ "${W_MODE[$i]}" == "$mode" ]] && any=1; done
+    ((any)) || continue
+    start_poolers "$mode"
+    for target in pgbouncer pggat; do if target_up "$target"; then warm_up "$target"; fi; done
+    for i in "${!W_IDS[@]}"; do
+      [[ "${W_MODE[$i]}" == "$mode" ]] || continue
+      local seconds=$((DURATION + W_CONNECT[i]))
+      log "workload ${W_IDS[$i]} ($mode): pgbench ${W_ARGS[$i]} -j $THREADS -T $seconds"
+      for target in direct pgbouncer pggat; do
+        if target_up "$target"; then run_pgbench "${W_IDS[$i]}" "$target" "$seconds" "${W_ARGS[$i]}"; fi
+      done
+    done
+    stop_poolers
+  done
+}
+
+declare -A IDLE_OK=() IDLE_OPEN=() IDLE_SECS=() IDLE_RSS_BEFORE=() IDLE_RSS_WITH=() IDLE_FAIL=()
+
+rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || true; }
+
+# Opens $IDLE_CLIENTS logged-in idle clients against a freshly started pooler and reads its VmRSS
+# before and while they are held.
+idle_test() {
+  local target="$1" pid port out ready="" i
+  pid="$(target_pid "$target")"; port="$(target_port "$target")"
+  out="$RAW_DIR/idle-$target.txt"
+  IDLE_RSS_BEFORE[$target]="$(rss_kb "$pid")"
+  log "idle test $target: $IDLE_CLIENTS clients (RSS before: ${IDLE_RSS_BEFORE[$target]} kB)"
+  # Through env (which execs), not the client function, so that $! is the python process itself.
+  env "${CLIENT_ENV[@]}" python3 bench/idle_clients.py --host 127.0.0.1 --port "$port" --user bench --database bench \
+    --clients "$IDLE_CLIENTS" --deadline "$IDLE_DEADLINE" >"$out" 2>"$RAW_DIR/idle-$target.err" &
+  IDLE_PID=$!
+  for i in $(seq $((IDLE_DEADLINE + 30))); do
+    ready="$(grep -m1 '^READY ' "$out" || true)"
+    [[ -n "$ready" ]] && break
+    kill -0 "$IDLE_PID" 2>/dev/null || break
+    sleep 1
+  done
+  sleep "$IDLE_SETTLE"
+  IDLE_RSS_WITH[$target]="$(rss_kb "$pid")"
+  kill -TERM "$IDLE_PID" 2>/dev/null || true
+  wait "$IDLE_PID" 2>/dev/null || true
+  IDLE_PID=""
+  IDLE_OK[$target]="$(sed -n 's/^READY .* ok=\([0-9]*\) .*/\1/p' "$out")"
+  IDLE_SECS[$target]="$(sed -n 's/^READY .* seconds=\([0-9.]*\).*/\1/p' "$out")"
+  IDLE_OPEN[$target]="$(sed -n 's/^DONE still_open=\([0-9]*\).*/\1/p' "$out")"
+  IDLE_FAIL[$target]="$(sed -n 's/^FAILURES //p' "$out")"
+  log "  $target: logged in ${IDLE_OK[$target]:-?}/$IDLE_CLIENTS in ${IDLE_SECS[$target]:-?}s," \
+    "still open ${IDLE_OPEN[$target]:-?}, RSS ${IDLE_RSS_WITH[$target]:-?} kB ${IDLE_FAIL[$target]}"
+}
+
+run_idle() {
+  ((RUN_IDLE)) || return 0
+  start_poolers transaction
+  local target
+  for target in pgbouncer pggat; do if target_up "$target"; then idle_test "$target"; fi; done
+  stop_poolers
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------------------
+
+num() { [[ -n "${1:-}" ]] && printf "%.${2:-0}f" "$1" || printf 'n/a'; }
+cell() { local v="${1:-}"; [[ -n "$v" ]] && printf '%s' "$v" || printf 'n/a'; }
+ratio() { [[ -n "${1:-}" && -n "${2:-}" ]] && awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else printf "n/a" }' || printf 'n/a'; }
+mib() { [[ -n "${1:-}" ]] && awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}' || printf 'n/a'; }
+
+# The jar's own version plus the checkout's commit (the jar may come from elsewhere via PGGAT_JAR).
+pggat_version() {
+  local v rev
+  v="$(java -jar "$PGGAT_JAR" --version 2>/dev/null | head -1 || true)"
+  rev="$(git rev-parse --short HEAD 2>/dev/null || true)"
+  echo "version ${v:-unknown}; checkout ${rev:-unknown}"
+}
+
+machine_description() {
+  local cpu mem
+  cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+  mem="$(awk '/^MemTotal:/{printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "$(nproc) cores ($cpu), $mem RAM, Linux $(uname -r)"
+}
+
+report() {
+  local i id key target basis notes=""
+  echo "# pggat benchmark $(date '+%Y-%m-%d %H:%M:%S %Z')"
+  echo
+  echo "- Machine: $(machine_description); pgbench, poolers and PostgreSQL share these cores."
+  echo "- PostgreSQL: $("$PG_BIN/postgres" --version | sed 's/^postgres (PostgreSQL) //'), max_connections=$PG_MAX_CONNECTIONS," \
+    "shared_buffers=256MB, fsync/full_page_writes/synchronous_commit off; pgbench -i -s $SCALE; SCRAM-SHA-256 logins everywhere."
+  if wants pgbouncer && [[ -n "${PGBOUNCER_BIN:-}" ]]; then
+    echo "- PgBouncer: $("$PGBOUNCER_BIN" --version 2>&1 | head -1), default_pool_size=$POOL_SIZE, max_client_conn=$MAX_CLIENT_CONN."
+  fi
+  if wants pggat; then
+    echo "- pggat: \`$PGGAT_JAR\` ($(pggat_version)), maxServerConnections=$POOL_SIZE;" \
+      "$(java -version 2>&1 | head -1); JVM options: \`$PGGAT_JAVA_OPTS\`; JVM flags in effect: \`${PGGAT_JVM_FLAGS:-n/a}\`."
+  fi
+  echo "- Each run: pgbench -n -j $THREADS -T $DURATION (plus the seconds for connecting noted below) after ${WARMUP}s of warm-up per started target; open-files limit $(ulimit -n)."
+  echo
+  echo "| # | workload | mode | direct TPS | PgBouncer TPS | pggat TPS | pggat/PgBouncer | direct lat ms | PgBouncer lat ms | pggat lat ms | errors direct / PgBouncer / pggat |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+  for i in "${!W_IDS[@]}"; do
+    id="${W_IDS[$i]}"
+    # shellcheck disable=SC2016 # the backticks are markdown
+    printf '| %s | %s (`%s`) | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n' \
+      "$id" "${W_LABEL[$i]}" "${W_ARGS[$i]}" "${W_MODE[$i]}" \
+      "$(num "${TPS[$id.direct]:-}")" "$(num "${TPS[$id.pgbouncer]:-}")" "$(num "${TPS[$id.pggat]:-}")" \
+      "$(ratio "${TPS[$id.pggat]:-}" "${TPS[$id.pgbouncer]:-}")" \
+      "$(num "${LAT[$id.direct]:-}" 3)" "$(num "${LAT[$id.pgbouncer]:-}" 3)" "$(num "${LAT[$id.pggat]:-}" 3)" \
+      "$(cell "${ERRS[$id.direct]:-}")" "$(cell "${ERRS[$id.pgbouncer]:-}")" "$(cell "${ERRS[$id.pggat]:-}")"
+    for target in direct pgbouncer pggat; do
+      basis="${TPS_BASIS[$id.$target]:-}"
+      if [[ -n "$basis" && "$basis" != "without initial connection time" && "$notes" != *"workload $id:"* ]]; then
+        notes+=" workload $id: $basis;"
+      fi
+    done
+  done
+  echo
+  for i in "${!W_IDS[@]}"; do
+    ((W_CONNECT[i] == 0)) || echo "Workload ${W_IDS[$i]} ran with -T $((DURATION + W_CONNECT[i])): its clients connect inside pgbench's -T window."
+  done
+  echo "TPS is pgbench's figure without initial connection time; exceptions (as pgbench reports them):${notes:- none}"
+  echo "Errors = failed transactions + aborted clients (pgbench exit status in parentheses when non-zero)."
+  if ((RUN_IDLE)); then
+    echo
+    echo "### Idle connections ($IDLE_CLIENTS logged-in idle clients per pooler, transaction mode)"
+    echo
+    echo "| pooler | logged in | still open at end | login time s | RSS before MiB | RSS with idle clients MiB | KiB per client |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for target in pgbouncer pggat; do
+      wants "$target" || continue
+      local per="n/a"
+      if [[ -n "${IDLE_RSS_WITH[$target]:-}" && -n "${IDLE_RSS_BEFORE[$target]:-}" && "${IDLE_OK[$target]:-0}" -gt 0 ]]; then
+        per="$(awk -v a="${IDLE_RSS_WITH[$target]}" -v b="${IDLE_RSS_BEFORE[$target]}" -v n="${IDLE_OK[$target]}" 'BEGIN{printf "%.1f", (a - b) / n}')"
+      fi
+      printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$(target_title "$target")" \
+        "$(cell "${IDLE_OK[$target]:-}")" "$(cell "${IDLE_OPEN[$target]:-}")" "$(cell "${IDLE_SECS[$target]:-}")" \
+        "$(mib "${IDLE_RSS_BEFORE[$target]:-}")" "$(mib "${IDLE_RSS_WITH[$target]:-}")" "$per"
+      [[ -z "${IDLE_FAIL[$target]:-}" ]] || echo "<!-- $target login failures: ${IDLE_FAIL[$target]} -->"
+    done
+    echo
+    echo "RSS is VmRSS of the pooler process (for pggat the java process)."
+  fi
+  for target in direct pgbouncer pggat; do
+    if wants "$target" && [[ -n "${TARGET_DOWN[$target]:-}" ]]; then
+      echo
+      echo "**$(target_title "$target") not measured:** ${TARGET_DOWN[$target]}"
+    fi
+  done
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Cleanup: everything started here is stopped on any exit; logs are kept next to the results.
+# ----------------------------------------------------------------------------------------------------
+
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  [[ -z "$IDLE_PID" ]] || { kill -TERM "$IDLE_PID" 2>/dev/null; wait "$IDLE_PID" 2>/dev/null; }
+  stop_pggat
+  stop_pgbouncer
+  stop_postgres
+  if [[ -n "${WORK:-}" && -d "$WORK" ]]; then
+    [[ -z "${RAW_DIR:-}" ]] || cp -r "$WORK/logs" "$RAW_DIR/logs" 2>/dev/null
+    if ((rc != 0)); then
+      echo "run.sh: failed (exit $rc); logs copied to ${RAW_DIR:-?}/logs" >&2
+      tail -n 20 "$WORK"/logs/*.log >&2 2>/dev/null
+    fi
+    if ((KEEP_WORKDIR)); then echo "run.sh: work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+  fi
+  exit "$rc"
+}
+
+main() {
+  parse_args "$@"
+  [[ -f bench/run.sh && -f pom.xml ]] || { echo "run.sh: run from the repository root: bash bench/run.sh" >&2; exit 2; }
+  check_prerequisites
+  define_workloads
+  raise_fd_limit
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  make_workdir
+  log "results: $RESULTS_FILE (raw output: $RAW_DIR)"
+  if wants pggat; then log "pggat JVM options: $PGGAT_JAVA_OPTS (set PGGAT_JAVA_OPTS to change)"; fi
+  start_postgres
+  setup_database
+  run_throughput
+  run_idle
+  report | tee "$RESULTS_FILE"
+  log "written: $RESULTS_FILE"
+  local t
+  for t in direct pgbouncer pggat; do
+    if wants "$t" && [[ -n "${TARGET_DOWN[$t]:-}" ]]; then exit 3; fi
+  done
+}
+
+main "$@"
