@@ -16,7 +16,6 @@ import io.netty.channel.EventLoopGroup;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.sql.Connection;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
@@ -301,14 +300,6 @@ class HealthProberTest {
             }
         } catch (IOException e) {
             throw new AssertionError("could not start a private cluster: " + e.getMessage(), e);
-        }
-    }
-
-    static String value(Connection c, String sql) throws SQLException {
-        try (Statement st = c.createStatement();
-                ResultSet rs = st.executeQuery(sql)) {
-            rs.next();
-            return rs.getString(1);
         }
     }
 }
