@@ -176,8 +176,10 @@ final class TestPki {
                         Extension.subjectAlternativeName, false, new GeneralNames(sans.toArray(GeneralName[]::new)));
             }
             JcaContentSignerBuilder sb = sigAlg.equals("RSASSA-PSS")
+                    // The JDK signs PSS only under the bare name; BouncyCastle (unregistered) signs it here.
                     ? new JcaContentSignerBuilder(
-                            sigAlg, new PSSParameterSpec("SHA-384", "MGF1", MGF1ParameterSpec.SHA384, 48, 1))
+                                    sigAlg, new PSSParameterSpec("SHA-384", "MGF1", MGF1ParameterSpec.SHA384, 48, 1))
+                            .setProvider(new BouncyCastleProvider())
                     : new JcaContentSignerBuilder(sigAlg);
             ContentSigner signer = sb.build(issuerKey);
             return new JcaX509CertificateConverter().getCertificate(b.build(signer));
