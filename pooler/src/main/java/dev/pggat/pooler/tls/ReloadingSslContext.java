@@ -151,7 +151,13 @@ public final class ReloadingSslContext implements AutoCloseable {
                 fail(null, e.getMessage());
                 return false;
             }
-            if (Arrays.equals(before, loadedDigest) || Arrays.equals(before, failedDigest)) {
+            if (Arrays.equals(before, loadedDigest)) {
+                // Back to what is in use (a broken update was reverted): nothing is wrong any more.
+                failedDigest = null;
+                lastError = null;
+                return false;
+            }
+            if (Arrays.equals(before, failedDigest)) {
                 return false;
             }
             Loaded loaded;

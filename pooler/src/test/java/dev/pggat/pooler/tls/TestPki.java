@@ -34,11 +34,11 @@ import org.bouncycastle.cert.X509v3CertificateBuilder;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
 import org.bouncycastle.jce.provider.BouncyCastleProvider;
-import org.bouncycastle.openssl.PEMException;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
 import org.bouncycastle.operator.ContentSigner;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.bouncycastle.util.io.pem.PemGenerationException;
 
 /** A throw-away PKI for tests: CAs, server and client certificates, written as PEM the way Kubernetes mounts them. */
 final class TestPki {
@@ -207,12 +207,16 @@ final class TestPki {
 
     /** "BEGIN PRIVATE KEY". */
     static Path writeKeyPkcs8(Path file, PrivateKey key) throws IOException {
-        try {
-            Files.writeString(file, pem(new JcaPKCS8Generator(key, null).generate()), StandardCharsets.US_ASCII);
-        } catch (PEMException e) {
-            throw new IOException(e);
-        }
+        Files.writeString(file, pkcs8Pem(key), StandardCharsets.US_ASCII);
         return file;
+    }
+
+    static String pkcs8Pem(PrivateKey key) {
+        try {
+            return pem(new JcaPKCS8Generator(key, null).generate());
+        } catch (PemGenerationException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** "BEGIN RSA PRIVATE KEY" (PKCS#1) or "BEGIN EC PRIVATE KEY" (SEC1), openssl's traditional format. */
