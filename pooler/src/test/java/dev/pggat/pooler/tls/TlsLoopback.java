@@ -19,6 +19,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
+import javax.net.ssl.SSLSession;
 
 /**
  * A TLS echo server on 127.0.0.1 and clients for it, all real sockets: each server connection gets the handler
@@ -26,7 +27,7 @@ import java.util.function.Function;
  */
 final class TlsLoopback implements AutoCloseable {
     /** A finished handshake: info on success, the cause on failure. */
-    record Outcome(TlsInfo info, Throwable failure) {
+    record Outcome(TlsInfo info, Throwable failure, SSLSession serverSession) {
         boolean ok() {
             return info != null;
         }
@@ -102,7 +103,9 @@ final class TlsLoopback implements AutoCloseable {
     }
 
     private static Outcome outcome(SslHandler ssl, Throwable cause) {
-        return cause == null ? new Outcome(TlsInfo.of(ssl), null) : new Outcome(null, cause);
+        return cause == null
+                ? new Outcome(TlsInfo.of(ssl), null, ssl.engine().getSession())
+                : new Outcome(null, cause, null);
     }
 
     @Override
