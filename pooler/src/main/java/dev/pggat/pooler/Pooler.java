@@ -6,6 +6,7 @@ import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.frontend.CancelRegistry;
 import dev.pggat.pooler.frontend.ClientSession;
 import dev.pggat.pooler.frontend.FrontendContext;
+import dev.pggat.pooler.frontend.LoginHandler;
 import dev.pggat.pooler.metrics.PoolerMetrics;
 import dev.pggat.pooler.net.Transport;
 import dev.pggat.pooler.pool.Pool;
@@ -83,7 +84,7 @@ public final class Pooler implements AutoCloseable {
                                         new StartupDecoder(
                                                 config.limits().maxStartupPacketSize(),
                                                 config.limits().maxMessageSize()))
-                                .addLast("pg-client", new ClientSession(frontend));
+                                .addLast(LoginHandler.NAME, new LoginHandler(frontend));
                     }
                 });
         try {
@@ -141,8 +142,8 @@ public final class Pooler implements AutoCloseable {
         }
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
-            frontend.sessions().forEach(ClientSession::drainIfIdle);
-            if (frontend.sessions().isEmpty() || System.nanoTime() >= deadline) {
+            frontend.drainAll();
+            if (frontend.drained() || System.nanoTime() >= deadline) {
                 break;
             }
             try {

@@ -1,14 +1,8 @@
 package dev.pggat.pooler.frontend;
 
-import dev.pggat.pooler.auth.AuthFailedException;
-import dev.pggat.pooler.auth.CleartextPassword;
-import dev.pggat.pooler.auth.Md5Password;
-import dev.pggat.pooler.auth.ScramServer;
-import dev.pggat.pooler.auth.Secret;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.backend.ServerListener;
-import dev.pggat.pooler.config.AuthMethod;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolCallback;
 import dev.pggat.pooler.pool.PoolSettings;
@@ -19,24 +13,20 @@ import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.ProtocolException;
 import dev.pggat.pooler.protocol.SqlState;
-import dev.pggat.pooler.protocol.StartupPacket;
 import dev.pggat.pooler.routing.Router;
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
 import io.netty.util.ReferenceCountUtil;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -53,13 +43,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
     private static final List<String> SCRAM_MECHANISMS = List.of("SCRAM-SHA-256");
 
+    public static final String NAME = "pg-client";
+
     private enum State {
-        STARTUP,
-        AUTH_CLEARTEXT,
-        AUTH_MD5,
-        AUTH_SASL_INITIAL,
-        AUTH_SASL_CONTINUE,
-        LOGIN_PARAMETERS,
+        STARTING,
         IDLE,
         WAITING,
         ATTACHED,
@@ -69,21 +56,17 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     private final FrontendContext context;
     private ChannelHandlerContext ctx;
     private EventLoop loop;
-    private State state = State.STARTUP;
-    private ScheduledFuture<?> loginTimeout;
-
-    private String userName;
-    private String databaseName;
-    private Router.User user;
-    private Pool pool;
-    private boolean sessionMode;
+    private State state = State.STARTING;
+    private final String userName;
+    private final String databaseName;
+    private final Router.User user;
+    private final Pool pool;
+    private final boolean sessionMode;
     /** Session parameters this client wants on any server it runs on (startup values, then reported changes). */
     private Map<String, String> wanted = Map.of();
     /** Bumped whenever {@link #wanted} changes, so a server can tell whether it still matches. */
     private int wantedVersion;
 
-    private byte[] md5Salt;
-    private ScramServer scram;
     private int keyProcessId;
     private int keySecret;
 
@@ -97,46 +80,63 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     /** ReadyForQuery messages that end queries the pooler sent itself (parameter sync); their replies are eaten. */
     private int poolerQueries;
 
-    public ClientSession(FrontendContext context) {
+    ClientSession(
+            FrontendContext context,
+            String userName,
+            String databaseName,
+            Router.User user,
+            Map<String, String> wanted) {
         this.context = context;
+        this.userName = userName;
+        this.databaseName = databaseName;
+        this.user = user;
+        this.pool = user.pool();
+        this.sessionMode = pool.settings().mode() == PoolSettings.PoolMode.SESSION;
+        this.wanted = wanted;
     }
 
     // ---------------------------------------------------------------- channel events
 
     @Override
-    public void channelActive(ChannelHandlerContext ctx) {
+    public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
         this.loop = ctx.channel().eventLoop();
+    }
+
+    /**
+     * Called by the login handler once it has replaced itself with this session: tells the client what the
+     * server reports (overlaid with the client's own settings), its cancel key, and that it is ready.
+     */
+    void start(Map<String, String> serverParams, ArrayDeque<ByteBuf> early) {
         context.sessions.add(this);
-        if (context.clients.incrementAndGet() > context.maxClientConnections) {
-            context.rejectedTotal.increment();
-            fatal(SqlState.TOO_MANY_CONNECTIONS, "sorry, too many clients already");
-            return;
+        Map<String, String> shown = new LinkedHashMap<>(serverParams);
+        for (Map.Entry<String, String> e : wanted.entrySet()) {
+            if (shown.containsKey(e.getKey())) {
+                shown.put(e.getKey(), e.getValue());
+            }
         }
-        if (context.draining) {
-            context.rejectedTotal.increment();
-            fatal(SqlState.CANNOT_CONNECT_NOW, "the pooler is shutting down");
-            return;
+        for (Map.Entry<String, String> e : shown.entrySet()) {
+            ctx.write(Messages.parameterStatus(ctx.alloc(), e.getKey(), e.getValue()));
         }
-        loginTimeout = loop.schedule(
-                () -> {
-                    if (state.ordinal() < State.IDLE.ordinal()) {
-                        context.loginFailuresTotal.increment();
-                        fatal(SqlState.QUERY_CANCELED, "canceling authentication due to timeout");
-                    }
-                },
-                context.clientLogin.toMillis(),
-                TimeUnit.MILLISECONDS);
+        int[] key = context.cancels.register(this);
+        keyProcessId = key[0];
+        keySecret = key[1];
+        ctx.write(Messages.backendKeyData(ctx.alloc(), keyProcessId, keySecret));
+        ctx.writeAndFlush(Messages.readyForQueryIdle());
+        pool.clientJoined();
+        state = State.IDLE;
+        if (!early.isEmpty()) {
+            // The client pipelined queries behind its login.
+            pending.addAll(early);
+            early.clear();
+            checkOut();
+        }
     }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (state == State.CLOSED) {
             ReferenceCountUtil.release(msg);
-            return;
-        }
-        if (msg instanceof StartupPacket packet) {
-            startup(packet);
             return;
         }
         ByteBuf frame = (ByteBuf) msg;
@@ -151,18 +151,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 pending.add(frame);
                 checkOut();
             }
-            case WAITING, LOGIN_PARAMETERS -> pending.add(frame);
-            case AUTH_CLEARTEXT, AUTH_MD5, AUTH_SASL_INITIAL, AUTH_SASL_CONTINUE -> {
-                try {
-                    authResponse(frame);
-                } finally {
-                    frame.release();
-                }
-            }
-            default -> {
-                frame.release();
-                fatal(SqlState.PROTOCOL_VIOLATION, "unexpected message before startup completed");
-            }
+            default -> pending.add(frame); // WAITING, STARTING
         }
     }
 
@@ -202,15 +191,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         State was = state;
         state = State.CLOSED;
         context.sessions.remove(this);
-        context.clients.decrementAndGet();
-        if (loginTimeout != null) {
-            loginTimeout.cancel(false);
-        }
         if (keyProcessId != 0) {
             context.cancels.unregister(keyProcessId, this);
         }
         releasePending();
-        if (pool != null && was.ordinal() >= State.IDLE.ordinal()) {
+        if (was != State.STARTING) {
             pool.clientLeft(
                     was == State.ATTACHED
                             ? Pool.ClientState.ACTIVE
@@ -245,192 +230,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             ServerReset.resetAndRelease(pool, s);
         } else {
             pool.release(s);
-        }
-    }
-
-    // ---------------------------------------------------------------- startup and authentication
-
-    private void startup(StartupPacket packet) {
-        if (packet instanceof StartupPacket.StartupMessage m) {
-            startupMessage(m);
-        } else if (packet instanceof StartupPacket.CancelRequest c) {
-            // A cancel connection gets no reply; it is closed once the request is handed on.
-            context.cancels.cancel(c.processId(), c.secretKey());
-            ctx.close();
-        } else {
-            // SSLRequest, GSSENCRequest: not offered (yet); the client goes on in plain text or gives up.
-            ctx.writeAndFlush(Messages.encryptionDeclined());
-        }
-    }
-
-    private void startupMessage(StartupPacket.StartupMessage m) {
-        Map<String, String> params = m.parameters();
-        List<String> protocolOptions = m.protocolOptions();
-        if (m.minorVersion() > 0 || !protocolOptions.isEmpty()) {
-            ctx.write(Messages.negotiateProtocolVersion(ctx.alloc(), 0, protocolOptions));
-        }
-        userName = params.get("user");
-        if (userName == null || userName.isEmpty()) {
-            fatal(SqlState.INVALID_AUTHORIZATION_SPECIFICATION, "no PostgreSQL user name specified in startup packet");
-            return;
-        }
-        String replication = params.get("replication");
-        if (replication != null && !List.of("false", "off", "no", "0").contains(replication.toLowerCase())) {
-            fatal(SqlState.FEATURE_NOT_SUPPORTED, "replication connections are not supported through the pooler");
-            return;
-        }
-        databaseName = params.getOrDefault("database", "");
-        if (databaseName.isEmpty()) {
-            databaseName = userName;
-        }
-        Router.Database db = context.router.database(databaseName);
-        if (db == null) {
-            context.loginFailuresTotal.increment();
-            fatal(SqlState.INVALID_CATALOG_NAME, "database \"" + databaseName + "\" does not exist");
-            return;
-        }
-        wanted = StartupOptions.sessionParameters(params);
-        user = db.user(userName);
-        AuthMethod method = user == null ? AuthMethod.SCRAM_SHA_256 : user.auth();
-        switch (method) {
-            case TRUST -> loginSucceeded();
-            case PASSWORD -> {
-                state = State.AUTH_CLEARTEXT;
-                ctx.writeAndFlush(Messages.authenticationCleartextPassword());
-            }
-            case MD5 -> {
-                md5Salt = new byte[4];
-                context.random.nextBytes(md5Salt);
-                state = State.AUTH_MD5;
-                ctx.writeAndFlush(Messages.authenticationMd5Password(ctx.alloc(), md5Salt));
-            }
-            case SCRAM_SHA_256 -> {
-                // An unknown user gets a mock exchange that looks the same and fails at the end, so that
-                // probing cannot tell which users exist.
-                scram = ScramServer.create(user == null ? null : user.secret(), userName, context.random);
-                state = State.AUTH_SASL_INITIAL;
-                ctx.writeAndFlush(Messages.authenticationSasl(ctx.alloc(), SCRAM_MECHANISMS));
-            }
-        }
-    }
-
-    private void authResponse(ByteBuf frame) {
-        if (Frames.type(frame) != ProtocolConstants.PASSWORD_MESSAGE) {
-            fatal(
-                    SqlState.PROTOCOL_VIOLATION,
-                    "expected password response, got message type " + (char) Frames.type(frame));
-            return;
-        }
-        int body = Frames.bodyStart(frame);
-        Secret secret = user == null ? null : user.secret();
-        try {
-            switch (state) {
-                case AUTH_CLEARTEXT -> {
-                    String password = Frames.cstring(frame, body);
-                    if (secret != null && CleartextPassword.verify(secret, userName, password)) {
-                        loginSucceeded();
-                    } else {
-                        passwordFailed();
-                    }
-                }
-                case AUTH_MD5 -> {
-                    String response = Frames.cstring(frame, body);
-                    if (secret != null && Md5Password.verify(secret, userName, md5Salt, response)) {
-                        loginSucceeded();
-                    } else {
-                        passwordFailed();
-                    }
-                }
-                case AUTH_SASL_INITIAL -> {
-                    String mechanism = Frames.cstring(frame, body);
-                    int pos = Frames.skipCstring(frame, body);
-                    int len = frame.getInt(pos);
-                    int available = frame.writerIndex() - pos - 4;
-                    if (len < -1 || len > available) {
-                        throw new ProtocolException(SqlState.PROTOCOL_VIOLATION, "malformed SASL message");
-                    }
-                    byte[] data = len <= 0 ? new byte[0] : ByteBufUtil.getBytes(frame, pos + 4, len);
-                    byte[] serverFirst = scram.clientFirst(mechanism, data);
-                    state = State.AUTH_SASL_CONTINUE;
-                    ctx.writeAndFlush(Messages.authenticationSaslContinue(ctx.alloc(), serverFirst));
-                }
-                case AUTH_SASL_CONTINUE -> {
-                    byte[] data = ByteBufUtil.getBytes(frame, body, Frames.bodyLength(frame));
-                    byte[] serverFinal = scram.clientFinal(data);
-                    scram = null;
-                    ctx.write(Messages.authenticationSaslFinal(ctx.alloc(), serverFinal));
-                    loginSucceeded();
-                }
-                default -> throw new IllegalStateException(state.name());
-            }
-        } catch (AuthFailedException e) {
-            if (SqlState.INVALID_PASSWORD.equals(e.sqlState())) {
-                passwordFailed();
-            } else {
-                context.loginFailuresTotal.increment();
-                fatal(e.sqlState(), e.getMessage());
-            }
-        } catch (ProtocolException | IndexOutOfBoundsException e) {
-            context.loginFailuresTotal.increment();
-            fatal(SqlState.PROTOCOL_VIOLATION, "malformed authentication message");
-        }
-    }
-
-    private void passwordFailed() {
-        context.loginFailuresTotal.increment();
-        log.info(
-                "client {}: password authentication failed for user \"{}\" (database \"{}\"{})",
-                ctx.channel().remoteAddress(),
-                userName,
-                databaseName,
-                user == null ? ", no such user" : "");
-        fatal(SqlState.INVALID_PASSWORD, "password authentication failed for user \"" + userName + "\"");
-    }
-
-    private void loginSucceeded() {
-        if (user == null) {
-            // Only reachable with trust for an unknown user, which cannot be configured; stay strict anyway.
-            passwordFailed();
-            return;
-        }
-        pool = user.pool();
-        sessionMode = pool.settings().mode() == PoolSettings.PoolMode.SESSION;
-        ctx.write(Messages.authenticationOk());
-        Map<String, String> serverParams = pool.serverParameters();
-        if (serverParams != null) {
-            finishLogin(serverParams);
-        } else {
-            // The first client of a pool: learn what the server reports (server_version, encodings...).
-            state = State.LOGIN_PARAMETERS;
-            ctx.flush();
-            waiter = pool.acquire(loop, this);
-        }
-    }
-
-    private void finishLogin(Map<String, String> serverParams) {
-        if (loginTimeout != null) {
-            loginTimeout.cancel(false);
-        }
-        Map<String, String> shown = new LinkedHashMap<>(serverParams);
-        for (Map.Entry<String, String> e : wanted.entrySet()) {
-            if (shown.containsKey(e.getKey())) {
-                shown.put(e.getKey(), e.getValue());
-            }
-        }
-        for (Map.Entry<String, String> e : shown.entrySet()) {
-            ctx.write(Messages.parameterStatus(ctx.alloc(), e.getKey(), e.getValue()));
-        }
-        int[] key = context.cancels.register(this);
-        keyProcessId = key[0];
-        keySecret = key[1];
-        ctx.write(Messages.backendKeyData(ctx.alloc(), keyProcessId, keySecret));
-        ctx.writeAndFlush(Messages.readyForQueryIdle());
-        context.loginsTotal.increment();
-        pool.clientJoined();
-        state = State.IDLE;
-        if (!pending.isEmpty()) {
-            // The client pipelined a query behind its login.
-            checkOut();
         }
     }
 
@@ -470,13 +269,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (!s.isUsable()) {
             pool.discard(s);
             waiter = pool.acquire(loop, this);
-            return;
-        }
-        if (state == State.LOGIN_PARAMETERS) {
-            Map<String, String> params = Map.copyOf(s.reportedParameters());
-            pool.serverParameters(params);
-            pool.release(s);
-            finishLogin(params);
             return;
         }
         server = s;
@@ -739,7 +531,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                     && awaitingReady == 0
                     && !extendedOpen
                     && server.transactionStatus() == ProtocolConstants.TX_IDLE;
-            if (state == State.IDLE || idleInSession || state.ordinal() < State.IDLE.ordinal()) {
+            if (state == State.IDLE || idleInSession) {
                 fatal(SqlState.ADMIN_SHUTDOWN, "terminating connection due to administrator command");
             }
         });

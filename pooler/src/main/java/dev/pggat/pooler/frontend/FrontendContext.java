@@ -21,6 +21,7 @@ public final class FrontendContext {
     final SecureRandom random = new SecureRandom();
     final AtomicInteger clients = new AtomicInteger();
     final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
+    final Set<LoginHandler> logins = ConcurrentHashMap.newKeySet();
     volatile boolean draining;
 
     public final LongAdder loginFailuresTotal = new LongAdder();
@@ -51,6 +52,17 @@ public final class FrontendContext {
 
     public Set<ClientSession> sessions() {
         return sessions;
+    }
+
+    /** Drain: clients still logging in are told to go; logged-in ones are closed once idle. */
+    public void drainAll() {
+        draining = true;
+        logins.forEach(LoginHandler::drain);
+        sessions.forEach(ClientSession::drainIfIdle);
+    }
+
+    public boolean drained() {
+        return sessions.isEmpty() && logins.isEmpty();
     }
 
     public Router router() {
