@@ -21,7 +21,30 @@ public record DatabaseConfig(
         int maxServerConnections,
         int minServerConnections,
         String resetQuery,
-        Map<String, UserConfig> users) {
+        Map<String, UserConfig> users,
+        RoutingConfig routing) {
+
+    /** Without routing settings: the defaults. */
+    public DatabaseConfig(
+            String name,
+            String serverDatabase,
+            List<Endpoint> endpoints,
+            PoolMode mode,
+            int maxServerConnections,
+            int minServerConnections,
+            String resetQuery,
+            Map<String, UserConfig> users) {
+        this(
+                name,
+                serverDatabase,
+                endpoints,
+                mode,
+                maxServerConnections,
+                minServerConnections,
+                resetQuery,
+                users,
+                RoutingConfig.DEFAULT);
+    }
 
     public DatabaseConfig {
         Objects.requireNonNull(name, "name");
@@ -30,6 +53,20 @@ public record DatabaseConfig(
         Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(resetQuery, "resetQuery");
         users = Collections.unmodifiableMap(new LinkedHashMap<>(users));
+        Objects.requireNonNull(routing, "routing");
+    }
+
+    public DatabaseConfig withRouting(RoutingConfig newRouting) {
+        return new DatabaseConfig(
+                name,
+                serverDatabase,
+                endpoints,
+                mode,
+                maxServerConnections,
+                minServerConnections,
+                resetQuery,
+                users,
+                newRouting);
     }
 
     /** A database with the default pool settings, served under the same name on the servers. */

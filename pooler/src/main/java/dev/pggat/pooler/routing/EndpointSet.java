@@ -114,7 +114,7 @@ public record EndpointSet(long version, List<Member> endpoints) {
     public static EndpointSet fromConfig(long version, List<Endpoint> configured) {
         List<Member> members = new ArrayList<>();
         for (Endpoint e : configured) {
-            members.add(new Member(null, e.host(), e.port(), e.role(), null, DEFAULT_WEIGHT));
+            members.add(new Member(e.name(), e.host(), e.port(), e.role(), e.zone(), e.weight()));
         }
         return new EndpointSet(version, members);
     }
