@@ -9,8 +9,8 @@ import dev.pggat.pooler.frontend.FrontendContext;
 import dev.pggat.pooler.frontend.LoginHandler;
 import dev.pggat.pooler.metrics.PoolerMetrics;
 import dev.pggat.pooler.net.Transport;
-import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.protocol.StartupDecoder;
+import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.routing.Router;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.PooledByteBufAllocator;
@@ -65,7 +65,7 @@ public final class Pooler implements AutoCloseable {
     }
 
     public Pooler start() throws IOException {
-        router.pools().forEach(Pool::start);
+        router.start();
         ServerBootstrap b = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
                 .channel(transport.serverChannel())
@@ -127,6 +127,17 @@ public final class Pooler implements AutoCloseable {
         return router;
     }
 
+    /**
+     * Replaces a database's endpoint set while running (admin PUT, the operator's stream, a reload). Clients in a
+     * transaction finish it where they are; new transactions use the new set.
+     *
+     * @return false when the database is unknown or {@code set} is not newer than the one in use
+     */
+    public boolean applyEndpointSet(String database, EndpointSet set) {
+        Router.Database db = router.database(database);
+        return db != null && db.apply(set);
+    }
+
     public FrontendContext frontend() {
         return frontend;
     }
@@ -154,7 +165,7 @@ public final class Pooler implements AutoCloseable {
             }
         }
         frontend.sessions().forEach(ClientSession::terminate);
-        router.pools().forEach(Pool::close);
+        router.close();
         close();
     }
 
@@ -167,7 +178,7 @@ public final class Pooler implements AutoCloseable {
         if (admin != null) {
             admin.stop();
         }
-        router.pools().forEach(Pool::close);
+        router.close();
         bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS);
         workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
     }

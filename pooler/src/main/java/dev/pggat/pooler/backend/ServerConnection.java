@@ -31,6 +31,10 @@ public final class ServerConnection {
     private byte transactionStatus = 'I';
     private long lastReleasedNanos;
     private volatile boolean closing;
+    /** CancelRequests sent for this server's query and not yet acknowledged by the server closing them. */
+    private int cancelsInFlight;
+
+    private Runnable afterCancels;
     /** The client session that last released this server, while its session state is still what it left. */
     private Object lastOwner;
 
@@ -130,6 +134,38 @@ public final class ServerConnection {
         String name = Frames.cstring(frame, nameStart);
         int valueStart = Frames.skipCstring(frame, nameStart);
         reported.put(name, Frames.cstring(frame, valueStart));
+    }
+
+    public synchronized void cancelStarted() {
+        cancelsInFlight++;
+    }
+
+    public void cancelFinished() {
+        Runnable r = null;
+        synchronized (this) {
+            if (--cancelsInFlight == 0) {
+                r = afterCancels;
+                afterCancels = null;
+            }
+        }
+        if (r != null) {
+            r.run();
+        }
+    }
+
+    /**
+     * Runs {@code r} once no cancel sent for this server is still on its way, so that a cancel meant for one
+     * client's query can never reach the next client's: the server closes the cancel connection only after it
+     * has signalled the backend, and a backend that is idle by then ignores the signal.
+     */
+    public void whenNoCancelsInFlight(Runnable r) {
+        synchronized (this) {
+            if (cancelsInFlight > 0) {
+                afterCancels = r;
+                return;
+            }
+        }
+        r.run();
     }
 
     /** Closes the connection politely (Terminate, then close). Idempotent. */

@@ -3,6 +3,7 @@ package dev.pggat.pooler.frontend;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.backend.ServerListener;
+import dev.pggat.pooler.config.RoutingConfig;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolCallback;
 import dev.pggat.pooler.pool.PoolSettings;
@@ -13,37 +14,40 @@ import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.ProtocolException;
 import dev.pggat.pooler.protocol.SqlState;
+import dev.pggat.pooler.routing.EndpointState;
+import dev.pggat.pooler.routing.RouteHint;
 import dev.pggat.pooler.routing.Router;
 import io.netty.buffer.ByteBuf;
-import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
+import io.netty.handler.codec.DecoderException;
 import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.LinkedHashMap;
-import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One client connection, from its startup packet to its last byte. All of its state is touched only on the client
- * channel's event loop; events from a server connection on another loop are handed over to it.
+ * One logged-in client, from its first ReadyForQuery to its last byte. All of its state is touched only on the
+ * client channel's event loop; events from a server connection on another loop are handed over to it.
  *
  * <p>While idle the session holds no server. The first message of a transaction (transaction mode) or of the
- * session (session mode) checks one out of the pool; client reads pause until it arrives. Frames are forwarded
- * as they were read. The server goes back to the pool when it says ReadyForQuery idle and nothing the client sent
- * is still unanswered.
+ * session (session mode) picks an endpoint (the primary, or a replica for a read) and checks a server out of
+ * that endpoint's pool; client reads pause until it arrives. Frames are forwarded as they were read. The server
+ * goes back to the pool when it says ReadyForQuery idle and nothing the client sent is still unanswered.
  */
 public final class ClientSession extends ChannelInboundHandlerAdapter implements ServerListener, PoolCallback {
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
-    private static final List<String> SCRAM_MECHANISMS = List.of("SCRAM-SHA-256");
-
     public static final String NAME = "pg-client";
+    private static final String READ_ONLY_SQLSTATE = "25006";
+    /** Past this much buffered for a replay, a transaction on a replica is no longer replayed on the primary. */
+    private static final int MAX_REPLAY_BYTES = 1 << 20;
 
     private enum State {
         STARTING,
@@ -53,22 +57,40 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         CLOSED
     }
 
+    /** What the client asked for with target_session_attrs (or pggat.route). */
+    private enum Target {
+        AUTO,
+        PRIMARY,
+        REPLICA_ONLY,
+        PREFER_REPLICA
+    }
+
     private final FrontendContext context;
     private ChannelHandlerContext ctx;
     private EventLoop loop;
     private State state = State.STARTING;
+
     private final String userName;
     private final String databaseName;
     private final Router.User user;
-    private final Pool pool;
+    private final Router.Database db;
     private final boolean sessionMode;
+    private final boolean readYourWrites;
+    private final Target target;
     /** Session parameters this client wants on any server it runs on (startup values, then reported changes). */
-    private Map<String, String> wanted = Map.of();
+    private Map<String, String> wanted;
     /** Bumped whenever {@link #wanted} changes, so a server can tell whether it still matches. */
     private int wantedVersion;
 
     private int keyProcessId;
     private int keySecret;
+
+    /** The pool of the server attached or asked for. */
+    private Pool pool;
+    /** The endpoint of that pool, for its outstanding-query count. */
+    private EndpointState endpoint;
+    /** The endpoint's outstanding-query count includes this client's current server. */
+    private boolean begun;
 
     private ServerConnection server;
     private Pool.Waiter waiter;
@@ -77,8 +99,27 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     private int awaitingReady;
     /** Extended-protocol messages sent since the last Sync: the server may not be released mid-batch. */
     private boolean extendedOpen;
-    /** ReadyForQuery messages that end queries the pooler sent itself (parameter sync); their replies are eaten. */
+    /** ReadyForQuery messages that end queries the pooler sent itself; their replies are eaten. */
     private int poolerQueries;
+    /** The pooler's query in flight reads the primary's WAL position after a write (read-your-writes). */
+    private boolean capturingLsn;
+
+    /** Default access of the session's transactions as the client set it (SET SESSION CHARACTERISTICS ...). */
+    private boolean sessionReadOnly;
+    /** The current transaction runs on the primary because it may write. */
+    private boolean onPrimaryForWrite;
+    /** WAL position of this client's last write; its reads go to replicas that replayed at least this far. */
+    private long lastWriteLsn;
+    /** Client frames sent to a replica in this transaction, kept to replay it on the primary after a 25006. */
+    private ArrayDeque<ByteBuf> replayFrames;
+
+    private int replayBytes;
+    /** Server frames held back while a replica transaction may still turn out to need the primary. */
+    private ArrayDeque<ByteBuf> held;
+    /** A 25006 came back from a replica: everything until the server is idle again is dropped, then replayed. */
+    private boolean replaying;
+    /** A cancel arrived while the client's extended batch was queued: frames are dropped up to its Sync. */
+    private boolean cancelUntilSync;
 
     ClientSession(
             FrontendContext context,
@@ -90,9 +131,25 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         this.userName = userName;
         this.databaseName = databaseName;
         this.user = user;
-        this.pool = user.pool();
-        this.sessionMode = pool.settings().mode() == PoolSettings.PoolMode.SESSION;
-        this.wanted = wanted;
+        this.db = user.database();
+        this.sessionMode = db.settings().mode() == PoolSettings.PoolMode.SESSION;
+        this.readYourWrites = db.routing().consistency() == RoutingConfig.Consistency.READ_YOUR_WRITES;
+        Map<String, String> w = new LinkedHashMap<>(wanted);
+        this.target = target(w.remove("target_session_attrs"), w.remove("pggat.route"));
+        this.wanted = w;
+    }
+
+    private static Target target(String attrs, String route) {
+        String v = route != null ? route : attrs;
+        if (v == null) {
+            return Target.AUTO;
+        }
+        return switch (v.toLowerCase(Locale.ROOT)) {
+            case "read-write", "primary" -> Target.PRIMARY;
+            case "read-only", "standby", "replica" -> Target.REPLICA_ONLY;
+            case "prefer-standby", "prefer-replica" -> Target.PREFER_REPLICA;
+            default -> Target.AUTO;
+        };
     }
 
     // ---------------------------------------------------------------- channel events
@@ -123,7 +180,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         keySecret = key[1];
         ctx.write(Messages.backendKeyData(ctx.alloc(), keyProcessId, keySecret));
         ctx.writeAndFlush(Messages.readyForQueryIdle());
-        pool.clientJoined();
+        user.clientJoined();
         state = State.IDLE;
         if (!early.isEmpty()) {
             // The client pipelined queries behind its login.
@@ -140,6 +197,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             return;
         }
         ByteBuf frame = (ByteBuf) msg;
+        if (cancelUntilSync) {
+            dropUntilSync(frame);
+            return;
+        }
         switch (state) {
             case ATTACHED -> forward(frame);
             case IDLE -> {
@@ -172,7 +233,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (cause instanceof io.netty.handler.codec.DecoderException && cause.getCause() != null) {
+        if (cause instanceof DecoderException && cause.getCause() != null) {
             cause = cause.getCause();
         }
         if (cause instanceof ProtocolException pe) {
@@ -195,11 +256,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             context.cancels.unregister(keyProcessId, this);
         }
         releasePending();
+        releaseReplay();
         if (was != State.STARTING) {
-            pool.clientLeft(
+            user.clientLeft(
                     was == State.ATTACHED
-                            ? Pool.ClientState.ACTIVE
-                            : was == State.WAITING ? Pool.ClientState.WAITING : Pool.ClientState.IDLE);
+                            ? Router.User.ClientState.ACTIVE
+                            : was == State.WAITING ? Router.User.ClientState.WAITING : Router.User.ClientState.IDLE);
         }
         if (waiter != null) {
             waiter.cancel();
@@ -216,6 +278,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     private void leaveServer(ServerConnection s) {
         s.listener(null);
         s.channel().config().setAutoRead(true);
+        endQuery();
         boolean clean = awaitingReady == 0
                 && poolerQueries == 0
                 && !extendedOpen
@@ -227,19 +290,149 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             }
             pool.discard(s);
         } else if (sessionMode) {
-            ServerReset.resetAndRelease(pool, s);
+            Pool p = pool;
+            s.whenNoCancelsInFlight(() -> ServerReset.resetAndRelease(p, s));
         } else {
-            pool.release(s);
+            Pool p = pool;
+            s.whenNoCancelsInFlight(() -> p.release(s));
         }
     }
 
-    // ---------------------------------------------------------------- checkout and forwarding
+    // ---------------------------------------------------------------- routing and checkout
 
     private void checkOut() {
+        if (!route()) {
+            return;
+        }
         state = State.WAITING;
-        pool.clientMoved(Pool.ClientState.IDLE, Pool.ClientState.WAITING);
+        user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
         ctx.channel().config().setAutoRead(false);
         waiter = pool.acquire(loop, this);
+    }
+
+    /**
+     * Picks the endpoint for the transaction (or session) that the first pending message begins, and sets
+     * {@link #pool}. Returns false when the session cannot go on now (it was closed, or waits for a primary).
+     */
+    private boolean route() {
+        onPrimaryForWrite = false;
+        releaseReplay();
+        boolean read;
+        String reason;
+        if (!db.splitsReads() || target == Target.PRIMARY) {
+            read = false;
+            reason = "primary:" + (target == Target.PRIMARY ? "requested" : "only");
+        } else if (target == Target.REPLICA_ONLY || target == Target.PREFER_REPLICA) {
+            read = true;
+            reason = "replica:requested";
+        } else if (sessionMode) {
+            read = false;
+            reason = "primary:session";
+        } else {
+            RouteHint hint = classify(pending.peekFirst());
+            if (hint == null) {
+                read = false;
+                reason = "primary:unclassified";
+            } else {
+                sessionReadOnly = hint.sessionReadOnlyAfter(sessionReadOnly);
+                read = hint.replicaEligible();
+                reason = (read ? "replica:" : "primary:") + hint.reason().name().toLowerCase(Locale.ROOT);
+            }
+        }
+        if (read) {
+            EndpointState replica = db.replica(readYourWrites ? lastWriteLsn : 0);
+            if (replica == null || (target == Target.REPLICA_ONLY && !db.eligibleReplica(replica, 0))) {
+                db.decided("replica:unavailable");
+                failPending(
+                        SqlState.CONNECTION_FAILURE,
+                        "no replica of database \"" + databaseName + "\" can serve this read now");
+                return false;
+            }
+            if (!db.eligibleReplica(replica, readYourWrites ? lastWriteLsn : 0)) {
+                reason = "primary:fallback";
+                onPrimaryForWrite = false;
+            } else if (!sessionMode) {
+                // Kept until the first decisive reply, in case the replica refuses a write (25006).
+                replayFrames = new ArrayDeque<>(4);
+                replayBytes = 0;
+            }
+            return useEndpoint(replica, reason);
+        }
+        EndpointState primary = db.primary();
+        if (primary == null || !writable(primary)) {
+            return waitForPrimary(System.nanoTime() + db.routing().primaryWait().toNanos(), reason);
+        }
+        onPrimaryForWrite = true;
+        return useEndpoint(primary, reason);
+    }
+
+    /** Unknown health (not probed yet) counts as usable: only a primary seen down or read-only makes writes wait. */
+    private static boolean writable(EndpointState s) {
+        EndpointState.Observation o = s.observation();
+        return o.health() != EndpointState.Health.DOWN
+                && (o.role() == null || o.role() == dev.pggat.pooler.config.Endpoint.Role.PRIMARY);
+    }
+
+    /** While no writable primary is known (failover), writes wait for one up to routing.primaryWait. */
+    private boolean waitForPrimary(long deadline, String reason) {
+        EndpointState primary = db.primary();
+        if (primary != null && writable(primary)) {
+            onPrimaryForWrite = true;
+            return useEndpoint(primary, reason);
+        }
+        if (System.nanoTime() >= deadline) {
+            db.decided("primary:unavailable");
+            failPending(
+                    SqlState.CONNECTION_FAILURE,
+                    "no writable primary for database \"" + databaseName + "\" (waited "
+                            + db.routing().primaryWait().toMillis() + " ms)");
+            return false;
+        }
+        if (state == State.IDLE) {
+            state = State.WAITING;
+            user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
+            ctx.channel().config().setAutoRead(false);
+        }
+        loop.schedule(
+                () -> {
+                    if (state == State.WAITING && waiter == null && server == null) {
+                        if (waitForPrimary(deadline, reason)) {
+                            waiter = pool.acquire(loop, this);
+                        }
+                    }
+                },
+                50,
+                TimeUnit.MILLISECONDS);
+        return false;
+    }
+
+    private boolean useEndpoint(EndpointState e, String reason) {
+        Pool p = user.pool(e);
+        if (p == null) {
+            failPending(SqlState.CONNECTION_FAILURE, "endpoint " + e.name() + " left the set; retry");
+            return false;
+        }
+        db.decided(reason);
+        pool = p;
+        endpoint = e;
+        return true;
+    }
+
+    private RouteHint classify(ByteBuf first) {
+        if (first == null) {
+            return null;
+        }
+        String sql;
+        byte type = Frames.type(first);
+        if (type == ProtocolConstants.QUERY) {
+            sql = Frames.queryText(first);
+        } else if (type == ProtocolConstants.PARSE) {
+            int body = Frames.bodyStart(first);
+            sql = Frames.cstring(first, Frames.skipCstring(first, body));
+        } else {
+            return null;
+        }
+        return db.classifier().classify(sql, sessionReadOnly);
     }
 
     @Override
@@ -273,20 +466,23 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
         server = s;
         state = State.ATTACHED;
-        pool.clientMoved(Pool.ClientState.WAITING, Pool.ClientState.ACTIVE);
+        user.clientMoved(Router.User.ClientState.WAITING, Router.User.ClientState.ACTIVE);
+        if (endpoint != null) {
+            endpoint.beginQuery();
+            begun = true;
+        }
         s.listener(this);
         syncParameters(s);
         ByteBuf frame;
-        while ((frame = pending.poll()) != null) {
-            if (Frames.type(frame) == ProtocolConstants.TERMINATE) {
-                frame.release();
-                releasePending();
-                ctx.close();
-                break;
-            }
+        while ((frame = pending.poll()) != null && state == State.ATTACHED) {
             forward(frame);
         }
-        s.channel().flush();
+        if (frame != null) {
+            frame.release();
+        }
+        if (server != null) {
+            server.channel().flush();
+        }
         ctx.channel().config().setAutoRead(true);
     }
 
@@ -302,6 +498,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 databaseName,
                 error.getMessage());
         fatal(error.sqlState() == null ? SqlState.CONNECTION_FAILURE : error.sqlState(), error.getMessage());
+    }
+
+    /** No server can take the client's queued work: it gets a FATAL error, as a failed connection would. */
+    private void failPending(String sqlState, String message) {
+        releasePending();
+        fatal(sqlState, message);
     }
 
     /**
@@ -345,8 +547,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         String query = sql == null
                 ? reset.substring(2)
                 : reset == null ? sql.toString() : sql.append(reset).toString();
+        poolerQuery(s, query);
+    }
+
+    private void poolerQuery(ServerConnection s, String query) {
         poolerQueries++;
-        log.debug("client {}: parameter sync on {}: {}", keyProcessId, s, query);
         s.channel().write(Messages.query(ctx.alloc(), query), s.channel().voidPromise());
     }
 
@@ -369,10 +574,19 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             case ProtocolConstants.TERMINATE -> {
                 // Terminate ends the client, not the server: the server goes back to the pool (or is closed).
                 frame.release();
+                releasePending();
                 ctx.close();
                 return;
             }
             default -> {}
+        }
+        if (replayFrames != null) {
+            replayBytes += frame.readableBytes();
+            if (replayBytes > MAX_REPLAY_BYTES) {
+                releaseReplay();
+            } else {
+                replayFrames.add(frame.retainedDuplicate());
+            }
         }
         server.channel().write(frame, server.channel().voidPromise());
     }
@@ -424,54 +638,99 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             poolerQueryReply(s, frame, type);
             return;
         }
-        switch (type) {
-            case ProtocolConstants.READY_FOR_QUERY -> {
-                byte status = Frames.readyStatus(frame);
-                s.transactionStatus(status);
-                if (awaitingReady > 0) {
-                    awaitingReady--;
-                }
-                ctx.write(frame, ctx.voidPromise());
-                if (!sessionMode && awaitingReady == 0 && !extendedOpen && status == ProtocolConstants.TX_IDLE) {
-                    ctx.flush();
-                    server = null;
-                    s.lastOwner(this, wantedVersion);
-                    state = State.IDLE;
-                    pool.clientMoved(Pool.ClientState.ACTIVE, Pool.ClientState.IDLE);
-                    s.listener(null);
-                    s.channel().config().setAutoRead(true);
-                    pool.release(s);
-                }
-                return;
+        if (replaying) {
+            replayingReply(s, frame, type);
+            return;
+        }
+        if (replayFrames != null && holdOrDecide(frame, type)) {
+            return;
+        }
+        if (type == ProtocolConstants.READY_FOR_QUERY) {
+            readyForQuery(s, frame);
+            return;
+        }
+        if (type == ProtocolConstants.PARAMETER_STATUS) {
+            // The client changed a reported setting (SET application_name, SET TimeZone, or a rollback that
+            // undid one): it follows the client to its next server instead of staying on this one.
+            String name = Frames.cstring(frame, Frames.bodyStart(frame));
+            if (StartupOptions.followsClient(name)) {
+                String value = s.reportedParameters().get(name);
+                wanted = mutable(wanted);
+                wanted.put(name, value);
+                wantedVersion++;
+                s.appliedParameters().put(name, value);
             }
-            case ProtocolConstants.PARAMETER_STATUS -> {
-                // The client changed a reported setting (SET application_name, SET TimeZone, or a rollback that
-                // undid one): it follows the client to its next server instead of staying on this one.
-                String name = Frames.cstring(frame, Frames.bodyStart(frame));
-                if (StartupOptions.followsClient(name)) {
-                    String value = s.reportedParameters().get(name);
-                    wanted = mutable(wanted);
-                    wanted.put(name, value);
-                    wantedVersion++;
-                    s.appliedParameters().put(name, value);
-                }
-            }
-            default -> {}
         }
         ctx.write(frame, ctx.voidPromise());
+    }
+
+    private void readyForQuery(ServerConnection s, ByteBuf frame) {
+        byte status = Frames.readyStatus(frame);
+        s.transactionStatus(status);
+        if (awaitingReady > 0) {
+            awaitingReady--;
+        }
+        ctx.write(frame, ctx.voidPromise());
+        if (awaitingReady != 0 || extendedOpen || status != ProtocolConstants.TX_IDLE) {
+            return;
+        }
+        if (readYourWrites && onPrimaryForWrite && !sessionMode && db.splitsReads()) {
+            // Remember how far the primary's WAL is now, so this client's next reads wait for it on replicas.
+            ctx.flush();
+            onPrimaryForWrite = false;
+            capturingLsn = true;
+            poolerQuery(s, "SELECT pg_catalog.pg_current_wal_lsn()");
+            s.channel().flush();
+            return;
+        }
+        releaseIfIdle(s);
+    }
+
+    /** At a transaction boundary: transaction mode gives the server back; session mode keeps it. */
+    private void releaseIfIdle(ServerConnection s) {
+        if (awaitingReady != 0 || extendedOpen || poolerQueries != 0) {
+            return;
+        }
+        if (sessionMode && !pool.isClosed()) {
+            return;
+        }
+        // Session mode on a drained endpoint moves to the current set at this boundary, like transaction mode.
+        ctx.flush();
+        server = null;
+        state = State.IDLE;
+        endQuery();
+        user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.IDLE);
+        s.listener(null);
+        s.channel().config().setAutoRead(true);
+        s.lastOwner(this, wantedVersion);
+        Pool p = pool;
+        s.whenNoCancelsInFlight(() -> p.release(s));
+    }
+
+    private void endQuery() {
+        if (begun) {
+            begun = false;
+            endpoint.endQuery();
+        }
     }
 
     private static Map<String, String> mutable(Map<String, String> m) {
         return m instanceof LinkedHashMap ? m : new LinkedHashMap<>(m);
     }
 
-    /** Replies to the pooler's own parameter sync: eaten, except that a failure is told to the client. */
+    /** Replies to the pooler's own queries: eaten, except that a failed parameter sync warns the client. */
     private void poolerQueryReply(ServerConnection s, ByteBuf frame, byte type) {
         try {
             if (type == ProtocolConstants.READY_FOR_QUERY) {
                 poolerQueries--;
                 s.transactionStatus(Frames.readyStatus(frame));
-            } else if (type == ProtocolConstants.ERROR_RESPONSE) {
+                if (poolerQueries == 0 && capturingLsn) {
+                    capturingLsn = false;
+                    releaseIfIdle(s);
+                }
+            } else if (type == ProtocolConstants.DATA_ROW && capturingLsn) {
+                lastWriteLsn = Math.max(lastWriteLsn, parseLsn(frame));
+            } else if (type == ProtocolConstants.ERROR_RESPONSE && !capturingLsn) {
                 ErrorFields err = ErrorFields.parse(frame);
                 // A value the server rejects (PostgreSQL would have refused the connection): stop asking for it,
                 // and warn the client instead of failing its query.
@@ -490,6 +749,141 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
     }
 
+    /** An LSN like "16/B374D848" from a one-column DataRow. */
+    static long parseLsn(ByteBuf dataRow) {
+        int pos = Frames.bodyStart(dataRow) + 2;
+        int len = dataRow.getInt(pos);
+        if (len <= 0) {
+            return 0;
+        }
+        String text = dataRow.toString(pos + 4, len, java.nio.charset.StandardCharsets.US_ASCII);
+        int slash = text.indexOf('/');
+        if (slash < 0) {
+            return 0;
+        }
+        return (Long.parseLong(text.substring(0, slash), 16) << 32) | Long.parseLong(text.substring(slash + 1), 16);
+    }
+
+    // ---------------------------------------------------------------- replay of reads that turned out to write
+
+    /**
+     * While a transaction on a replica has not shown the client anything decisive, replies are held. Returns true
+     * when the frame was held or consumed here.
+     */
+    private boolean holdOrDecide(ByteBuf frame, byte type) {
+        switch (type) {
+            case ProtocolConstants.PARSE_COMPLETE,
+                    ProtocolConstants.BIND_COMPLETE,
+                    ProtocolConstants.PARAMETER_DESCRIPTION,
+                    ProtocolConstants.ROW_DESCRIPTION,
+                    ProtocolConstants.NO_DATA,
+                    ProtocolConstants.CLOSE_COMPLETE,
+                    ProtocolConstants.PARAMETER_STATUS,
+                    ProtocolConstants.NOTICE_RESPONSE -> {
+                if (held == null) {
+                    held = new ArrayDeque<>(4);
+                }
+                held.add(frame);
+                return true;
+            }
+            case ProtocolConstants.ERROR_RESPONSE -> {
+                if (READ_ONLY_SQLSTATE.equals(ErrorFields.parse(frame).sqlState())) {
+                    // The replica refused a write before the client saw anything: redo it all on the primary.
+                    frame.release();
+                    releaseHeld();
+                    replaying = true;
+                    db.decided("replayed:25006");
+                    return true;
+                }
+                flushHeld();
+                return false;
+            }
+            default -> {
+                flushHeld();
+                return false;
+            }
+        }
+    }
+
+    private void flushHeld() {
+        if (held != null) {
+            ByteBuf f;
+            while ((f = held.poll()) != null) {
+                ctx.write(f, ctx.voidPromise());
+            }
+        }
+        releaseReplay();
+    }
+
+    /** After a 25006: drop the replica's replies until it is idle, then send the kept frames to the primary. */
+    private void replayingReply(ServerConnection s, ByteBuf frame, byte type) {
+        try {
+            if (type != ProtocolConstants.READY_FOR_QUERY) {
+                return;
+            }
+            byte status = Frames.readyStatus(frame);
+            s.transactionStatus(status);
+            if (awaitingReady > 0) {
+                awaitingReady--;
+            }
+            if (awaitingReady > 0) {
+                return;
+            }
+        } finally {
+            frame.release();
+        }
+        replaying = false;
+        ArrayDeque<ByteBuf> again = replayFrames;
+        replayFrames = null;
+        server = null;
+        endQuery();
+        s.listener(null);
+        s.channel().config().setAutoRead(true);
+        if (s.transactionStatus() == ProtocolConstants.TX_IDLE && !extendedOpen) {
+            pool.release(s);
+        } else {
+            pool.discard(s);
+        }
+        extendedOpen = false;
+        // The kept frames go first, then whatever the client sent since.
+        while (!pending.isEmpty()) {
+            again.add(pending.poll());
+        }
+        pending.addAll(again);
+        state = State.WAITING;
+        user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.WAITING);
+        ctx.channel().config().setAutoRead(false);
+        EndpointState primary = db.primary();
+        if (primary == null || !writable(primary)) {
+            waitForPrimary(System.nanoTime() + db.routing().primaryWait().toNanos(), "primary:replay");
+            return;
+        }
+        onPrimaryForWrite = true;
+        if (useEndpoint(primary, "primary:replay")) {
+            waiter = pool.acquire(loop, this);
+        }
+    }
+
+    private void releaseHeld() {
+        if (held != null) {
+            ByteBuf f;
+            while ((f = held.poll()) != null) {
+                f.release();
+            }
+        }
+    }
+
+    private void releaseReplay() {
+        if (replayFrames != null) {
+            ByteBuf f;
+            while ((f = replayFrames.poll()) != null) {
+                f.release();
+            }
+            replayFrames = null;
+        }
+        releaseHeld();
+    }
+
     private void serverClosed(ServerConnection s) {
         if (s != server || state == State.CLOSED) {
             return;
@@ -497,6 +891,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         // The server died under this client (terminated, crashed, network): tell it clearly and end the session,
         // since whatever it was doing is lost. Other clients are not affected.
         server = null;
+        endQuery();
         pool.discard(s);
         log.info(
                 "client {} ({}@{}): server {} closed the connection",
@@ -517,8 +912,56 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         loop.execute(() -> {
             if (state == State.ATTACHED && server != null && awaitingReady > 0) {
                 CancelForwarder.cancel(context.transport, loop, server);
+            } else if (state == State.WAITING && waiter != null) {
+                cancelQueued();
             }
         });
+    }
+
+    /**
+     * A cancel for work that never reached a server: the first queued query (or extended batch up to its Sync)
+     * fails with PostgreSQL's cancel error; anything the client queued after it still runs.
+     */
+    private void cancelQueued() {
+        ByteBuf f;
+        boolean sawSync = false;
+        while ((f = pending.peekFirst()) != null) {
+            byte t = Frames.type(f);
+            pending.pollFirst().release();
+            if (t == ProtocolConstants.QUERY || t == ProtocolConstants.SYNC || t == ProtocolConstants.FUNCTION_CALL) {
+                sawSync = true;
+                break;
+            }
+        }
+        if (!sawSync) {
+            // The batch's Sync has not arrived yet: drop the rest of the batch as it comes, answer at its Sync.
+            cancelUntilSync = true;
+            ctx.channel().config().setAutoRead(true);
+        } else {
+            answerCanceled();
+        }
+        if (pending.isEmpty()) {
+            waiter.cancel();
+            waiter = null;
+            state = State.IDLE;
+            user.clientMoved(Router.User.ClientState.WAITING, Router.User.ClientState.IDLE);
+            ctx.channel().config().setAutoRead(true);
+        }
+    }
+
+    private void dropUntilSync(ByteBuf frame) {
+        byte t = Frames.type(frame);
+        frame.release();
+        if (t == ProtocolConstants.SYNC) {
+            cancelUntilSync = false;
+            answerCanceled();
+        }
+    }
+
+    private void answerCanceled() {
+        ctx.write(Messages.errorResponse(
+                ctx.alloc(), "ERROR", SqlState.QUERY_CANCELED, "canceling statement due to user request"));
+        ctx.writeAndFlush(Messages.readyForQueryIdle());
     }
 
     // ---------------------------------------------------------------- shutdown
@@ -530,6 +973,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                     && sessionMode
                     && awaitingReady == 0
                     && !extendedOpen
+                    && poolerQueries == 0
                     && server.transactionStatus() == ProtocolConstants.TX_IDLE;
             if (state == State.IDLE || idleInSession) {
                 fatal(SqlState.ADMIN_SHUTDOWN, "terminating connection due to administrator command");
@@ -549,8 +993,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             ctx.close();
             return;
         }
-        Channel ch = ctx.channel();
-        ch.config().setAutoRead(false);
+        ctx.channel().config().setAutoRead(false);
         ctx.writeAndFlush(Messages.errorResponse(ctx.alloc(), "FATAL", sqlState, message))
                 .addListener(ChannelFutureListener.CLOSE);
     }
@@ -560,9 +1003,5 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         while ((f = pending.poll()) != null) {
             f.release();
         }
-    }
-
-    static String describe(byte[] b) {
-        return new String(b, StandardCharsets.UTF_8);
     }
 }

@@ -313,7 +313,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             return;
         }
         ctx.write(Messages.authenticationOk());
-        Pool pool = user.pool();
+        Pool pool = user.loginPool();
         Map<String, String> serverParams = pool.serverParameters();
         if (serverParams != null) {
             handOver(serverParams);
@@ -328,7 +328,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
     @Override
     public void granted(ServerConnection s) {
         loop.execute(() -> {
-            Pool pool = user.pool();
+            Pool pool = user.loginPool();
             if (state != State.LOGIN_PARAMETERS || !s.isUsable()) {
                 if (s.isUsable()) {
                     pool.release(s);

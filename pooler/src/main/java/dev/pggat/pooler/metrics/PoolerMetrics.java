@@ -1,12 +1,16 @@
 package dev.pggat.pooler.metrics;
 
+import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.frontend.FrontendContext;
 import dev.pggat.pooler.pool.Pool;
+import dev.pggat.pooler.routing.EndpointState;
 import dev.pggat.pooler.routing.Router;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.Locale;
+import java.util.function.ToDoubleFunction;
 import java.util.function.ToLongFunction;
 
 /**
@@ -19,41 +23,94 @@ public final class PoolerMetrics {
     public PoolerMetrics(Router router, FrontendContext frontend) {
         GaugeWithCallback.builder()
                 .name("pggat_client_connections")
-                .help("Client connections per pool and state (idle: logged in, no server; waiting: queued for a"
-                        + " server; active: running on a server)")
+                .help("Client connections per database, user and state (idle: logged in, no server; waiting: queued"
+                        + " for a server; active: running on a server)")
                 .labelNames("database", "user", "state")
                 .callback(cb -> {
-                    for (Pool p : router.pools()) {
-                        for (Pool.ClientState s : Pool.ClientState.values()) {
-                            cb.call(
-                                    p.clients(s),
-                                    p.database(),
-                                    p.user(),
-                                    s.name().toLowerCase());
+                    for (Router.Database d : router.databases()) {
+                        for (Router.User u : d.users().values()) {
+                            for (Router.User.ClientState st : Router.User.ClientState.values()) {
+                                cb.call(
+                                        u.clients(st),
+                                        d.name(),
+                                        u.name(),
+                                        st.name().toLowerCase(Locale.ROOT));
+                            }
                         }
                     }
                 })
                 .register(registry);
         GaugeWithCallback.builder()
                 .name("pggat_server_connections")
-                .help("Server connections per pool and state (idle, active: checked out, connecting)")
-                .labelNames("database", "user", "state")
+                .help("Server connections per pool (database, user, endpoint) and state (idle, active: checked out,"
+                        + " connecting)")
+                .labelNames("database", "user", "endpoint", "state")
                 .callback(cb -> {
                     for (Pool p : router.pools()) {
                         Pool.PoolStats st = p.stats();
-                        cb.call(st.idle(), p.database(), p.user(), "idle");
-                        cb.call(st.active(), p.database(), p.user(), "active");
-                        cb.call(st.connecting(), p.database(), p.user(), "connecting");
+                        cb.call(st.idle(), p.database(), p.user(), p.endpoint(), "idle");
+                        cb.call(st.active(), p.database(), p.user(), p.endpoint(), "active");
+                        cb.call(st.connecting(), p.database(), p.user(), p.endpoint(), "connecting");
                     }
                 })
                 .register(registry);
         GaugeWithCallback.builder()
                 .name("pggat_pool_waiting_clients")
                 .help("Clients queued for a server connection (wait-queue length)")
-                .labelNames("database", "user")
+                .labelNames("database", "user", "endpoint")
                 .callback(cb -> {
                     for (Pool p : router.pools()) {
-                        cb.call(p.stats().waiting(), p.database(), p.user());
+                        cb.call(p.stats().waiting(), p.database(), p.user(), p.endpoint());
+                    }
+                })
+                .register(registry);
+        endpointGauge(
+                router,
+                "pggat_endpoint_up",
+                "1 when the endpoint answered its last probe",
+                s -> s.health() == EndpointState.Health.UP ? 1 : 0);
+        endpointGauge(
+                router,
+                "pggat_endpoint_primary",
+                "1 when the endpoint was writable (not in recovery) at its last probe",
+                s -> s.observedRole() == Endpoint.Role.PRIMARY ? 1 : 0);
+        endpointGauge(
+                router,
+                "pggat_endpoint_replication_lag_bytes",
+                "How far the replica's replay is behind the primary's WAL position",
+                s -> Math.max(0, s.lagBytes()));
+        endpointGauge(
+                router,
+                "pggat_endpoint_replication_lag_seconds",
+                "How far the replica's replay is behind in time",
+                s -> Math.max(0, s.lagMillis()) / 1000.0);
+        endpointGauge(
+                router,
+                "pggat_endpoint_outstanding_queries",
+                "Clients running on the endpoint now",
+                s -> s.outstanding());
+        endpointGauge(
+                router,
+                "pggat_endpoint_probe_latency_seconds",
+                "Moving average of the endpoint's probe round trip",
+                s -> s.ewmaLatencyNanos() / 1e9);
+        GaugeWithCallback.builder()
+                .name("pggat_endpoint_set_version")
+                .help("Version of the endpoint set each database uses")
+                .labelNames("database")
+                .callback(cb -> {
+                    for (Router.Database d : router.databases()) {
+                        cb.call(d.endpoints().version(), d.name());
+                    }
+                })
+                .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_routing_decisions")
+                .help("Where transactions were sent and why (replica:<reason>, primary:<reason>, replayed:25006, ...)")
+                .labelNames("database", "decision")
+                .callback(cb -> {
+                    for (Router.Database d : router.databases()) {
+                        d.decisions().forEach((k, v) -> cb.call(v, d.name(), k));
                     }
                 })
                 .register(registry);
@@ -95,10 +152,25 @@ public final class PoolerMetrics {
         CounterWithCallback.builder()
                 .name(name)
                 .help(help)
-                .labelNames("database", "user")
+                .labelNames("database", "user", "endpoint")
                 .callback(cb -> {
                     for (Pool p : router.pools()) {
-                        cb.call(value.applyAsLong(p), p.database(), p.user());
+                        cb.call(value.applyAsLong(p), p.database(), p.user(), p.endpoint());
+                    }
+                })
+                .register(registry);
+    }
+
+    private void endpointGauge(Router router, String name, String help, ToDoubleFunction<EndpointState> value) {
+        GaugeWithCallback.builder()
+                .name(name)
+                .help(help)
+                .labelNames("database", "endpoint")
+                .callback(cb -> {
+                    for (Router.Database d : router.databases()) {
+                        for (EndpointState s : d.states()) {
+                            cb.call(value.applyAsDouble(s), d.name(), s.name());
+                        }
                     }
                 })
                 .register(registry);

@@ -17,7 +17,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,6 +34,7 @@ public final class Pool {
 
     private final String database;
     private final String user;
+    private final String endpoint;
     private final PoolSettings settings;
     private final ServerAddress address;
     private final ServerConnector connector;
@@ -54,15 +54,6 @@ public final class Pool {
     /** What the server reports at login (server_version, encodings...), shown to clients as they log in. */
     private volatile Map<String, String> serverParameters;
 
-    /** Where the clients of this pool are: logged in and idle, waiting for a server, or running on one. */
-    public enum ClientState {
-        IDLE,
-        WAITING,
-        ACTIVE
-    }
-
-    private final AtomicInteger[] clients = {new AtomicInteger(), new AtomicInteger(), new AtomicInteger()};
-
     public final LongAdder connectsTotal = new LongAdder();
     public final LongAdder connectFailuresTotal = new LongAdder();
     public final LongAdder waitTimeoutsTotal = new LongAdder();
@@ -72,12 +63,14 @@ public final class Pool {
     public Pool(
             String database,
             String user,
+            String endpoint,
             PoolSettings settings,
             ServerAddress address,
             ServerConnector connector,
             EventLoopGroup loops) {
         this.database = database;
         this.user = user;
+        this.endpoint = endpoint;
         this.settings = settings;
         this.address = address;
         this.connector = connector;
@@ -100,21 +93,13 @@ public final class Pool {
         this.serverParameters = params;
     }
 
-    public void clientJoined() {
-        clients[ClientState.IDLE.ordinal()].incrementAndGet();
+    /** The name of the endpoint (server) this pool connects to. */
+    public String endpoint() {
+        return endpoint;
     }
 
-    public void clientLeft(ClientState state) {
-        clients[state.ordinal()].decrementAndGet();
-    }
-
-    public void clientMoved(ClientState from, ClientState to) {
-        clients[from.ordinal()].decrementAndGet();
-        clients[to.ordinal()].incrementAndGet();
-    }
-
-    public int clients(ClientState state) {
-        return clients[state.ordinal()].get();
+    public synchronized boolean isClosed() {
+        return closed;
     }
 
     public PoolSettings settings() {

@@ -174,8 +174,13 @@ class FailureTest {
             assertThat(metrics.statusCode()).isEqualTo(200);
             assertThat(metrics.body())
                     .contains("pggat_client_connections{database=\"appdb\",state=\"idle\",user=\"scram_user\"} 1")
-                    .contains("pggat_server_connections{database=\"appdb\",state=\"idle\",user=\"scram_user\"}")
-                    .contains("pggat_pool_waiting_clients{database=\"appdb\",user=\"scram_user\"} 0")
+                    .contains("pggat_server_connections{database=\"appdb\",endpoint=\"127.0.0.1:"
+                            + fx.cluster.primary().port() + "\",state=\"idle\",user=\"scram_user\"}")
+                    .contains("pggat_pool_waiting_clients{database=\"appdb\",endpoint=\"127.0.0.1:"
+                            + fx.cluster.primary().port() + "\",user=\"scram_user\"} 0")
+                    .contains("pggat_endpoint_up{database=\"appdb\",endpoint=\"127.0.0.1:"
+                            + fx.cluster.primary().port() + "\"} 1")
+                    .contains("pggat_routing_decisions_total{database=\"appdb\",decision=\"primary:only\"}")
                     .doesNotContain("scram_user-secret");
         }
         for (String path : List.of("/healthz", "/readyz")) {

@@ -102,7 +102,7 @@ class PoolLifecycleTest {
                 .values()
                 .iterator()
                 .next()
-                .pool();
+                .primaryPool();
     }
 
     @Test
