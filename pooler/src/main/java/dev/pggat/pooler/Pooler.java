@@ -1,5 +1,6 @@
 package dev.pggat.pooler;
 
+import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import dev.pggat.pooler.admin.AdminServer;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
@@ -101,7 +102,13 @@ public final class Pooler implements AutoCloseable {
                     e);
         }
         if (config.admin().enabled()) {
-            admin = new AdminServer(config.admin().host(), config.admin().port(), metrics, () -> ready);
+            admin = new AdminServer(
+                    config.admin().host(),
+                    config.admin().port(),
+                    metrics,
+                    () -> ready,
+                    config.admin().token(),
+                    control());
             admin.start();
         }
         ready = true;
@@ -112,6 +119,63 @@ public final class Pooler implements AutoCloseable {
                 router.pools().size(),
                 admin != null ? ", admin on http://" + admin.address().getHostString() + ":" + adminPort() : "");
         return this;
+    }
+
+    private AdminServer.Control control() {
+        return new AdminServer.Control() {
+            @Override
+            public String endpointsJson() {
+                StringBuilder sb = new StringBuilder("{");
+                boolean firstDb = true;
+                for (Router.Database d : router.databases()) {
+                    sb.append(firstDb ? "" : ",").append(quote(d.name())).append(":{\"set\":");
+                    sb.append(d.endpoints().toJson()).append(",\"states\":[");
+                    boolean first = true;
+                    for (var st : d.states()) {
+                        var o = st.observation();
+                        sb.append(first ? "" : ",")
+                                .append("{\"name\":")
+                                .append(quote(st.name()))
+                                .append(",\"health\":")
+                                .append(quote(String.valueOf(o.health())))
+                                .append(",\"role\":")
+                                .append(quote(
+                                        o.role() == null ? "unknown" : o.role().yamlName()))
+                                .append(",\"lagBytes\":")
+                                .append(o.lagBytes())
+                                .append(",\"lagMillis\":")
+                                .append(o.lagMillis())
+                                .append("}");
+                        first = false;
+                    }
+                    sb.append("]}");
+                    firstDb = false;
+                }
+                return sb.append("}").toString();
+            }
+
+            @Override
+            public String applyEndpointSet(String database, String json) {
+                Router.Database db = router.database(database);
+                if (db == null) {
+                    return "unknown database \"" + database + "\"";
+                }
+                EndpointSet set;
+                try {
+                    set = EndpointSet.fromJson(json);
+                } catch (IllegalArgumentException e) {
+                    return "invalid endpoint set: " + e.getMessage();
+                }
+                return db.apply(set)
+                        ? null
+                        : "stale endpoint set: version " + set.version() + " is not newer than "
+                                + db.endpoints().version();
+            }
+        };
+    }
+
+    private static String quote(String s) {
+        return "\"" + new String(JsonStringEncoder.getInstance().quoteAsString(s)) + "\"";
     }
 
     /** The port clients connect to (useful with port 0 in tests). */

@@ -105,7 +105,12 @@ public final class ReplicaChooser {
             EndpointState found = first != null ? first : second;
             return found != null ? found : policy.fallbackToPrimary() ? primary(endpoints) : null;
         }
-        return score(second) < score(first) ? second : first;
+        // The better of the two wins with a probability that grows with how much better it is (squared scores):
+        // equal replicas share evenly (with two replicas a strict comparison would always pick the same one), a
+        // slow one still gets some.
+        double s1 = score(first) * score(first);
+        double s2 = score(second) * score(second);
+        return r.nextDouble() * (s1 + s2) < s2 ? first : second;
     }
 
     /** Whether a read may go to this endpoint now. */
