@@ -25,6 +25,8 @@ public final class ServerConnection {
      */
     private final Map<String, String> applied = new HashMap<>();
 
+    private final StatementCache statements =
+            new StatementCache(Integer.getInteger("pggat.preparedStatementCacheSize", 1000));
     private volatile ServerListener listener;
     private int processId;
     private int secretKey;
@@ -75,6 +77,11 @@ public final class ServerConnection {
 
     public Map<String, String> reportedParameters() {
         return reported;
+    }
+
+    /** Prepared statements this server holds for transaction-mode clients. */
+    public StatementCache statements() {
+        return statements;
     }
 
     public Map<String, String> appliedParameters() {

@@ -42,7 +42,8 @@ import org.slf4j.LoggerFactory;
  * that endpoint's pool; client reads pause until it arrives. Frames are forwarded as they were read. The server
  * goes back to the pool when it says ReadyForQuery idle and nothing the client sent is still unanswered.
  */
-public final class ClientSession extends ChannelInboundHandlerAdapter implements ServerListener, PoolCallback {
+public final class ClientSession extends ChannelInboundHandlerAdapter
+        implements ServerListener, PoolCallback, ResponseTracker.Sink {
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
     public static final String NAME = "pg-client";
     private static final String READ_ONLY_SQLSTATE = "25006";
@@ -120,6 +121,13 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     private boolean replaying;
     /** A cancel arrived while the client's extended batch was queued: frames are dropped up to its Sync. */
     private boolean cancelUntilSync;
+    /** The pooler answered a message with an error itself: like PostgreSQL, ignore the rest up to Sync. */
+    private boolean skipUntilSync;
+
+    /** Transaction mode: the client's named prepared statements, by the client's names. */
+    private final Map<String, PreparedStatements.Statement> statements = new java.util.HashMap<>();
+    /** Transaction mode: the replies the server owes and the ones the pooler makes up, in order. */
+    private final ResponseTracker tracker = new ResponseTracker();
 
     ClientSession(
             FrontendContext context,
@@ -472,6 +480,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             begun = true;
         }
         s.listener(this);
+        tracker.clear();
+        skipUntilSync = false;
         syncParameters(s);
         ByteBuf frame;
         while ((frame = pending.poll()) != null && state == State.ATTACHED) {
@@ -560,7 +570,15 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     }
 
     private void forward(ByteBuf frame) {
-        switch (Frames.type(frame)) {
+        byte type = Frames.type(frame);
+        if (skipUntilSync) {
+            if (type != ProtocolConstants.SYNC) {
+                frame.release();
+                return;
+            }
+            skipUntilSync = false;
+        }
+        switch (type) {
             case ProtocolConstants.QUERY, ProtocolConstants.FUNCTION_CALL -> awaitingReady++;
             case ProtocolConstants.SYNC -> {
                 awaitingReady++;
@@ -588,7 +606,229 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 replayFrames.add(frame.retainedDuplicate());
             }
         }
+        if (!sessionMode) {
+            frame = track(frame, type);
+            if (frame == null) {
+                return;
+            }
+        }
         server.channel().write(frame, server.channel().voidPromise());
+    }
+
+    // ---------------------------------------------------------------- prepared statements (transaction mode)
+
+    /**
+     * Records what the server will answer for {@code frame}, and maps named prepared statements: the client's
+     * name becomes the pooler-wide server name of that query, prepared on this server only if it does not have
+     * it yet. Returns the frame to send, or null when nothing goes to the server.
+     */
+    private ByteBuf track(ByteBuf frame, byte type) {
+        int body = Frames.bodyStart(frame);
+        switch (type) {
+            case ProtocolConstants.PARSE -> {
+                if (frame.getByte(body) == 0) {
+                    tracker.add(ResponseTracker.PARSE, null, this);
+                    return frame;
+                }
+                return parse(frame, body);
+            }
+            case ProtocolConstants.BIND -> {
+                int stmt = Frames.skipCstring(frame, body);
+                if (frame.getByte(stmt) == 0) {
+                    tracker.add(ResponseTracker.BIND, null, this);
+                    return frame;
+                }
+                return bind(frame, body, stmt);
+            }
+            case ProtocolConstants.DESCRIBE -> {
+                if (frame.getByte(body) == 'S' && frame.getByte(body + 1) != 0) {
+                    return describeStatement(frame, body + 1);
+                }
+                tracker.add(
+                        frame.getByte(body) == 'S'
+                                ? ResponseTracker.DESCRIBE_STATEMENT
+                                : ResponseTracker.DESCRIBE_PORTAL,
+                        null,
+                        this);
+                return frame;
+            }
+            case ProtocolConstants.CLOSE -> {
+                if (frame.getByte(body) == 'S' && frame.getByte(body + 1) != 0) {
+                    // The server keeps it for other clients; to this client it is gone.
+                    statements.remove(Frames.cstring(frame, body + 1));
+                    frame.release();
+                    tracker.add(ResponseTracker.SYNTHETIC_CLOSE_COMPLETE, null, this);
+                    return null;
+                }
+                tracker.add(ResponseTracker.CLOSE, null, this);
+                return frame;
+            }
+            case ProtocolConstants.EXECUTE -> tracker.add(ResponseTracker.EXECUTE, null, this);
+            case ProtocolConstants.SYNC -> tracker.add(ResponseTracker.SYNC, null, this);
+            case ProtocolConstants.QUERY -> tracker.add(ResponseTracker.QUERY, null, this);
+            case ProtocolConstants.FUNCTION_CALL -> tracker.add(ResponseTracker.FUNCTION_CALL, null, this);
+            default -> {} // Flush and COPY data: no reply of their own
+        }
+        return frame;
+    }
+
+    private ByteBuf parse(ByteBuf frame, int body) {
+        String name = Frames.cstring(frame, body);
+        int tailStart = Frames.skipCstring(frame, body);
+        byte[] tail = io.netty.buffer.ByteBufUtil.getBytes(frame, tailStart, frame.writerIndex() - tailStart);
+        frame.release();
+        PreparedStatements.Statement stmt = context.statements.statement(tail);
+        PreparedStatements.Statement existing = statements.get(name);
+        if (existing != null && existing != stmt) {
+            refuse("42P05", "prepared statement \"" + name + "\" already exists");
+            return null;
+        }
+        statements.put(name, stmt);
+        if (server.statements().touch(stmt.serverName)) {
+            context.statements.hits.increment();
+            tracker.add(ResponseTracker.SYNTHETIC_PARSE_COMPLETE, null, this);
+            return null;
+        }
+        context.statements.misses.increment();
+        evictFor(stmt);
+        tracker.add(ResponseTracker.PARSE, stmt.serverName, this);
+        return parseFrame(stmt);
+    }
+
+    private ByteBuf bind(ByteBuf frame, int body, int stmtAt) {
+        String name = Frames.cstring(frame, stmtAt);
+        PreparedStatements.Statement stmt = statements.get(name);
+        if (stmt == null) {
+            frame.release();
+            refuse("26000", "prepared statement \"" + name + "\" does not exist");
+            return null;
+        }
+        ensurePrepared(stmt);
+        int rest = Frames.skipCstring(frame, stmtAt);
+        int portalLen = stmtAt - body; // portal name and its NUL
+        int headerLen = 5 + portalLen + stmt.serverNameBytes.length + 1;
+        int restLen = frame.writerIndex() - rest;
+        ByteBuf header = ctx.alloc().buffer(headerLen);
+        header.writeByte(ProtocolConstants.BIND).writeInt(headerLen - 1 + restLen);
+        header.writeBytes(frame, body, portalLen);
+        header.writeBytes(stmt.serverNameBytes).writeByte(0);
+        // Parameter values can be large: they are passed on as a slice of what the client sent, not copied.
+        ByteBuf out = ctx.alloc().compositeBuffer(2).addComponents(true, header, frame.retainedSlice(rest, restLen));
+        frame.release();
+        tracker.add(ResponseTracker.BIND, null, this);
+        return out;
+    }
+
+    private ByteBuf describeStatement(ByteBuf frame, int nameAt) {
+        String name = Frames.cstring(frame, nameAt);
+        frame.release();
+        PreparedStatements.Statement stmt = statements.get(name);
+        if (stmt == null) {
+            refuse("26000", "prepared statement \"" + name + "\" does not exist");
+            return null;
+        }
+        ensurePrepared(stmt);
+        ByteBuf out = ctx.alloc().buffer(7 + stmt.serverNameBytes.length);
+        out.writeByte(ProtocolConstants.DESCRIBE)
+                .writeInt(6 + stmt.serverNameBytes.length)
+                .writeByte('S')
+                .writeBytes(stmt.serverNameBytes)
+                .writeByte(0);
+        tracker.add(ResponseTracker.DESCRIBE_STATEMENT, null, this);
+        return out;
+    }
+
+    /** A Bind or Describe on a server that lacks the statement (prepared on another one): prepare it first. */
+    private void ensurePrepared(PreparedStatements.Statement stmt) {
+        if (server.statements().touch(stmt.serverName)) {
+            context.statements.hits.increment();
+            return;
+        }
+        context.statements.misses.increment();
+        evictFor(stmt);
+        tracker.add(ResponseTracker.ADDED_PARSE, stmt.serverName, this);
+        server.channel().write(parseFrame(stmt), server.channel().voidPromise());
+    }
+
+    private void evictFor(PreparedStatements.Statement stmt) {
+        String evicted = server.statements().add(stmt.serverName);
+        if (evicted != null) {
+            context.statements.evictions.increment();
+            byte[] n = evicted.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            ByteBuf close = ctx.alloc().buffer(7 + n.length);
+            close.writeByte(ProtocolConstants.CLOSE)
+                    .writeInt(6 + n.length)
+                    .writeByte('S')
+                    .writeBytes(n)
+                    .writeByte(0);
+            tracker.add(ResponseTracker.ADDED_CLOSE, null, this);
+            server.channel().write(close, server.channel().voidPromise());
+        }
+    }
+
+    private ByteBuf parseFrame(PreparedStatements.Statement stmt) {
+        int len = 4 + stmt.serverNameBytes.length + 1 + stmt.parseTail.length;
+        ByteBuf out = ctx.alloc().buffer(len + 1);
+        out.writeByte(ProtocolConstants.PARSE).writeInt(len);
+        out.writeBytes(stmt.serverNameBytes).writeByte(0).writeBytes(stmt.parseTail);
+        return out;
+    }
+
+    /** Answers a message with an error the way the server would have, then ignores the batch up to its Sync. */
+    private void refuse(String sqlState, String message) {
+        tracker.add(ResponseTracker.SYNTHETIC_ERROR, new String[] {sqlState, message}, this);
+        skipUntilSync = true;
+    }
+
+    @Override
+    public void synthetic(byte kind, Object payload) {
+        ByteBuf out;
+        if (kind == ResponseTracker.SYNTHETIC_PARSE_COMPLETE) {
+            out = ctx.alloc()
+                    .buffer(5)
+                    .writeByte(ProtocolConstants.PARSE_COMPLETE)
+                    .writeInt(4);
+        } else if (kind == ResponseTracker.SYNTHETIC_CLOSE_COMPLETE) {
+            out = ctx.alloc()
+                    .buffer(5)
+                    .writeByte(ProtocolConstants.CLOSE_COMPLETE)
+                    .writeInt(4);
+        } else {
+            String[] e = (String[]) payload;
+            out = Messages.errorResponse(ctx.alloc(), "ERROR", e[0], e[1]);
+        }
+        toClient(out);
+    }
+
+    @Override
+    public void parseFailed(Object payload) {
+        if (payload != null && server != null) {
+            server.statements().remove((String) payload);
+        }
+    }
+
+    /** A reply for the client: held back while a replica transaction may still be replayed, else written. */
+    private void toClient(ByteBuf f) {
+        if (replayFrames != null) {
+            if (held == null) {
+                held = new ArrayDeque<>(4);
+            }
+            held.add(f);
+        } else {
+            ctx.write(f, ctx.voidPromise());
+        }
+    }
+
+    /** DISCARD ALL and DEALLOCATE ALL drop every prepared statement of the session, including the pooler's. */
+    private void commandComplete(ServerConnection s, ByteBuf frame) {
+        int len = Frames.bodyLength(frame);
+        if (len == 12 || len == 15) {
+            String tag = Frames.cstring(frame, Frames.bodyStart(frame));
+            if (tag.equals("DISCARD ALL") || tag.equals("DEALLOCATE ALL")) {
+                statements.clear();
+                s.statements().clear();
+            }
+        }
     }
 
     // ---------------------------------------------------------------- server events (any loop)
@@ -641,6 +881,13 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (replaying) {
             replayingReply(s, frame, type);
             return;
+        }
+        if (!sessionMode && tracker.serverFrame(type, this) == ResponseTracker.DROP) {
+            frame.release();
+            return;
+        }
+        if (type == ProtocolConstants.COMMAND_COMPLETE) {
+            commandComplete(s, frame);
         }
         if (replayFrames != null && holdOrDecide(frame, type)) {
             return;

@@ -19,6 +19,9 @@ public final class FrontendContext {
     final int maxClientConnections;
     final Duration clientLogin;
     final SecureRandom random = new SecureRandom();
+    /** Transaction mode's pooler-wide prepared statement names. */
+    final PreparedStatements statements = new PreparedStatements();
+
     final AtomicInteger clients = new AtomicInteger();
     final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
     final Set<LoginHandler> logins = ConcurrentHashMap.newKeySet();
@@ -63,6 +66,10 @@ public final class FrontendContext {
 
     public boolean drained() {
         return sessions.isEmpty() && logins.isEmpty();
+    }
+
+    public PreparedStatements statements() {
+        return statements;
     }
 
     public Router router() {

@@ -145,6 +145,18 @@ public final class PoolerMetrics {
                 "pggat_client_protocol_errors",
                 "Clients disconnected for breaking the protocol",
                 () -> frontend.protocolErrorsTotal.sum());
+        frontendCounter(
+                "pggat_prepared_statement_hits",
+                "Named prepared statements a client used on a server that already had them (transaction mode)",
+                () -> frontend.statements().hits.sum());
+        frontendCounter(
+                "pggat_prepared_statement_misses",
+                "Named prepared statements the pooler had to prepare on the server first (transaction mode)",
+                () -> frontend.statements().misses.sum());
+        frontendCounter(
+                "pggat_prepared_statement_evictions",
+                "Prepared statements closed on a server to stay within its cache size",
+                () -> frontend.statements().evictions.sum());
         JvmMetrics.builder().register(registry);
     }
 

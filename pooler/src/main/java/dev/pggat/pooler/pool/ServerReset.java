@@ -45,6 +45,7 @@ public final class ServerReset implements ServerListener {
                 } else {
                     // RESET ALL / DISCARD ALL restored the startup values.
                     server.appliedParameters().clear();
+                    server.statements().clear();
                     server.lastOwner(null, 0);
                     pool.release(server);
                 }

@@ -151,7 +151,8 @@ class PoolingTest {
                 rs.next();
                 workMems.add(rs.getString(1));
                 try (ResultSet t = c.createStatement()
-                        .executeQuery("SELECT count(*) FROM pg_class WHERE relname = 'session_scratch'")) {
+                        .executeQuery("SELECT count(*) FROM pg_class WHERE relname = 'session_scratch'"
+                                + " AND relnamespace = pg_my_temp_schema()")) {
                     t.next();
                     assertThat(t.getInt(1)).isZero();
                 }

@@ -1,0 +1,55 @@
+package dev.pggat.pooler.backend;
+
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+
+/**
+ * The prepared statements one server connection holds, least recently used first, bounded: past the capacity
+ * the oldest is closed on the server to make room. Touched only by the client session the server is attached to.
+ */
+public final class StatementCache {
+    private final int capacity;
+    private final LinkedHashSet<String> names = new LinkedHashSet<>();
+
+    public StatementCache(int capacity) {
+        this.capacity = Math.max(1, capacity);
+    }
+
+    /** True (and marks it recently used) when the server has this statement. */
+    public boolean touch(String name) {
+        if (names.remove(name)) {
+            names.add(name);
+            return true;
+        }
+        return false;
+    }
+
+    /**
+     * Records that the server now has {@code name}.
+     *
+     * @return the name evicted to stay within capacity (the caller closes it on the server), or null
+     */
+    public String add(String name) {
+        names.add(name);
+        if (names.size() <= capacity) {
+            return null;
+        }
+        Iterator<String> it = names.iterator();
+        String eldest = it.next();
+        it.remove();
+        return eldest;
+    }
+
+    public void remove(String name) {
+        names.remove(name);
+    }
+
+    /** DISCARD ALL / DEALLOCATE ALL ran: the server holds none any more. */
+    public void clear() {
+        names.clear();
+    }
+
+    public int size() {
+        return names.size();
+    }
+}
