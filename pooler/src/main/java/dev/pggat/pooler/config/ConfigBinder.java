@@ -26,9 +26,10 @@ import java.util.regex.Pattern;
  * either was wrong, to avoid reporting one mistake twice.
  */
 final class ConfigBinder {
-    static final List<String> ROOT_KEYS = List.of("listen", "admin", "limits", "timeouts", "pools", "databases");
+    static final List<String> ROOT_KEYS =
+            List.of("listen", "admin", "limits", "timeouts", "pools", "routing", "databases");
     static final List<String> LISTEN_KEYS = List.of("host", "port");
-    static final List<String> ADMIN_KEYS = List.of("enabled", "host", "port");
+    static final List<String> ADMIN_KEYS = List.of("enabled", "host", "port", "token");
     static final List<String> LIMITS_KEYS = List.of("maxClientConnections", "maxStartupPacketSize", "maxMessageSize");
     static final List<String> TIMEOUTS_KEYS = List.of(
             "clientLogin",
@@ -47,9 +48,19 @@ final class ConfigBinder {
             "maxServerConnections",
             "minServerConnections",
             "resetQuery",
+            "routing",
             "users");
-    static final List<String> ENDPOINT_KEYS = List.of("host", "port", "role");
+    static final List<String> ENDPOINT_KEYS = List.of("host", "port", "role", "name", "zone", "weight");
     static final List<String> USER_KEYS = List.of("password", "auth", "serverUser", "serverPassword");
+    static final List<String> ROUTING_KEYS = List.of(
+            "readWriteSplit",
+            "consistency",
+            "maxReplicaLag",
+            "maxReplicaLagBytes",
+            "replicaFallback",
+            "probeInterval",
+            "primaryWait",
+            "primaryFunctions");
 
     /** PostgreSQL's NAMEDATALEN - 1: longer identifiers are truncated by the server. */
     static final int MAX_NAME_BYTES = 63;
@@ -76,6 +87,31 @@ final class ConfigBinder {
     private static final String NAME_ACCEPTED = "1 to " + MAX_NAME_BYTES + " bytes (UTF-8), without NUL characters";
     private static final String SIZE_ACCEPTED =
             "bytes as an integer, or an integer with unit B, kB, MB or GB (1024-based), above 0 and below 2GB";
+
+    /** Same bounds as endpoint sets from the admin API and the operator, so both can carry any configured set. */
+    static final int MAX_WEIGHT = 10_000;
+
+    /** Long enough that guessing is hopeless, short enough for any generated token. */
+    static final int MIN_TOKEN_CHARS = 16;
+
+    /** Names and zones end up in metric labels and log lines; the bound keeps those readable. */
+    static final int MAX_LABEL_CHARS = 255;
+
+    /** What the query classifier accepts: an SQL identifier without schema, with an optional trailing *. */
+    private static final Pattern FUNCTION_NAME =
+            Pattern.compile("[A-Za-z_\\x{80}-\\x{10FFFF}][A-Za-z0-9_$\\x{80}-\\x{10FFFF}]*\\*?");
+
+    private static final String ENDPOINT_NAME_ACCEPTED = "1 to " + MAX_LABEL_CHARS
+            + " characters without whitespace, unique within the database (default: host:port)";
+    private static final String ZONE_ACCEPTED =
+            "a locality label of 1 to " + MAX_LABEL_CHARS + " characters without whitespace, like eu-west-1a";
+    private static final String TOKEN_ACCEPTED = "at least " + MIN_TOKEN_CHARS
+            + " visible ASCII characters (no spaces), like the output of 'openssl rand -hex 32'; or leave it out to"
+            + " disable changes through the admin endpoint";
+    private static final String LAG_BYTES_ACCEPTED =
+            "bytes as an integer, or an integer with unit B, kB, MB or GB (1024-based); or 0 for no limit";
+    private static final String FUNCTIONS_ACCEPTED = "a list of SQL function names without schema (letters, digits,"
+            + " _ and $), each optionally ending in * to match a prefix";
     private static final String PASSWORD_ACCEPTED = "plain text, an md5 hash 'md5<32 hex digits>', or a verifier"
             + " 'SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>'";
 
@@ -96,7 +132,9 @@ final class ConfigBinder {
         keys.put("limits", LIMITS_KEYS);
         keys.put("timeouts", TIMEOUTS_KEYS);
         keys.put("pools", POOLS_KEYS);
+        keys.put("routing", ROUTING_KEYS);
         keys.put("databases.<name>", DATABASE_KEYS);
+        keys.put("databases.<name>.routing", ROUTING_KEYS);
         keys.put("databases.<name>.endpoints[]", ENDPOINT_KEYS);
         keys.put("databases.<name>.users.<name>", USER_KEYS);
         return keys;
@@ -113,7 +151,8 @@ final class ConfigBinder {
         Limits limits = limits(m.get("limits"), root0.key("limits"));
         Timeouts timeouts = timeouts(m.get("timeouts"), root0.key("timeouts"));
         Pools pools = pools(m.get("pools"), root0.key("pools"));
-        Map<String, DatabaseConfig> databases = databases(m.get("databases"), root0.key("databases"), pools);
+        RoutingConfig routing = routing(m.get("routing"), root0.key("routing"), RoutingConfig.DEFAULT);
+        Map<String, DatabaseConfig> databases = databases(m.get("databases"), root0.key("databases"), pools, routing);
         return new PoolerConfig(listen, admin, limits, timeouts, pools.value(), databases);
     }
 
@@ -137,7 +176,7 @@ final class ConfigBinder {
         boolean enabled = bool(m, path, "enabled").or(Admin.DEFAULT.enabled());
         String host = host(m, path, "host").or(Admin.DEFAULT.host());
         Field<Integer> port = listenPort(m, path, "port");
-        Admin admin = new Admin(enabled, host, port.or(Admin.DEFAULT.port()));
+        Admin admin = new Admin(enabled, host, port.or(Admin.DEFAULT.port()), adminToken(m, path));
         if (enabled
                 && !port.invalid
                 && admin.port() != 0
@@ -217,7 +256,7 @@ final class ConfigBinder {
         return new Pools(pools, !max.invalid, !min.invalid);
     }
 
-    private Map<String, DatabaseConfig> databases(Node node, KeyPath path, Pools pools) {
+    private Map<String, DatabaseConfig> databases(Node node, KeyPath path, Pools pools, RoutingConfig routing) {
         Map<String, DatabaseConfig> result = new LinkedHashMap<>();
         String accepted = "a mapping from the database name clients use to its settings";
         MapNode m = mapping(node, path, null, accepted);
@@ -231,7 +270,7 @@ final class ConfigBinder {
         for (Map.Entry<String, Node> e : m.entries().entrySet()) {
             KeyPath dbPath = path.key(e.getKey());
             name(dbPath, e.getKey(), "database name");
-            DatabaseConfig db = database(e.getKey(), e.getValue(), dbPath, pools);
+            DatabaseConfig db = database(e.getKey(), e.getValue(), dbPath, pools, routing);
             if (db != null) {
                 result.put(e.getKey(), db);
             }
@@ -239,7 +278,7 @@ final class ConfigBinder {
         return result;
     }
 
-    private DatabaseConfig database(String name, Node node, KeyPath path, Pools pools) {
+    private DatabaseConfig database(String name, Node node, KeyPath path, Pools pools, RoutingConfig routing) {
         MapNode m = section(node, path, DATABASE_KEYS);
         if (m == null) {
             return null;
@@ -272,8 +311,9 @@ final class ConfigBinder {
                     "minServerConnections <= maxServerConnections");
         }
         Map<String, UserConfig> users = users(m.get("users"), path.key("users"));
+        RoutingConfig dbRouting = routing(m.get("routing"), path.key("routing"), routing);
         return new DatabaseConfig(
-                name, serverDatabase.or(name), endpoints, mode, effectiveMax, effectiveMin, reset, users);
+                name, serverDatabase.or(name), endpoints, mode, effectiveMax, effectiveMin, reset, users, dbRouting);
     }
 
     private List<Endpoint> endpoints(Node node, KeyPath path) {
@@ -296,10 +336,15 @@ final class ConfigBinder {
         }
         List<String> primaries = new ArrayList<>();
         Map<String, Integer> seen = new HashMap<>();
+        Map<String, Integer> names = new HashMap<>();
         boolean allRolesValid = true;
         for (int i = 0; i < list.items().size(); i++) {
             KeyPath p = path.index(i);
-            MapNode m = mapping(list.items().get(i), p, ENDPOINT_KEYS, "a mapping with the keys host, port, role");
+            MapNode m = mapping(
+                    list.items().get(i),
+                    p,
+                    ENDPOINT_KEYS,
+                    "a mapping with the keys " + String.join(", ", ENDPOINT_KEYS));
             if (m == null) {
                 allRolesValid = false;
                 continue;
@@ -312,11 +357,19 @@ final class ConfigBinder {
             Field<Endpoint.Role> role =
                     choice(m, p, "role", Endpoint.Role.values(), Endpoint.Role::yamlName, "primary or replica");
             allRolesValid &= !role.invalid;
-            if (host.value == null || port.invalid || role.invalid) {
+            Field<String> name = label(m, p, "name", ENDPOINT_NAME_ACCEPTED);
+            Field<String> zone = label(m, p, "zone", ZONE_ACCEPTED);
+            Field<Integer> weight = integer(m, p, "weight", 0, MAX_WEIGHT);
+            if (host.value == null || port.invalid || role.invalid || name.invalid || zone.invalid || weight.invalid) {
                 continue;
             }
-            Endpoint endpoint =
-                    new Endpoint(host.value, port.or(Endpoint.DEFAULT_PORT), role.or(Endpoint.Role.PRIMARY));
+            Endpoint endpoint = new Endpoint(
+                    host.value,
+                    port.or(Endpoint.DEFAULT_PORT),
+                    role.or(Endpoint.Role.PRIMARY),
+                    name.value,
+                    zone.value,
+                    weight.or(Endpoint.DEFAULT_WEIGHT));
             Integer earlier = seen.putIfAbsent(endpoint.host().toLowerCase(Locale.ROOT) + ":" + endpoint.port(), i);
             if (earlier != null) {
                 problems.add(
@@ -324,6 +377,8 @@ final class ConfigBinder {
                         "is the same server as " + path.index(earlier),
                         endpoint.host() + ":" + endpoint.port(),
                         "each host and port at most once per database");
+            } else {
+                uniqueEndpointName(endpoint, names, i, path);
             }
             if (endpoint.role() == Endpoint.Role.PRIMARY) {
                 primaries.add("[" + i + "]");
@@ -459,6 +514,178 @@ final class ConfigBinder {
         }
     }
 
+    // ---- routing, endpoint labels, admin token
+
+    /**
+     * A routing section over {@code inherited}: the top-level section over the built-in defaults, a database's
+     * section over the top-level one. Each key left out keeps the inherited value.
+     */
+    private RoutingConfig routing(Node node, KeyPath path, RoutingConfig inherited) {
+        MapNode m = section(node, path, ROUTING_KEYS);
+        if (m == null) {
+            return inherited;
+        }
+        RoutingConfig d = inherited;
+        boolean split = bool(m, path, "readWriteSplit").or(d.readWriteSplit());
+        RoutingConfig.Consistency consistency = choice(
+                        m,
+                        path,
+                        "consistency",
+                        RoutingConfig.Consistency.values(),
+                        RoutingConfig.Consistency::yamlName,
+                        "eventual or read-your-writes")
+                .or(d.consistency());
+        Duration maxLag = duration(m, path, "maxReplicaLag", "for no limit").or(d.maxReplicaLag());
+        long maxLagBytes = lagBytes(m, path, "maxReplicaLagBytes").or(d.maxReplicaLagBytes());
+        RoutingConfig.ReplicaFallback fallback = choice(
+                        m,
+                        path,
+                        "replicaFallback",
+                        RoutingConfig.ReplicaFallback.values(),
+                        RoutingConfig.ReplicaFallback::yamlName,
+                        "primary or fail")
+                .or(d.replicaFallback());
+        Duration probe = duration(m, path, "probeInterval", null).or(d.probeInterval());
+        Duration primaryWait =
+                duration(m, path, "primaryWait", "to fail at once").or(d.primaryWait());
+        List<String> functions = primaryFunctions(m, path).or(d.primaryFunctions());
+        return new RoutingConfig(split, consistency, maxLag, maxLagBytes, fallback, probe, primaryWait, functions);
+    }
+
+    /** A WAL distance; unlike {@link #size} it allows 0 (no limit) and more than 2GB. */
+    private Field<Long> lagBytes(MapNode m, KeyPath parent, String key) {
+        Field<String> f = text(m, parent, key, LAG_BYTES_ACCEPTED);
+        if (f.value == null) {
+            return f.invalid ? Field.bad() : Field.none();
+        }
+        KeyPath path = parent.key(key);
+        Matcher matcher = SIZE.matcher(f.value);
+        if (!matcher.matches()) {
+            problems.add(path, "is not a size", f.value, LAG_BYTES_ACCEPTED);
+            return Field.bad();
+        }
+        Long multiplier = SIZE_UNITS.get(matcher.group(2).toLowerCase(Locale.ROOT));
+        if (multiplier == null) {
+            problems.add(path, "has an unknown unit '" + matcher.group(2) + "'", f.value, LAG_BYTES_ACCEPTED);
+            return Field.bad();
+        }
+        BigInteger bytes = new BigInteger(matcher.group(1)).multiply(BigInteger.valueOf(multiplier));
+        if (bytes.compareTo(BigInteger.valueOf(Long.MAX_VALUE)) > 0) {
+            problems.add(path, "is too large", f.value, LAG_BYTES_ACCEPTED);
+            return Field.bad();
+        }
+        return Field.of(bytes.longValueExact());
+    }
+
+    /**
+     * An explicit list replaces the inherited one ({@code []} clears it); an empty value inherits, as for every
+     * other key.
+     */
+    private Field<List<String>> primaryFunctions(MapNode m, KeyPath parent) {
+        String key = "primaryFunctions";
+        Node node = m.get(key);
+        KeyPath path = parent.key(key);
+        if (node == null) {
+            return Field.none();
+        }
+        if (node instanceof Scalar s) {
+            if (s.broken()) {
+                return Field.bad();
+            }
+            if (s.isEmpty()) {
+                return Field.none();
+            }
+        }
+        if (!(node instanceof ListNode list)) {
+            wrongShape(path, node, "must be a list", FUNCTIONS_ACCEPTED);
+            return Field.bad();
+        }
+        List<String> names = new ArrayList<>();
+        boolean ok = true;
+        for (int i = 0; i < list.items().size(); i++) {
+            KeyPath p = path.index(i);
+            Field<String> f = text(list.items().get(i), p, "an SQL function name without schema");
+            if (f.invalid) {
+                ok = false;
+            } else if (f.value == null) {
+                problems.add(p, "is empty", null, "an SQL function name without schema");
+                ok = false;
+            } else if (!FUNCTION_NAME.matcher(f.value).matches()) {
+                problems.add(
+                        p,
+                        "is not a function name",
+                        f.value,
+                        "an SQL function name without schema (letters, digits, _ and $, not starting with a digit),"
+                                + " optionally ending in * to match a prefix");
+                ok = false;
+            } else {
+                names.add(f.value);
+            }
+        }
+        return ok ? Field.of(List.copyOf(names)) : Field.bad();
+    }
+
+    /** An endpoint name or zone: free text, but one token, since it becomes a metric label and a log word. */
+    private Field<String> label(MapNode m, KeyPath parent, String key, String accepted) {
+        Field<String> f = text(m, parent, key, accepted);
+        if (f.value == null) {
+            return f;
+        }
+        if (f.value.codePoints().anyMatch(c -> Character.isWhitespace(c) || Character.isISOControl(c))) {
+            problems.add(parent.key(key), "must not contain whitespace", f.value, accepted);
+            return Field.bad();
+        }
+        if (f.value.length() > MAX_LABEL_CHARS) {
+            problems.add(parent.key(key), "is longer than " + MAX_LABEL_CHARS + " characters", f.value, accepted);
+            return Field.bad();
+        }
+        return f;
+    }
+
+    /**
+     * Names identify endpoints in metrics and in endpoint updates, so two endpoints of a database may not share
+     * one, whether written or defaulted to host:port.
+     */
+    private void uniqueEndpointName(Endpoint endpoint, Map<String, Integer> names, int index, KeyPath path) {
+        String effective = endpoint.name() != null ? endpoint.name() : endpoint.host() + ":" + endpoint.port();
+        Integer earlier = names.putIfAbsent(effective, index);
+        if (earlier == null) {
+            return;
+        }
+        if (endpoint.name() != null) {
+            problems.add(
+                    path.index(index).key("name"),
+                    "is already the name of " + path.index(earlier),
+                    effective,
+                    ENDPOINT_NAME_ACCEPTED);
+        } else {
+            problems.add(
+                    path.index(index),
+                    "has the default name host:port, which is already the name of " + path.index(earlier),
+                    effective,
+                    "names unique within the database; set name on one of them");
+        }
+    }
+
+    /** The bearer token for changes through the admin endpoint; null (changes disabled) when absent or invalid. */
+    private String adminToken(MapNode m, KeyPath path) {
+        Field<String> f = text(m, path, "token", TOKEN_ACCEPTED);
+        if (f.value == null) {
+            return null;
+        }
+        // The value is a secret: the key is in Problems.SECRET_KEYS, so these messages show it redacted.
+        if (!f.value.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
+            problems.add(path.key("token"), "must be visible ASCII without spaces", f.value, TOKEN_ACCEPTED);
+            return null;
+        }
+        if (f.value.length() < MIN_TOKEN_CHARS) {
+            problems.add(
+                    path.key("token"), "is shorter than " + MIN_TOKEN_CHARS + " characters", f.value, TOKEN_ACCEPTED);
+            return null;
+        }
+        return f.value;
+    }
+
     // ---- typed values
 
     /** A value that is absent (default applies), invalid (already reported) or present. */
@@ -507,10 +734,14 @@ final class ConfigBinder {
      */
     private Field<String> text(MapNode m, KeyPath parent, String key, String accepted) {
         Node node = m.get(key);
-        KeyPath path = parent.key(key);
         if (node == null) {
             return Field.none();
         }
+        return text(node, parent.key(key), accepted);
+    }
+
+    /** Like {@link #text(MapNode, KeyPath, String, String)} for a node that is present, such as a list item. */
+    private Field<String> text(Node node, KeyPath path, String accepted) {
         if (!(node instanceof Scalar s)) {
             wrongShape(path, node, "must be a single value", accepted);
             return Field.bad();
@@ -587,8 +818,14 @@ final class ConfigBinder {
     }
 
     private Field<Duration> duration(MapNode m, KeyPath parent, String key, boolean zeroDisables) {
+        return duration(m, parent, key, zeroDisables ? "to disable" : null);
+    }
+
+    /** @param zeroMeans what 0 does, completing "or 0 ..."; null when 0 is not allowed */
+    private Field<Duration> duration(MapNode m, KeyPath parent, String key, String zeroMeans) {
+        boolean zeroDisables = zeroMeans != null;
         String accepted = "an integer with unit ms, s, m, h or d, like 500ms, 30s, 5m, 1h, 2d, at most 365d"
-                + (zeroDisables ? "; or 0 to disable" : "; above 0");
+                + (zeroDisables ? "; or 0 " + zeroMeans : "; above 0");
         Field<String> f = text(m, parent, key, accepted);
         if (f.value == null) {
             return f.invalid ? Field.bad() : Field.none();

@@ -92,11 +92,12 @@ public record DatabaseConfig(
                 maxServerConnections,
                 minServerConnections,
                 resetQuery,
-                users);
+                users,
+                routing);
     }
 
     public DatabaseConfig withServerConnections(int min, int max) {
-        return new DatabaseConfig(name, serverDatabase, endpoints, mode, max, min, resetQuery, users);
+        return new DatabaseConfig(name, serverDatabase, endpoints, mode, max, min, resetQuery, users, routing);
     }
 
     /** The one endpoint with role primary (the loader guarantees exactly one). */

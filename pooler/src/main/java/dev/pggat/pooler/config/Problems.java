@@ -9,7 +9,7 @@ import java.util.Set;
 /** Collects problems in the documented format so the loader can report all of them at once. */
 final class Problems {
     /** Keys whose values are secrets: their values never appear in a message, even when wrong. */
-    static final Set<String> SECRET_KEYS = Set.of("password", "serverPassword");
+    static final Set<String> SECRET_KEYS = Set.of("password", "serverPassword", "token");
 
     static final String REDACTED = "<redacted>";
     private static final int MAX_VALUE_CHARS = 80;

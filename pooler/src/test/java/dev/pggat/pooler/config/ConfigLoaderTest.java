@@ -46,7 +46,19 @@ class ConfigLoaderTest {
         DatabaseConfig app = config.databases().get("app");
         assertThat(app.serverDatabase()).isEqualTo("app");
         assertThat(app.endpoints())
-                .containsExactly(Endpoint.primary("127.0.0.1", 5432), Endpoint.replica("replica.internal", 5433));
+                .containsExactly(
+                        new Endpoint("127.0.0.1", 5432, Endpoint.Role.PRIMARY, "app-0", "zone-a", 100),
+                        new Endpoint("replica.internal", 5433, Endpoint.Role.REPLICA, "app-1", "zone-b", 100));
+        assertThat(app.routing())
+                .isEqualTo(new RoutingConfig(
+                        true,
+                        RoutingConfig.Consistency.READ_YOUR_WRITES,
+                        Duration.ofSeconds(10),
+                        16L * 1024 * 1024,
+                        RoutingConfig.ReplicaFallback.PRIMARY,
+                        Duration.ofSeconds(1),
+                        Duration.ofSeconds(10),
+                        List.of("app_next_id", "audit_*")));
         assertThat(app.mode()).isEqualTo(PoolMode.TRANSACTION);
         assertThat(app.maxServerConnections()).isEqualTo(20);
         assertThat(app.minServerConnections()).isEqualTo(2);
@@ -67,6 +79,9 @@ class ConfigLoaderTest {
         DatabaseConfig legacy = config.databases().get("legacy");
         assertThat(legacy.serverDatabase()).isEqualTo("legacy_db");
         assertThat(legacy.endpoints()).containsExactly(Endpoint.primary("127.0.0.1", 5432));
+        assertThat(legacy.routing())
+                .as("the example's routing section holds the defaults")
+                .isEqualTo(RoutingConfig.DEFAULT);
         assertThat(legacy.mode()).isEqualTo(PoolMode.SESSION);
         assertThat(legacy.maxServerConnections()).isEqualTo(5);
         assertThat(legacy.minServerConnections()).isZero();
@@ -108,7 +123,7 @@ class ConfigLoaderTest {
         Map<String, List<String>> schema = ConfigBinder.schemaKeys();
 
         assertHasKeys(root, schema.get(""), "root");
-        for (String section : List.of("listen", "admin", "limits", "timeouts", "pools")) {
+        for (String section : List.of("listen", "admin", "limits", "timeouts", "pools", "routing")) {
             assertHasKeys(root.get(section), schema.get(section), section);
         }
         List<JsonNode> databases = new ArrayList<>();
@@ -123,6 +138,15 @@ class ConfigLoaderTest {
             db.get("users").forEach(users::add);
         }
         assertThat(endpoints).anySatisfy(e -> assertHasKeys(e, schema.get("databases.<name>.endpoints[]"), "endpoint"));
+        // A database's routing section shows overriding a subset; every key it sets must be a routing key.
+        assertThat(databases).anySatisfy(db -> assertThat(db.get("routing")).isNotNull());
+        for (JsonNode db : databases) {
+            if (db.get("routing") != null) {
+                List<String> names = new ArrayList<>();
+                db.get("routing").fieldNames().forEachRemaining(names::add);
+                assertThat(schema.get("databases.<name>.routing")).containsAll(names);
+            }
+        }
         assertThat(users).anySatisfy(u -> assertHasKeys(u, schema.get("databases.<name>.users.<name>"), "user"));
     }
 
@@ -338,6 +362,6 @@ class ConfigLoaderTest {
     void rootThatIsNotAMappingIsRejected() {
         assertThat(problems("[]"))
                 .containsExactly(SOURCE + ": must be a mapping, not a list (accepted: a mapping"
-                        + " with the keys listen, admin, limits, timeouts, pools, databases)");
+                        + " with the keys listen, admin, limits, timeouts, pools, routing, databases)");
     }
 }

@@ -47,7 +47,7 @@ class ConfigValidationTest {
             assertThat(problems("pools:\n  MaxServerConnection: 3\n" + MINIMAL.replace("databases:", "databse:")))
                     .containsExactly(
                             SOURCE + ": databse: unknown key; did you mean 'databases'? (accepted: listen, admin,"
-                                    + " limits, timeouts, pools, databases)",
+                                    + " limits, timeouts, pools, routing, databases)",
                             SOURCE + ": pools.MaxServerConnection: unknown key; did you mean 'maxServerConnections'?"
                                     + " (accepted: mode, maxServerConnections, minServerConnections, resetQuery)",
                             SOURCE + ": databases: at least one database is required (accepted: a mapping from the"
@@ -57,7 +57,7 @@ class ConfigValidationTest {
         @Test
         void unknownKeyFarFromAnyKnownKeyGetsNoSuggestion() {
             assertThat(problems("admin:\n  banana: 1\n" + MINIMAL))
-                    .containsExactly(SOURCE + ": admin.banana: unknown key (accepted: enabled, host, port)");
+                    .containsExactly(SOURCE + ": admin.banana: unknown key (accepted: enabled, host, port, token)");
         }
 
         @Test
@@ -76,7 +76,7 @@ class ConfigValidationTest {
             assertThat(problems(yaml))
                     .containsExactly(
                             SOURCE + ": databases.app.endpoints[0].rol: unknown key; did you mean 'role'? (accepted:"
-                                    + " host, port, role)",
+                                    + " host, port, role, name, zone, weight)",
                             SOURCE + ": databases.app.users.alice.serveruser: unknown key; did you mean"
                                     + " 'serverUser'? (accepted: password, auth, serverUser, serverPassword)");
         }

@@ -10,7 +10,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** Passwords must never reach a message or a toString, whatever is wrong around them. */
+/** Passwords and the admin token must never reach a message or a toString, whatever is wrong around them. */
 class SecretRedactionTest {
     private static final String CLIENT_SECRET = "Cl1entSecretXyz";
     private static final String SERVER_SECRET = "S3rverSecretQrs";
@@ -60,6 +60,24 @@ class SecretRedactionTest {
             assertThat(problems).as("problems for:\n%s", yaml).isNotEmpty();
             for (String problem : problems) {
                 assertThat(problem).doesNotContain(CLIENT_SECRET).doesNotContain(SERVER_SECRET);
+            }
+        }
+    }
+
+    @Test
+    void noProblemMessageShowsTheAdminToken() {
+        String token = "AdminT0kenSecretValue";
+        List<String> yamls = List.of(
+                "admin:\n  token: " + token.substring(0, 10) + "\n" + MINIMAL, // too short
+                "admin:\n  token: \"" + token + " \"\n" + MINIMAL, // space
+                "admin:\n  token: ${" + token + "\n" + MINIMAL, // unclosed reference
+                "admin:\n  token: {" + token + ": 1}\n" + MINIMAL, // mapping
+                "admin:\n  tokens: " + token + "\n" + MINIMAL); // misspelt key
+        for (String yaml : yamls) {
+            List<String> problems = problems(yaml, Map.of());
+            assertThat(problems).as("problems for:\n%s", yaml).isNotEmpty();
+            for (String problem : problems) {
+                assertThat(problem).doesNotContain(token.substring(0, 10));
             }
         }
     }
