@@ -26,7 +26,8 @@ final class ExternalClients {
 
     record Result(int exitCode, String stdout, String stderr) {
         List<String> stdoutLines() {
-            return stdout.isEmpty() ? List.of() : List.of(stdout.split("\n", -1));
+            String s = stdout.endsWith("\n") ? stdout.substring(0, stdout.length() - 1) : stdout;
+            return s.isEmpty() ? List.of() : List.of(s.split("\n", -1));
         }
 
         String describe() {
