@@ -363,7 +363,7 @@ class IsolationConformanceTest {
                 });
                 int canceled = 0;
                 List<String> otherErrors = new ArrayList<>();
-                for (int i = 0; i < 60; i++) {
+                for (int i = 0; i < 100; i++) {
                     String r = query(b, "SELECT pg_sleep(0.02) AS slept");
                     if (r.equals("ERROR 57014")) {
                         canceled++;
@@ -376,7 +376,7 @@ class IsolationConformanceTest {
                 int busyQueries = busy.get(30, TimeUnit.SECONDS);
                 assertThat(cancelsSent.get()).as("cancel requests sent").isGreaterThan(20);
                 assertThat(busyQueries).as("queries of the canceling client").isGreaterThan(20);
-                out.add("queries of the other client canceled: " + canceled + " of 60");
+                out.add("queries of the other client canceled: " + canceled + " of 100");
                 out.add("other errors of the other client: " + otherErrors);
                 out.add("next query of the canceling client: " + query(a, "SELECT 'still usable' AS s"));
             }
