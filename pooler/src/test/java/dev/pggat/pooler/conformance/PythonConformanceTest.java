@@ -1,0 +1,163 @@
+package dev.pggat.pooler.conformance;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Two non-JVM drivers that name their statements: psycopg 3 (named after a threshold, or with prepare=True) and
+ * asyncpg (named and cached by default). The scenarios are the scripts in {@code conformance/python/}; each prints
+ * its observations, which must match the direct run line by line.
+ */
+class PythonConformanceTest {
+    private static final String USER = "scram_user";
+
+    static ConformanceFixture fx;
+    static final Conformance conformance = new Conformance();
+
+    @BeforeAll
+    static void start() throws Exception {
+        fx = ConformanceFixture.start(2, 8);
+    }
+
+    @AfterAll
+    static void stop() {
+        fx.close();
+    }
+
+    private List<String> script(Target t, String script, String scenario, String... setup) throws Exception {
+        fx.directly(USER, setup);
+        ExternalClients.Result r = ExternalClients.run(
+                List.of(ExternalClients.python().toString(), script, scenario),
+                fx.endpoint(t, USER).libpqEnvironment(),
+                ExternalClients.conformanceDir().resolve("python"),
+                Duration.ofSeconds(90));
+        // A traceback is a broken script or an error the script did not expect: either way not an observation.
+        assertThat(r.exitCode())
+                .as("%s %s %s:\n%s", script, scenario, t, r.describe())
+                .isZero();
+        List<String> out = new ArrayList<>(r.stdoutLines());
+        if (!r.stderr().isBlank()) {
+            out.add("stderr: " + r.stderr());
+        }
+        return out;
+    }
+
+    private static final String[] PSYCOPG_TABLE = {
+        "DROP TABLE IF EXISTS conf_psycopg", "CREATE TABLE conf_psycopg (id int PRIMARY KEY, note text)"
+    };
+    private static final String[] PSYCOPG_DDL_TABLE = {
+        "DROP TABLE IF EXISTS conf_psycopg_ddl",
+        "CREATE TABLE conf_psycopg_ddl (id int, v int)",
+        "INSERT INTO conf_psycopg_ddl VALUES (1, 10)"
+    };
+    private static final String[] ASYNCPG_TABLE = {
+        "DROP TABLE IF EXISTS conf_asyncpg", "CREATE TABLE conf_asyncpg (id int PRIMARY KEY, note text)"
+    };
+    private static final String[] ASYNCPG_DDL_TABLE = {
+        "DROP TABLE IF EXISTS conf_asyncpg_ddl",
+        "CREATE TABLE conf_asyncpg_ddl (id int, v int)",
+        "INSERT INTO conf_asyncpg_ddl VALUES (1, 10)"
+    };
+
+    // ------------------------------------------------------------------ psycopg 3
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(Target.class)
+    void psycopgWithUnnamedStatementsBehavesAsDirectly(Target target) throws Exception {
+        conformance.check("psycopg basics", target, t -> script(t, "psycopg_scenarios.py", "basics", PSYCOPG_TABLE));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(
+            value = Target.class,
+            names = {"DIRECT", "SESSION"})
+    void psycopgWithPreparedStatementsBehavesAsDirectly(Target target) throws Exception {
+        conformance.check(
+                "psycopg prepared", target, t -> script(t, "psycopg_scenarios.py", "prepared", PSYCOPG_TABLE));
+    }
+
+    @Test
+    @Tag(Conformance.PENDING)
+    void psycopgWithPreparedStatementsBehavesAsDirectlyInTransactionMode() throws Exception {
+        conformance.check(
+                "psycopg prepared",
+                Target.TRANSACTION,
+                t -> script(t, "psycopg_scenarios.py", "prepared", PSYCOPG_TABLE));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(
+            value = Target.class,
+            names = {"DIRECT", "SESSION"})
+    void psycopgPreparedStatementWhoseResultTypeChangesBehavesAsDirectly(Target target) throws Exception {
+        conformance.check("psycopg ddl", target, t -> script(t, "psycopg_scenarios.py", "ddl", PSYCOPG_DDL_TABLE));
+    }
+
+    @Test
+    @Tag(Conformance.PENDING)
+    void psycopgPreparedStatementWhoseResultTypeChangesBehavesAsDirectlyInTransactionMode() throws Exception {
+        conformance.check(
+                "psycopg ddl", Target.TRANSACTION, t -> script(t, "psycopg_scenarios.py", "ddl", PSYCOPG_DDL_TABLE));
+    }
+
+    // ------------------------------------------------------------------ asyncpg
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(Target.class)
+    void asyncpgWithoutStatementCacheBehavesAsDirectly(Target target) throws Exception {
+        conformance.check("asyncpg unnamed", target, t -> script(t, "asyncpg_scenarios.py", "unnamed", ASYNCPG_TABLE));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(
+            value = Target.class,
+            names = {"DIRECT", "SESSION"})
+    void asyncpgWithItsStatementCacheBehavesAsDirectly(Target target) throws Exception {
+        conformance.check("asyncpg named", target, t -> script(t, "asyncpg_scenarios.py", "named", ASYNCPG_TABLE));
+    }
+
+    @Test
+    @Tag(Conformance.PENDING)
+    void asyncpgWithItsStatementCacheBehavesAsDirectlyInTransactionMode() throws Exception {
+        conformance.check(
+                "asyncpg named", Target.TRANSACTION, t -> script(t, "asyncpg_scenarios.py", "named", ASYNCPG_TABLE));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(
+            value = Target.class,
+            names = {"DIRECT", "SESSION"})
+    void asyncpgCachedStatementWhoseResultTypeChangesBehavesAsDirectly(Target target) throws Exception {
+        conformance.check("asyncpg ddl", target, t -> script(t, "asyncpg_scenarios.py", "ddl", ASYNCPG_DDL_TABLE));
+    }
+
+    @Test
+    @Tag(Conformance.PENDING)
+    void asyncpgCachedStatementWhoseResultTypeChangesBehavesAsDirectlyInTransactionMode() throws Exception {
+        conformance.check(
+                "asyncpg ddl", Target.TRANSACTION, t -> script(t, "asyncpg_scenarios.py", "ddl", ASYNCPG_DDL_TABLE));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(
+            value = Target.class,
+            names = {"DIRECT", "SESSION"})
+    void asyncpgListenerReceivesNotifications(Target target) throws Exception {
+        conformance.check("asyncpg listen", target, t -> script(t, "asyncpg_scenarios.py", "listen"));
+    }
+
+    @Test
+    @Tag(Conformance.PENDING)
+    void asyncpgListenerReceivesNotificationsInTransactionMode() throws Exception {
+        conformance.check("asyncpg listen", Target.TRANSACTION, t -> script(t, "asyncpg_scenarios.py", "listen"));
+    }
+}
