@@ -214,7 +214,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             case IDLE -> {
                 if (Frames.type(frame) == ProtocolConstants.TERMINATE) {
                     frame.release();
+                    releasePending();
                     ctx.close();
+                    return;
+                }
+                if (!sessionMode && answerWithoutServer(frame)) {
                     return;
                 }
                 pending.add(frame);
@@ -569,8 +573,19 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         return '"' + name.replace("\"", "\"\"") + '"';
     }
 
+    private static final boolean TRACE = Boolean.getBoolean("pggat.trace");
+
     private void forward(ByteBuf frame) {
         byte type = Frames.type(frame);
+        if (TRACE) {
+            log.info(
+                    "c{} -> {} state={} await={} skip={}",
+                    keyProcessId,
+                    (char) type,
+                    state,
+                    awaitingReady,
+                    skipUntilSync);
+        }
         if (skipUntilSync) {
             if (type != ProtocolConstants.SYNC) {
                 frame.release();
@@ -691,7 +706,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
         context.statements.misses.increment();
         evictFor(stmt);
-        tracker.add(ResponseTracker.PARSE, stmt.serverName, this);
+        tracker.add(ResponseTracker.PARSE, stmt, this);
         return parseFrame(stmt);
     }
 
@@ -746,7 +761,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
         context.statements.misses.increment();
         evictFor(stmt);
-        tracker.add(ResponseTracker.ADDED_PARSE, stmt.serverName, this);
+        tracker.add(ResponseTracker.ADDED_PARSE, stmt, this);
         server.channel().write(parseFrame(stmt), server.channel().voidPromise());
     }
 
@@ -803,8 +818,81 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     @Override
     public void parseFailed(Object payload) {
         if (payload != null && server != null) {
-            server.statements().remove((String) payload);
+            server.statements().remove(((PreparedStatements.Statement) payload).serverName);
         }
+    }
+
+    @Override
+    public void parsed(Object payload) {
+        if (payload != null) {
+            ((PreparedStatements.Statement) payload).verified = true;
+        }
+    }
+
+    /**
+     * Transaction mode, no transaction open: a Parse (or Close) of a named statement followed by Sync is answered
+     * without a server when some server already accepted that statement. Drivers that prepare synchronously
+     * (libpq's PQprepare, as pgbench -M prepared uses) would otherwise need a server just to hear ParseComplete,
+     * and with more clients than servers on one thread they can wait on each other forever.
+     *
+     * @return true when {@code frame} was consumed here
+     */
+    private boolean answerWithoutServer(ByteBuf frame) {
+        byte type = Frames.type(frame);
+        if (pending.isEmpty()) {
+            if (isLocallyAnswerable(frame, type)) {
+                pending.add(frame);
+                return true;
+            }
+            return false;
+        }
+        if (pending.size() != 1 || type != ProtocolConstants.SYNC) {
+            return false;
+        }
+        ByteBuf first = pending.poll();
+        int body = Frames.bodyStart(first);
+        if (Frames.type(first) == ProtocolConstants.PARSE) {
+            String name = Frames.cstring(first, body);
+            int tailStart = Frames.skipCstring(first, body);
+            byte[] tail = io.netty.buffer.ByteBufUtil.getBytes(first, tailStart, first.writerIndex() - tailStart);
+            PreparedStatements.Statement stmt = context.statements.statement(tail);
+            PreparedStatements.Statement existing = statements.get(name);
+            if (existing != null && existing != stmt) {
+                ctx.write(Messages.errorResponse(
+                        ctx.alloc(), "ERROR", "42P05", "prepared statement \"" + name + "\" already exists"));
+            } else {
+                statements.put(name, stmt);
+                context.statements.hits.increment();
+                ctx.write(ctx.alloc()
+                        .buffer(5)
+                        .writeByte(ProtocolConstants.PARSE_COMPLETE)
+                        .writeInt(4));
+            }
+        } else {
+            statements.remove(Frames.cstring(first, body + 1));
+            ctx.write(ctx.alloc()
+                    .buffer(5)
+                    .writeByte(ProtocolConstants.CLOSE_COMPLETE)
+                    .writeInt(4));
+        }
+        first.release();
+        frame.release();
+        ctx.writeAndFlush(Messages.readyForQueryIdle());
+        return true;
+    }
+
+    private boolean isLocallyAnswerable(ByteBuf frame, byte type) {
+        int body = Frames.bodyStart(frame);
+        if (type == ProtocolConstants.CLOSE) {
+            return frame.getByte(body) == 'S' && frame.getByte(body + 1) != 0;
+        }
+        if (type != ProtocolConstants.PARSE || frame.getByte(body) == 0) {
+            return false;
+        }
+        int tailStart = Frames.skipCstring(frame, body);
+        byte[] tail = io.netty.buffer.ByteBufUtil.getBytes(frame, tailStart, frame.writerIndex() - tailStart);
+        PreparedStatements.Statement stmt = context.statements.known(tail);
+        return stmt != null && stmt.verified;
     }
 
     /** A reply for the client: held back while a replica transaction may still be replayed, else written. */
@@ -866,6 +954,16 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     }
 
     private void serverFrame(ServerConnection s, ByteBuf frame) {
+        if (TRACE) {
+            log.info(
+                    "c{} <- {} from {} (attached {}) state={} pq={}",
+                    keyProcessId,
+                    (char) Frames.type(frame),
+                    s.processId(),
+                    server == null ? 0 : server.processId(),
+                    state,
+                    poolerQueries);
+        }
         if (s != server || state != State.ATTACHED) {
             frame.release();
             return;

@@ -27,6 +27,8 @@ public final class PreparedStatements {
         final String serverName;
         final byte[] serverNameBytes;
         final byte[] parseTail;
+        /** A server accepted it once: a client preparing it again can be answered without a server. */
+        volatile boolean verified;
 
         Statement(String serverName, byte[] parseTail) {
             this.serverName = serverName;
@@ -63,6 +65,11 @@ public final class PreparedStatements {
             return s;
         }
         return byKey.computeIfAbsent(key, k -> new Statement("pggat_" + ids.incrementAndGet(), parseTail));
+    }
+
+    /** The statement for this Parse body if any client prepared it before, else null. */
+    Statement known(byte[] parseTail) {
+        return byKey.get(Key.of(parseTail));
     }
 
     public int size() {

@@ -46,6 +46,9 @@ final class ResponseTracker {
 
         /** A Parse (the client's or one the pooler added) failed: the server does not have that statement. */
         void parseFailed(Object payload);
+
+        /** A Parse (the client's or one the pooler added) succeeded. */
+        void parsed(Object payload);
     }
 
     boolean isEmpty() {
@@ -153,6 +156,9 @@ final class ResponseTracker {
             default -> done = type == ProtocolConstants.READY_FOR_QUERY; // SYNC, QUERY, FUNCTION_CALL
         }
         if (done) {
+            if (kind == PARSE || kind == ADDED_PARSE) {
+                sink.parsed(payloads[head]);
+            }
             poll();
             describedParameters = false;
             releaseSynthetic(sink);
