@@ -573,19 +573,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         return '"' + name.replace("\"", "\"\"") + '"';
     }
 
-    private static final boolean TRACE = Boolean.getBoolean("pggat.trace");
-
     private void forward(ByteBuf frame) {
         byte type = Frames.type(frame);
-        if (TRACE) {
-            log.info(
-                    "c{} -> {} state={} await={} skip={}",
-                    keyProcessId,
-                    (char) type,
-                    state,
-                    awaitingReady,
-                    skipUntilSync);
-        }
         if (skipUntilSync) {
             if (type != ProtocolConstants.SYNC) {
                 frame.release();
@@ -954,16 +943,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     }
 
     private void serverFrame(ServerConnection s, ByteBuf frame) {
-        if (TRACE) {
-            log.info(
-                    "c{} <- {} from {} (attached {}) state={} pq={}",
-                    keyProcessId,
-                    (char) Frames.type(frame),
-                    s.processId(),
-                    server == null ? 0 : server.processId(),
-                    state,
-                    poolerQueries);
-        }
         if (s != server || state != State.ATTACHED) {
             frame.release();
             return;
