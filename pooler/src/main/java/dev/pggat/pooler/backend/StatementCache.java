@@ -10,6 +10,7 @@ import java.util.LinkedHashSet;
 public final class StatementCache {
     private final int capacity;
     private final LinkedHashSet<String> names = new LinkedHashSet<>();
+    private boolean invalidated;
 
     public StatementCache(int capacity) {
         this.capacity = Math.max(1, capacity);
@@ -47,6 +48,19 @@ public final class StatementCache {
     /** DISCARD ALL / DEALLOCATE ALL ran: the server holds none any more. */
     public void clear() {
         names.clear();
+        invalidated = false;
+    }
+
+    /**
+     * "cached plan must not change result type": the plans this server holds no longer fit their tables. It is
+     * deallocated when next idle, and prepares everything again afterwards.
+     */
+    public void invalidate() {
+        invalidated = true;
+    }
+
+    public boolean invalidated() {
+        return invalidated;
     }
 
     public int size() {

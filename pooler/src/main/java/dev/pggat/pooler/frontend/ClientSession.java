@@ -124,6 +124,20 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     /** The pooler answered a message with an error itself: like PostgreSQL, ignore the rest up to Sync. */
     private boolean skipUntilSync;
 
+    /** What the client asked for at startup: RESET and RESET ALL go back to these values, as in PostgreSQL. */
+    private final Map<String, String> startupWanted;
+    /** Transaction mode: settings the current transaction may have changed (SET/RESET), read back at its end. */
+    private final java.util.LinkedHashSet<String> settingsTouched = new java.util.LinkedHashSet<>();
+
+    private java.util.List<String> capturingSettings;
+    private boolean resetAllSeen;
+    /** Why this transaction-mode client keeps its server for the rest of its session (null: it does not). */
+    private String pinned;
+    /** Running the pooler's own queries that end a transaction (settings, DEALLOCATE, WAL position). */
+    private boolean afterTransaction;
+
+    private boolean deallocating;
+
     /** Transaction mode: the client's named prepared statements, by the client's names. */
     private final Map<String, PreparedStatements.Statement> statements = new java.util.HashMap<>();
     /** Transaction mode: the replies the server owes and the ones the pooler makes up, in order. */
@@ -145,6 +159,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         Map<String, String> w = new LinkedHashMap<>(wanted);
         this.target = target(w.remove("target_session_attrs"), w.remove("pggat.route"));
         this.wanted = w;
+        this.startupWanted = Map.copyOf(w);
     }
 
     private static Target target(String attrs, String route) {
@@ -295,8 +310,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 && poolerQueries == 0
                 && !extendedOpen
                 && s.transactionStatus() == ProtocolConstants.TX_IDLE;
-        if (!clean) {
+        if (!clean || pinned != null) {
             // Mid-transaction or mid-query: stop what runs, then close so the server rolls back and drops locks.
+            // A pinned server holds what only closing it undoes (session locks, temporary tables, LISTEN).
             if (awaitingReady > 0) {
                 CancelForwarder.cancel(context.transport, loop, s);
             }
@@ -610,6 +626,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 replayFrames.add(frame.retainedDuplicate());
             }
         }
+        if (!sessionMode && (type == ProtocolConstants.QUERY || type == ProtocolConstants.PARSE)) {
+            noteSessionEffects(frame, type);
+        }
         if (!sessionMode) {
             frame = track(frame, type);
             if (frame == null) {
@@ -617,6 +636,104 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             }
         }
         server.channel().write(frame, server.channel().voidPromise());
+    }
+
+    // ---------------------------------------------------------------- session state (transaction mode)
+
+    private void noteSessionEffects(ByteBuf frame, byte type) {
+        int start = Frames.bodyStart(frame);
+        if (type == ProtocolConstants.PARSE) {
+            start = Frames.skipCstring(frame, start);
+        }
+        int end = frame.indexOf(start, frame.writerIndex(), (byte) 0);
+        if (end < 0 || !SessionStatements.mayChangeSession(frame, start, end)) {
+            return;
+        }
+        SessionStatements.Effect effect =
+                SessionStatements.analyse(frame.toString(start, end - start, java.nio.charset.StandardCharsets.UTF_8));
+        settingsTouched.addAll(effect.settings());
+        resetAllSeen |= effect.resetAll();
+        if (effect.pinReason() != null && pinned == null) {
+            pinned = effect.pinReason();
+            context.pinned(pinned);
+            log.info(
+                    "client {} ({}@{}): keeps its server for the rest of its session ({}: state that cannot move"
+                            + " between servers)",
+                    ctx.channel().remoteAddress(),
+                    userName,
+                    databaseName,
+                    pinned);
+        }
+    }
+
+    /**
+     * The transaction is over and the server idle: before letting the server go, read back settings the
+     * transaction changed (committed or rolled back, SET LOCAL or not, the server knows the result), deallocate
+     * statements after a stale plan, and note the WAL position after a write. One step per round trip.
+     */
+    private void endOfTransaction(ServerConnection s) {
+        afterTransaction = true;
+        if (resetAllSeen) {
+            resetAllSeen = false;
+            // RESET ALL / DISCARD ALL: the server is back at its own defaults; the client at its startup values.
+            s.appliedParameters().clear();
+            wanted = new LinkedHashMap<>(startupWanted);
+            wantedVersion++;
+        }
+        if (!settingsTouched.isEmpty()) {
+            capturingSettings = new java.util.ArrayList<>(settingsTouched);
+            settingsTouched.clear();
+            StringBuilder sql = new StringBuilder("SELECT ");
+            for (int i = 0; i < capturingSettings.size(); i++) {
+                sql.append(i == 0 ? "" : ", ")
+                        .append("pg_catalog.current_setting(")
+                        .append(StartupOptions.literal(capturingSettings.get(i)))
+                        .append(", true)");
+            }
+            poolerQuery(s, sql.toString());
+            s.channel().flush();
+            return;
+        }
+        if (s.statements().invalidated()) {
+            deallocating = true;
+            poolerQuery(s, "DEALLOCATE ALL");
+            s.channel().flush();
+            return;
+        }
+        if (readYourWrites && onPrimaryForWrite && db.splitsReads()) {
+            onPrimaryForWrite = false;
+            capturingLsn = true;
+            poolerQuery(s, "SELECT pg_catalog.pg_current_wal_lsn()");
+            s.channel().flush();
+            return;
+        }
+        afterTransaction = false;
+        releaseIfIdle(s);
+    }
+
+    /** The values a settings read-back returned: they now follow the client, and this server has them. */
+    private void capturedSettings(ServerConnection s, ByteBuf dataRow) {
+        int pos = Frames.bodyStart(dataRow);
+        int cols = dataRow.getShort(pos);
+        pos += 2;
+        wanted = mutable(wanted);
+        for (int i = 0; i < cols && i < capturingSettings.size(); i++) {
+            int len = dataRow.getInt(pos);
+            pos += 4;
+            String name = capturingSettings.get(i);
+            if (len < 0) {
+                wanted.remove(name);
+                s.appliedParameters().remove(name);
+            } else {
+                String value = dataRow.toString(pos, len, java.nio.charset.StandardCharsets.UTF_8);
+                pos += len;
+                if (StartupOptions.validName(name)) {
+                    wanted.put(name, value);
+                    s.appliedParameters().put(name, value);
+                }
+            }
+        }
+        wantedVersion++;
     }
 
     // ---------------------------------------------------------------- prepared statements (transaction mode)
@@ -678,6 +795,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
     private ByteBuf parse(ByteBuf frame, int body) {
         String name = Frames.cstring(frame, body);
+
         int tailStart = Frames.skipCstring(frame, body);
         byte[] tail = io.netty.buffer.ByteBufUtil.getBytes(frame, tailStart, frame.writerIndex() - tailStart);
         frame.release();
@@ -959,9 +1077,19 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             replayingReply(s, frame, type);
             return;
         }
-        if (!sessionMode && tracker.serverFrame(type, this) == ResponseTracker.DROP) {
-            frame.release();
-            return;
+        if (!sessionMode) {
+            if (tracker.serverFrame(type, this) == ResponseTracker.DROP) {
+                frame.release();
+                return;
+            }
+            if (type == ProtocolConstants.ERROR_RESPONSE
+                    && SqlState.FEATURE_NOT_SUPPORTED.equals(
+                            ErrorFields.parse(frame).sqlState())) {
+                // "cached plan must not change result type" (DDL changed a table under a prepared statement): the
+                // driver re-prepares and retries, so the server must really prepare again, not reuse old plans:
+                // its statements are deallocated as soon as it is idle.
+                s.statements().invalidate();
+            }
         }
         if (type == ProtocolConstants.COMMAND_COMPLETE) {
             commandComplete(s, frame);
@@ -998,13 +1126,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (awaitingReady != 0 || extendedOpen || status != ProtocolConstants.TX_IDLE) {
             return;
         }
-        if (readYourWrites && onPrimaryForWrite && !sessionMode && db.splitsReads()) {
-            // Remember how far the primary's WAL is now, so this client's next reads wait for it on replicas.
-            ctx.flush();
-            onPrimaryForWrite = false;
-            capturingLsn = true;
-            poolerQuery(s, "SELECT pg_catalog.pg_current_wal_lsn()");
-            s.channel().flush();
+        if (!sessionMode) {
+            endOfTransaction(s);
             return;
         }
         releaseIfIdle(s);
@@ -1015,7 +1138,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (awaitingReady != 0 || extendedOpen || poolerQueries != 0) {
             return;
         }
-        if (sessionMode && !pool.isClosed()) {
+        if ((sessionMode || pinned != null) && !pool.isClosed()) {
             return;
         }
         // Session mode on a drained endpoint moves to the current set at this boundary, like transaction mode.
@@ -1048,13 +1171,21 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             if (type == ProtocolConstants.READY_FOR_QUERY) {
                 poolerQueries--;
                 s.transactionStatus(Frames.readyStatus(frame));
-                if (poolerQueries == 0 && capturingLsn) {
-                    capturingLsn = false;
-                    releaseIfIdle(s);
+                if (deallocating) {
+                    // The DEALLOCATE ALL after a stale plan is done: the server holds no statements now.
+                    deallocating = false;
+                    s.statements().clear();
                 }
+                capturingSettings = null;
+                capturingLsn = false;
+                if (poolerQueries == 0 && afterTransaction) {
+                    endOfTransaction(s);
+                }
+            } else if (type == ProtocolConstants.DATA_ROW && capturingSettings != null) {
+                capturedSettings(s, frame);
             } else if (type == ProtocolConstants.DATA_ROW && capturingLsn) {
                 lastWriteLsn = Math.max(lastWriteLsn, parseLsn(frame));
-            } else if (type == ProtocolConstants.ERROR_RESPONSE && !capturingLsn) {
+            } else if (type == ProtocolConstants.ERROR_RESPONSE && !afterTransaction) {
                 ErrorFields err = ErrorFields.parse(frame);
                 // A value the server rejects (PostgreSQL would have refused the connection): stop asking for it,
                 // and warn the client instead of failing its query.

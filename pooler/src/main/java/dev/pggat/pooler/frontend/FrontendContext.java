@@ -68,6 +68,20 @@ public final class FrontendContext {
         return sessions.isEmpty() && logins.isEmpty();
     }
 
+    private final java.util.concurrent.ConcurrentHashMap<String, LongAdder> pins =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    void pinned(String reason) {
+        pins.computeIfAbsent(reason, r -> new LongAdder()).increment();
+    }
+
+    /** Clients pinned to their server in transaction mode, by reason. */
+    public java.util.Map<String, Long> pins() {
+        java.util.Map<String, Long> m = new java.util.TreeMap<>();
+        pins.forEach((k, v) -> m.put(k, v.sum()));
+        return m;
+    }
+
     public PreparedStatements statements() {
         return statements;
     }

@@ -157,6 +157,13 @@ public final class PoolerMetrics {
                 "pggat_prepared_statement_evictions",
                 "Prepared statements closed on a server to stay within its cache size",
                 () -> frontend.statements().evictions.sum());
+        CounterWithCallback.builder()
+                .name("pggat_pinned_clients")
+                .help("Transaction-mode clients that kept their server for the rest of their session, by reason"
+                        + " (advisory_lock, temp_table, with_hold_cursor, listen, sql_prepare, session_authorization)")
+                .labelNames("reason")
+                .callback(cb -> frontend.pins().forEach((k, v) -> cb.call(v, k)))
+                .register(registry);
         JvmMetrics.builder().register(registry);
     }
 
