@@ -136,8 +136,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     /** Running the pooler's own queries that end a transaction (settings, DEALLOCATE, WAL position). */
     private boolean afterTransaction;
 
-    private boolean deallocating;
-
     /** Transaction mode: the client's named prepared statements, by the client's names. */
     private final Map<String, PreparedStatements.Statement> statements = new java.util.HashMap<>();
     /** Transaction mode: the replies the server owes and the ones the pooler makes up, in order. */
@@ -672,6 +670,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
      * statements after a stale plan, and note the WAL position after a write. One step per round trip.
      */
     private void endOfTransaction(ServerConnection s) {
+        if (awaitingReady != 0 || extendedOpen || s.transactionStatus() != ProtocolConstants.TX_IDLE) {
+            // The client already sent more: the pooler's queries wait for the next idle moment, so that they
+            // never interleave with the client's.
+            afterTransaction = false;
+            return;
+        }
         afterTransaction = true;
         if (resetAllSeen) {
             resetAllSeen = false;
@@ -695,7 +699,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return;
         }
         if (s.statements().invalidated()) {
-            deallocating = true;
+            // Whatever the client sends next reaches the server after this, so the cache is empty from now on.
+            s.statements().clear();
             poolerQuery(s, "DEALLOCATE ALL");
             s.channel().flush();
             return;
@@ -1171,11 +1176,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             if (type == ProtocolConstants.READY_FOR_QUERY) {
                 poolerQueries--;
                 s.transactionStatus(Frames.readyStatus(frame));
-                if (deallocating) {
-                    // The DEALLOCATE ALL after a stale plan is done: the server holds no statements now.
-                    deallocating = false;
-                    s.statements().clear();
-                }
                 capturingSettings = null;
                 capturingLsn = false;
                 if (poolerQueries == 0 && afterTransaction) {

@@ -13,7 +13,6 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class Conformance {
     /** JUnit tag of scenarios pggat cannot pass yet; excluded from the default build until issue 3 is fixed. */
-    public static final String PENDING = "pending-issue-3";
 
     /** One scenario: everything the client observed, as lines that compare equal when the behaviour is equal. */
     @FunctionalInterface

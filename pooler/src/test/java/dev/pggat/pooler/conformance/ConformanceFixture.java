@@ -33,6 +33,10 @@ public final class ConformanceFixture implements AutoCloseable {
         this.sessionPool = sessionPool;
     }
 
+    public int transactionPoolSize() {
+        return transactionPool;
+    }
+
     public static ConformanceFixture start(int transactionPool, int sessionPool) throws Exception {
         PostgresCluster cluster = TestPostgres.shared();
         String yaml = config(cluster.primary().port(), transactionPool, sessionPool);

@@ -18,7 +18,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -58,7 +57,6 @@ class IsolationConformanceTest {
     }
 
     @Test
-    @Tag(Conformance.PENDING)
     void searchPathSetByOneClientIsNotSeenByAnotherInTransactionMode() throws Exception {
         conformance.check("search_path", Target.TRANSACTION, this::searchPath);
     }
@@ -124,7 +122,6 @@ class IsolationConformanceTest {
     }
 
     @Test
-    @Tag(Conformance.PENDING)
     void sessionAdvisoryLockOfAClientKilledWhileIdleIsReleasedInTransactionMode() throws Exception {
         conformance.check(
                 "advisory lock while idle",
@@ -190,7 +187,6 @@ class IsolationConformanceTest {
     }
 
     @Test
-    @Tag(Conformance.PENDING)
     void listenerReceivesNotificationsInTransactionMode() throws Exception {
         conformance.check("listen", Target.TRANSACTION, this::listen);
     }
@@ -243,7 +239,6 @@ class IsolationConformanceTest {
     @EnumSource(
             value = Target.class,
             names = {"TRANSACTION", "SESSION"})
-    @Tag(Conformance.PENDING)
     void queryCanceledWhileWaitingForAServerEndsAtOnce(Target target) throws Exception {
         conformance.check("cancel while queued", target, this::cancelWhileQueued);
     }
@@ -317,7 +312,6 @@ class IsolationConformanceTest {
     }
 
     @Test
-    @Tag(Conformance.PENDING)
     void cancelsOfOneClientNeverCancelAnotherClientsQueryInTransactionMode() throws Exception {
         conformance.check("cancel during reassignment", Target.TRANSACTION, this::cancelDuringReassignment);
     }

@@ -25,7 +25,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -151,7 +150,6 @@ class JdbcConformanceTest {
     }
 
     @Test
-    @Tag(Conformance.PENDING)
     void batchesOfNamedStatementsBehaveAsDirectlyInTransactionMode() throws Exception {
         conformance.check("batches threshold 1", Target.TRANSACTION, t -> batches(t, 1));
     }
@@ -221,7 +219,6 @@ class JdbcConformanceTest {
     }
 
     @Test
-    @Tag(Conformance.PENDING)
     void namedStatementsOfInterleavedClientsBehaveAsDirectlyInTransactionMode() throws Exception {
         conformance.check("interleaved named statements", Target.TRANSACTION, this::interleavedNamedStatements);
     }
@@ -271,7 +268,6 @@ class JdbcConformanceTest {
     }
 
     @Test
-    @Tag(Conformance.PENDING)
     void resultTypeChangedByDdlBetweenNamedExecutionsBehavesAsDirectlyInTransactionMode() throws Exception {
         conformance.check("ddl threshold 1", Target.TRANSACTION, t -> ddlBetweenExecutions(t, 1));
     }
@@ -379,7 +375,6 @@ class JdbcConformanceTest {
     }
 
     @Test
-    @Tag(Conformance.PENDING)
     void thousandClientsPreparingTwoHundredStatementsGetTheirOwnResultsInTransactionMode() throws Exception {
         conformance.check("thousand clients threshold 1", Target.TRANSACTION, t -> thousandClients(t, 1));
     }

@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -57,7 +56,6 @@ class PgbenchConformanceTest {
     }
 
     @Test
-    @Tag(Conformance.PENDING)
     void preparedQueryModeBehavesAsDirectlyInTransactionMode() throws Exception {
         conformance.check("prepared", Target.TRANSACTION, t -> pgbench(t, "prepared"));
     }
