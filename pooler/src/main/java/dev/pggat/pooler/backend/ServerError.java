@@ -9,11 +9,22 @@ public final class ServerError extends Exception {
     private static final long serialVersionUID = 1L;
     private final String sqlState;
     private final boolean isTransient;
+    private final boolean retryElsewhere;
 
     public ServerError(String sqlState, String message, boolean isTransient, Throwable cause) {
+        this(sqlState, message, isTransient, cause, false);
+    }
+
+    public ServerError(String sqlState, String message, boolean isTransient, Throwable cause, boolean retryElsewhere) {
         super(message, cause, false, false);
         this.sqlState = sqlState;
         this.isTransient = isTransient;
+        this.retryElsewhere = retryElsewhere;
+    }
+
+    /** The endpoint left the set while the client waited: nothing ran, the client can be routed again. */
+    public boolean retryElsewhere() {
+        return retryElsewhere;
     }
 
     public String sqlState() {

@@ -334,6 +334,35 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
         ctx.channel().config().setAutoRead(false);
         waiter = pool.acquire(loop, this);
+        if (waiter != null) {
+            loop.schedule(this::recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private static final long RECHECK_MILLIS = 100;
+
+    /**
+     * While a client waits for a server, its endpoint may go down or stop being the primary (a failover the probes
+     * just saw): nothing has run yet, so it is routed again instead of waiting out queryWait on a dead server.
+     */
+    private void recheckRoute() {
+        if (state != State.WAITING || waiter == null || endpoint == null) {
+            return;
+        }
+        boolean stale = endpoint.observation().health() == EndpointState.Health.DOWN
+                || (onPrimaryForWrite && db.primary() != endpoint)
+                || pool.isClosed();
+        if (stale) {
+            waiter.cancel();
+            waiter = null;
+            db.decided("rerouted:endpoint_unavailable");
+            if (route()) {
+                waiter = pool.acquire(loop, this);
+            }
+        }
+        if (state == State.WAITING && waiter != null) {
+            loop.schedule(this::recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+        }
     }
 
     /**
@@ -517,6 +546,13 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private void onFailed(ServerError error) {
         waiter = null;
         if (state == State.CLOSED) {
+            return;
+        }
+        if (error.retryElsewhere() && state == State.WAITING) {
+            db.decided("rerouted:endpoint_removed");
+            if (route()) {
+                waiter = pool.acquire(loop, this);
+            }
             return;
         }
         log.info(

@@ -396,6 +396,19 @@ public final class Pool {
 
     /** Closes idle servers and fails waiters; checked-out servers close when their clients release them. */
     public void close() {
+        close(new ServerError(SqlState.ADMIN_SHUTDOWN, "the pooler is shutting down", false, null));
+    }
+
+    /**
+     * The endpoint left the set: like {@link #close()}, but waiting clients are told to go elsewhere (they are
+     * routed again), not that the pooler is shutting down.
+     */
+    public void drain() {
+        close(new ServerError(
+                SqlState.CONNECTION_FAILURE, "endpoint " + endpoint + " left the endpoint set", true, null, true));
+    }
+
+    private void close(ServerError e) {
         List<ServerConnection> toClose;
         List<Waiter> failed = new ArrayList<>();
         synchronized (this) {
@@ -411,7 +424,6 @@ public final class Pool {
             maintenance.cancel(false);
         }
         toClose.forEach(ServerConnection::close);
-        ServerError e = new ServerError(SqlState.ADMIN_SHUTDOWN, "the pooler is shutting down", false, null);
         failed.forEach(w -> w.fail(e));
     }
 

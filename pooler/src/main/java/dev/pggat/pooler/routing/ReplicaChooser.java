@@ -105,11 +105,10 @@ public final class ReplicaChooser {
             EndpointState found = first != null ? first : second;
             return found != null ? found : policy.fallbackToPrimary() ? primary(endpoints) : null;
         }
-        // The better of the two wins with a probability that grows with how much better it is (squared scores):
-        // equal replicas share evenly (with two replicas a strict comparison would always pick the same one), a
-        // slow one still gets some.
-        double s1 = score(first) * score(first);
-        double s2 = score(second) * score(second);
+        // The better of the two wins in proportion to how much better it is: equal replicas share evenly (with two
+        // replicas a strict comparison would always pick the same one), a slow one still gets some.
+        double s1 = score(first);
+        double s2 = score(second);
         return r.nextDouble() * (s1 + s2) < s2 ? first : second;
     }
 
@@ -134,8 +133,13 @@ public final class ReplicaChooser {
 
     /** Lower is better: expected wait on this endpoint relative to its share of the traffic. */
     static double score(EndpointState s) {
-        double latency = Math.max(1.0, s.ewmaLatencyNanos());
-        return latency * (Math.max(0, s.outstanding()) + 1) / s.member().weight();
+        // Probe round trips are noisy on a busy host; their square root keeps a replica that only looks slower from
+        // being starved, while one that is really many times slower still gets clearly less.
+        // Weights count squared because outstanding queries push back against them: a replica of weight 3 then
+        // ends up with about three times the reads of one of weight 1.
+        double latency = Math.sqrt(Math.max(1.0, s.ewmaLatencyNanos()));
+        double weight = s.member().weight();
+        return latency * (Math.max(0, s.outstanding()) + 1) / (weight * weight);
     }
 
     /**

@@ -246,7 +246,7 @@ public final class Router implements AutoCloseable {
             endpoints = set;
             prober.update(set);
             added.forEach(Pool::start);
-            removed.forEach(Pool::close);
+            removed.forEach(Pool::drain);
             log.info(
                     "database {}: endpoint set version {} applied ({} endpoints, {} pools added, {} drained)",
                     name,
