@@ -2,6 +2,8 @@ package dev.pggat.pooler.routing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pggat.pooler.config.RoutingConfig;
+import dev.pggat.pooler.config.Timeouts;
 import dev.pggat.pooler.demo.PostgresCluster;
 import dev.pggat.pooler.routing.ReplicaRoutingTest.Setup;
 import dev.pggat.pooler.testing.TestPostgres;
@@ -30,6 +32,7 @@ import org.junit.jupiter.api.Test;
 class ReplicaRoutingFailoverTest {
     private static PostgresCluster pushCluster;
     private static PostgresCluster inBandCluster;
+    private static PostgresCluster outageCluster;
     /** Made before any failover: building the first HttpClient takes long enough to distort the timings. */
     private static HttpClient http;
 
@@ -41,8 +44,11 @@ class ReplicaRoutingFailoverTest {
                 CompletableFuture.supplyAsync(ReplicaRoutingFailoverTest::privateCluster);
         CompletableFuture<PostgresCluster> b =
                 CompletableFuture.supplyAsync(ReplicaRoutingFailoverTest::privateCluster);
+        CompletableFuture<PostgresCluster> c =
+                CompletableFuture.supplyAsync(ReplicaRoutingFailoverTest::privateCluster);
         pushCluster = a.get();
         inBandCluster = b.get();
+        outageCluster = c.get();
     }
 
     @AfterAll
@@ -52,6 +58,9 @@ class ReplicaRoutingFailoverTest {
         }
         if (inBandCluster != null) {
             inBandCluster.close();
+        }
+        if (outageCluster != null) {
+            outageCluster.close();
         }
     }
 
@@ -263,6 +272,66 @@ class ReplicaRoutingFailoverTest {
             assertThat(writer.lastPort()).isEqualTo(newPrimary.port());
             // A few probe intervals: the promoted replica is seen writable at its next probe.
             assertThat((firstWrite - promoted) / 1_000_000).isLessThan(2000);
+        }
+    }
+
+    /**
+     * A write sent in the gap between the primary going away and the next probe noticing it: pggat still takes
+     * the old primary for up and routes the write there. Like any write that arrives while no writable primary
+     * is known, it must end up on the promoted replica once that is found. The default probe interval (1 s)
+     * makes the gap wide enough to hit every time; queryWait is cut to 5 s so that a write stuck on the dead
+     * endpoint fails the test after 5 s instead of 30 s.
+     */
+    @Test
+    void writeRoutedToTheStoppedPrimaryBeforeItsProbeNoticedMovesToThePromotedReplica() throws Exception {
+        PostgresCluster cluster = outageCluster;
+        PostgresCluster.Node oldPrimary = cluster.primary();
+        PostgresCluster.Node newPrimary = cluster.replicas().get(0);
+        RoutingConfig routing = new RoutingConfig(
+                true,
+                RoutingConfig.Consistency.EVENTUAL,
+                Duration.ZERO,
+                0,
+                RoutingConfig.ReplicaFallback.PRIMARY,
+                Duration.ofSeconds(1),
+                Duration.ofSeconds(10),
+                List.of());
+        Timeouts d = Timeouts.DEFAULT;
+        Timeouts timeouts = new Timeouts(
+                d.clientLogin(),
+                Duration.ofSeconds(5),
+                d.serverConnect(),
+                d.serverConnectBackoffMax(),
+                d.serverIdle(),
+                d.serverLifetime(),
+                d.shutdown());
+        try (Setup setup = Setup.start(cluster, routing, timeouts);
+                Connection c = setup.connect("socketTimeout", "20")) {
+            setup.awaitAllUp();
+            try (Statement st = c.createStatement()) {
+                st.executeUpdate("INSERT INTO rr_fo (port) VALUES (inet_server_port())");
+            }
+            oldPrimary.stop();
+            boolean stillUp = setup.state(oldPrimary).health() == EndpointState.Health.UP;
+            CompletableFuture<String> write = CompletableFuture.supplyAsync(() -> {
+                try (Statement st = c.createStatement();
+                        ResultSet rs = st.executeQuery(
+                                "INSERT INTO rr_fo (port) VALUES (inet_server_port()) RETURNING port")) {
+                    rs.next();
+                    return "committed on port " + rs.getInt(1);
+                } catch (SQLException e) {
+                    return "failed: " + e.getSQLState() + " " + e.getMessage();
+                }
+            });
+            newPrimary.promote();
+            long promoted = System.nanoTime();
+            String result = write.get(30, java.util.concurrent.TimeUnit.SECONDS);
+            long after = Setup.millisSince(promoted);
+            System.out.printf(
+                    "write sent while the pooler took the stopped primary for %s: %s, %d ms after the promotion%n",
+                    stillUp ? "up" : "down (the probe was quicker)", result, after);
+            assertThat(result).isEqualTo("committed on port " + newPrimary.port());
+            assertThat(after).isLessThan(2000);
         }
     }
 
