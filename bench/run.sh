@@ -35,6 +35,9 @@ IDLE_DEADLINE=300    # seconds for all idle logins; logins still pending then co
 TARGETS="direct,pgbouncer,pggat"
 RUN_IDLE=1
 KEEP_WORKDIR=0
+RUN_REPLICAS=0       # --replicas: read-only run over primary + 2 streaming replicas, and promotion timings
+RUN_THROUGHPUT=1
+FAILOVERS=10         # promotions timed by --replicas
 
 PGGAT_JAR="${PGGAT_JAR:-pooler/target/pggat.jar}"
 PGGAT_JAVA_OPTS="${PGGAT_JAVA_OPTS:--Xmx512m}"
@@ -43,13 +46,17 @@ PGGAT_BUILD_CMD=(mvn -B -q -DskipTests package)
 usage() {
   cat <<EOF
 usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] [--idle-clients N]
-                         [--no-idle] [--keep]
+                         [--no-idle] [--keep] [--replicas | --replicas-only] [--failovers N]
   --quick            5 s per run, 2 s warm-up (default: ${DURATION} s, ${WARMUP} s)
   --duration S       seconds per measured run
   --warmup S         seconds of unrecorded load after each target starts (0 = none)
   --targets LIST     comma-separated subset of: direct,pgbouncer,pggat (default: all)
   --idle-clients N   idle connections per pooler in the memory test (default ${IDLE_CLIENTS})
   --no-idle          skip the idle-connections memory test
+  --replicas         also run the replica workload: pggat over a primary and 2 streaming replicas
+                     (share of queries per node, TPS next to primary-only routing) and time promotions
+  --replicas-only    only the replica workload and the promotion timings (pggat only)
+  --failovers N      promotions timed by the replica workload (default ${FAILOVERS})
   --keep             keep the temporary work directory (holds the generated password)
 environment: PGGAT_JAR (default ${PGGAT_JAR}), PGGAT_JAVA_OPTS (default "${PGGAT_JAVA_OPTS}"),
              PG_PORT, PGBOUNCER_PORT, PGGAT_PORT, PGGAT_ADMIN_PORT (default: free ports)
@@ -65,6 +72,9 @@ parse_args() {
       --targets) TARGETS="${2:?--targets needs a list}"; shift ;;
       --idle-clients) IDLE_CLIENTS="${2:?--idle-clients needs a number}"; shift ;;
       --no-idle) RUN_IDLE=0 ;;
+      --replicas) RUN_REPLICAS=1 ;;
+      --replicas-only) RUN_REPLICAS=1; RUN_THROUGHPUT=0; RUN_IDLE=0; TARGETS="pggat" ;;
+      --failovers) FAILOVERS="${2:?--failovers needs a number}"; shift ;;
       --keep) KEEP_WORKDIR=1 ;;
       -h|--help) usage; exit 0 ;;
       *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -115,7 +125,7 @@ check_prerequisites() {
   fi
   PG_BIN="$(pg_config --bindir)"
   local b
-  for b in initdb pg_ctl postgres psql pg_isready pgbench; do
+  for b in initdb pg_ctl postgres psql pg_isready pgbench pg_basebackup; do
     if [[ ! -x "$PG_BIN/$b" ]]; then
       echo "run.sh: $PG_BIN/$b not found. Install with: $APT_LINE" >&2
       missing=1
@@ -360,8 +370,9 @@ databases:
     serverDatabase: bench
     endpoints:
       - host: 127.0.0.1
-        port: $PG_PORT
+        port: ${PGGAT_PRIMARY_PORT:-$PG_PORT}
         role: primary
+${PGGAT_REPLICA_ENDPOINTS:-}
     users:
       bench:
         password: "$BENCH_VERIFIER"
@@ -529,6 +540,227 @@ run_idle() {
 }
 
 # ----------------------------------------------------------------------------------------------------
+# Replicas: read-only load over a primary and 2 streaming replicas, and promotion to first write
+# ----------------------------------------------------------------------------------------------------
+
+EXTRA_DATA_DIRS=()          # data directories of replicas and failover nodes, stopped on exit
+declare -A NODE_PORT=()     # data directory -> port
+REPLICA_DIRS=()
+declare -A REP_XACTS=()     # "<run>.<node index>" -> transactions that node committed during the run
+FAILOVER_MS=()
+FAILOVER_TRIES=()
+FAILOVER_CLIENT_TIMEOUT=2   # seconds an INSERT attempt may take before the client gives up and retries
+
+node_ctl() { as_service_user "$PG_BIN/pg_ctl" -D "$1" "${@:2}"; }
+
+stop_extra_nodes() {
+  local dir
+  for dir in "${EXTRA_DATA_DIRS[@]}"; do
+    [[ -f "$dir/postmaster.pid" ]] && node_ctl "$dir" -m immediate -w -t 30 stop >/dev/null 2>&1
+  done
+  return 0
+}
+
+psql_node() {
+  as_service_user "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$WORK/sock" -p "$1" -U postgres -d "${3:-postgres}" -c "$2"
+}
+
+# A streaming standby of the node on port $1 in directory $2, listening on port $3. pg_basebackup -R
+# writes standby.signal and primary_conninfo (through the Unix socket, where postgres is trusted).
+make_standby() {
+  local source_port="$1" dir="$2" port="$3" name
+  name="$(basename "$dir")"
+  rm -rf "$dir"
+  as_service_user "$PG_BIN/pg_basebackup" -h "$WORK/sock" -p "$source_port" -U postgres -D "$dir" -R -X stream \
+    -c fast >>"$WORK/logs/basebackup.log" 2>&1
+  # The copied postgresql.conf carries the source's port; the last setting wins.
+  printf '\n# standby of port %s\nport = %s\n' "$source_port" "$port" >>"$dir/postgresql.conf"
+  node_ctl "$dir" -l "$WORK/logs/$name.log" -w -t 120 start >/dev/null
+  NODE_PORT[$dir]="$port"
+  [[ " ${EXTRA_DATA_DIRS[*]} " == *" $dir "* ]] || EXTRA_DATA_DIRS+=("$dir")
+}
+
+streaming_count() { psql_node "$1" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"; }
+
+await_streaming() {
+  local port="$1" want="$2" i
+  for i in $(seq 600); do
+    [[ "$(streaming_count "$port")" -ge "$want" ]] && return 0
+    sleep 0.1
+  done
+  echo "run.sh: only $(streaming_count "$port") of $want standbys streaming from port $port after 60 s" >&2
+  return 1
+}
+
+node_xacts() { psql_node "$1" "SELECT xact_commit FROM pg_stat_database WHERE datname = 'bench'"; }
+
+replica_endpoints_yaml() {
+  local port
+  for port in "$@"; do printf '      - host: 127.0.0.1\n        port: %s\n        role: replica\n' "$port"; done
+}
+
+# pgbench -S through pggat twice: with the primary as the only endpoint, then with both replicas added
+# (automatic read/write splitting sends every SELECT to a replica). Each node's share is the growth of
+# its pg_stat_database.xact_commit for database bench during the measured run.
+run_replicas() {
+  wants pggat || return 0
+  log "replica workload: 2 streaming replicas of port $PG_PORT"
+  local i run port n ports=("$PG_PORT") args="-S -M simple -c 50"
+  for i in 1 2; do
+    port="$(free_port)"
+    make_standby "$PG_PORT" "$WORK/replica$i" "$port"
+    REPLICA_DIRS+=("$WORK/replica$i"); ports+=("$port")
+  done
+  await_streaming "$PG_PORT" 2
+  for run in primary-only split; do
+    if [[ "$run" == split ]]; then
+      PGGAT_REPLICA_ENDPOINTS="$(replica_endpoints_yaml "${ports[1]}" "${ports[2]}")"
+    else
+      PGGAT_REPLICA_ENDPOINTS=""
+    fi
+    start_pggat transaction || { log "pggat unavailable: ${TARGET_DOWN[pggat]}"; return 0; }
+    sleep 3   # a few probe rounds, so that the replicas are known to be up before the load starts
+    warm_up pggat
+    local before=() after=()
+    sleep 2   # statistics reach pg_stat_database within about a second of a transaction's end
+    for n in 0 1 2; do before[n]="$(node_xacts "${ports[n]}")"; done
+    log "replica workload ($run): pgbench $args -j $THREADS -T $DURATION"
+    run_pgbench "rep-$run" pggat "$DURATION" "$args"
+    sleep 2
+    for n in 0 1 2; do
+      after[n]="$(node_xacts "${ports[n]}")"
+      REP_XACTS[$run.$n]=$(( after[n] - before[n] ))
+    done
+    save_metrics "rep-$run"
+    stop_pggat
+  done
+  PGGAT_REPLICA_ENDPOINTS=""
+  log "  transactions per node (primary/replica1/replica2): primary-only" \
+    "${REP_XACTS[primary-only.0]}/${REP_XACTS[primary-only.1]}/${REP_XACTS[primary-only.2]}," \
+    "split ${REP_XACTS[split.0]}/${REP_XACTS[split.1]}/${REP_XACTS[split.2]}"
+  for i in "${REPLICA_DIRS[@]}"; do node_ctl "$i" -m fast -w -t 60 stop >/dev/null 2>&1 || true; done
+}
+
+# pggat's /metrics (routing decisions, endpoint states) after a run, for the raw directory.
+save_metrics() {
+  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(
+    "http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode())' "$PGGAT_ADMIN_PORT" \
+    >"$RAW_DIR/metrics-$1.txt" 2>&1 || true
+}
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# One INSERT through pggat by a client that gives up after $1 seconds.
+pggat_insert() {
+  client timeout "$1" "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PGGAT_PORT" -U bench -d bench \
+    -c "INSERT INTO failover_writes DEFAULT VALUES" >/dev/null 2>>"$RAW_DIR/failover-errors.txt"
+}
+
+# Two small nodes A (primary) and B (its standby) behind pggat, configured as primary and replica. Each
+# round stops the current primary, promotes the standby (pg_ctl promote -w: it takes writes when that
+# returns), then runs psql INSERTs through pggat until one succeeds. Nothing is pushed to pggat: its
+# probes (every second by default) see the promoted node writable, and writes that arrived meanwhile
+# wait for it (routing.primaryWait). The old primary then comes back as a standby of the new one.
+# The writing client gives up on an attempt after FAILOVER_CLIENT_TIMEOUT seconds and tries again, like
+# an application with a statement timeout: a write that pggat routed to the stopped primary before its
+# probe noticed waits in that endpoint's pool (up to timeouts.queryWait) instead of moving to the new
+# primary, so without a client timeout one such write would dominate the figure.
+run_failovers() {
+  wants pggat || return 0
+  ((FAILOVERS > 0)) || return 0
+  local a="$WORK/fo-a" b="$WORK/fo-b" a_port b_port
+  a_port="$(free_port)"; b_port="$(free_port)"
+  log "promotion timing: $FAILOVERS promotions between ports $a_port and $b_port"
+  as_service_user "$PG_BIN/initdb" -D "$a" -U postgres -E UTF8 --locale=C --auth-local=trust \
+    --auth-host=scram-sha-256 >>"$WORK/logs/initdb.log" 2>&1
+  printf '%s\n' "" "# pggat benchmark failover node" "listen_addresses = '127.0.0.1'" "port = $a_port" \
+    "unix_socket_directories = '$WORK/sock'" "fsync = off" "full_page_writes = off" "wal_keep_size = 256MB" \
+    >>"$a/postgresql.conf"
+  node_ctl "$a" -l "$WORK/logs/fo-a.log" -w -t 120 start >/dev/null
+  NODE_PORT[$a]="$a_port"; EXTRA_DATA_DIRS+=("$a")
+  # The same SCRAM verifier as the main cluster, so that the pggat configuration is the same.
+  printf "CREATE ROLE bench LOGIN PASSWORD '%s';\n" "$BENCH_VERIFIER" | \
+    as_service_user "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK/sock" -p "$a_port" -U postgres -d postgres
+  psql_node "$a_port" "CREATE DATABASE bench OWNER bench"
+  psql_node "$a_port" "CREATE TABLE failover_writes (id bigserial PRIMARY KEY, at timestamptz DEFAULT now());
+    ALTER TABLE failover_writes OWNER TO bench" bench
+  make_standby "$a_port" "$b" "$b_port"
+  await_streaming "$a_port" 1
+  PGGAT_PRIMARY_PORT="$a_port"
+  PGGAT_REPLICA_ENDPOINTS="$(replica_endpoints_yaml "$b_port")"
+  if ! start_pggat transaction; then
+    log "pggat unavailable: ${TARGET_DOWN[pggat]}"
+    PGGAT_PRIMARY_PORT=""; PGGAT_REPLICA_ENDPOINTS=""
+    return 0
+  fi
+  local cur="$a" stb="$b" i t0 ms deadline tmp tries
+  for i in $(seq "$FAILOVERS"); do
+    sleep 2   # the standby is probed as up before its promotion
+    pggat_insert 10 || log "  warning: the write before promotion $i failed (see failover-errors.txt)"
+    node_ctl "$cur" -m fast -w -t 60 stop >/dev/null
+    node_ctl "$stb" -w -t 60 promote >/dev/null
+    t0="$(now_ms)"; deadline=$((SECONDS + 60)); tries=1
+    until pggat_insert "$FAILOVER_CLIENT_TIMEOUT"; do
+      ((SECONDS < deadline)) || { log "  promotion $i: no successful write within 60 s"; break; }
+      tries=$((tries + 1))
+      sleep 0.01
+    done
+    ms=$(( $(now_ms) - t0 ))
+    FAILOVER_MS+=("$ms"); FAILOVER_TRIES+=("$tries")
+    log "  promotion $i: first successful write after $ms ms ($tries attempts)"
+    make_standby "${NODE_PORT[$stb]}" "$cur" "${NODE_PORT[$cur]}"
+    await_streaming "${NODE_PORT[$stb]}" 1
+    tmp="$cur"; cur="$stb"; stb="$tmp"
+  done
+  save_metrics failover
+  stop_pggat
+  PGGAT_PRIMARY_PORT=""; PGGAT_REPLICA_ENDPOINTS=""
+}
+
+# Nearest-rank percentile of the numbers on stdin.
+percentile() {
+  sort -n | awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+    r = int(p / 100 * NR); if (r < p / 100 * NR) r++; if (r < 1) r = 1; print v[r] }'
+}
+
+share() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN{ if (b > 0) printf "%.1f%%", 100 * a / b; else printf "n/a" }'; }
+
+report_replicas() {
+  local run total label
+  echo
+  echo "### Replica routing: pggat over a primary and 2 streaming replicas (\`-S -M simple -c 50\`, transaction mode)"
+  echo
+  echo "| routing | pggat TPS | lat ms | errors | primary | replica 1 | replica 2 |"
+  echo "|---|---:|---:|---|---:|---:|---:|"
+  for run in primary-only split; do
+    total=$(( ${REP_XACTS[$run.0]:-0} + ${REP_XACTS[$run.1]:-0} + ${REP_XACTS[$run.2]:-0} ))
+    if [[ "$run" == split ]]; then label="read/write split (3 endpoints)"; else label="primary only (1 endpoint)"; fi
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" \
+      "$(num "${TPS[rep-$run.pggat]:-}")" "$(num "${LAT[rep-$run.pggat]:-}" 3)" "$(cell "${ERRS[rep-$run.pggat]:-}")" \
+      "$(share "${REP_XACTS[$run.0]:-}" "$total")" "$(share "${REP_XACTS[$run.1]:-}" "$total")" \
+      "$(share "${REP_XACTS[$run.2]:-}" "$total")"
+  done
+  echo
+  echo "Shares: each node's growth of pg_stat_database.xact_commit (database bench) during the run, pggat's"
+  echo "probes included. TPS split / primary-only: $(ratio "${TPS[rep-split.pggat]:-}" "${TPS[rep-primary-only.pggat]:-}")."
+  if ((${#FAILOVER_MS[@]} > 0)); then
+    echo
+    echo "### Promotion to first successful write through pggat (${#FAILOVER_MS[@]} promotions, no endpoint push)"
+    echo
+    echo "| p50 ms | p99 ms | min ms | max ms |"
+    echo "|---:|---:|---:|---:|"
+    printf '| %s | %s | %s | %s |\n' \
+      "$(printf '%s\n' "${FAILOVER_MS[@]}" | percentile 50)" "$(printf '%s\n' "${FAILOVER_MS[@]}" | percentile 99)" \
+      "$(printf '%s\n' "${FAILOVER_MS[@]}" | percentile 0)" "$(printf '%s\n' "${FAILOVER_MS[@]}" | percentile 100)"
+    echo
+    echo "From pg_ctl promote returning to the end of the first INSERT through pggat that succeeded (psql"
+    echo "start-up included; the old primary was stopped just before; probeInterval 1 s, the default). The client"
+    echo "gives up on an attempt after ${FAILOVER_CLIENT_TIMEOUT} s and retries. All values (ms): ${FAILOVER_MS[*]};"
+    echo "attempts: ${FAILOVER_TRIES[*]}."
+  fi
+}
+
+# ----------------------------------------------------------------------------------------------------
 # Report
 # ----------------------------------------------------------------------------------------------------
 
@@ -592,6 +824,7 @@ report() {
   done
   echo "TPS is pgbench's figure without initial connection time; exceptions (as pgbench reports them):${notes:- none}"
   echo "Errors = failed transactions + aborted clients (pgbench exit status in parentheses when non-zero)."
+  if ((RUN_REPLICAS)); then report_replicas; fi
   if ((RUN_IDLE)); then
     echo
     echo "### Idle connections ($IDLE_CLIENTS logged-in idle clients per pooler, transaction mode)"
@@ -631,6 +864,7 @@ cleanup() {
   [[ -z "$IDLE_PID" ]] || { kill -TERM "$IDLE_PID" 2>/dev/null; wait "$IDLE_PID" 2>/dev/null; }
   stop_pggat
   stop_pgbouncer
+  stop_extra_nodes
   stop_postgres
   if [[ -n "${WORK:-}" && -d "$WORK" ]]; then
     [[ -z "${RAW_DIR:-}" ]] || cp -r "$WORK/logs" "$RAW_DIR/logs" 2>/dev/null
@@ -647,7 +881,7 @@ main() {
   parse_args "$@"
   [[ -f bench/run.sh && -f pom.xml ]] || { echo "run.sh: run from the repository root: bash bench/run.sh" >&2; exit 2; }
   check_prerequisites
-  define_workloads
+  if ((RUN_THROUGHPUT)); then define_workloads; fi
   raise_fd_limit
   trap cleanup EXIT
   trap 'exit 130' INT
@@ -657,8 +891,9 @@ main() {
   if wants pggat; then log "pggat JVM options: $PGGAT_JAVA_OPTS (set PGGAT_JAVA_OPTS to change)"; fi
   start_postgres
   setup_database
-  run_throughput
+  if ((RUN_THROUGHPUT)); then run_throughput; fi
   run_idle
+  if ((RUN_REPLICAS)); then run_replicas; run_failovers; fi
   report | tee "$RESULTS_FILE"
   log "written: $RESULTS_FILE"
   local t
