@@ -29,7 +29,8 @@ public final class Main implements Callable<Integer> {
 
     @Option(
             names = "--default-image",
-            description = "Pooler image for PgPools that name none (default: ${DEFAULT-VALUE}).",
+            description = "Pooler image for PgPools that name none (default: " + PggatOperator.IMAGE_REPOSITORY
+                    + ":<operator version>). Also env PGGAT_DEFAULT_IMAGE.",
             defaultValue = "${env:PGGAT_DEFAULT_IMAGE}")
     String defaultImage;
 
