@@ -367,6 +367,47 @@ class EndpointStreamTest {
     }
 
     @Test
+    void aFailoverRewritesTheBootstrapConfigButDoesNotRollStreamSubscribedPoolerPods() throws Exception {
+        cnpgCluster();
+        startStream(0);
+        api.startOperator(baseUrl());
+        api.create(cnpgPool("orders", "pg"));
+        Deployment before = await("Deployment orders-pggat", WAIT, () -> api.client
+                .apps()
+                .deployments()
+                .inNamespace(NS)
+                .withName("orders-pggat")
+                .get());
+        String checksum =
+                before.getSpec().getTemplate().getMetadata().getAnnotations().get(PoolerResources.CHECKSUM_ANNOTATION);
+
+        api.setCnpgPrimary("pg", "pg-3");
+        await("the ConfigMap to name pg-3's address as primary", WAIT, () -> {
+            var cm = api.client
+                    .configMaps()
+                    .inNamespace(NS)
+                    .withName("orders-pggat")
+                    .get();
+            return PgPoolReconcilerTest.endpoints(
+                            PgPoolReconcilerTest.yaml(cm.getData().get("pggat.yaml"))
+                                    .at("/databases/app"))
+                    .contains("10.1.0.3:primary");
+        });
+        Deployment after = api.client
+                .apps()
+                .deployments()
+                .inNamespace(NS)
+                .withName("orders-pggat")
+                .get();
+        assertThat(after.getSpec()
+                        .getTemplate()
+                        .getMetadata()
+                        .getAnnotations()
+                        .get(PoolerResources.CHECKSUM_ANNOTATION))
+                .isEqualTo(checksum);
+    }
+
+    @Test
     void deletingThePgPoolEndsItsStreamAndItsTokenSecret() throws Exception {
         cnpgCluster();
         startStream(0);

@@ -150,6 +150,10 @@ public final class PoolerResources {
         Deployment d = deploymentWithoutStream(pool, config, defaultImage);
         if (streamUrl != null) {
             addStream(pool, d, streamUrl);
+            d.getSpec()
+                    .getTemplate()
+                    .getMetadata()
+                    .setAnnotations(Map.of(CHECKSUM_ANNOTATION, config.checksumWithoutEndpoints()));
         }
         return d;
     }
