@@ -8,7 +8,9 @@ import dev.pggat.pooler.stream.Envelope;
 import dev.pggat.pooler.stream.StreamProtocol;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -17,6 +19,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -49,6 +52,13 @@ public final class EndpointStreamServer implements AutoCloseable {
     private final Semaphore subscriberSlots;
     private final long heartbeatMillis;
     private final AtomicInteger subscribers = new AtomicInteger();
+    private final KubernetesClient client;
+    private final Map<String, CachedSecret> tokenSecrets = new ConcurrentHashMap<>();
+
+    /** Tokens are read with a GET when poolers connect, so the operator needs no right to list or watch Secrets. */
+    private record CachedSecret(Secret secret, long readAtNanos) {}
+
+    private static final long TOKEN_CACHE_NANOS = 5_000_000_000L;
 
     private EndpointStreamServer(
             KubernetesClient client,
@@ -58,6 +68,7 @@ public final class EndpointStreamServer implements AutoCloseable {
             int maxSubscribers,
             Clock clock)
             throws IOException {
+        this.client = client;
         this.hub = new EndpointHub(clock);
         this.heartbeatMillis = heartbeat.toMillis();
         this.subscriberSlots = new Semaphore(maxSubscribers);
@@ -163,6 +174,7 @@ public final class EndpointStreamServer implements AutoCloseable {
         }
         for (String key : hub.keys()) {
             if (key.startsWith(namespace + "/") && !seen.contains(key)) {
+                tokenSecrets.remove(key);
                 hub.remove(key);
             }
         }
@@ -231,8 +243,32 @@ public final class EndpointStreamServer implements AutoCloseable {
             return false;
         }
         return StreamTokens.matches(
-                sources.secret(namespace, StreamTokens.secretName(name)),
-                header.substring(7).trim());
+                tokenSecret(namespace, name), header.substring(7).trim());
+    }
+
+    /**
+     * The PgPool's token Secret, read at most every few seconds: a reconnect storm after an operator restart costs
+     * one GET per PgPool, not one per pooler pod.
+     */
+    private Secret tokenSecret(String namespace, String poolName) {
+        String key = namespace + "/" + poolName;
+        long now = System.nanoTime();
+        CachedSecret cached = tokenSecrets.get(key);
+        if (cached != null && now - cached.readAtNanos() < TOKEN_CACHE_NANOS) {
+            return cached.secret();
+        }
+        Secret s;
+        try {
+            s = client.secrets()
+                    .inNamespace(namespace)
+                    .withName(StreamTokens.secretName(poolName))
+                    .get();
+        } catch (KubernetesClientException e) {
+            LOG.warn("endpoint stream {}: cannot read the token Secret: {}", key, e.getMessage());
+            return null;
+        }
+        tokenSecrets.put(key, new CachedSecret(s, now));
+        return s;
     }
 
     private void serve(HttpExchange ex, String key, EndpointHub.PoolStream stream) throws IOException {

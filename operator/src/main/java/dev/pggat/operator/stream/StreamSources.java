@@ -6,7 +6,6 @@ import dev.pggat.operator.model.PoolerResources;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
@@ -27,7 +26,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The informer caches the endpoint stream is computed from: PgPools, the database pods of CloudNativePG and
- * Zalando clusters, the pooler pods, the operator's own Secrets, and the cluster resources of whichever of the two
+ * Zalando clusters, the pooler pods, and the cluster resources of whichever of the two
  * CRDs is installed (watched from the moment its CRD appears). Every operator replica runs its own, leader or not.
  */
 final class StreamSources implements AutoCloseable {
@@ -41,7 +40,6 @@ final class StreamSources implements AutoCloseable {
     private List<SharedIndexInformer<PgPool>> pools = List.of();
     private final Map<ClusterKinds, List<SharedIndexInformer<Pod>>> clusterPods = new EnumMap<>(ClusterKinds.class);
     private List<SharedIndexInformer<Pod>> poolerPods = List.of();
-    private List<SharedIndexInformer<Secret>> secrets = List.of();
     private final Map<ClusterKinds, List<SharedIndexInformer<GenericKubernetesResource>>> clusters =
             new java.util.concurrent.ConcurrentHashMap<>();
     private volatile boolean closed;
@@ -83,9 +81,6 @@ final class StreamSources implements AutoCloseable {
                         .withLabelSelector(managed)
                         .withLabel("app.kubernetes.io/name", "pggat")
                         .inform(handler()));
-        secrets = each(ns -> ns == null
-                ? client.secrets().inAnyNamespace().withLabelSelector(managed).inform(handler())
-                : client.secrets().inNamespace(ns).withLabelSelector(managed).inform(handler()));
         // Cluster-scoped: a CRD appearing is what starts the informer on its kind.
         all.add(client.apiextensions().v1().customResourceDefinitions().inform(new ResourceEventHandler<>() {
             @Override
@@ -211,10 +206,6 @@ final class StreamSources implements AutoCloseable {
         return inNamespace(poolerPods, pool.getMetadata().getNamespace()).stream()
                 .filter(p -> Snapshots.isPoolerPodOf(p, pool))
                 .toList();
-    }
-
-    Secret secret(String namespace, String name) {
-        return byName(secrets, namespace, name);
     }
 
     private static <T extends HasMetadata> List<T> inNamespace(List<SharedIndexInformer<T>> informers, String ns) {
