@@ -78,6 +78,15 @@ public final class Main implements Callable<Integer> {
             String u = streamUrl.trim();
             return u.endsWith("/") ? u.substring(0, u.length() - 1) : u;
         }
+        String ns = ownNamespace();
+        if (ns == null) {
+            return null;
+        }
+        return "http://pggat-operator." + ns + ".svc:" + streamPort;
+    }
+
+    /** The namespace the operator runs in, or null when neither POD_NAMESPACE nor a service account tells. */
+    static String ownNamespace() {
         String ns = System.getenv("POD_NAMESPACE");
         if ((ns == null || ns.isBlank()) && java.nio.file.Files.isReadable(SERVICE_ACCOUNT_NAMESPACE)) {
             try {
@@ -86,10 +95,7 @@ public final class Main implements Callable<Integer> {
                 ns = null;
             }
         }
-        if (ns == null || ns.isBlank()) {
-            return null;
-        }
-        return "http://pggat-operator." + ns + ".svc:" + streamPort;
+        return ns == null || ns.isBlank() ? null : ns;
     }
 
     @Override
