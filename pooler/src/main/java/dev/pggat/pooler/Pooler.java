@@ -132,13 +132,13 @@ public final class Pooler implements AutoCloseable {
         return router;
     }
 
+    public FrontendContext frontend() {
+        return frontend;
+    }
+
     // issue 6: the operator's endpoint stream sets the instance id and peers through this.
     public CancelRegistry cancelRegistry() {
         return cancels;
-    }
-
-    public FrontendContext frontend() {
-        return frontend;
     }
 
     /**
