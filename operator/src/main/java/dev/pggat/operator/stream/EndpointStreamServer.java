@@ -292,6 +292,8 @@ public final class EndpointStreamServer implements AutoCloseable {
                 ex.getRemoteAddress());
         long sent = -1;
         try (OutputStream out = ex.getResponseBody()) {
+            // Headers go out at once; the subscriber's request timeout covers only them.
+            out.flush();
             while (true) {
                 EndpointHub.Snapshot s = stream.await(sent, heartbeatMillis);
                 if (s == null) {

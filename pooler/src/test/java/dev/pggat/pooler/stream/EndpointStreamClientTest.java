@@ -42,7 +42,7 @@ class EndpointStreamClientTest {
 
     private StreamSettings settings(Duration heartbeatTimeout) {
         return StreamSettings.of(server.url(), "t0ken", null, "orders-pggat-a")
-                .withTimeouts(Duration.ofSeconds(1), heartbeatTimeout, Duration.ofMillis(50), Duration.ofMillis(400));
+                .withTimeouts(Duration.ofSeconds(2), heartbeatTimeout, Duration.ofMillis(50), Duration.ofMillis(400));
     }
 
     private Envelope next() throws InterruptedException {
@@ -82,8 +82,8 @@ class EndpointStreamClientTest {
         client = new EndpointStreamClient(settings(Duration.ofSeconds(10)), received::add).start();
         server.send(StreamProtocol.snapshotLine(envelope(1, "10.0.0.1")));
         next();
-        // The connect timeout is 1 s; it must not apply to the body.
-        Thread.sleep(2500);
+        // The connect timeout is 2 s; it must not apply to the body.
+        Thread.sleep(3000);
         server.send(StreamProtocol.snapshotLine(envelope(2, "10.0.0.2")));
         assertThat(next().endpoints().version()).isEqualTo(2);
         assertThat(server.requests).hasSize(1);

@@ -79,6 +79,8 @@ final class ScriptedStreamServer implements AutoCloseable {
         ex.getResponseHeaders().set("Content-Type", StreamProtocol.CONTENT_TYPE);
         ex.sendResponseHeaders(200, 0);
         try (OutputStream out = ex.getResponseBody()) {
+            // The headers go out now, not with the first line: the client's timeout covers only them.
+            out.flush();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             while (System.nanoTime() < deadline) {
                 // Only the newest connection takes lines, so a line meant for it never goes to one the client left.
