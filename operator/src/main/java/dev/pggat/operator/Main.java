@@ -1,5 +1,6 @@
 package dev.pggat.operator;
 
+import dev.pggat.operator.stream.EndpointStreamServer;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
@@ -28,7 +29,8 @@ public final class Main implements Callable<Integer> {
 
     @Option(
             names = "--default-image",
-            description = "Pooler image for PgPools that name none (default: ${DEFAULT-VALUE}).",
+            description = "Pooler image for PgPools that name none (default: " + PggatOperator.IMAGE_REPOSITORY
+                    + ":<operator version>). Also env PGGAT_DEFAULT_IMAGE.",
             defaultValue = "${env:PGGAT_DEFAULT_IMAGE}")
     String defaultImage;
 
@@ -39,21 +41,92 @@ public final class Main implements Callable<Integer> {
             converter = DurationConverter.class)
     Duration recheck;
 
+    @Option(
+            names = "--stream-port",
+            description = "Port of the endpoint stream that pooler pods subscribe to; 0 turns it off"
+                    + " (default: ${DEFAULT-VALUE}).",
+            defaultValue = "8090")
+    int streamPort;
+
+    @Option(
+            names = "--stream-bind",
+            description = "Address the endpoint stream listens on (default: ${DEFAULT-VALUE}).",
+            defaultValue = "0.0.0.0")
+    String streamBind;
+
+    @Option(
+            names = "--stream-url",
+            description = "How pooler pods reach the endpoint stream, e.g. http://pggat-operator.pggat-system.svc:8090"
+                    + " (default: http://pggat-operator.<the operator's namespace>.svc:<port>). Also env"
+                    + " PGGAT_STREAM_BASE_URL.",
+            defaultValue = "${env:PGGAT_STREAM_BASE_URL}")
+    String streamUrl;
+
+    @Option(
+            names = "--stream-heartbeat",
+            description = "Longest silence on an endpoint stream (default: 5s).",
+            defaultValue = "5s",
+            converter = DurationConverter.class)
+    Duration streamHeartbeat;
+
+    private static final java.nio.file.Path SERVICE_ACCOUNT_NAMESPACE =
+            java.nio.file.Path.of("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+
+    /** The advertised stream URL: the option, else the operator's Service in its own namespace. */
+    String streamBaseUrl() {
+        if (streamUrl != null && !streamUrl.isBlank()) {
+            String u = streamUrl.trim();
+            return u.endsWith("/") ? u.substring(0, u.length() - 1) : u;
+        }
+        String ns = ownNamespace();
+        if (ns == null) {
+            return null;
+        }
+        return "http://pggat-operator." + ns + ".svc:" + streamPort;
+    }
+
+    /** The namespace the operator runs in, or null when neither POD_NAMESPACE nor a service account tells. */
+    static String ownNamespace() {
+        String ns = System.getenv("POD_NAMESPACE");
+        if ((ns == null || ns.isBlank()) && java.nio.file.Files.isReadable(SERVICE_ACCOUNT_NAMESPACE)) {
+            try {
+                ns = java.nio.file.Files.readString(SERVICE_ACCOUNT_NAMESPACE).trim();
+            } catch (java.io.IOException e) {
+                ns = null;
+            }
+        }
+        return ns == null || ns.isBlank() ? null : ns;
+    }
+
     @Override
-    public Integer call() throws InterruptedException {
+    public Integer call() throws Exception {
         KubernetesClient client = new KubernetesClientBuilder().build();
         String image = defaultImage == null || defaultImage.isBlank() ? PggatOperator.defaultImage() : defaultImage;
-        Operator operator = PggatOperator.create(
-                client,
-                namespaces == null ? java.util.Set.of() : new LinkedHashSet<>(namespaces),
-                image,
-                recheck,
-                Clock.systemUTC(),
-                true);
+        java.util.Set<String> watched = namespaces == null ? java.util.Set.of() : new LinkedHashSet<>(namespaces);
+        EndpointStreamServer stream = null;
+        String advertised = null;
+        if (streamPort > 0) {
+            advertised = streamBaseUrl();
+            if (advertised == null) {
+                System.err.println("pggat-operator: --stream-url is not set and the operator's namespace is unknown"
+                        + " (no POD_NAMESPACE, no service account); pooler pods will not subscribe to the stream");
+            }
+            stream = EndpointStreamServer.start(
+                    client,
+                    watched,
+                    new java.net.InetSocketAddress(streamBind, streamPort),
+                    streamHeartbeat,
+                    Clock.systemUTC());
+        }
+        Operator operator = PggatOperator.create(client, watched, image, recheck, Clock.systemUTC(), true, advertised);
         CountDownLatch stopped = new CountDownLatch(1);
+        EndpointStreamServer streamToStop = stream;
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
+                            if (streamToStop != null) {
+                                streamToStop.close();
+                            }
                             operator.stop();
                             stopped.countDown();
                         },
@@ -92,7 +165,7 @@ public final class Main implements Callable<Integer> {
                 return Duration.parse(value);
             } catch (java.time.format.DateTimeParseException e) {
                 throw new CommandLine.TypeConversionException(
-                        "--recheck-interval \"" + value + "\" is not a duration; accepted: 500ms, 30s, 5m, 1h");
+                        "\"" + value + "\" is not a duration; accepted: 500ms, 30s, 5m, 1h");
             }
         }
     }

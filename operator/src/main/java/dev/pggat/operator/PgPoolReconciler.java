@@ -14,6 +14,10 @@ import dev.pggat.operator.model.StatusModel;
 import dev.pggat.operator.model.StatusModel.Outcome;
 import dev.pggat.operator.model.Topologies;
 import dev.pggat.operator.model.Topology;
+import dev.pggat.operator.stream.Snapshots;
+import dev.pggat.operator.stream.StreamTokens;
+import dev.pggat.pooler.frontend.CancelRegistry;
+import dev.pggat.pooler.stream.StreamProtocol;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -66,15 +70,25 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
     private final Duration recheck;
     private final Clock clock;
     private final ClusterWatches clusterWatches = new ClusterWatches();
+    private final String streamBaseUrl;
 
     /**
      * @param defaultImage pooler image when the PgPool names none
      * @param recheck how soon to look again while waiting on something no informer reports (a Secret, a pod IP)
      */
     public PgPoolReconciler(String defaultImage, Duration recheck, Clock clock) {
+        this(defaultImage, recheck, clock, null);
+    }
+
+    /**
+     * @param streamBaseUrl how pooler pods reach the operator's endpoint stream ({@code http://host:port}), or null
+     *     when the operator serves none
+     */
+    public PgPoolReconciler(String defaultImage, Duration recheck, Clock clock, String streamBaseUrl) {
         this.defaultImage = defaultImage;
         this.recheck = recheck;
         this.clock = clock;
+        this.streamBaseUrl = streamBaseUrl;
     }
 
     @Override
@@ -121,6 +135,22 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                                 (Pod pod) -> ClusterWatches.referencing(primaries, ClusterKinds.ZALANDO, pod))
                         .build(),
                 context);
+        // A new pooler pod needs its cancel-key instance id before it hands out keys.
+        var poolerPods = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
+                        .withName("pooler-pods")
+                        .withLabelSelector(managed + ",app.kubernetes.io/component=pooler")
+                        .withSecondaryToPrimaryMapper((Pod pod) -> {
+                            String owner = pod.getMetadata().getLabels() == null
+                                    ? null
+                                    : pod.getMetadata().getLabels().get(PoolerResources.INSTANCE);
+                            return owner == null
+                                    ? Set.of()
+                                    : Set.of(new ResourceID(
+                                            owner, pod.getMetadata().getNamespace()));
+                        })
+                        .build(),
+                context);
         // A CRD appearing is what lets a waiting PgPool start its cluster informer.
         var crds = new InformerEventSource<>(
                 InformerEventSourceConfiguration.from(CustomResourceDefinition.class, PgPool.class)
@@ -128,7 +158,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                         .withSecondaryToPrimaryMapper((CustomResourceDefinition crd) -> waitingOn(primaries, crd))
                         .build(),
                 context);
-        return List.of(configMaps, deployments, services, pdbs, cnpgPods, zalandoPods, crds);
+        return List.of(configMaps, deployments, services, pdbs, cnpgPods, zalandoPods, poolerPods, crds);
     }
 
     private static Set<ResourceID> waitingOn(
@@ -158,6 +188,10 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         try {
             PgPoolSpec spec = pool.getSpec();
             SpecValidation.check(spec);
+            if (streamBaseUrl != null) {
+                // Before discovery, which may wait: pods that already run need their ids either way.
+                assignInstanceIds(client, pool);
+            }
             Discovered discovered = discover(client, pool, context);
             topology = discovered.topology();
             PoolerConfig config = PoolerConfig.render(spec, topology, discovered.databases());
@@ -168,7 +202,14 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
             endpointSetVersion = PoolerResources.nextEndpointSetVersion(currentConfigMap, topology);
             apply(client, pool, PoolerResources.configMap(pool, config, topology, endpointSetVersion));
             if (PoolerResources.deploymentEnabled(pool)) {
-                Deployment deployment = apply(client, pool, PoolerResources.deployment(pool, config, defaultImage));
+                String streamUrl = null;
+                if (streamBaseUrl != null) {
+                    ensureStreamToken(client, pool);
+                    streamUrl = streamBaseUrl + StreamProtocol.path(ns(pool), name(pool));
+                }
+                Deployment deployment =
+                        apply(client, pool, PoolerResources.deployment(pool, config, defaultImage, streamUrl));
+
                 apply(client, pool, PoolerResources.service(pool));
                 apply(client, pool, PoolerResources.podDisruptionBudget(pool));
                 outcome = StatusModel.rollout(deployment, PoolerResources.replicas(pool));
@@ -198,6 +239,78 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         return outcome.state() == Outcome.State.PROGRESSING && !"RollingOut".equals(outcome.reason())
                 ? control.rescheduleAfter(recheck)
                 : control;
+    }
+
+    /** Created once; a token already there is kept, so running poolers stay subscribed across reconciles. */
+    private static void ensureStreamToken(KubernetesClient client, PgPool pool) {
+        Secret current = secret(client, pool, StreamTokens.secretName(pool));
+        if (current == null) {
+            client.resource(PoolerResources.streamTokenSecret(pool, StreamTokens.generate()))
+                    .create();
+        } else if (!ownedBy(current, pool)) {
+            throw Problem.invalid(
+                    "NameConflict",
+                    "Secret " + StreamTokens.secretName(pool) + " already exists and does not belong to PgPool "
+                            + name(pool) + "; rename or delete one of them");
+        }
+    }
+
+    /**
+     * Gives every pooler pod of the PgPool that has none the lowest free cancel-key instance id (0-126). Reads pods
+     * from the API rather than a cache, so that an id just given is never given twice.
+     */
+    private static void assignInstanceIds(KubernetesClient client, PgPool pool) {
+        List<Pod> pods = client.pods()
+                .inNamespace(ns(pool))
+                .withLabels(PoolerResources.selectorLabels(pool))
+                .list()
+                .getItems();
+        Set<Integer> used = new java.util.HashSet<>();
+        for (Pod p : pods) {
+            Integer id = Snapshots.instanceId(p);
+            if (id != null) {
+                used.add(id);
+            }
+        }
+        List<Pod> waiting = pods.stream()
+                .filter(p -> Snapshots.instanceId(p) == null && p.getMetadata().getDeletionTimestamp() == null)
+                .sorted(java.util.Comparator.comparing(
+                        (Pod p) -> p.getMetadata().getName()))
+                .toList();
+        int next = 0;
+        for (Pod p : waiting) {
+            while (used.contains(next)) {
+                next++;
+            }
+            if (next >= CancelRegistry.UNASSIGNED) {
+                LOG.warn(
+                        "PgPool {}/{}: more than {} pooler pods; pod {} gets no cancel-key instance id and its"
+                                + " clients' cancels are honoured only when they reach it directly",
+                        ns(pool),
+                        name(pool),
+                        CancelRegistry.UNASSIGNED,
+                        p.getMetadata().getName());
+                return;
+            }
+            String id = Integer.toString(next);
+            used.add(next);
+            try {
+                client.pods()
+                        .inNamespace(ns(pool))
+                        .withName(p.getMetadata().getName())
+                        .edit(live -> {
+                            if (live.getMetadata().getAnnotations() == null) {
+                                live.getMetadata().setAnnotations(new HashMap<>());
+                            }
+                            live.getMetadata().getAnnotations().putIfAbsent(Snapshots.INSTANCE_ID_ANNOTATION, id);
+                            return live;
+                        });
+            } catch (KubernetesClientException e) {
+                if (e.getCode() != 404) {
+                    throw e;
+                }
+            }
+        }
     }
 
     private record Discovered(Topology topology, List<PoolerDatabase> databases) {}
@@ -416,6 +529,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
     public DeleteControl cleanup(PgPool pool, Context<PgPool> context) {
         KubernetesClient client = context.getClient();
         deleteWorkloads(client, pool);
+        deleteIfOwned(client, pool, secret(client, pool, StreamTokens.secretName(pool)));
         deleteIfOwned(
                 client,
                 pool,

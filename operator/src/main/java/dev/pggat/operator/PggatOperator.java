@@ -44,13 +44,28 @@ public final class PggatOperator {
             Duration recheck,
             Clock clock,
             boolean closeClient) {
+        return create(client, namespaces, defaultImage, recheck, clock, closeClient, null);
+    }
+
+    /**
+     * @param streamBaseUrl how pooler pods reach this operator's endpoint stream ({@code http://host:port}); null
+     *     runs poolers from their configuration file alone
+     */
+    public static Operator create(
+            KubernetesClient client,
+            Set<String> namespaces,
+            String defaultImage,
+            Duration recheck,
+            Clock clock,
+            boolean closeClient,
+            String streamBaseUrl) {
         Operator operator = new Operator(o -> o.withKubernetesClient(client)
                 .withCloseClientOnStop(closeClient)
                 // Merge patches and plain updates work on every API server; server-side apply does not work on the
                 // test server and buys nothing here, since the operator owns every field it writes.
                 .withUseSSAToPatchPrimaryResource(false)
                 .withSSABasedCreateUpdateMatchForDependentResources(false));
-        PgPoolReconciler reconciler = new PgPoolReconciler(defaultImage, recheck, clock);
+        PgPoolReconciler reconciler = new PgPoolReconciler(defaultImage, recheck, clock, streamBaseUrl);
         operator.register(reconciler, c -> {
             if (namespaces.isEmpty()) {
                 c.watchingAllNamespaces();

@@ -28,10 +28,23 @@ class MainTest {
         assertThat(converter.convert("500ms")).isEqualTo(Duration.ofMillis(500));
         assertThat(converter.convert("5m")).isEqualTo(Duration.ofMinutes(5));
         assertThat(converter.convert("PT30S")).isEqualTo(Duration.ofSeconds(30));
-        assertThatThrownBy(() -> converter.convert("10 minutes"))
-                .hasMessageContaining("--recheck-interval")
-                .hasMessageContaining("10 minutes")
-                .hasMessageContaining("30s");
+        for (String option : new String[] {"--recheck-interval", "--stream-heartbeat"}) {
+            assertThatThrownBy(() -> new CommandLine(new Main()).parseArgs(option, "10 minutes"))
+                    .hasMessageContaining(option)
+                    .hasMessageContaining("10 minutes")
+                    .hasMessageContaining("30s");
+        }
+    }
+
+    @Test
+    void streamUrlDefaultsToTheOperatorServiceAndDropsATrailingSlash() {
+        Main main = new Main();
+        new CommandLine(main).parseArgs("--stream-url", "http://op.example.svc:8090/");
+        assertThat(main.streamBaseUrl()).isEqualTo("http://op.example.svc:8090");
+        Main defaults = new Main();
+        new CommandLine(defaults).parseArgs();
+        assertThat(defaults.streamPort).isEqualTo(8090);
+        assertThat(defaults.streamHeartbeat).isEqualTo(Duration.ofSeconds(5));
     }
 
     @Test

@@ -54,8 +54,21 @@ final class MockApi implements AutoCloseable {
     }
 
     void startOperator() {
-        operator = PggatOperator.create(client, Set.of(), IMAGE, Duration.ofMillis(300), Clock.systemUTC(), false);
+        startOperator(null);
+    }
+
+    /** @param streamBaseUrl where pooler pods are told the endpoint stream is, or null for none */
+    void startOperator(String streamBaseUrl) {
+        operator = PggatOperator.create(
+                client, Set.of(), IMAGE, Duration.ofMillis(300), Clock.systemUTC(), false, streamBaseUrl);
         operator.start();
+    }
+
+    void stopOperator() {
+        if (operator != null) {
+            operator.stop();
+            operator = null;
+        }
     }
 
     @Override
@@ -132,6 +145,11 @@ final class MockApi implements AutoCloseable {
     }
 
     void setCnpgPrimary(String cluster, String currentPrimary) {
+        setCnpgStatus(cluster, currentPrimary, currentPrimary);
+    }
+
+    /** As CloudNativePG writes it; a targetPrimary other than currentPrimary is a switchover under way. */
+    void setCnpgStatus(String cluster, String currentPrimary, String targetPrimary) {
         var resource = client.genericKubernetesResources(PgPoolReconciler.definition(ClusterKinds.CNPG))
                 .inNamespace(NS)
                 .withName(cluster);
@@ -141,7 +159,7 @@ final class MockApi implements AutoCloseable {
                         "status",
                         Map.of(
                                 "currentPrimary", currentPrimary,
-                                "targetPrimary", currentPrimary,
+                                "targetPrimary", targetPrimary,
                                 "instancesStatus",
                                         Map.of("healthy", List.of(cluster + "-1", cluster + "-2", cluster + "-3"))));
         current.getMetadata().setResourceVersion(null);

@@ -8,6 +8,7 @@ import dev.pggat.pooler.frontend.CancelRegistry;
 import dev.pggat.pooler.frontend.ClientSession;
 import dev.pggat.pooler.frontend.FrontendContext;
 import dev.pggat.pooler.frontend.LoginHandler;
+import dev.pggat.pooler.frontend.PeerCancelForwarder;
 import dev.pggat.pooler.metrics.PoolerMetrics;
 import dev.pggat.pooler.net.Transport;
 import dev.pggat.pooler.protocol.StartupDecoder;
@@ -37,6 +38,8 @@ public final class Pooler implements AutoCloseable {
     private final EventLoopGroup workerGroup;
     private final Router router;
     private final FrontendContext frontend;
+    // issue 6 (cancel forwarding across pooler replicas): the registry, kept to set its instance id and peers.
+    private final CancelRegistry cancels;
     private final PoolerMetrics metrics;
     private Channel listener;
     private AdminServer admin;
@@ -54,9 +57,11 @@ public final class Pooler implements AutoCloseable {
         ServerConnector connector = new ServerConnector(
                 transport, config.timeouts().serverConnect(), config.timeouts().serverLifetime());
         this.router = new Router(config, connector, workerGroup);
+        // issue 6: cancels for keys another replica issued are forwarded to it over the same transport.
+        this.cancels = new CancelRegistry(0, new PeerCancelForwarder(transport, workerGroup));
         this.frontend = new FrontendContext(
                 router,
-                new CancelRegistry(0),
+                cancels,
                 transport,
                 config.limits().maxStartupPacketSize(),
                 config.limits().maxMessageSize(),
@@ -204,6 +209,11 @@ public final class Pooler implements AutoCloseable {
 
     public FrontendContext frontend() {
         return frontend;
+    }
+
+    // issue 6: the operator's endpoint stream sets the instance id and peers through this.
+    public CancelRegistry cancelRegistry() {
+        return cancels;
     }
 
     /**

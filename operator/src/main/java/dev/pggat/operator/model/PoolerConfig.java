@@ -34,10 +34,12 @@ public final class PoolerConfig {
 
     private final String yaml;
     private final List<SecretEnv> secretEnv;
+    private final String yamlWithoutEndpoints;
 
-    private PoolerConfig(String yaml, List<SecretEnv> secretEnv) {
+    private PoolerConfig(String yaml, List<SecretEnv> secretEnv, String yamlWithoutEndpoints) {
         this.yaml = yaml;
         this.secretEnv = secretEnv;
+        this.yamlWithoutEndpoints = yamlWithoutEndpoints;
     }
 
     public String yaml() {
@@ -50,7 +52,19 @@ public final class PoolerConfig {
 
     /** Changes whenever the file or the variables feeding it change, so pods roll exactly then. */
     public String checksum() {
-        StringBuilder b = new StringBuilder(yaml);
+        return checksumOf(yaml);
+    }
+
+    /**
+     * Changes with everything but the endpoints. Pods subscribed to the endpoint stream learn endpoint changes
+     * live, so a failover must not roll them: that would drop every client it was meant to keep.
+     */
+    public String checksumWithoutEndpoints() {
+        return checksumOf(yamlWithoutEndpoints);
+    }
+
+    private String checksumOf(String text) {
+        StringBuilder b = new StringBuilder(text);
         for (SecretEnv e : secretEnv) {
             b.append('\n')
                     .append(e.variable())
@@ -113,7 +127,13 @@ public final class PoolerConfig {
         }
         env.sort(java.util.Comparator.comparing(SecretEnv::variable));
         try {
-            return new PoolerConfig(YAML.writeValueAsString(root), List.copyOf(env));
+            String yaml = YAML.writeValueAsString(root);
+            for (Object db : dbs.values()) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> entry = (Map<String, Object>) db;
+                entry.put("endpoints", List.of());
+            }
+            return new PoolerConfig(yaml, List.copyOf(env), YAML.writeValueAsString(root));
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("a map of strings and numbers always serialises", e);
         }

@@ -136,6 +136,85 @@ public final class PoolerResources {
     }
 
     public static Deployment deployment(PgPool pool, PoolerConfig config, String defaultImage) {
+        return deployment(pool, config, defaultImage, null);
+    }
+
+    /** Where the pooler reads its endpoint stream token: a Secret volume, so a new token needs no restart. */
+    public static final String STREAM_TOKEN_DIR = "/var/run/pggat/stream";
+
+    /**
+     * @param streamUrl the PgPool's endpoint stream on the operator, or null when the operator serves none: the
+     *     pooler then runs from its configuration file alone
+     */
+    public static Deployment deployment(PgPool pool, PoolerConfig config, String defaultImage, String streamUrl) {
+        Deployment d = deploymentWithoutStream(pool, config, defaultImage);
+        if (streamUrl != null) {
+            addStream(pool, d, streamUrl);
+            d.getSpec()
+                    .getTemplate()
+                    .getMetadata()
+                    .setAnnotations(Map.of(CHECKSUM_ANNOTATION, config.checksumWithoutEndpoints()));
+        }
+        return d;
+    }
+
+    /**
+     * The pooler subscribes with what it finds in its environment: the URL, the token file, and its own pod name,
+     * by which it finds its cancel-key instance id among the peers.
+     */
+    private static void addStream(PgPool pool, Deployment d, String streamUrl) {
+        var podSpec = d.getSpec().getTemplate().getSpec();
+        var container = podSpec.getContainers().get(0);
+        List<EnvVar> env = new ArrayList<>(container.getEnv() == null ? List.of() : container.getEnv());
+        env.add(new EnvVarBuilder()
+                .withName(dev.pggat.pooler.stream.StreamSettings.ENV_POD_NAME)
+                .withNewValueFrom()
+                .withNewFieldRef()
+                .withFieldPath("metadata.name")
+                .endFieldRef()
+                .endValueFrom()
+                .build());
+        env.add(new EnvVar(dev.pggat.pooler.stream.StreamSettings.ENV_URL, streamUrl, null));
+        env.add(new EnvVar(
+                dev.pggat.pooler.stream.StreamSettings.ENV_TOKEN_FILE,
+                STREAM_TOKEN_DIR + "/" + dev.pggat.operator.stream.StreamTokens.KEY,
+                null));
+        container.setEnv(env);
+        container
+                .getVolumeMounts()
+                .add(new io.fabric8.kubernetes.api.model.VolumeMountBuilder()
+                        .withName("stream-token")
+                        .withMountPath(STREAM_TOKEN_DIR)
+                        .withReadOnly(true)
+                        .build());
+        podSpec.getVolumes()
+                .add(new io.fabric8.kubernetes.api.model.VolumeBuilder()
+                        .withName("stream-token")
+                        .withNewSecret()
+                        .withSecretName(dev.pggat.operator.stream.StreamTokens.secretName(pool))
+                        .addNewItem()
+                        .withKey(dev.pggat.operator.stream.StreamTokens.KEY)
+                        .withPath(dev.pggat.operator.stream.StreamTokens.KEY)
+                        .endItem()
+                        // Secret files belong to root and the pooler runs as another user without an fsGroup.
+                        .withDefaultMode(0444)
+                        .endSecret()
+                        .build());
+    }
+
+    /** The Secret holding the PgPool's endpoint stream token; created once, never overwritten. */
+    public static io.fabric8.kubernetes.api.model.Secret streamTokenSecret(PgPool pool, String token) {
+        return new io.fabric8.kubernetes.api.model.SecretBuilder()
+                .withMetadata(meta(pool, dev.pggat.operator.stream.StreamTokens.secretName(pool), Map.of()))
+                .withType("Opaque")
+                .withData(Map.of(
+                        dev.pggat.operator.stream.StreamTokens.KEY,
+                        java.util.Base64.getEncoder()
+                                .encodeToString(token.getBytes(java.nio.charset.StandardCharsets.UTF_8))))
+                .build();
+    }
+
+    private static Deployment deploymentWithoutStream(PgPool pool, PoolerConfig config, String defaultImage) {
         DeploymentSpec d = pool.getSpec().deployment;
         String image = d != null && d.image != null && !d.image.isBlank() ? d.image : defaultImage;
         List<EnvVar> env = new ArrayList<>();

@@ -1,0 +1,122 @@
+package dev.pggat.operator.stream;
+
+import dev.pggat.pooler.stream.Envelope;
+import java.time.Clock;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The current snapshot of every PgPool, and the subscribers waiting for the next one.
+ *
+ * <p>Endpoint-set versions must only grow as a pooler sees them, also across operator restarts and when a pooler
+ * moves from one operator replica to another, which keep no shared state. A new version is therefore at least
+ * the wall clock in milliseconds (and at least one more than the last), and a subscriber that says which version it
+ * holds gets the current snapshot under a higher version than that.
+ */
+public final class EndpointHub {
+    private final Clock clock;
+    private final Map<String, PoolStream> pools = new ConcurrentHashMap<>();
+
+    public EndpointHub(Clock clock) {
+        this.clock = clock;
+    }
+
+    /** One snapshot as sent: {@code seq} grows by one per change, for subscribers to tell what they have sent. */
+    public record Snapshot(long seq, Envelope envelope) {}
+
+    /** The stream of one PgPool, or null when the PgPool is not known (yet, or any more). */
+    public PoolStream stream(String key) {
+        return pools.get(key);
+    }
+
+    public Set<String> keys() {
+        return Set.copyOf(pools.keySet());
+    }
+
+    /** Publishes what the PgPool's poolers should know now; versions are assigned here. */
+    public void update(String key, Envelope unversioned) {
+        pools.computeIfAbsent(key, k -> new PoolStream()).offer(unversioned);
+    }
+
+    /** The PgPool is gone: its subscribers are let go. */
+    public void remove(String key) {
+        PoolStream s = pools.remove(key);
+        if (s != null) {
+            s.end();
+        }
+    }
+
+    /** Lets every subscriber go, as when the operator stops. */
+    public void endAll() {
+        pools.values().forEach(PoolStream::end);
+    }
+
+    public final class PoolStream {
+        private long seq;
+        private long version;
+        private Envelope current;
+        private boolean ended;
+
+        private synchronized void offer(Envelope unversioned) {
+            if (current != null
+                    && Objects.equals(endpointsOf(current), endpointsOf(unversioned))
+                    && current.peers().equals(unversioned.peers())) {
+                return;
+            }
+            boolean endpointsChanged =
+                    current == null || !Objects.equals(endpointsOf(current), endpointsOf(unversioned));
+            if (endpointsChanged && unversioned.endpoints() != null) {
+                version = Math.max(version + 1, clock.millis());
+            }
+            current = unversioned.withVersion(version);
+            seq++;
+            notifyAll();
+        }
+
+        private Object endpointsOf(Envelope e) {
+            return e.endpoints() == null ? null : e.endpoints().endpoints();
+        }
+
+        /** Makes sure the snapshot carries a version above what a subscriber holds, re-stamping it if needed. */
+        public synchronized void raiseAbove(long held) {
+            if (current != null && current.endpoints() != null && version <= held) {
+                version = held + 1;
+                current = current.withVersion(version);
+                seq++;
+                notifyAll();
+            }
+        }
+
+        public synchronized Snapshot current() {
+            return current == null ? null : new Snapshot(seq, current);
+        }
+
+        /**
+         * Waits until there is a snapshot other than {@code sentSeq}, the stream ends, or the timeout passes.
+         *
+         * @return the newest snapshot (the same one on timeout), or null when the stream ended
+         */
+        public synchronized Snapshot await(long sentSeq, long timeoutMillis) throws InterruptedException {
+            long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+            while (!ended && (current == null || seq == sentSeq)) {
+                long left = (deadline - System.nanoTime()) / 1_000_000L;
+                if (left <= 0) {
+                    break;
+                }
+                wait(left);
+            }
+            return ended ? null : current == null ? null : new Snapshot(seq, current);
+        }
+
+        public synchronized boolean ended() {
+            return ended;
+        }
+
+        private synchronized void end() {
+            ended = true;
+            notifyAll();
+        }
+    }
+}
