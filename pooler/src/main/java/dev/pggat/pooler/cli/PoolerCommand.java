@@ -4,7 +4,11 @@ import dev.pggat.pooler.Pooler;
 import dev.pggat.pooler.config.ConfigException;
 import dev.pggat.pooler.config.ConfigLoader;
 import dev.pggat.pooler.config.PoolerConfig;
+import dev.pggat.pooler.stream.EndpointStreamClient;
+import dev.pggat.pooler.stream.EnvelopeApplier;
+import dev.pggat.pooler.stream.StreamSettings;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -37,8 +41,24 @@ final class PoolerCommand implements Callable<Integer> {
             System.out.println(config + ": configuration is valid");
             return 0;
         }
-        Pooler pooler = new Pooler(cfg).start();
+        Pooler pooler = new Pooler(cfg);
+        // Under the operator: endpoint sets (failovers) and cancel peers arrive over its stream. The applier must
+        // exist before the first client gets a cancel key, so it is set up before the listener starts.
+        Optional<StreamSettings> stream = StreamSettings.fromEnvironment(System.getenv());
+        EndpointStreamClient streamClient = null;
+        if (stream.isPresent()) {
+            EnvelopeApplier applier = new EnvelopeApplier(
+                    () -> cfg.databases().keySet(),
+                    pooler::applyEndpointSet,
+                    pooler.cancelRegistry(),
+                    stream.get().podName());
+            streamClient = new EndpointStreamClient(stream.get(), applier).start();
+        }
+        pooler.start();
         runUntilSignal(pooler, cfg.timeouts().shutdown());
+        if (streamClient != null) {
+            streamClient.close();
+        }
         return 0;
     }
 

@@ -194,8 +194,14 @@ public final class Router implements AutoCloseable {
             return routing.readWriteSplit() && endpoints.endpoints().size() > 1;
         }
 
-        /** The endpoint writes go to now: the one seen writable, else the configured primary; null if none. */
+        /**
+         * The endpoint writes go to now: the one seen writable, else the configured primary. Null when the set names
+         * no primary (a switchover in progress, as the operator publishes it): writes then wait for the next set.
+         */
         public EndpointState primary() {
+            if (endpoints.primary() == null) {
+                return null;
+            }
             return ReplicaChooser.primary(prober.states());
         }
 
