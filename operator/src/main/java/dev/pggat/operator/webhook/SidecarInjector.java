@@ -297,7 +297,9 @@ public final class SidecarInjector {
     private static ArrayNode patch(Pod pod, Container sidecar, List<Volume> volumes, String poolName) {
         JsonNodeFactory f = JsonNodeFactory.instance;
         ArrayNode ops = f.arrayNode();
-        if (pod.getMetadata().getAnnotations() == null) {
+        // The parsed Pod shows an absent map or list as empty; "add" of the whole member is right for both.
+        if (pod.getMetadata().getAnnotations() == null
+                || pod.getMetadata().getAnnotations().isEmpty()) {
             ops.add(op("add", "/metadata/annotations", f.objectNode().put(INJECTED_ANNOTATION, poolName)));
         } else {
             ops.add(op("add", "/metadata/annotations/" + escape(INJECTED_ANNOTATION), f.textNode(poolName)));
@@ -309,7 +311,7 @@ public final class SidecarInjector {
         } else {
             ops.add(op("add", "/spec/initContainers/0", container));
         }
-        if (pod.getSpec().getVolumes() == null) {
+        if (pod.getSpec().getVolumes() == null || pod.getSpec().getVolumes().isEmpty()) {
             ArrayNode all = f.arrayNode();
             volumes.forEach(v -> all.add(json(v)));
             ops.add(op("add", "/spec/volumes", all));
