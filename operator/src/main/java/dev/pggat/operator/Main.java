@@ -39,8 +39,20 @@ public final class Main implements Callable<Integer> {
             converter = DurationConverter.class)
     Duration recheck;
 
+    // [issue7 webhook] sidecar injection webhook options, and leader election for the two-replica Deployment.
+    @CommandLine.Mixin
+    dev.pggat.operator.webhook.WebhookOptions webhook = new dev.pggat.operator.webhook.WebhookOptions();
+
+    @Option(
+            names = "--leader-election",
+            description = "Reconcile only while holding the Lease pggat-operator in the operator's namespace (env"
+                    + " POD_NAMESPACE); all replicas serve the webhook. Env PGGAT_LEADER_ELECTION.",
+            defaultValue = "${env:PGGAT_LEADER_ELECTION:-false}")
+    boolean leaderElection;
+    // [/issue7]
+
     @Override
-    public Integer call() throws InterruptedException {
+    public Integer call() throws Exception {
         KubernetesClient client = new KubernetesClientBuilder().build();
         String image = defaultImage == null || defaultImage.isBlank() ? PggatOperator.defaultImage() : defaultImage;
         Operator operator = PggatOperator.create(
@@ -49,18 +61,30 @@ public final class Main implements Callable<Integer> {
                 image,
                 recheck,
                 Clock.systemUTC(),
-                true);
+                true,
+                leaderElection ? client.getNamespace() : null); // [issue7] lease namespace
+        AutoCloseable webhookServer = webhook.start(client, image); // [issue7 webhook]
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
                             operator.stop();
+                            closeQuietly(webhookServer); // [issue7 webhook]
                             stopped.countDown();
                         },
                         "pggat-operator-shutdown"));
         operator.start();
         stopped.await();
         return 0;
+    }
+
+    // [issue7 webhook]
+    private static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception e) {
+            org.slf4j.LoggerFactory.getLogger(Main.class).warn("stopping the webhook: {}", e.getMessage());
+        }
     }
 
     public static void main(String[] args) {

@@ -44,7 +44,28 @@ public final class PggatOperator {
             Duration recheck,
             Clock clock,
             boolean closeClient) {
+        return create(client, namespaces, defaultImage, recheck, clock, closeClient, null);
+    }
+
+    // [issue7 deploy] leader election for the two-replica operator Deployment.
+    public static final String LEASE_NAME = "pggat-operator";
+
+    /** @param leaseNamespace where the leader election Lease lives; null runs without leader election */
+    public static Operator create(
+            KubernetesClient client,
+            Set<String> namespaces,
+            String defaultImage,
+            Duration recheck,
+            Clock clock,
+            boolean closeClient,
+            String leaseNamespace) {
         Operator operator = new Operator(o -> o.withKubernetesClient(client)
+                .withLeaderElectionConfiguration(
+                        leaseNamespace == null
+                                ? null
+                                : new io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration(
+                                        LEASE_NAME, leaseNamespace))
+                // [/issue7]
                 .withCloseClientOnStop(closeClient)
                 // Merge patches and plain updates work on every API server; server-side apply does not work on the
                 // test server and buys nothing here, since the operator owns every field it writes.
