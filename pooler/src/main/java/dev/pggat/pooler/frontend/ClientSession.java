@@ -442,6 +442,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                     s.channel().config().setAutoRead(true);
                     pool.release(s);
                 }
+                // [issue7 graceful drain] While draining, a client is told to go at its next transaction boundary:
+                // one that starts its next transaction at once is otherwise never idle when the drain looks.
+                if (context.draining && awaitingReady == 0 && !extendedOpen && status == ProtocolConstants.TX_IDLE) {
+                    fatal(SqlState.ADMIN_SHUTDOWN, "terminating connection due to administrator command");
+                }
                 return;
             }
             case ProtocolConstants.PARAMETER_STATUS -> {
