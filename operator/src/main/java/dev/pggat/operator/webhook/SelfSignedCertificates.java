@@ -43,6 +43,7 @@ public final class SelfSignedCertificates implements AutoCloseable {
     public static final String TLS_KEY = "tls.key";
     static final Duration RENEW_SERVING_BEFORE = Duration.ofDays(30);
     static final Duration RENEW_CA_BEFORE = Duration.ofDays(365);
+    static final Duration FIRST_CERTIFICATE_RETRY = Duration.ofSeconds(5);
 
     private final KubernetesClient client;
     private final String namespace;
@@ -115,6 +116,11 @@ public final class SelfSignedCertificates implements AutoCloseable {
             sync();
         } catch (RuntimeException e) {
             LOG.warn("webhook certificate: {}", e.getMessage());
+            // Without a certificate the webhook cannot answer at all: retry soon, not at the next period.
+            ScheduledExecutorService ex = executor;
+            if (!keys.loaded() && ex != null && !ex.isShutdown()) {
+                ex.schedule(this::syncLogged, FIRST_CERTIFICATE_RETRY.toMillis(), TimeUnit.MILLISECONDS);
+            }
         }
     }
 
