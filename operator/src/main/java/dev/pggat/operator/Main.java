@@ -98,6 +98,18 @@ public final class Main implements Callable<Integer> {
         return ns == null || ns.isBlank() ? null : ns;
     }
 
+    // [issue7 webhook] sidecar injection webhook options, and leader election for the two-replica Deployment.
+    @CommandLine.Mixin
+    dev.pggat.operator.webhook.WebhookOptions webhook = new dev.pggat.operator.webhook.WebhookOptions();
+
+    @Option(
+            names = "--leader-election",
+            description = "Reconcile only while holding the Lease pggat-operator in the operator's namespace (env"
+                    + " POD_NAMESPACE); all replicas serve the webhook. Env PGGAT_LEADER_ELECTION.",
+            defaultValue = "${env:PGGAT_LEADER_ELECTION:-false}")
+    boolean leaderElection;
+    // [/issue7]
+
     @Override
     public Integer call() throws Exception {
         KubernetesClient client = new KubernetesClientBuilder().build();
@@ -118,7 +130,16 @@ public final class Main implements Callable<Integer> {
                     streamHeartbeat,
                     Clock.systemUTC());
         }
-        Operator operator = PggatOperator.create(client, watched, image, recheck, Clock.systemUTC(), true, advertised);
+        Operator operator = PggatOperator.create(
+                client,
+                watched,
+                image,
+                recheck,
+                Clock.systemUTC(),
+                true,
+                advertised,
+                leaderElection ? client.getNamespace() : null);
+        AutoCloseable webhookServer = webhook.start(client, image);
         CountDownLatch stopped = new CountDownLatch(1);
         EndpointStreamServer streamToStop = stream;
         Runtime.getRuntime()
@@ -128,12 +149,22 @@ public final class Main implements Callable<Integer> {
                                 streamToStop.close();
                             }
                             operator.stop();
+                            closeQuietly(webhookServer); // [issue7 webhook]
                             stopped.countDown();
                         },
                         "pggat-operator-shutdown"));
         operator.start();
         stopped.await();
         return 0;
+    }
+
+    // [issue7 webhook]
+    private static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception e) {
+            org.slf4j.LoggerFactory.getLogger(Main.class).warn("stopping the webhook: {}", e.getMessage());
+        }
     }
 
     public static void main(String[] args) {

@@ -59,7 +59,32 @@ public final class PggatOperator {
             Clock clock,
             boolean closeClient,
             String streamBaseUrl) {
+        return create(client, namespaces, defaultImage, recheck, clock, closeClient, streamBaseUrl, null);
+    }
+
+    /** Leader election for the two-replica operator Deployment: the Lease it holds. */
+    public static final String LEASE_NAME = "pggat-operator";
+
+    /**
+     * @param streamBaseUrl how pooler pods reach this operator's endpoint stream; null: no stream
+     * @param leaseNamespace where the leader election Lease lives; null runs without leader election
+     */
+    public static Operator create(
+            KubernetesClient client,
+            Set<String> namespaces,
+            String defaultImage,
+            Duration recheck,
+            Clock clock,
+            boolean closeClient,
+            String streamBaseUrl,
+            String leaseNamespace) {
         Operator operator = new Operator(o -> o.withKubernetesClient(client)
+                .withLeaderElectionConfiguration(
+                        leaseNamespace == null
+                                ? null
+                                : new io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration(
+                                        LEASE_NAME, leaseNamespace))
+                // [/issue7]
                 .withCloseClientOnStop(closeClient)
                 // Merge patches and plain updates work on every API server; server-side apply does not work on the
                 // test server and buys nothing here, since the operator owns every field it writes.

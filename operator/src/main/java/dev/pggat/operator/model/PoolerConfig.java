@@ -23,6 +23,7 @@ public final class PoolerConfig {
     public static final int LISTEN_PORT = 6432;
     public static final int ADMIN_PORT = 9930;
     public static final String FILE_NAME = "pggat.yaml";
+    public static final String LISTEN_HOST_VARIABLE = "PGGAT_LISTEN_HOST";
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
             .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
@@ -79,7 +80,8 @@ public final class PoolerConfig {
     public static PoolerConfig render(PgPoolSpec spec, Topology topology, List<PoolerDatabase> databases) {
         Map<String, String> variables = variablesFor(databases);
         Map<String, Object> root = new LinkedHashMap<>();
-        root.put("listen", ordered("host", "0.0.0.0", "port", LISTEN_PORT));
+        // [issue7 sidecar] An injected sidecar sets PGGAT_LISTEN_HOST=127.0.0.1 so only its own pod reaches it.
+        root.put("listen", ordered("host", "${" + LISTEN_HOST_VARIABLE + ":-0.0.0.0}", "port", LISTEN_PORT));
         // Probes come from the kubelet over the pod IP, so the admin endpoint cannot stay on loopback.
         root.put("admin", ordered("enabled", true, "host", "0.0.0.0", "port", ADMIN_PORT));
         PoolSpec pool = spec.pool;

@@ -30,6 +30,7 @@ public final class PoolerResources {
     public static final String CHECKSUM_ANNOTATION = "pggat.dev/config-checksum";
     public static final String ENDPOINT_SET_VERSION_ANNOTATION = "pggat.dev/endpoint-set-version";
     public static final String ENDPOINT_SET_FINGERPRINT_ANNOTATION = "pggat.dev/endpoint-set-fingerprint";
+    public static final String SECRET_ENV_ANNOTATION = "pggat.dev/secret-env";
     public static final String MANAGED_BY = "app.kubernetes.io/managed-by";
     public static final String MANAGED_BY_VALUE = "pggat-operator";
     public static final String INSTANCE = "app.kubernetes.io/instance";
@@ -129,6 +130,8 @@ public final class PoolerResources {
         annotations.put(CHECKSUM_ANNOTATION, config.checksum());
         annotations.put(ENDPOINT_SET_VERSION_ANNOTATION, Long.toString(endpointSetVersion));
         annotations.put(ENDPOINT_SET_FINGERPRINT_ANNOTATION, topology.fingerprint());
+        // [issue7 sidecar] The webhook gives injected sidecars the same Secret-fed variables as the Deployment.
+        annotations.put(SECRET_ENV_ANNOTATION, SecretEnvAnnotation.encode(config.secretEnv()));
         return new ConfigMapBuilder()
                 .withMetadata(meta(pool, configMapName(pool), annotations))
                 .withData(Map.of(PoolerConfig.FILE_NAME, config.yaml()))

@@ -1193,6 +1193,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         s.lastOwner(this, wantedVersion);
         Pool p = pool;
         s.whenNoCancelsInFlight(() -> p.release(s));
+        if (context.draining) {
+            // Draining: told to go at this transaction boundary; a client that starts its next transaction at
+            // once would otherwise never be seen idle by the drain and be cut off mid-transaction at its end.
+            fatal(SqlState.ADMIN_SHUTDOWN, "terminating connection due to administrator command");
+        }
     }
 
     private void endQuery() {

@@ -1,0 +1,29 @@
+package dev.pggat.operator.webhook;
+
+import java.util.Objects;
+
+/**
+ * What an injected sidecar needs beyond its PgPool: the image to run when the PgPool names none, and where the
+ * operator's endpoint stream for a PgPool lives.
+ *
+ * @param streamUrlTemplate the stream URL with {@code {namespace}} and {@code {pgpool}} placeholders
+ */
+public record SidecarSettings(String defaultImage, String streamUrlTemplate) {
+    /** The per-PgPool Secret holding the stream's bearer token, and its key. */
+    public static final String STREAM_TOKEN_SECRET_SUFFIX = "-pggat-stream";
+
+    public static final String STREAM_TOKEN_KEY = "token";
+
+    public SidecarSettings {
+        Objects.requireNonNull(defaultImage, "defaultImage");
+        Objects.requireNonNull(streamUrlTemplate, "streamUrlTemplate");
+    }
+
+    public String streamUrl(String namespace, String pgPool) {
+        return streamUrlTemplate.replace("{namespace}", namespace).replace("{pgpool}", pgPool);
+    }
+
+    public static String streamTokenSecret(String pgPool) {
+        return pgPool + STREAM_TOKEN_SECRET_SUFFIX;
+    }
+}
