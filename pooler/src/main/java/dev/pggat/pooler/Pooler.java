@@ -1,6 +1,7 @@
 package dev.pggat.pooler;
 
 import dev.pggat.pooler.admin.AdminServer;
+import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.frontend.CancelRegistry;
@@ -12,6 +13,8 @@ import dev.pggat.pooler.net.Transport;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.protocol.StartupDecoder;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.tls.DirectTlsDetector;
+import dev.pggat.pooler.tls.ReloadingSslContext;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.channel.Channel;
@@ -20,6 +23,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -37,6 +41,7 @@ public final class Pooler implements AutoCloseable {
     private final Router router;
     private final FrontendContext frontend;
     private final PoolerMetrics metrics;
+    private final Security security;
     private Channel listener;
     private AdminServer admin;
     private volatile boolean ready;
@@ -47,11 +52,18 @@ public final class Pooler implements AutoCloseable {
 
     public Pooler(PoolerConfig config, int ioThreads) {
         this.config = config;
+        try {
+            // First: a bad certificate or credential file must fail before threads and pools exist.
+            this.security = Security.start(config);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot set up authentication or TLS: " + e.getMessage(), e);
+        }
         this.transport = Transport.best();
         this.bossGroup = transport.newGroup(1, "pggat-accept");
         this.workerGroup = transport.newGroup(ioThreads, "pggat-io");
         ServerConnector connector = new ServerConnector(
-                transport, config.timeouts().serverConnect(), config.timeouts().serverLifetime());
+                transport, config.timeouts().serverConnect(), config.timeouts().serverLifetime(), security);
+        security.connector(connector);
         this.router = new Router(config, connector, workerGroup);
         this.frontend = new FrontendContext(
                 router,
@@ -66,6 +78,10 @@ public final class Pooler implements AutoCloseable {
 
     public Pooler start() throws IOException {
         router.pools().forEach(Pool::start);
+        ReloadingSslContext directTls =
+                config.security().tls().directTls() && security.listenerPolicy().offersTls()
+                        ? security.clientTls().orElse(null)
+                        : null;
         ServerBootstrap b = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
                 .channel(transport.serverChannel())
@@ -78,13 +94,16 @@ public final class Pooler implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        if (directTls != null) {
+                            ch.pipeline().addLast(DirectTlsDetector.NAME, new DirectTlsDetector(directTls));
+                        }
                         ch.pipeline()
                                 .addLast(
                                         "pg-startup",
                                         new StartupDecoder(
                                                 config.limits().maxStartupPacketSize(),
                                                 config.limits().maxMessageSize()))
-                                .addLast(LoginHandler.NAME, new LoginHandler(frontend));
+                                .addLast(LoginHandler.NAME, new LoginHandler(frontend, security));
                     }
                 });
         try {
@@ -125,6 +144,10 @@ public final class Pooler implements AutoCloseable {
 
     public Router router() {
         return router;
+    }
+
+    public Security security() {
+        return security;
     }
 
     public FrontendContext frontend() {
@@ -168,6 +191,7 @@ public final class Pooler implements AutoCloseable {
             admin.stop();
         }
         router.pools().forEach(Pool::close);
+        security.close();
         bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS);
         workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
     }

@@ -27,7 +27,8 @@ public final class AuthRules {
             List<CompiledEntry> list = new ArrayList<>();
             for (CertMapEntry e : entries) {
                 if (e.certName().startsWith("/")) {
-                    list.add(new CompiledEntry(null, Pattern.compile(e.certName().substring(1)), e.user()));
+                    list.add(
+                            new CompiledEntry(null, Pattern.compile(e.certName().substring(1)), e.user()));
                 } else {
                     list.add(new CompiledEntry(e.certName(), null, e.user()));
                 }

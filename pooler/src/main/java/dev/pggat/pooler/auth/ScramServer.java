@@ -77,8 +77,7 @@ public final class ScramServer {
      * tlsServerEndPoint} (the RFC 5929 data of the certificate this connection's TLS server presented); null when
      * the connection has no TLS or its certificate has no defined binding.
      */
-    public static ScramServer create(
-            Secret secretOrNull, String user, SecureRandom random, byte[] tlsServerEndPoint) {
+    public static ScramServer create(Secret secretOrNull, String user, SecureRandom random, byte[] tlsServerEndPoint) {
         Objects.requireNonNull(user, "user");
         Objects.requireNonNull(random, "random");
         String nonce = newNonce(random);
@@ -111,9 +110,9 @@ public final class ScramServer {
         return clientKey == null ? java.util.Optional.empty() : java.util.Optional.of(clientKey.clone());
     }
 
-    /** The ServerKey of the verifier used, to check a server's signature during pass-through. */
-    public byte[] serverKey() {
-        return serverKey.clone();
+    /** What pass-through needs after a successful exchange: ClientKey, ServerKey, salt and iterations. */
+    public java.util.Optional<ScramClient.PassThroughKeys> passThroughKeys() {
+        return clientKey().map(k -> new ScramClient.PassThroughKeys(k, serverKey.clone(), salt.clone(), iterations));
     }
 
     /** SASLInitialResponse data -> server-first-message bytes. */

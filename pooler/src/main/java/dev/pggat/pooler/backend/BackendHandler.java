@@ -137,9 +137,8 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                             throw noCredentials(addr, "SCRAM-SHA-256");
                         }
                     }
-                    byte[] binding = tlsInfo == null
-                            ? null
-                            : tlsInfo.tlsServerEndPoint().orElse(null);
+                    byte[] binding =
+                            tlsInfo == null ? null : tlsInfo.tlsServerEndPoint().orElse(null);
                     scram = new ScramClient(password, keys, mechanisms, binding);
                 } catch (AuthFailedException e) {
                     throw new ServerError(e.sqlState(), e.getMessage(), false, e);
@@ -184,7 +183,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
 
     /** The configured password, else one from the credential sources (a file, a client's forwarded password). */
     private String password(ServerAddress addr) {
-        return addr.password() != null ? addr.password() : security.credentials(addr).password();
+        return addr.password() != null
+                ? addr.password()
+                : security.credentials(addr).password();
     }
 
     private String requirePassword(ServerAddress addr, String method) throws ServerError {

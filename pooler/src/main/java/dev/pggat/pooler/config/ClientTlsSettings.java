@@ -42,6 +42,8 @@ public record ClientTlsSettings(
 
     /** Whether a TLS context is built at start. */
     public boolean enabled() {
-        return policy == TlsPolicy.PREFER || policy == TlsPolicy.REQUIRE || (policy == TlsPolicy.ALLOW && certFile != null);
+        return policy == TlsPolicy.PREFER
+                || policy == TlsPolicy.REQUIRE
+                || (policy == TlsPolicy.ALLOW && certFile != null);
     }
 }

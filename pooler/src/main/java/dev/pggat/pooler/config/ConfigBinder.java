@@ -549,9 +549,7 @@ final class ConfigBinder {
                     null,
                     "certFile and keyFile together, or neither (a self-signed certificate is generated)");
         }
-        if (clientCert.present()
-                && clientCert.value.requiresCertificate()
-                && ca.absent()) {
+        if (clientCert.present() && clientCert.value.requiresCertificate() && ca.absent()) {
             problems.add(
                     path.key("caFile"),
                     "is required with clientCert " + clientCert.value.configName(),
@@ -618,8 +616,11 @@ final class ConfigBinder {
             return new dev.pggat.pooler.tls.BackendTlsConfig(
                     mode.or(dev.pggat.pooler.tls.ServerSslMode.PREFER), ca.value, cert.value, key.value, reload);
         } catch (IllegalArgumentException e) {
-            problems.add(path, e.getMessage(), null, "sslmode with caFile for verify-ca and verify-full;"
-                    + " certFile and keyFile together");
+            problems.add(
+                    path,
+                    e.getMessage(),
+                    null,
+                    "sslmode with caFile for verify-ca and verify-full;" + " certFile and keyFile together");
             return null;
         }
     }
@@ -682,7 +683,8 @@ final class ConfigBinder {
         if (m == null || m.entries().isEmpty()) {
             return d;
         }
-        int maxFailed = integer(m, path, "maxFailedLogins", 0, Integer.MAX_VALUE).or(d.maxFailedLogins());
+        int maxFailed =
+                integer(m, path, "maxFailedLogins", 0, Integer.MAX_VALUE).or(d.maxFailedLogins());
         Duration window = duration(m, path, "failedLoginWindow", false).or(d.failedLoginWindow());
 
         Map<String, List<CertMapEntry>> maps = new LinkedHashMap<>();
