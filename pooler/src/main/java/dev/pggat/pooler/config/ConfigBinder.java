@@ -305,13 +305,11 @@ final class ConfigBinder {
         Map<String, UserConfig> users = users(m.get("users"), path.key("users"), passThrough);
         TlsPolicy clientTls = tlsPolicy(m, path, "tls").value;
         dev.pggat.pooler.tls.BackendTlsConfig serverTls = serverTls(m.get("serverTls"), path.key("serverTls"));
-        routeSecurity.put(
-                name,
-                new RouteSecurity(
-                        clientTls,
-                        serverTls == null ? RouteSecurity.DEFAULT.serverTls() : serverTls,
-                        endpointTls,
-                        passThrough));
+        RouteSecurity route = new RouteSecurity(
+                clientTls, serverTls == null ? RouteSecurity.DEFAULT.serverTls() : serverTls, endpointTls, passThrough);
+        if (!route.equals(RouteSecurity.DEFAULT)) {
+            routeSecurity.put(name, route);
+        }
         return new DatabaseConfig(
                 name, serverDatabase.or(name), endpoints, mode, effectiveMax, effectiveMin, reset, users);
     }

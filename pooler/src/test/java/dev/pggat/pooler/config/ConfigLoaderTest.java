@@ -338,6 +338,6 @@ class ConfigLoaderTest {
     void rootThatIsNotAMappingIsRejected() {
         assertThat(problems("[]"))
                 .containsExactly(SOURCE + ": must be a mapping, not a list (accepted: a mapping"
-                        + " with the keys listen, admin, limits, timeouts, pools, databases)");
+                        + " with the keys listen, admin, limits, timeouts, pools, databases, tls, auth, credentials)");
     }
 }
