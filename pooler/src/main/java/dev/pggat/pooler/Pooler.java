@@ -65,6 +65,9 @@ public final class Pooler implements AutoCloseable {
                 transport, config.timeouts().serverConnect(), config.timeouts().serverLifetime(), security);
         security.connector(connector);
         this.router = new Router(config, connector, workerGroup);
+        router.databases().forEach(db -> db.users()
+                .values()
+                .forEach(u -> security.registerPool(db.name(), u.pool().address())));
         this.frontend = new FrontendContext(
                 router,
                 new CancelRegistry(0),

@@ -46,6 +46,10 @@ public final class Security implements ServerSecurity, AutoCloseable {
     private final CredentialFiles files;
     private final PassThroughStore passThrough = new PassThroughStore();
     private final Map<String, EndpointTls> serverTls = new HashMap<>();
+    /** By the exact address object a pool connects with: two databases may treat one endpoint differently. */
+    private final Map<ServerAddress, EndpointTls> poolTls = new java.util.IdentityHashMap<>();
+
+    private final Map<BackendTlsConfig, ReloadingSslContext> contexts = new LinkedHashMap<>();
     private final List<ReloadingSslContext> serverContexts = new ArrayList<>();
     private final Map<String, AuthQuery.Target> authQueryTargets = new HashMap<>();
     private volatile AuthQuery authQuery;
@@ -102,7 +106,7 @@ public final class Security implements ServerSecurity, AutoCloseable {
             }
             s = new Security(config, clientTls, files);
             s.selfSignedFingerprint = fingerprint;
-            Map<BackendTlsConfig, ReloadingSslContext> contexts = new LinkedHashMap<>();
+            Map<BackendTlsConfig, ReloadingSslContext> contexts = s.contexts;
             for (DatabaseConfig db : poolerConfig.databases().values()) {
                 RouteSecurity route = config.route(db.name());
                 for (Endpoint e : db.endpoints()) {
@@ -121,8 +125,9 @@ public final class Security implements ServerSecurity, AutoCloseable {
                     EndpointTls tls = new EndpointTls(c.sslMode(), ctx);
                     EndpointTls earlier = s.serverTls.putIfAbsent(key, tls);
                     if (earlier != null && earlier.mode() != tls.mode()) {
-                        log.warn(
-                                "server TLS: endpoint {} has different settings in several databases; using sslmode {}",
+                        log.info(
+                                "server TLS: endpoint {} has different settings in several databases; each pool uses"
+                                        + " its database's, other connections (auth query) sslmode {}",
                                 key,
                                 earlier.mode().configName());
                     }
@@ -151,6 +156,18 @@ public final class Security implements ServerSecurity, AutoCloseable {
         }
         if (files != null) {
             files.close();
+        }
+    }
+
+    /**
+     * Ties each pool's server address to its database's TLS settings for that endpoint. Call once the router has
+     * built the pools; addresses not registered here fall back to the first database's settings for the endpoint.
+     */
+    public void registerPool(String database, ServerAddress address) {
+        BackendTlsConfig c = config.route(database).serverTls(address.host(), address.port());
+        ReloadingSslContext ctx = c.sslMode() == ServerSslMode.DISABLE ? null : contexts.get(c);
+        synchronized (poolTls) {
+            poolTls.put(address, new EndpointTls(c.sslMode(), ctx));
         }
     }
 
@@ -207,7 +224,13 @@ public final class Security implements ServerSecurity, AutoCloseable {
 
     @Override
     public Tls tls(ServerAddress address) {
-        EndpointTls t = serverTls.get(RouteSecurity.key(address.host(), address.port()));
+        EndpointTls t;
+        synchronized (poolTls) {
+            t = poolTls.get(address);
+        }
+        if (t == null) {
+            t = serverTls.get(RouteSecurity.key(address.host(), address.port()));
+        }
         if (t == null || t.mode() == ServerSslMode.DISABLE) {
             return Tls.DISABLED;
         }

@@ -489,6 +489,12 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                 }
                 case AUTH_SASL_INITIAL -> {
                     String mechanism = Frames.cstring(frame, body);
+                    if (!scram.mechanisms().contains(mechanism)) {
+                        throw new AuthFailedException(
+                                SqlState.PROTOCOL_VIOLATION,
+                                "client selected an invalid SASL authentication mechanism",
+                                null);
+                    }
                     int pos = Frames.skipCstring(frame, body);
                     int len = frame.getInt(pos);
                     int available = frame.writerIndex() - pos - 4;
