@@ -498,7 +498,9 @@ class AuthTlsEndToEndTest {
         assertThat(notOffered.getMessage()).contains("connection requires a valid client certificate");
         // An expired certificate, and a wrong-CA one pushed by a client that sends it anyway, end the handshake.
         SQLException expired = sqlError(() -> connect("m_cert", "scram_user", null, withCert("expired")));
-        assertThat(expired.getSQLState()).as("a connection error, not a login error").startsWith("08");
+        assertThat(expired.getSQLState())
+                .as("a connection error, not a login error")
+                .startsWith("08");
         assertThatThrownBy(() -> {
                     try (TlsClient c = TlsClient.viaSslRequest(pooler.port(), wrongCaCert, wrongCaKey)) {
                         c.send(RawClient.startup(196608, Map.of("user", "scram_user", "database", "m_cert")));
