@@ -526,9 +526,10 @@ run_tls() {
   fi
   make_tls_cert
   TLS_ON=1
-  start_poolers transaction
   local target saved=("${CLIENT_ENV[@]}")
+  # Before the poolers start: their readiness check logs in with these settings too.
   CLIENT_ENV=(PGPASSWORD="$BENCH_PASSWORD" PGSSLMODE=require PGCONNECT_TIMEOUT=30)
+  start_poolers transaction
   log "TLS workload: pgbench -S -M simple -c $TLS_CLIENTS -C, PGSSLMODE=require"
   for target in pgbouncer pggat; do
     target_up "$target" || continue

@@ -266,26 +266,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         if (databaseName.isEmpty()) {
             databaseName = userName;
         }
-        Router.Database db = context.router.database(databaseName);
-        if (db == null) {
-            context.loginFailuresTotal.increment();
-            fatal(SqlState.INVALID_CATALOG_NAME, "database \"" + databaseName + "\" does not exist");
-            return;
-        }
-        wanted = StartupOptions.sessionParameters(params);
-        user = db.user(userName);
-        tls = TlsInfo.of(ctx.channel()).orElse(null);
         InetAddress client = address(ctx.channel().remoteAddress());
-
-        if (Boolean.TRUE.equals(ctx.channel().attr(DirectTlsDetector.DIRECT).get())
-                && (tls == null
-                        || !"postgresql".equals(tls.applicationProtocol().orElse(null)))) {
-            context.protocolErrorsTotal.increment();
-            fatal(
-                    SqlState.PROTOCOL_VIOLATION,
-                    "received direct SSL connection request without ALPN protocol negotiation extension");
-            return;
-        }
         Duration blocked = security.limiter().blockedFor(client);
         if (!blocked.isZero()) {
             context.rejectedTotal.increment();
@@ -299,6 +280,24 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             return;
         }
 
+        Router.Database db = context.router.database(databaseName);
+        if (db == null) {
+            failed(SqlState.INVALID_CATALOG_NAME, "database \"" + databaseName + "\" does not exist");
+            return;
+        }
+        wanted = StartupOptions.sessionParameters(params);
+        user = db.user(userName);
+        tls = TlsInfo.of(ctx.channel()).orElse(null);
+
+        if (Boolean.TRUE.equals(ctx.channel().attr(DirectTlsDetector.DIRECT).get())
+                && (tls == null
+                        || !"postgresql".equals(tls.applicationProtocol().orElse(null)))) {
+            context.protocolErrorsTotal.increment();
+            fatal(
+                    SqlState.PROTOCOL_VIOLATION,
+                    "received direct SSL connection request without ALPN protocol negotiation extension");
+            return;
+        }
         RouteSecurity route = security.config().route(databaseName);
         TlsPolicy policy = route.clientTls() != null ? route.clientTls() : security.listenerPolicy();
         if ((policy == TlsPolicy.REQUIRE && tls == null) || (route.clientTls() == TlsPolicy.DISABLE && tls != null)) {
