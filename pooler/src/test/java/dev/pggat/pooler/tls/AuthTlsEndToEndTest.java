@@ -652,6 +652,38 @@ class AuthTlsEndToEndTest {
     }
 
     @Test
+    void selfSignedCertificateIsMadeAtStartAndItsFingerprintLogged() throws Exception {
+        String yaml = """
+                listen: {host: 127.0.0.1, port: 0}
+                admin: {enabled: false}
+                tls: {mode: require, selfSignedNames: [pggat.test]}
+                databases:
+                  db:
+                    serverDatabase: appdb
+                    endpoints: [{host: localhost, port: %d}]
+                    users:
+                      scram_user: {password: scram_user-pw}
+                """.formatted(pg.primary().port());
+        try (Pooler selfSigned = new Pooler(ConfigLoader.parse(yaml, "self.yaml", Map.of()), 1).start()) {
+            String fingerprint = selfSigned.security().selfSignedFingerprint().orElseThrow();
+            X509Certificate served = TlsClient.serverCertificate(selfSigned.port());
+            assertThat(SelfSigned.fingerprint(served)).isEqualTo(fingerprint);
+            assertThat(logs.toString(StandardCharsets.UTF_8)).contains(fingerprint);
+            Psql r = psql(
+                    "host=127.0.0.1 port=" + selfSigned.port() + " dbname=db user=scram_user sslmode=require",
+                    pw("scram_user"),
+                    "SELECT current_user");
+            assertThat(r.exit).as(r.output).isZero();
+            assertThat(r.output.strip()).isEqualTo("scram_user");
+            Psql plain = psql(
+                    "host=127.0.0.1 port=" + selfSigned.port() + " dbname=db user=scram_user sslmode=disable",
+                    pw("scram_user"),
+                    "SELECT 1");
+            assertThat(plain.output).contains("no pg_hba.conf entry").contains("no encryption");
+        }
+    }
+
+    @Test
     void rotatedCertificateServesNewSessionsWhileAnOpenSessionSurvives() throws Exception {
         Connection open = connect("m_scram", "scram_user", pw("scram_user"), verifyFull());
         X509Certificate before = TlsClient.serverCertificate(pooler.port());
