@@ -34,6 +34,9 @@ IDLE_SETTLE=5        # seconds between the last idle login and the memory readin
 IDLE_DEADLINE=300    # seconds for all idle logins; logins still pending then count as failed
 TARGETS="direct,pgbouncer,pggat"
 RUN_IDLE=1
+RUN_TLS=0            # --tls: also measure TLS handshakes per second (pgbench -S -C, PGSSLMODE=require, SCRAM)
+TLS_CLIENTS=8
+TLS_ON=0             # set while the TLS run's poolers are configured and started
 KEEP_WORKDIR=0
 RUN_REPLICAS=0       # --replicas: read-only run over primary + 2 streaming replicas, and promotion timings
 RUN_THROUGHPUT=1
@@ -57,6 +60,8 @@ usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] 
                      (share of queries per node, TPS next to primary-only routing) and time promotions
   --replicas-only    only the replica workload and the promotion timings (pggat only)
   --failovers N      promotions timed by the replica workload (default ${FAILOVERS})
+  --tls              also run the TLS workload: pgbench -S -C (a TLS handshake and SCRAM login per
+                     transaction) with PGSSLMODE=require against PgBouncer and pggat, both with TLS
   --keep             keep the temporary work directory (holds the generated password)
 environment: PGGAT_JAR (default ${PGGAT_JAR}), PGGAT_JAVA_OPTS (default "${PGGAT_JAVA_OPTS}"),
              PG_PORT, PGBOUNCER_PORT, PGGAT_PORT, PGGAT_ADMIN_PORT (default: free ports)
@@ -75,6 +80,7 @@ parse_args() {
       --replicas) RUN_REPLICAS=1 ;;
       --replicas-only) RUN_REPLICAS=1; RUN_THROUGHPUT=0; RUN_IDLE=0; TARGETS="pggat" ;;
       --failovers) FAILOVERS="${2:?--failovers needs a number}"; shift ;;
+      --tls) RUN_TLS=1 ;;
       --keep) KEEP_WORKDIR=1 ;;
       -h|--help) usage; exit 0 ;;
       *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -318,6 +324,13 @@ query_wait_timeout = ${QUERY_WAIT%s}
 logfile = $WORK/logs/pgbouncer-$mode.log
 pidfile = $dir/pgbouncer.pid
 EOF
+  if ((TLS_ON)); then
+    cat >>"$dir/pgbouncer.ini" <<EOF
+client_tls_sslmode = require
+client_tls_cert_file = $WORK/tls/server.crt
+client_tls_key_file = $WORK/tls/server.key
+EOF
+  fi
   chmod 600 "$dir/userlist.txt" "$dir/pgbouncer.ini"
   give_to_service_user "$dir"
 }
@@ -380,6 +393,14 @@ ${PGGAT_REPLICA_ENDPOINTS:-}
         serverUser: bench
         serverPassword: \${PGGAT_BENCH_SERVER_PASSWORD}
 EOF
+  if ((TLS_ON)); then
+    cat >>"$WORK/pggat/pggat.yaml" <<EOF
+tls:
+  mode: require
+  certFile: $WORK/tls/server.crt
+  keyFile: $WORK/tls/server.key
+EOF
+  fi
   chmod 600 "$WORK/pggat/pggat.yaml"
 }
 
@@ -494,6 +515,42 @@ run_throughput() {
     done
     stop_poolers
   done
+}
+
+# TLS handshakes per second: every pgbench transaction opens a new TLS connection and logs in with SCRAM,
+# so TPS counts handshakes + logins. Both poolers serve the same self-made certificate (EC P-256).
+declare -A TLS_TPS=() TLS_ERRS=()
+
+make_tls_cert() {
+  mkdir -p "$WORK/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=localhost" \
+    -keyout "$WORK/tls/server.key" -out "$WORK/tls/server.crt" >"$WORK/logs/openssl.log" 2>&1
+  chmod 600 "$WORK/tls/server.key"
+  give_to_service_user "$WORK/tls"
+}
+
+run_tls() {
+  ((RUN_TLS)) || return 0
+  if ! command -v openssl >/dev/null; then
+    log "TLS workload skipped: openssl not found"
+    return 0
+  fi
+  make_tls_cert
+  TLS_ON=1
+  local target saved=("${CLIENT_ENV[@]}")
+  # Before the poolers start: their readiness check logs in with these settings too.
+  CLIENT_ENV=(PGPASSWORD="$BENCH_PASSWORD" PGSSLMODE=require PGCONNECT_TIMEOUT=30)
+  start_poolers transaction
+  log "TLS workload: pgbench -S -M simple -c $TLS_CLIENTS -C, PGSSLMODE=require"
+  for target in pgbouncer pggat; do
+    target_up "$target" || continue
+    run_pgbench tls "$target" "$DURATION" "-S -M simple -c $TLS_CLIENTS -C" "$RAW_DIR/tls-${target}.txt"
+    TLS_TPS[$target]="${TPS[tls.$target]:-}"
+    TLS_ERRS[$target]="${ERRS[tls.$target]:-}"
+  done
+  CLIENT_ENV=("${saved[@]}")
+  stop_poolers
+  TLS_ON=0
 }
 
 declare -A IDLE_OK=() IDLE_OPEN=() IDLE_SECS=() IDLE_RSS_BEFORE=() IDLE_RSS_WITH=() IDLE_FAIL=()
@@ -824,6 +881,17 @@ report() {
   done
   echo "TPS is pgbench's figure without initial connection time; exceptions (as pgbench reports them):${notes:- none}"
   echo "Errors = failed transactions + aborted clients (pgbench exit status in parentheses when non-zero)."
+  if ((RUN_TLS)); then
+    echo
+    echo "### TLS: new connection per transaction (\`pgbench -S -M simple -c $TLS_CLIENTS -C\`, PGSSLMODE=require, SCRAM-SHA-256)"
+    echo
+    echo "| PgBouncer handshakes/s | pggat handshakes/s | pggat/PgBouncer | errors PgBouncer / pggat |"
+    echo "|---:|---:|---:|---|"
+    printf '| %s | %s | %s | %s / %s |\n' "$(num "${TLS_TPS[pgbouncer]:-}")" "$(num "${TLS_TPS[pggat]:-}")" \
+      "$(ratio "${TLS_TPS[pggat]:-}" "${TLS_TPS[pgbouncer]:-}")" "$(cell "${TLS_ERRS[pgbouncer]:-}")" "$(cell "${TLS_ERRS[pggat]:-}")"
+    echo
+    echo "Each transaction is a TCP connect, SSLRequest, TLS handshake (EC P-256 certificate), SCRAM login and one SELECT."
+  fi
   if ((RUN_REPLICAS)); then report_replicas; fi
   if ((RUN_IDLE)); then
     echo
@@ -892,6 +960,7 @@ main() {
   start_postgres
   setup_database
   if ((RUN_THROUGHPUT)); then run_throughput; fi
+  run_tls
   run_idle
   if ((RUN_REPLICAS)); then run_replicas; run_failovers; fi
   report | tee "$RESULTS_FILE"

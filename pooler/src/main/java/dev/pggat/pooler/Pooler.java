@@ -2,6 +2,7 @@ package dev.pggat.pooler;
 
 import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import dev.pggat.pooler.admin.AdminServer;
+import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.frontend.CancelRegistry;
@@ -14,6 +15,8 @@ import dev.pggat.pooler.net.Transport;
 import dev.pggat.pooler.protocol.StartupDecoder;
 import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.tls.DirectTlsDetector;
+import dev.pggat.pooler.tls.ReloadingSslContext;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.channel.Channel;
@@ -22,6 +25,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -41,6 +45,7 @@ public final class Pooler implements AutoCloseable {
     // issue 6 (cancel forwarding across pooler replicas): the registry, kept to set its instance id and peers.
     private final CancelRegistry cancels;
     private final PoolerMetrics metrics;
+    private final Security security;
     private Channel listener;
     private AdminServer admin;
     private volatile boolean ready;
@@ -51,14 +56,24 @@ public final class Pooler implements AutoCloseable {
 
     public Pooler(PoolerConfig config, int ioThreads) {
         this.config = config;
+        try {
+            // First: a bad certificate or credential file must fail before threads and pools exist.
+            this.security = Security.start(config);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot set up authentication or TLS: " + e.getMessage(), e);
+        }
         this.transport = Transport.best();
         this.bossGroup = transport.newGroup(1, "pggat-accept");
         this.workerGroup = transport.newGroup(ioThreads, "pggat-io");
         ServerConnector connector = new ServerConnector(
-                transport, config.timeouts().serverConnect(), config.timeouts().serverLifetime());
+                transport, config.timeouts().serverConnect(), config.timeouts().serverLifetime(), security);
+        security.connector(connector);
         this.router = new Router(config, connector, workerGroup);
         // issue 6: cancels for keys another replica issued are forwarded to it over the same transport.
         this.cancels = new CancelRegistry(0, new PeerCancelForwarder(transport, workerGroup));
+        router.databases().forEach(db -> db.users()
+                .values()
+                .forEach(u -> u.pools().values().forEach(p -> security.registerPool(db.name(), p.address()))));
         this.frontend = new FrontendContext(
                 router,
                 cancels,
@@ -72,6 +87,10 @@ public final class Pooler implements AutoCloseable {
 
     public Pooler start() throws IOException {
         router.start();
+        ReloadingSslContext directTls =
+                config.security().tls().directTls() && security.listenerPolicy().offersTls()
+                        ? security.clientTls().orElse(null)
+                        : null;
         ServerBootstrap b = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
                 .channel(transport.serverChannel())
@@ -84,13 +103,16 @@ public final class Pooler implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        if (directTls != null) {
+                            ch.pipeline().addLast(DirectTlsDetector.NAME, new DirectTlsDetector(directTls));
+                        }
                         ch.pipeline()
                                 .addLast(
                                         "pg-startup",
                                         new StartupDecoder(
                                                 config.limits().maxStartupPacketSize(),
                                                 config.limits().maxMessageSize()))
-                                .addLast(LoginHandler.NAME, new LoginHandler(frontend));
+                                .addLast(LoginHandler.NAME, new LoginHandler(frontend, security));
                     }
                 });
         try {
@@ -207,6 +229,10 @@ public final class Pooler implements AutoCloseable {
         return db != null && db.apply(set);
     }
 
+    public Security security() {
+        return security;
+    }
+
     public FrontendContext frontend() {
         return frontend;
     }
@@ -253,6 +279,7 @@ public final class Pooler implements AutoCloseable {
             admin.stop();
         }
         router.close();
+        security.close();
         bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS);
         workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
     }

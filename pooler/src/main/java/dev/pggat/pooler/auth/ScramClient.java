@@ -22,6 +22,10 @@ public final class ScramClient {
     private static final String IGNORED_USER = "*";
 
     private final com.ongres.scram.client.ScramClient client;
+    /** With pass-through keys: the salt and iterations the server must use, for a clear error when it does not. */
+    private final byte[] expectedSalt;
+
+    private final int expectedIterations;
 
     /**
      * @param password the server password in clear text (a stored verifier cannot log in)
@@ -30,27 +34,62 @@ public final class ScramClient {
      *     -PLUS variant needs TLS)
      */
     public ScramClient(String password, List<String> serverMechanisms) throws AuthFailedException {
-        Objects.requireNonNull(password, "password");
+        this(password, null, serverMechanisms, null);
+    }
+
+    /**
+     * @param password the server password in clear text; null when {@code keys} is given
+     * @param keys pass-through: the ClientKey recovered from a client's proof and the verifier it was checked
+     *     against (the server must store the same verifier)
+     * @param serverMechanisms the mechanisms listed in the server's AuthenticationSASL message
+     * @param tlsServerEndPoint the connection's channel binding data when it runs over TLS; SCRAM-SHA-256-PLUS is
+     *     used when the server offers it
+     */
+    public ScramClient(String password, PassThroughKeys keys, List<String> serverMechanisms, byte[] tlsServerEndPoint)
+            throws AuthFailedException {
         Objects.requireNonNull(serverMechanisms, "serverMechanisms");
-        if (password.isEmpty()) {
+        if (password == null && keys == null) {
+            throw new IllegalArgumentException("a password or pass-through keys are needed");
+        }
+        if (password != null && password.isEmpty()) {
             throw new IllegalArgumentException("the server password for SCRAM authentication must not be empty");
         }
-        if (!serverMechanisms.contains(ScramCrypto.MECHANISM_NAME)) {
+        boolean plus = tlsServerEndPoint != null && serverMechanisms.contains(ScramServer.PLUS_MECHANISM);
+        if (!plus && !serverMechanisms.contains(ScramCrypto.MECHANISM_NAME)) {
             throw new AuthFailedException(
                     AuthFailedException.PROTOCOL_VIOLATION,
                     "none of the server's SASL authentication mechanisms are supported",
-                    "The server offered " + serverMechanisms + "; pggat supports " + ScramCrypto.MECHANISM_NAME + ".");
+                    "The server offered " + serverMechanisms + "; pggat supports " + ScramCrypto.MECHANISM_NAME
+                            + (tlsServerEndPoint == null ? "" : " and " + ScramServer.PLUS_MECHANISM) + ".");
         }
-        client = com.ongres.scram.client.ScramClient.builder()
-                .advertisedMechanisms(List.of(ScramCrypto.MECHANISM_NAME))
-                .username(IGNORED_USER)
-                .password(password.toCharArray())
-                .stringPreparation(ScramCrypto.PREPARATION)
+        var advertised = plus
+                ? List.of(ScramServer.PLUS_MECHANISM, ScramCrypto.MECHANISM_NAME)
+                : List.of(ScramCrypto.MECHANISM_NAME);
+        var stage = com.ongres.scram.client.ScramClient.builder()
+                .advertisedMechanisms(advertised)
+                .username(IGNORED_USER);
+        var builder = keys == null
+                ? stage.password(password.toCharArray())
+                : stage.clientAndServerKey(keys.clientKey(), keys.serverKey());
+        if (plus) {
+            builder.channelBinding(ScramServer.CBIND_TYPE, tlsServerEndPoint);
+        }
+        client = builder.stringPreparation(ScramCrypto.PREPARATION)
                 .nonceSupplier(() -> ScramServer.newNonce(RANDOM))
                 .build();
+        expectedSalt = keys == null ? null : keys.salt();
+        expectedIterations = keys == null ? 0 : keys.iterations();
     }
 
-    /** "SCRAM-SHA-256" (no -PLUS for now). */
+    /** What pass-through needs: never a password, only keys derived from the verifier and a client's proof. */
+    public record PassThroughKeys(byte[] clientKey, byte[] serverKey, byte[] salt, int iterations) {
+        @Override
+        public String toString() {
+            return "PassThroughKeys[redacted]";
+        }
+    }
+
+    /** "SCRAM-SHA-256" or "SCRAM-SHA-256-PLUS". */
     public String mechanism() {
         return client.getScramMechanism().getName();
     }
@@ -63,7 +102,17 @@ public final class ScramClient {
     /** AuthenticationSASLContinue data -> the data of the SASLResponse (client-final-message). */
     public byte[] serverFirst(byte[] data) throws AuthFailedException {
         try {
-            client.serverFirstMessage(text(data));
+            var first = client.serverFirstMessage(text(data));
+            if (expectedSalt != null
+                    && (first.getIterationCount() != expectedIterations
+                            || !java.util.Arrays.equals(
+                                    java.util.Base64.getDecoder().decode(first.getSalt()), expectedSalt))) {
+                throw new AuthFailedException(
+                        AuthFailedException.INVALID_PASSWORD,
+                        "the server's SCRAM verifier differs from the pooler's",
+                        "Pass-through logs in with the client's proof, which only works when the server stores the"
+                                + " same SCRAM-SHA-256 verifier (salt and iterations) as the pooler.");
+            }
             return client.clientFinalMessage().toString().getBytes(StandardCharsets.UTF_8);
         } catch (ScramParseException | IllegalArgumentException | ScramRuntimeException e) {
             throw new AuthFailedException(

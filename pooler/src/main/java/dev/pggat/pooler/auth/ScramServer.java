@@ -4,12 +4,14 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 
 /**
  * Server side of SCRAM-SHA-256 (RFC 5802 / RFC 7677) as PostgreSQL speaks it: the user name in the
- * client-first-message is ignored (PostgreSQL uses the startup user; clients send "n=,"), channel binding flag
- * 'n' or 'y' accepted, 'p=' rejected for now (no TLS yet), mechanism must be "SCRAM-SHA-256".
+ * client-first-message is ignored (PostgreSQL uses the startup user; clients send "n=,"). Over TLS, when created
+ * with the connection's {@code tls-server-end-point} data, SCRAM-SHA-256-PLUS is offered too and the client's
+ * channel binding is checked against it; without it, 'p=' is rejected.
  *
  * <p>One instance is one exchange for one connection: not thread-safe, not reusable. Calls must come in order
  * {@link #clientFirst} then {@link #clientFinal}; after any failure the exchange is over. Error messages and
@@ -34,14 +36,22 @@ public final class ScramServer {
     private final boolean doomed;
 
     private final String serverNonce;
+    /** tls-server-end-point of the connection; null when channel binding is not offered. */
+    private final byte[] cbindData;
 
     private State state = State.EXPECT_FIRST;
     private char cbindFlag;
+    private String gs2Header;
+    private byte[] clientKey;
     private String clientNonce;
     private String clientFirstBare;
     private String serverFirst;
 
     ScramServer(Secret.Scram verifier, boolean doomed, String user, String serverNonce) {
+        this(verifier, doomed, user, serverNonce, null);
+    }
+
+    ScramServer(Secret.Scram verifier, boolean doomed, String user, String serverNonce, byte[] cbindData) {
         this.user = Objects.requireNonNull(user, "user");
         this.iterations = verifier.iterations();
         this.salt = verifier.salt();
@@ -49,6 +59,7 @@ public final class ScramServer {
         this.serverKey = verifier.serverKey();
         this.doomed = doomed;
         this.serverNonce = Objects.requireNonNull(serverNonce, "serverNonce");
+        this.cbindData = cbindData == null ? null : cbindData.clone();
     }
 
     /**
@@ -58,33 +69,81 @@ public final class ScramServer {
      * secret, so its salt is as stable as a stored verifier's).
      */
     public static ScramServer create(Secret secretOrNull, String user, SecureRandom random) {
+        return create(secretOrNull, user, random, null);
+    }
+
+    /**
+     * As {@link #create(Secret, String, SecureRandom)}, offering SCRAM-SHA-256-PLUS bound to {@code
+     * tlsServerEndPoint} (the RFC 5929 data of the certificate this connection's TLS server presented); null when
+     * the connection has no TLS or its certificate has no defined binding.
+     */
+    public static ScramServer create(Secret secretOrNull, String user, SecureRandom random, byte[] tlsServerEndPoint) {
         Objects.requireNonNull(user, "user");
         Objects.requireNonNull(random, "random");
         String nonce = newNonce(random);
         if (secretOrNull instanceof Secret.Scram scram) {
-            return new ScramServer(scram, false, user, nonce);
+            return new ScramServer(scram, false, user, nonce, tlsServerEndPoint);
         }
         if (secretOrNull instanceof Secret.Plain plain && !plain.password().isEmpty()) {
-            return new ScramServer(plain.scramVerifier(random), false, user, nonce);
+            return new ScramServer(plain.scramVerifier(random), false, user, nonce, tlsServerEndPoint);
         }
-        return new ScramServer(mockVerifier(user, random), true, user, nonce);
+        return new ScramServer(mockVerifier(user, random), true, user, nonce, tlsServerEndPoint);
+    }
+
+    /** The mechanisms for AuthenticationSASL, preferred first. */
+    public List<String> mechanisms() {
+        return cbindData == null
+                ? List.of(ScramCrypto.MECHANISM_NAME)
+                : List.of(PLUS_MECHANISM, ScramCrypto.MECHANISM_NAME);
+    }
+
+    /** Whether the client chose SCRAM-SHA-256-PLUS (valid once {@link #clientFirst} succeeded). */
+    public boolean channelBound() {
+        return cbindFlag == 'p';
+    }
+
+    /**
+     * The ClientKey recovered from a valid proof (ClientKey = proof XOR HMAC(StoredKey, AuthMessage)), which logs
+     * in to a server holding the same verifier; empty before success. The caller owns the copy and should wipe it.
+     */
+    public java.util.Optional<byte[]> clientKey() {
+        return clientKey == null ? java.util.Optional.empty() : java.util.Optional.of(clientKey.clone());
+    }
+
+    /** What pass-through needs after a successful exchange: ClientKey, ServerKey, salt and iterations. */
+    public java.util.Optional<ScramClient.PassThroughKeys> passThroughKeys() {
+        return clientKey().map(k -> new ScramClient.PassThroughKeys(k, serverKey.clone(), salt.clone(), iterations));
     }
 
     /** SASLInitialResponse data -> server-first-message bytes. */
     public byte[] clientFirst(String mechanism, byte[] data) throws AuthFailedException {
         expect(State.EXPECT_FIRST);
         state = State.DONE; // until this message proves valid
-        if (!ScramCrypto.MECHANISM_NAME.equals(mechanism)) {
+        boolean plus = PLUS_MECHANISM.equals(mechanism) && cbindData != null;
+        if (!ScramCrypto.MECHANISM_NAME.equals(mechanism) && !plus) {
             throw new AuthFailedException(
                     AuthFailedException.PROTOCOL_VIOLATION,
                     "client selected an invalid SASL authentication mechanism",
                     null);
         }
-        Cursor in = new Cursor(text(data));
+        String text = text(data);
+        Cursor in = new Cursor(text);
 
         char flag = in.peek();
         switch (flag) {
             case 'n', 'y' -> {
+                if (plus) {
+                    throw AuthFailedException.malformed("The client selected SCRAM-SHA-256-PLUS, but the SCRAM"
+                            + " message does not include channel binding data.");
+                }
+                if (flag == 'y' && cbindData != null) {
+                    // The client could bind but believes we cannot: someone stripped -PLUS from our offer.
+                    throw new AuthFailedException(
+                            AuthFailedException.PROTOCOL_VIOLATION,
+                            "SCRAM channel binding negotiation error",
+                            "The client supports SCRAM channel binding but thinks the server does not.  However,"
+                                    + " this server does support channel binding.");
+                }
                 in.skip();
                 if (in.peek() != ',') {
                     throw AuthFailedException.malformed(
@@ -92,9 +151,19 @@ public final class ScramServer {
                 }
                 in.skip();
             }
-            case 'p' ->
-                throw AuthFailedException.malformed("The client selected SCRAM-SHA-256 without channel binding,"
-                        + " but the SCRAM message includes channel binding data.");
+            case 'p' -> {
+                if (!plus) {
+                    throw AuthFailedException.malformed("The client selected SCRAM-SHA-256 without channel binding,"
+                            + " but the SCRAM message includes channel binding data.");
+                }
+                String type = in.attribute('p');
+                if (!CBIND_TYPE.equals(type)) {
+                    throw new AuthFailedException(
+                            AuthFailedException.PROTOCOL_VIOLATION,
+                            "unsupported SCRAM channel-binding type \"" + printableOrHex(type) + "\"",
+                            null);
+                }
+            }
             default -> throw AuthFailedException.malformed("Unexpected channel-binding flag " + quote(flag) + ".");
         }
         if (in.peek() == 'a') {
@@ -108,6 +177,7 @@ public final class ScramServer {
                     "Unexpected attribute " + quote(in.peek()) + " in client-first-message.");
         }
         in.skip();
+        String header = text.substring(0, in.position());
 
         String bare = in.rest();
         if (in.peek() == 'm') {
@@ -128,6 +198,7 @@ public final class ScramServer {
         }
 
         cbindFlag = flag;
+        gs2Header = header;
         clientNonce = nonce;
         clientFirstBare = bare;
         serverFirst = "r=" + clientNonce + serverNonce + ",s=" + ScramCrypto.base64(salt) + ",i=" + iterations;
@@ -143,14 +214,25 @@ public final class ScramServer {
         Cursor in = new Cursor(message);
 
         String channelBinding = in.attribute('c');
-        // Without channel binding the value can only be base64 of the gs2 header sent first: "n,," or "y,,".
-        boolean bindingMatches = ("biws".equals(channelBinding) && cbindFlag == 'n')
-                || ("eSws".equals(channelBinding) && cbindFlag == 'y');
-        if (!bindingMatches) {
-            throw new AuthFailedException(
-                    AuthFailedException.PROTOCOL_VIOLATION,
-                    "unexpected SCRAM channel-binding attribute in client-final-message",
-                    null);
+        if (cbindFlag == 'p') {
+            byte[] header = gs2Header.getBytes(StandardCharsets.ISO_8859_1);
+            byte[] expected = Arrays.copyOf(header, header.length + cbindData.length);
+            System.arraycopy(cbindData, 0, expected, header.length, cbindData.length);
+            byte[] got = ScramCrypto.decodeBase64(channelBinding);
+            if (got == null || !MessageDigest.isEqual(got, expected)) {
+                throw new AuthFailedException(
+                        AuthFailedException.PROTOCOL_VIOLATION, "SCRAM channel binding check failed", null);
+            }
+        } else {
+            // Without channel binding the value can only be base64 of the gs2 header sent first: "n,," or "y,,".
+            boolean bindingMatches = ("biws".equals(channelBinding) && cbindFlag == 'n')
+                    || ("eSws".equals(channelBinding) && cbindFlag == 'y');
+            if (!bindingMatches) {
+                throw new AuthFailedException(
+                        AuthFailedException.PROTOCOL_VIOLATION,
+                        "unexpected SCRAM channel-binding attribute in client-final-message",
+                        null);
+            }
         }
         String finalNonce = in.attribute('r');
 
@@ -184,12 +266,20 @@ public final class ScramServer {
             clientKey[i] = (byte) (proof[i] ^ clientSignature[i]);
         }
         boolean proofValid = MessageDigest.isEqual(ScramCrypto.sha256(clientKey), storedKey);
-        Arrays.fill(clientKey, (byte) 0);
         if (!proofValid || doomed) {
+            Arrays.fill(clientKey, (byte) 0);
             throw AuthFailedException.passwordFailed(user);
         }
+        this.clientKey = clientKey;
         byte[] serverSignature = ScramCrypto.hmac(serverKey, authMessage);
         return ("v=" + ScramCrypto.base64(serverSignature)).getBytes(StandardCharsets.US_ASCII);
+    }
+
+    static final String PLUS_MECHANISM = "SCRAM-SHA-256-PLUS";
+    static final String CBIND_TYPE = "tls-server-end-point";
+
+    private static String printableOrHex(String s) {
+        return isPrintable(s) ? s : "(non-printable)";
     }
 
     private void expect(State expected) {

@@ -8,6 +8,7 @@ import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.SqlState;
+import dev.pggat.pooler.tls.TlsInfo;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.ChannelHandlerContext;
@@ -23,14 +24,28 @@ import java.util.List;
  * to the first ReadyForQuery), then hands every frame to the connection's current {@link ServerListener}.
  */
 final class BackendHandler extends ChannelInboundHandlerAdapter {
+    static final String NAME = "pg-backend";
+
     private final ServerConnection connection;
     private final Promise<ServerConnection> loginPromise;
+    private final ServerSecurity security;
     private boolean loggedIn;
     private ScramClient scram;
+    private TlsInfo tlsInfo;
 
     BackendHandler(ServerConnection connection, Promise<ServerConnection> loginPromise) {
+        this(connection, loginPromise, ServerSecurity.NONE);
+    }
+
+    BackendHandler(ServerConnection connection, Promise<ServerConnection> loginPromise, ServerSecurity security) {
         this.connection = connection;
         this.loginPromise = loginPromise;
+        this.security = security;
+    }
+
+    /** The connection's TLS state once negotiated; null in plain text. */
+    void tlsInfo(TlsInfo info) {
+        this.tlsInfo = info;
     }
 
     @Override
@@ -94,7 +109,16 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case ProtocolConstants.AUTH_MD5_PASSWORD -> {
                 byte[] salt = new byte[4];
                 frame.getBytes(body + 4, salt);
-                String hash = Md5Password.hash(addr.user(), requirePassword(addr, "md5"));
+                String hash;
+                String password = password(addr);
+                if (password != null) {
+                    hash = Md5Password.hash(addr.user(), password);
+                } else {
+                    hash = security.credentials(addr).md5Hash();
+                    if (hash == null) {
+                        throw noCredentials(addr, "md5");
+                    }
+                }
                 ctx.writeAndFlush(Messages.passwordMessage(ctx.alloc(), Md5Password.response(hash, salt)));
             }
             case ProtocolConstants.AUTH_SASL -> {
@@ -105,7 +129,17 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                     pos = Frames.skipCstring(frame, pos);
                 }
                 try {
-                    scram = new ScramClient(requirePassword(addr, "SCRAM-SHA-256"), mechanisms);
+                    String password = password(addr);
+                    ScramClient.PassThroughKeys keys = null;
+                    if (password == null) {
+                        keys = security.credentials(addr).scramKeys();
+                        if (keys == null) {
+                            throw noCredentials(addr, "SCRAM-SHA-256");
+                        }
+                    }
+                    byte[] binding =
+                            tlsInfo == null ? null : tlsInfo.tlsServerEndPoint().orElse(null);
+                    scram = new ScramClient(password, keys, mechanisms, binding);
                 } catch (AuthFailedException e) {
                     throw new ServerError(e.sqlState(), e.getMessage(), false, e);
                 }
@@ -147,16 +181,29 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
         return scram;
     }
 
-    private static String requirePassword(ServerAddress addr, String method) throws ServerError {
-        if (addr.password() == null) {
-            throw new ServerError(
-                    SqlState.INVALID_PASSWORD,
-                    "server " + addr + " asked for " + method
-                            + " authentication but no server password is configured for this user",
-                    false,
-                    null);
+    /** The configured password, else one from the credential sources (a file, a client's forwarded password). */
+    private String password(ServerAddress addr) {
+        return addr.password() != null
+                ? addr.password()
+                : security.credentials(addr).password();
+    }
+
+    private String requirePassword(ServerAddress addr, String method) throws ServerError {
+        String password = password(addr);
+        if (password == null) {
+            throw noCredentials(addr, method);
         }
-        return addr.password();
+        return password;
+    }
+
+    private static ServerError noCredentials(ServerAddress addr, String method) {
+        return new ServerError(
+                SqlState.INVALID_PASSWORD,
+                "server " + addr + " asked for " + method
+                        + " authentication but the pooler has no credentials for this user (configure serverPassword,"
+                        + " a credential file entry, or passThrough with a client that logged in first)",
+                false,
+                null);
     }
 
     private void fail(ChannelHandlerContext ctx, ServerError e) {

@@ -4,17 +4,22 @@ import dev.pggat.pooler.net.Transport;
 import dev.pggat.pooler.protocol.MessageFramer;
 import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.SqlState;
+import dev.pggat.pooler.tls.BackendTls;
+import dev.pggat.pooler.tls.ServerSslMode;
+import dev.pggat.pooler.tls.TlsInfo;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.handler.ssl.SslContext;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
@@ -26,11 +31,17 @@ public final class ServerConnector {
     private final Transport transport;
     private final Duration connectTimeout;
     private final Duration lifetime;
+    private final ServerSecurity security;
 
     public ServerConnector(Transport transport, Duration connectTimeout, Duration lifetime) {
+        this(transport, connectTimeout, lifetime, ServerSecurity.NONE);
+    }
+
+    public ServerConnector(Transport transport, Duration connectTimeout, Duration lifetime, ServerSecurity security) {
         this.transport = transport;
         this.connectTimeout = connectTimeout;
         this.lifetime = lifetime;
+        this.security = security;
     }
 
     /**
@@ -38,6 +49,33 @@ public final class ServerConnector {
      * connection that does not finish login within the connect timeout is closed.
      */
     public Future<ServerConnection> connect(EventLoop loop, ServerAddress address) {
+        ServerSecurity.Tls tls = security.tls(address);
+        if (tls.mode() != ServerSslMode.ALLOW) {
+            return connect(loop, address, tls.mode(), tls.context());
+        }
+        // libpq's allow: plain text first, TLS only when the server refuses the plain connection.
+        Promise<ServerConnection> promise = loop.newPromise();
+        connect(loop, address, ServerSslMode.DISABLE, null).addListener(f -> {
+            if (f.isSuccess()) {
+                promise.trySuccess((ServerConnection) f.getNow());
+            } else if (f.cause() instanceof ServerError e
+                    && SqlState.INVALID_AUTHORIZATION_SPECIFICATION.equals(e.sqlState())) {
+                connect(loop, address, ServerSslMode.REQUIRE, tls.context()).addListener(g -> {
+                    if (g.isSuccess()) {
+                        promise.trySuccess((ServerConnection) g.getNow());
+                    } else {
+                        promise.tryFailure(g.cause());
+                    }
+                });
+            } else {
+                promise.tryFailure(f.cause());
+            }
+        });
+        return promise;
+    }
+
+    private Future<ServerConnection> connect(
+            EventLoop loop, ServerAddress address, ServerSslMode sslMode, SslContext sslContext) {
         Promise<ServerConnection> promise = loop.newPromise();
         long lifetimeNanos = lifetime.isZero() ? 0 : jittered(lifetime.toNanos());
         int timeoutMillis = (int) Math.min(Integer.MAX_VALUE, connectTimeout.toMillis());
@@ -53,7 +91,7 @@ public final class ServerConnector {
                         ServerConnection conn = new ServerConnection(ch, address, lifetimeNanos);
                         ch.pipeline()
                                 .addLast(MessageFramer.NAME, new MessageFramer(SERVER_MAX_MESSAGE))
-                                .addLast("pg-backend", new BackendHandler(conn, promise));
+                                .addLast(BackendHandler.NAME, new BackendHandler(conn, promise, security));
                     }
                 });
         ChannelFuture cf = b.connect(address.host(), address.port());
@@ -67,10 +105,30 @@ public final class ServerConnector {
                         f.cause()));
                 return;
             }
-            Map<String, String> params = new LinkedHashMap<>();
-            params.put("user", address.user());
-            params.put("database", address.database());
-            cf.channel().writeAndFlush(Messages.startupMessage(cf.channel().alloc(), params));
+            Channel ch = cf.channel();
+            BackendTls.negotiate(ch, sslMode, sslContext, address.host(), address.port())
+                    .addListener(n -> {
+                        if (!n.isSuccess()) {
+                            // A refused or failed TLS setup is a configuration matter: retrying will not help.
+                            promise.tryFailure(new ServerError(
+                                    SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+                                    n.cause().getMessage(),
+                                    false,
+                                    n.cause()));
+                            ch.close();
+                            return;
+                        }
+                        @SuppressWarnings("unchecked")
+                        Optional<TlsInfo> info = (Optional<TlsInfo>) n.getNow();
+                        BackendHandler handler = (BackendHandler) ch.pipeline().get(BackendHandler.NAME);
+                        if (handler != null) {
+                            handler.tlsInfo(info.orElse(null));
+                        }
+                        Map<String, String> params = new LinkedHashMap<>();
+                        params.put("user", address.user());
+                        params.put("database", address.database());
+                        ch.writeAndFlush(Messages.startupMessage(ch.alloc(), params));
+                    });
         });
         // The TCP connect has its own timeout; this one bounds the whole login.
         var timeout = loop.schedule(

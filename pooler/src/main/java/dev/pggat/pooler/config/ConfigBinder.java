@@ -26,8 +26,8 @@ import java.util.regex.Pattern;
  * either was wrong, to avoid reporting one mistake twice.
  */
 final class ConfigBinder {
-    static final List<String> ROOT_KEYS =
-            List.of("listen", "admin", "limits", "timeouts", "pools", "routing", "databases");
+    static final List<String> ROOT_KEYS = List.of(
+            "listen", "admin", "limits", "timeouts", "pools", "routing", "databases", "tls", "auth", "credentials");
     static final List<String> LISTEN_KEYS = List.of("host", "port");
     static final List<String> ADMIN_KEYS = List.of("enabled", "host", "port", "token");
     static final List<String> LIMITS_KEYS = List.of("maxClientConnections", "maxStartupPacketSize", "maxMessageSize");
@@ -49,9 +49,11 @@ final class ConfigBinder {
             "minServerConnections",
             "resetQuery",
             "routing",
-            "users");
-    static final List<String> ENDPOINT_KEYS = List.of("host", "port", "role", "name", "zone", "weight");
-    static final List<String> USER_KEYS = List.of("password", "auth", "serverUser", "serverPassword");
+            "users",
+            "tls",
+            "serverTls");
+    static final List<String> ENDPOINT_KEYS = List.of("host", "port", "role", "name", "zone", "weight", "serverTls");
+    static final List<String> USER_KEYS = List.of("password", "auth", "serverUser", "serverPassword", "passThrough");
     static final List<String> ROUTING_KEYS = List.of(
             "readWriteSplit",
             "consistency",
@@ -61,6 +63,16 @@ final class ConfigBinder {
             "probeInterval",
             "primaryWait",
             "primaryFunctions");
+    static final List<String> TLS_KEYS = List.of(
+            "mode", "certFile", "keyFile", "caFile", "clientCert", "reloadInterval", "selfSignedNames", "directTls");
+    static final List<String> SERVER_TLS_KEYS = List.of("sslmode", "caFile", "certFile", "keyFile", "reloadInterval");
+    static final List<String> AUTH_KEYS = List.of("rules", "certMaps", "maxFailedLogins", "failedLoginWindow");
+    static final List<String> RULE_KEYS =
+            List.of("databases", "users", "addresses", "tls", "listen", "method", "map", "clientCert");
+    static final List<String> CERT_MAP_KEYS = List.of("certName", "user");
+    static final List<String> CREDENTIALS_KEYS = List.of("directory", "userlist", "reloadInterval", "authQuery");
+    static final List<String> AUTH_QUERY_KEYS =
+            List.of("user", "password", "database", "query", "cacheTtl", "negativeCacheTtl");
 
     /** PostgreSQL's NAMEDATALEN - 1: longer identifiers are truncated by the server. */
     static final int MAX_NAME_BYTES = 63;
@@ -117,6 +129,10 @@ final class ConfigBinder {
 
     private final Problems problems;
     private final Map<String, String> env;
+    /** Per database, filled while databases are bound. */
+    private final Map<String, RouteSecurity> routeSecurity = new LinkedHashMap<>();
+    /** Whether a credential source besides inline passwords exists, which makes {@code password} optional. */
+    private CredentialSettings credentialSettings = CredentialSettings.DEFAULT;
 
     ConfigBinder(Problems problems, Map<String, String> env) {
         this.problems = problems;
@@ -137,6 +153,13 @@ final class ConfigBinder {
         keys.put("databases.<name>.routing", ROUTING_KEYS);
         keys.put("databases.<name>.endpoints[]", ENDPOINT_KEYS);
         keys.put("databases.<name>.users.<name>", USER_KEYS);
+        keys.put("tls", TLS_KEYS);
+        keys.put("auth", AUTH_KEYS);
+        keys.put("auth.rules[]", RULE_KEYS);
+        keys.put("auth.certMaps.<name>[]", CERT_MAP_KEYS);
+        keys.put("credentials", CREDENTIALS_KEYS);
+        keys.put("credentials.authQuery", AUTH_QUERY_KEYS);
+        keys.put("serverTls", SERVER_TLS_KEYS);
         return keys;
     }
 
@@ -152,8 +175,13 @@ final class ConfigBinder {
         Timeouts timeouts = timeouts(m.get("timeouts"), root0.key("timeouts"));
         Pools pools = pools(m.get("pools"), root0.key("pools"));
         RoutingConfig routing = routing(m.get("routing"), root0.key("routing"), RoutingConfig.DEFAULT);
+        ClientTlsSettings tls = clientTls(m.get("tls"), root0.key("tls"));
+        CredentialSettings credentials = credentials(m.get("credentials"), root0.key("credentials"));
+        credentialSettings = credentials;
         Map<String, DatabaseConfig> databases = databases(m.get("databases"), root0.key("databases"), pools, routing);
-        return new PoolerConfig(listen, admin, limits, timeouts, pools.value(), databases);
+        AuthSettings auth = auth(m.get("auth"), root0.key("auth"), databases);
+        SecurityConfig security = new SecurityConfig(tls, auth, credentials, routeSecurity);
+        return new PoolerConfig(listen, admin, limits, timeouts, pools.value(), databases, security);
     }
 
     // ---- sections
@@ -288,7 +316,8 @@ final class ConfigBinder {
         if (serverDatabase.value != null) {
             name(path.key("serverDatabase"), serverDatabase.value, "");
         }
-        List<Endpoint> endpoints = endpoints(m.get("endpoints"), path.key("endpoints"));
+        Map<String, dev.pggat.pooler.tls.BackendTlsConfig> endpointTls = new LinkedHashMap<>();
+        List<Endpoint> endpoints = endpoints(m.get("endpoints"), path.key("endpoints"), endpointTls);
         PoolMode mode = poolMode(m, path).or(d.mode());
         Field<Integer> max = integer(m, path, "maxServerConnections", 1, Integer.MAX_VALUE);
         Field<Integer> min = integer(m, path, "minServerConnections", 0, Integer.MAX_VALUE);
@@ -310,13 +339,22 @@ final class ConfigBinder {
                     String.valueOf(min.present() ? effectiveMin : effectiveMax),
                     "minServerConnections <= maxServerConnections");
         }
-        Map<String, UserConfig> users = users(m.get("users"), path.key("users"));
+        java.util.Set<String> passThrough = new java.util.LinkedHashSet<>();
+        Map<String, UserConfig> users = users(m.get("users"), path.key("users"), passThrough);
         RoutingConfig dbRouting = routing(m.get("routing"), path.key("routing"), routing);
+        TlsPolicy clientTls = tlsPolicy(m, path, "tls").value;
+        dev.pggat.pooler.tls.BackendTlsConfig serverTls = serverTls(m.get("serverTls"), path.key("serverTls"));
+        RouteSecurity route = new RouteSecurity(
+                clientTls, serverTls == null ? RouteSecurity.DEFAULT.serverTls() : serverTls, endpointTls, passThrough);
+        if (!route.equals(RouteSecurity.DEFAULT)) {
+            routeSecurity.put(name, route);
+        }
         return new DatabaseConfig(
                 name, serverDatabase.or(name), endpoints, mode, effectiveMax, effectiveMin, reset, users, dbRouting);
     }
 
-    private List<Endpoint> endpoints(Node node, KeyPath path) {
+    private List<Endpoint> endpoints(
+            Node node, KeyPath path, Map<String, dev.pggat.pooler.tls.BackendTlsConfig> endpointTls) {
         String accepted = "a list of endpoints, each with host, port and role; exactly one with role primary";
         List<Endpoint> result = new ArrayList<>();
         if (node instanceof Scalar s && s.broken()) {
@@ -383,6 +421,10 @@ final class ConfigBinder {
             if (endpoint.role() == Endpoint.Role.PRIMARY) {
                 primaries.add("[" + i + "]");
             }
+            dev.pggat.pooler.tls.BackendTlsConfig own = serverTls(m.get("serverTls"), p.key("serverTls"));
+            if (own != null) {
+                endpointTls.put(RouteSecurity.key(endpoint.host(), endpoint.port()), own);
+            }
             result.add(endpoint);
         }
         if (allRolesValid && primaries.isEmpty() && !result.isEmpty()) {
@@ -402,7 +444,7 @@ final class ConfigBinder {
         return result;
     }
 
-    private Map<String, UserConfig> users(Node node, KeyPath path) {
+    private Map<String, UserConfig> users(Node node, KeyPath path, java.util.Set<String> passThrough) {
         String accepted = "a mapping from the user name clients log in as to its settings";
         Map<String, UserConfig> result = new LinkedHashMap<>();
         MapNode m = mapping(node, path, null, accepted);
@@ -419,6 +461,10 @@ final class ConfigBinder {
             UserConfig user = user(e.getKey(), e.getValue(), userPath);
             if (user != null) {
                 result.put(e.getKey(), user);
+                if (e.getValue() instanceof MapNode um
+                        && bool(um, userPath, "passThrough").or(false)) {
+                    passThrough.add(e.getKey());
+                }
             }
         }
         return result;
@@ -444,7 +490,10 @@ final class ConfigBinder {
                 problems.add(passwordPath, "is not valid: " + e.getMessage(), passwordText.value, PASSWORD_ACCEPTED);
                 passwordKnown = false;
             }
-        } else if (passwordText.absent() && auth != AuthMethod.TRUST && !authField.invalid) {
+        } else if (passwordText.absent()
+                && auth != AuthMethod.TRUST
+                && !authField.invalid
+                && !credentialSettings.any()) {
             problems.add(
                     passwordPath, "is required unless auth is trust (it is missing or empty)", null, PASSWORD_ACCEPTED);
             passwordKnown = false;
@@ -489,7 +538,11 @@ final class ConfigBinder {
         } else if (serverPasswordText.absent()) {
             if (password instanceof Secret.Plain plain) {
                 serverPassword = plain.password();
-            } else if (password != null && passwordKnown) {
+            } else if (password != null
+                    && passwordKnown
+                    && !passThroughSet(m, path)
+                    && credentialSettings.directory() == null
+                    && credentialSettings.userlist() == null) {
                 String kind = password instanceof Secret.Md5 ? "an md5 hash" : "a SCRAM-SHA-256 verifier";
                 problems.add(
                         serverPasswordPath,
@@ -500,7 +553,9 @@ final class ConfigBinder {
             }
         }
 
-        if (!passwordKnown || authField.invalid || (password == null && auth != AuthMethod.TRUST)) {
+        if (!passwordKnown
+                || authField.invalid
+                || (password == null && auth != AuthMethod.TRUST && !credentialSettings.any())) {
             return null;
         }
         return new UserConfig(name, password, auth, serverUser.or(name), serverPassword);
@@ -684,6 +739,367 @@ final class ConfigBinder {
             return null;
         }
         return f.value;
+    }
+
+    // ---- authentication and TLS (tls, auth, credentials; per database tls, serverTls, passThrough)
+
+    private static final String TLS_POLICY_ACCEPTED = "disable, allow, prefer or require";
+    private static final String PATH_ACCEPTED = "a file or directory path";
+
+    private ClientTlsSettings clientTls(Node node, KeyPath path) {
+        MapNode m = section(node, path, TLS_KEYS);
+        ClientTlsSettings d = ClientTlsSettings.DEFAULT;
+        if (m == null || m.entries().isEmpty()) {
+            return d;
+        }
+        TlsPolicy policy = tlsPolicy(m, path, "mode").or(TlsPolicy.PREFER);
+        Field<java.nio.file.Path> cert = filePath(m, path, "certFile");
+        Field<java.nio.file.Path> key = filePath(m, path, "keyFile");
+        Field<java.nio.file.Path> ca = filePath(m, path, "caFile");
+        Field<dev.pggat.pooler.tls.ClientCertMode> clientCert = choice(
+                m,
+                path,
+                "clientCert",
+                dev.pggat.pooler.tls.ClientCertMode.values(),
+                dev.pggat.pooler.tls.ClientCertMode::configName,
+                "none, verify-ca or verify-full");
+        Duration reload = duration(m, path, "reloadInterval", true).or(d.reloadInterval());
+        List<String> names = strings(m, path, "selfSignedNames", "a list of DNS names or IP addresses");
+        boolean direct = bool(m, path, "directTls").or(d.directTls());
+        if (cert.present() != key.present() && !cert.invalid && !key.invalid) {
+            problems.add(
+                    path.key(cert.present() ? "keyFile" : "certFile"),
+                    "is required with " + (cert.present() ? "certFile" : "keyFile"),
+                    null,
+                    "certFile and keyFile together, or neither (a self-signed certificate is generated)");
+        }
+        if (clientCert.present() && clientCert.value.requiresCertificate() && ca.absent()) {
+            problems.add(
+                    path.key("caFile"),
+                    "is required with clientCert " + clientCert.value.configName(),
+                    null,
+                    "the PEM file of the CA that signs client certificates");
+        }
+        if (policy == TlsPolicy.DISABLE && (cert.present() || clientCert.present())) {
+            problems.add(
+                    path.key("mode"),
+                    "is disable, which ignores the certificate settings",
+                    "disable",
+                    "allow, prefer or require to use them, or remove them");
+        }
+        for (String n : names) {
+            if (n.isBlank() || n.chars().anyMatch(Character::isWhitespace)) {
+                problems.add(
+                        path.key("selfSignedNames"),
+                        "must not be empty or contain spaces",
+                        n,
+                        "DNS names or IP addresses");
+            }
+        }
+        return new ClientTlsSettings(
+                policy,
+                cert.value,
+                key.value,
+                ca.value,
+                clientCert.or(dev.pggat.pooler.tls.ClientCertMode.NONE),
+                reload,
+                names,
+                direct);
+    }
+
+    private Field<TlsPolicy> tlsPolicy(MapNode m, KeyPath parent, String key) {
+        return choice(m, parent, key, TlsPolicy.values(), TlsPolicy::yamlName, TLS_POLICY_ACCEPTED);
+    }
+
+    /** A {@code serverTls} mapping; null when absent or invalid (reported). */
+    private dev.pggat.pooler.tls.BackendTlsConfig serverTls(Node node, KeyPath path) {
+        if (node == null) {
+            return null;
+        }
+        MapNode m = section(node, path, SERVER_TLS_KEYS);
+        if (m == null || m.entries().isEmpty()) {
+            return null;
+        }
+        String accepted = "disable, allow, prefer, require, verify-ca or verify-full";
+        Field<dev.pggat.pooler.tls.ServerSslMode> mode = choice(
+                m,
+                path,
+                "sslmode",
+                dev.pggat.pooler.tls.ServerSslMode.values(),
+                dev.pggat.pooler.tls.ServerSslMode::configName,
+                accepted);
+        Field<java.nio.file.Path> ca = filePath(m, path, "caFile");
+        Field<java.nio.file.Path> cert = filePath(m, path, "certFile");
+        Field<java.nio.file.Path> key = filePath(m, path, "keyFile");
+        Duration reload = duration(m, path, "reloadInterval", true)
+                .or(dev.pggat.pooler.tls.ServerTlsConfig.DEFAULT_RELOAD_INTERVAL);
+        if (mode.invalid || ca.invalid || cert.invalid || key.invalid) {
+            return null;
+        }
+        try {
+            return new dev.pggat.pooler.tls.BackendTlsConfig(
+                    mode.or(dev.pggat.pooler.tls.ServerSslMode.PREFER), ca.value, cert.value, key.value, reload);
+        } catch (IllegalArgumentException e) {
+            problems.add(
+                    path,
+                    e.getMessage(),
+                    null,
+                    "sslmode with caFile for verify-ca and verify-full;" + " certFile and keyFile together");
+            return null;
+        }
+    }
+
+    private CredentialSettings credentials(Node node, KeyPath path) {
+        MapNode m = section(node, path, CREDENTIALS_KEYS);
+        CredentialSettings d = CredentialSettings.DEFAULT;
+        if (m == null || m.entries().isEmpty()) {
+            return d;
+        }
+        Field<java.nio.file.Path> dir = filePath(m, path, "directory");
+        Field<java.nio.file.Path> userlist = filePath(m, path, "userlist");
+        Duration reload = duration(m, path, "reloadInterval", true).or(d.reloadInterval());
+        AuthQuerySettings query = null;
+        Node q = m.get("authQuery");
+        if (q != null) {
+            KeyPath qp = path.key("authQuery");
+            MapNode qm = section(q, qp, AUTH_QUERY_KEYS);
+            if (qm != null && !qm.entries().isEmpty()) {
+                Field<String> user = text(qm, qp, "user", NAME_ACCEPTED);
+                if (user.absent()) {
+                    problems.add(qp.key("user"), "is required", null, "the server role that runs the query");
+                }
+                Field<String> password = text(qm, qp, "password", "the auth user's password in plain text");
+                if (password.value != null && !isPlain(password.value)) {
+                    problems.add(
+                            qp.key("password"),
+                            "must be plain text: the pooler logs in with it",
+                            password.value,
+                            "the auth user's password in plain text");
+                }
+                Field<String> database = text(qm, qp, "database", NAME_ACCEPTED);
+                Field<String> sql = text(qm, qp, "query", "an SQL query with parameter $1 (the user name)");
+                if (sql.value != null && !sql.value.contains("$1")) {
+                    problems.add(
+                            qp.key("query"),
+                            "does not use $1, the user name",
+                            sql.value,
+                            "an SQL query with parameter $1 returning the secret in its last column");
+                }
+                Duration ttl = duration(qm, qp, "cacheTtl", true).or(Duration.ofMinutes(1));
+                Duration negative = duration(qm, qp, "negativeCacheTtl", true).or(Duration.ofSeconds(10));
+                if (user.value != null) {
+                    query = new AuthQuerySettings(
+                            user.value,
+                            password.value,
+                            database.value,
+                            sql.or(AuthQuerySettings.DEFAULT_QUERY),
+                            ttl,
+                            negative);
+                }
+            }
+        }
+        return new CredentialSettings(dir.value, userlist.value, reload, query);
+    }
+
+    private AuthSettings auth(Node node, KeyPath path, Map<String, DatabaseConfig> databases) {
+        MapNode m = section(node, path, AUTH_KEYS);
+        AuthSettings d = AuthSettings.DEFAULT;
+        if (m == null || m.entries().isEmpty()) {
+            return d;
+        }
+        int maxFailed =
+                integer(m, path, "maxFailedLogins", 0, Integer.MAX_VALUE).or(d.maxFailedLogins());
+        Duration window = duration(m, path, "failedLoginWindow", false).or(d.failedLoginWindow());
+
+        Map<String, List<CertMapEntry>> maps = new LinkedHashMap<>();
+        Node mapsNode = m.get("certMaps");
+        KeyPath mapsPath = path.key("certMaps");
+        MapNode mm = mapping(mapsNode, mapsPath, null, "a mapping from map name to a list of {certName, user}");
+        if (mm != null) {
+            for (Map.Entry<String, Node> e : mm.entries().entrySet()) {
+                KeyPath mp = mapsPath.key(e.getKey());
+                List<CertMapEntry> entries = new ArrayList<>();
+                if (!(e.getValue() instanceof ListNode list)) {
+                    wrongShape(mp, e.getValue(), "must be a list", "a list of {certName, user}");
+                    continue;
+                }
+                for (int i = 0; i < list.items().size(); i++) {
+                    KeyPath ep = mp.index(i);
+                    MapNode em = mapping(list.items().get(i), ep, CERT_MAP_KEYS, "a mapping with certName and user");
+                    if (em == null) {
+                        continue;
+                    }
+                    Field<String> certName = text(em, ep, "certName", "a certificate name, or /regex");
+                    Field<String> user = text(em, ep, "user", "a user name; \\1 takes the regex's first group");
+                    if (certName.absent()) {
+                        problems.add(ep.key("certName"), "is required", null, "a certificate name, or /regex");
+                    }
+                    if (user.absent()) {
+                        problems.add(ep.key("user"), "is required", null, "a user name");
+                    }
+                    if (certName.value != null && certName.value.startsWith("/")) {
+                        try {
+                            Pattern.compile(certName.value.substring(1));
+                        } catch (java.util.regex.PatternSyntaxException ex) {
+                            problems.add(
+                                    ep.key("certName"),
+                                    "is not a valid regular expression: " + ex.getDescription(),
+                                    certName.value,
+                                    "a certificate name, or '/' followed by a Java regular expression");
+                        }
+                    }
+                    if (certName.value != null && user.value != null) {
+                        entries.add(new CertMapEntry(certName.value, user.value));
+                    }
+                }
+                maps.put(e.getKey(), entries);
+            }
+        }
+
+        List<AuthRule> rules = new ArrayList<>();
+        Node rulesNode = m.get("rules");
+        KeyPath rulesPath = path.key("rules");
+        if (rulesNode != null && !(rulesNode instanceof Scalar rs && rs.isEmpty())) {
+            if (!(rulesNode instanceof ListNode list)) {
+                wrongShape(rulesPath, rulesNode, "must be a list", "a list of rules, first match wins");
+            } else {
+                for (int i = 0; i < list.items().size(); i++) {
+                    AuthRule rule = rule(list.items().get(i), rulesPath.index(i), maps, databases);
+                    if (rule != null) {
+                        rules.add(rule);
+                    }
+                }
+            }
+        }
+        return new AuthSettings(rules, maps, maxFailed, window);
+    }
+
+    private AuthRule rule(
+            Node node, KeyPath p, Map<String, List<CertMapEntry>> maps, Map<String, DatabaseConfig> databases) {
+        MapNode m = mapping(node, p, RULE_KEYS, "a mapping with the keys " + String.join(", ", RULE_KEYS));
+        if (m == null) {
+            return null;
+        }
+        String methods = "trust, password, md5, scram-sha-256, cert or reject";
+        Field<AuthRule.Method> method =
+                choice(m, p, "method", AuthRule.Method.values(), AuthRule.Method::yamlName, methods);
+        if (method.absent()) {
+            problems.add(p.key("method"), "is required", null, methods);
+        }
+        List<String> dbs = strings(m, p, "databases", "database names, or all");
+        for (String db : dbs) {
+            if (!db.equals("all") && !databases.containsKey(db)) {
+                problems.add(p.key("databases"), "names no configured database", db, "names under databases, or all");
+            }
+        }
+        List<String> users = strings(m, p, "users", "user names, or all");
+        List<dev.pggat.pooler.auth.Cidr> addresses = cidrs(m, p, "addresses");
+        List<dev.pggat.pooler.auth.Cidr> listen = cidrs(m, p, "listen");
+        Field<Boolean> tls = bool(m, p, "tls");
+        Field<String> map = text(m, p, "map", "a name under auth.certMaps");
+        if (map.value != null && !maps.containsKey(map.value)) {
+            problems.add(p.key("map"), "names no certificate map", map.value, "a name under auth.certMaps");
+        }
+        if (map.value != null && method.value != null && method.value != AuthRule.Method.CERT) {
+            problems.add(p.key("map"), "is only used by method cert", map.value, "remove it, or use method cert");
+        }
+        Field<dev.pggat.pooler.tls.ClientCertMode> clientCert = choice(
+                m,
+                p,
+                "clientCert",
+                dev.pggat.pooler.tls.ClientCertMode.values(),
+                dev.pggat.pooler.tls.ClientCertMode::configName,
+                "none, verify-ca or verify-full");
+        if (method.value == AuthRule.Method.CERT && Boolean.FALSE.equals(tls.value)) {
+            problems.add(p.key("tls"), "is false, but method cert needs TLS", "false", "true, or leave it out");
+        }
+        if (method.value == null) {
+            return null;
+        }
+        java.util.Set<String> dbSet = dbs.contains("all") ? java.util.Set.of() : java.util.Set.copyOf(dbs);
+        java.util.Set<String> userSet = users.contains("all") ? java.util.Set.of() : java.util.Set.copyOf(users);
+        return new AuthRule(
+                dbSet,
+                userSet,
+                addresses,
+                method.value == AuthRule.Method.CERT && tls.value == null ? Boolean.TRUE : tls.value,
+                listen,
+                method.value,
+                map.value,
+                clientCert.value);
+    }
+
+    private List<dev.pggat.pooler.auth.Cidr> cidrs(MapNode m, KeyPath p, String key) {
+        List<dev.pggat.pooler.auth.Cidr> out = new ArrayList<>();
+        for (String v : strings(m, p, key, "IP addresses or CIDR ranges like 10.0.0.0/8, or all")) {
+            try {
+                dev.pggat.pooler.auth.Cidr c = dev.pggat.pooler.auth.Cidr.parse(v);
+                if (c == dev.pggat.pooler.auth.Cidr.ALL) {
+                    return List.of();
+                }
+                out.add(c);
+            } catch (IllegalArgumentException e) {
+                problems.add(p.key(key), e.getMessage(), v, "IP addresses or CIDR ranges like 10.0.0.0/8, or all");
+            }
+        }
+        return out;
+    }
+
+    /** A single value or a list of values; absent = empty. */
+    private List<String> strings(MapNode m, KeyPath parent, String key, String accepted) {
+        Node node = m.get(key);
+        if (node == null) {
+            return List.of();
+        }
+        if (node instanceof Scalar) {
+            Field<String> f = text(m, parent, key, accepted);
+            return f.value == null ? List.of() : List.of(f.value);
+        }
+        if (!(node instanceof ListNode list)) {
+            wrongShape(parent.key(key), node, "must be a value or a list", accepted);
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < list.items().size(); i++) {
+            Node item = list.items().get(i);
+            KeyPath ip = parent.key(key).index(i);
+            if (!(item instanceof Scalar sc) || sc.isEmpty()) {
+                wrongShape(ip, item, "must be a single value", accepted);
+                continue;
+            }
+            EnvSubstitution.Result r = EnvSubstitution.apply(sc.text(), env);
+            if (!r.ok()) {
+                for (EnvSubstitution.Failure f : r.failures()) {
+                    problems.add(ip, f.what(), sc.text(), f.accepted());
+                }
+                continue;
+            }
+            out.add(r.value());
+        }
+        return out;
+    }
+
+    private Field<java.nio.file.Path> filePath(MapNode m, KeyPath parent, String key) {
+        Field<String> f = text(m, parent, key, PATH_ACCEPTED);
+        if (f.value == null) {
+            return f.invalid ? Field.bad() : Field.none();
+        }
+        try {
+            return Field.of(java.nio.file.Path.of(f.value));
+        } catch (java.nio.file.InvalidPathException e) {
+            problems.add(parent.key(key), "is not a valid path", f.value, PATH_ACCEPTED);
+            return Field.bad();
+        }
+    }
+
+    /** Whether {@code passThrough} is true, without reporting (users() reports a bad value once). */
+    private boolean passThroughSet(MapNode m, KeyPath path) {
+        Node n = m.get("passThrough");
+        if (!(n instanceof Scalar s) || s.isEmpty()) {
+            return false;
+        }
+        EnvSubstitution.Result r = EnvSubstitution.apply(s.text(), env);
+        return r.ok() && TRUE_WORDS.contains(r.value().toLowerCase(Locale.ROOT));
     }
 
     // ---- typed values

@@ -12,6 +12,7 @@ import java.util.Objects;
  *
  * @param pools the pool defaults as written; every {@link DatabaseConfig} already has them applied
  * @param databases by client-facing name, in file order
+ * @param security authentication and TLS on both sides
  */
 public record PoolerConfig(
         Listen listen,
@@ -19,15 +20,28 @@ public record PoolerConfig(
         Limits limits,
         Timeouts timeouts,
         PoolDefaults pools,
-        Map<String, DatabaseConfig> databases) {
+        Map<String, DatabaseConfig> databases,
+        SecurityConfig security) {
 
     public PoolerConfig {
+        Objects.requireNonNull(security, "security");
         Objects.requireNonNull(listen, "listen");
         Objects.requireNonNull(admin, "admin");
         Objects.requireNonNull(limits, "limits");
         Objects.requireNonNull(timeouts, "timeouts");
         Objects.requireNonNull(pools, "pools");
         databases = Collections.unmodifiableMap(new LinkedHashMap<>(databases));
+    }
+
+    /** Without authentication or TLS settings: every security section at its default. */
+    public PoolerConfig(
+            Listen listen,
+            Admin admin,
+            Limits limits,
+            Timeouts timeouts,
+            PoolDefaults pools,
+            Map<String, DatabaseConfig> databases) {
+        this(listen, admin, limits, timeouts, pools, databases, SecurityConfig.DEFAULT);
     }
 
     /** Every section at its default, serving {@code databases}. */
@@ -43,18 +57,22 @@ public record PoolerConfig(
     }
 
     public PoolerConfig withListen(Listen newListen) {
-        return new PoolerConfig(newListen, admin, limits, timeouts, pools, databases);
+        return new PoolerConfig(newListen, admin, limits, timeouts, pools, databases, security);
     }
 
     public PoolerConfig withAdmin(Admin newAdmin) {
-        return new PoolerConfig(listen, newAdmin, limits, timeouts, pools, databases);
+        return new PoolerConfig(listen, newAdmin, limits, timeouts, pools, databases, security);
     }
 
     public PoolerConfig withLimits(Limits newLimits) {
-        return new PoolerConfig(listen, admin, newLimits, timeouts, pools, databases);
+        return new PoolerConfig(listen, admin, newLimits, timeouts, pools, databases, security);
     }
 
     public PoolerConfig withTimeouts(Timeouts newTimeouts) {
-        return new PoolerConfig(listen, admin, limits, newTimeouts, pools, databases);
+        return new PoolerConfig(listen, admin, limits, newTimeouts, pools, databases, security);
+    }
+
+    public PoolerConfig withSecurity(SecurityConfig newSecurity) {
+        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, newSecurity);
     }
 }

@@ -6,7 +6,8 @@ import java.util.Objects;
 /**
  * A user clients log in as.
  *
- * @param password what the client's password is checked against; {@code null} only with {@link AuthMethod#TRUST}
+ * @param password what the client's password is checked against; {@code null} with {@link AuthMethod#TRUST} or when
+ *     the secret comes from a credential source (files, auth query)
  * @param serverPassword the plain-text password the pooler sends to the server as {@code serverUser}; {@code null}
  *     when none is configured (the server must then not ask for one)
  */
@@ -16,9 +17,6 @@ public record UserConfig(String name, Secret password, AuthMethod auth, String s
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(auth, "auth");
         Objects.requireNonNull(serverUser, "serverUser");
-        if (password == null && auth != AuthMethod.TRUST) {
-            throw new IllegalArgumentException("user " + name + ": a password is required unless auth is trust");
-        }
     }
 
     /** A user whose client and server password are the same plain-text {@code password}. */

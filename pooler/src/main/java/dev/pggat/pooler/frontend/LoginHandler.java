@@ -1,13 +1,21 @@
 package dev.pggat.pooler.frontend;
 
 import dev.pggat.pooler.auth.AuthFailedException;
+import dev.pggat.pooler.auth.AuthQuery;
+import dev.pggat.pooler.auth.AuthRules;
 import dev.pggat.pooler.auth.CleartextPassword;
 import dev.pggat.pooler.auth.Md5Password;
+import dev.pggat.pooler.auth.PassThroughStore;
+import dev.pggat.pooler.auth.ScramClient;
 import dev.pggat.pooler.auth.ScramServer;
 import dev.pggat.pooler.auth.Secret;
+import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.config.AuthMethod;
+import dev.pggat.pooler.config.AuthRule;
+import dev.pggat.pooler.config.RouteSecurity;
+import dev.pggat.pooler.config.TlsPolicy;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolCallback;
 import dev.pggat.pooler.protocol.Frames;
@@ -15,8 +23,13 @@ import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.ProtocolException;
 import dev.pggat.pooler.protocol.SqlState;
+import dev.pggat.pooler.protocol.StartupDecoder;
 import dev.pggat.pooler.protocol.StartupPacket;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.tls.ClientCertMode;
+import dev.pggat.pooler.tls.ClientTlsContexts;
+import dev.pggat.pooler.tls.DirectTlsDetector;
+import dev.pggat.pooler.tls.TlsInfo;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.ChannelFutureListener;
@@ -24,10 +37,15 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.DecoderException;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -41,11 +59,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class LoginHandler extends ChannelInboundHandlerAdapter implements PoolCallback {
     private static final Logger log = LoggerFactory.getLogger(LoginHandler.class);
-    private static final List<String> SCRAM_MECHANISMS = List.of("SCRAM-SHA-256");
     public static final String NAME = "pg-login";
 
     private enum State {
         STARTUP,
+        RESOLVING,
         AUTH_CLEARTEXT,
         AUTH_MD5,
         AUTH_SASL_INITIAL,
@@ -55,6 +73,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
     }
 
     private final FrontendContext context;
+    private final Security security;
     private ChannelHandlerContext ctx;
     private EventLoop loop;
     private State state = State.STARTUP;
@@ -66,11 +85,23 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
     private Map<String, String> wanted = Map.of();
     private byte[] md5Salt;
     private ScramServer scram;
+    /** The TLS state at the StartupMessage; null in plain text. */
+    private TlsInfo tls;
+
+    private AuthRule.Method method;
+    private Secret secret;
+    /** The cleartext password of a successful password login over TLS, kept only for pass-through users. */
+    private String cleartextForPassThrough;
     /** Messages the client sent behind its login, before the session exists: handed to the session. */
     private final ArrayDeque<ByteBuf> early = new ArrayDeque<>(2);
 
     public LoginHandler(FrontendContext context) {
+        this(context, Security.none());
+    }
+
+    public LoginHandler(FrontendContext context, Security security) {
         this.context = context;
+        this.security = security;
     }
 
     @Override
@@ -119,6 +150,12 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         ByteBuf frame = (ByteBuf) msg;
         switch (state) {
             case AUTH_CLEARTEXT, AUTH_MD5, AUTH_SASL_INITIAL, AUTH_SASL_CONTINUE -> {
+                if (Frames.type(frame) == ProtocolConstants.TERMINATE) {
+                    // libpq's answer to a method it will not use (require_auth, channel_binding=require).
+                    frame.release();
+                    ctx.close();
+                    return;
+                }
                 try {
                     authResponse(frame);
                 } finally {
@@ -145,6 +182,10 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             context.protocolErrorsTotal.increment();
             fatal(pe.sqlState(), pe.getMessage());
         } else if (cause instanceof IOException) {
+            if (cause instanceof javax.net.ssl.SSLException) {
+                context.loginFailuresTotal.increment();
+                log.info("client {}: TLS handshake failed: {}", ctx.channel().remoteAddress(), cause.getMessage());
+            }
             ctx.close();
         } else {
             log.warn("client {}: unexpected error during login", ctx.channel().remoteAddress(), cause);
@@ -175,10 +216,34 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             // A cancel connection gets no reply; it is closed once the request is handed on.
             context.cancels.cancel(c.processId(), c.secretKey());
             ctx.close();
+        } else if (packet instanceof StartupPacket.SslRequest) {
+            sslRequest();
         } else {
-            // SSLRequest, GSSENCRequest: not offered here; the client goes on in plain text or gives up.
+            // GSSENCRequest: not offered; the client goes on in plain text or gives up.
             ctx.writeAndFlush(Messages.encryptionDeclined());
         }
+    }
+
+    private void sslRequest() {
+        if (ctx.pipeline().get(SslHandler.class) != null) {
+            fatal(SqlState.PROTOCOL_VIOLATION, "unexpected SSLRequest on an encrypted connection");
+            return;
+        }
+        var tlsContext = security.clientTls();
+        if (!security.listenerPolicy().offersTls() || tlsContext.isEmpty()) {
+            ctx.writeAndFlush(Messages.encryptionDeclined());
+            return;
+        }
+        StartupDecoder decoder = ctx.pipeline().get(StartupDecoder.class);
+        if (decoder != null && decoder.bufferedBytes() > 0) {
+            context.protocolErrorsTotal.increment();
+            fatal(SqlState.PROTOCOL_VIOLATION, "received unencrypted data after SSL request");
+            return;
+        }
+        ctx.writeAndFlush(ctx.alloc().buffer(1).writeByte('S'));
+        // Same event-loop task: the 'S' is already past the head, and the client's next bytes (the ClientHello)
+        // reach the SslHandler before anything else.
+        ctx.pipeline().addFirst(ClientTlsContexts.HANDLER_NAME, tlsContext.get().newHandler(ctx.alloc()));
     }
 
     private void startupMessage(StartupPacket.StartupMessage m) {
@@ -201,17 +266,159 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         if (databaseName.isEmpty()) {
             databaseName = userName;
         }
+        InetAddress client = address(ctx.channel().remoteAddress());
+        Duration blocked = security.limiter().blockedFor(client);
+        if (!blocked.isZero()) {
+            context.rejectedTotal.increment();
+            log.info(
+                    "client {}: login refused, too many failed logins from this address",
+                    ctx.channel().remoteAddress());
+            fatal(
+                    SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                    "too many failed login attempts from host \"" + hostText(client) + "\"; try again in "
+                            + Math.max(1, (blocked.toMillis() + 999) / 1000) + " s");
+            return;
+        }
+
         Router.Database db = context.router.database(databaseName);
         if (db == null) {
-            context.loginFailuresTotal.increment();
-            fatal(SqlState.INVALID_CATALOG_NAME, "database \"" + databaseName + "\" does not exist");
+            failed(SqlState.INVALID_CATALOG_NAME, "database \"" + databaseName + "\" does not exist");
             return;
         }
         wanted = StartupOptions.sessionParameters(params);
         user = db.user(userName);
-        AuthMethod method = user == null ? AuthMethod.SCRAM_SHA_256 : user.auth();
+        tls = TlsInfo.of(ctx.channel()).orElse(null);
+
+        if (Boolean.TRUE.equals(ctx.channel().attr(DirectTlsDetector.DIRECT).get())
+                && (tls == null
+                        || !"postgresql".equals(tls.applicationProtocol().orElse(null)))) {
+            context.protocolErrorsTotal.increment();
+            fatal(
+                    SqlState.PROTOCOL_VIOLATION,
+                    "received direct SSL connection request without ALPN protocol negotiation extension");
+            return;
+        }
+        RouteSecurity route = security.config().route(databaseName);
+        TlsPolicy policy = route.clientTls() != null ? route.clientTls() : security.listenerPolicy();
+        if ((policy == TlsPolicy.REQUIRE && tls == null) || (route.clientTls() == TlsPolicy.DISABLE && tls != null)) {
+            hbaFailed("no pg_hba.conf entry for host \"" + hostText(client) + "\", user \"" + userName
+                    + "\", database \"" + databaseName + "\", " + encryption());
+            return;
+        }
+        if (security.config().tls().clientCert() == ClientCertMode.VERIFY_FULL
+                && tls != null
+                && !tls.peerNameMatches(userName)) {
+            certFailed("certificate validation (clientcert=verify-full) failed for user \"" + userName
+                    + "\": CN mismatch");
+            return;
+        }
+
+        AuthRule rule = security.rules()
+                .match(new AuthRules.Connection(
+                        databaseName,
+                        userName,
+                        client,
+                        tls != null,
+                        address(ctx.channel().localAddress())))
+                .orElse(null);
+        if (rule != null && rule.clientCert().requiresCertificate()) {
+            if (tls == null || tls.peerCertificate().isEmpty()) {
+                certFailed("connection requires a valid client certificate");
+                return;
+            }
+            if (rule.clientCert() == ClientCertMode.VERIFY_FULL && !tls.peerNameMatches(userName)) {
+                certFailed("certificate validation (clientcert=verify-full) failed for user \"" + userName
+                        + "\": CN mismatch");
+                return;
+            }
+        }
+        method = rule != null ? rule.method() : defaultMethod();
         switch (method) {
-            case TRUST -> loginSucceeded();
+            case REJECT ->
+                hbaFailed("pg_hba.conf rejects connection for host \"" + hostText(client) + "\", user \"" + userName
+                        + "\", database \"" + databaseName + "\", " + encryption());
+            case TRUST -> {
+                if (user == null) {
+                    failed(SqlState.INVALID_AUTHORIZATION_SPECIFICATION, "role \"" + userName + "\" does not exist");
+                } else {
+                    loginSucceeded();
+                }
+            }
+            case CERT -> certificateLogin(rule);
+            case PASSWORD, MD5, SCRAM_SHA_256 -> resolveSecret();
+        }
+    }
+
+    private AuthRule.Method defaultMethod() {
+        AuthMethod m = user == null ? AuthMethod.SCRAM_SHA_256 : user.auth();
+        return switch (m) {
+            case TRUST -> AuthRule.Method.TRUST;
+            case PASSWORD -> AuthRule.Method.PASSWORD;
+            case MD5 -> AuthRule.Method.MD5;
+            case SCRAM_SHA_256 -> AuthRule.Method.SCRAM_SHA_256;
+        };
+    }
+
+    private void certificateLogin(AuthRule rule) {
+        if (tls == null || tls.peerCertificate().isEmpty()) {
+            certFailed("connection requires a valid client certificate");
+            return;
+        }
+        List<String> names = new ArrayList<>();
+        tls.peerCommonName().ifPresent(names::add);
+        names.addAll(tls.peerDnsNames());
+        if (user != null && security.rules().certificateAllows(rule.map(), names, userName)) {
+            loginSucceeded();
+            return;
+        }
+        log.info(
+                "client {}: certificate {} does not map to user \"{}\"{}",
+                ctx.channel().remoteAddress(),
+                names,
+                userName,
+                rule.map() == null ? "" : " in map \"" + rule.map() + "\"");
+        certFailed("certificate authentication failed for user \"" + userName + "\"");
+    }
+
+    /**
+     * The user's secret: inline, else from the credential files, else from the auth query. Unknown users go
+     * through the same lookups (their answer is discarded) so that the time to fail does not depend on existence.
+     */
+    private void resolveSecret() {
+        secret = user == null ? null : user.secret();
+        if (secret != null) {
+            challenge();
+            return;
+        }
+        Secret fromFiles = security.files().flatMap(f -> f.secret(userName)).orElse(null);
+        if (fromFiles != null || security.authQuery().isEmpty()) {
+            secret = user == null ? null : fromFiles;
+            challenge();
+            return;
+        }
+        AuthQuery query = security.authQuery().get();
+        AuthQuery.Target target = security.authQueryTarget(databaseName).orElseThrow();
+        state = State.RESOLVING;
+        query.lookup(loop, target, userName)
+                .whenComplete((found, error) -> loop.execute(() -> {
+                    if (state != State.RESOLVING) {
+                        return;
+                    }
+                    if (error != null) {
+                        log.warn("client {}: {}", ctx.channel().remoteAddress(), error.getMessage());
+                    }
+                    secret = user == null || found == null ? null : found.orElse(null);
+                    challenge();
+                }));
+    }
+
+    private void challenge() {
+        AuthRule.Method m = method;
+        if (m == AuthRule.Method.MD5 && secret instanceof Secret.Scram) {
+            // As PostgreSQL: an md5 rule with a SCRAM verifier authenticates with SCRAM, never weaker.
+            m = AuthRule.Method.SCRAM_SHA_256;
+        }
+        switch (m) {
             case PASSWORD -> {
                 state = State.AUTH_CLEARTEXT;
                 ctx.writeAndFlush(Messages.authenticationCleartextPassword());
@@ -222,14 +429,27 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                 state = State.AUTH_MD5;
                 ctx.writeAndFlush(Messages.authenticationMd5Password(ctx.alloc(), md5Salt));
             }
-            case SCRAM_SHA_256 -> {
+            default -> {
                 // An unknown user gets a mock exchange that looks the same and fails at the end, so that
                 // probing cannot tell which users exist.
-                scram = ScramServer.create(user == null ? null : user.secret(), userName, context.random);
+                byte[] binding = tls == null ? null : tls.tlsServerEndPoint().orElse(null);
+                scram = ScramServer.create(secret, userName, context.random, binding);
                 state = State.AUTH_SASL_INITIAL;
-                ctx.writeAndFlush(Messages.authenticationSasl(ctx.alloc(), SCRAM_MECHANISMS));
+                ctx.writeAndFlush(Messages.authenticationSasl(ctx.alloc(), scram.mechanisms()));
             }
         }
+    }
+
+    private String encryption() {
+        return tls == null ? "no encryption" : "SSL encryption";
+    }
+
+    private static InetAddress address(java.net.SocketAddress a) {
+        return a instanceof InetSocketAddress i ? i.getAddress() : null;
+    }
+
+    private static String hostText(InetAddress a) {
+        return a == null ? "[local]" : a.getHostAddress();
     }
 
     // ---------------------------------------------------------------- authentication
@@ -242,12 +462,15 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             return;
         }
         int body = Frames.bodyStart(frame);
-        Secret secret = user == null ? null : user.secret();
+        Secret secret = user == null ? null : this.secret;
         try {
             switch (state) {
                 case AUTH_CLEARTEXT -> {
                     String password = Frames.cstring(frame, body);
-                    if (secret != null && CleartextPassword.verify(secret, userName, password)) {
+                    if (CleartextPassword.verifyUniformly(secret, userName, password, context.random)) {
+                        if (tls != null) {
+                            cleartextForPassThrough = password;
+                        }
                         loginSucceeded();
                     } else {
                         passwordFailed();
@@ -255,7 +478,9 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                 }
                 case AUTH_MD5 -> {
                     String response = Frames.cstring(frame, body);
-                    if (secret != null && Md5Password.verify(secret, userName, md5Salt, response)) {
+                    // Unknown users are checked against a made-up hash: the same work, the same "no".
+                    Secret checked = secret != null ? secret : new Secret.Md5(Md5Password.hash(userName, "\0"));
+                    if (Md5Password.verify(checked, userName, md5Salt, response) && secret != null) {
                         loginSucceeded();
                     } else {
                         passwordFailed();
@@ -263,6 +488,12 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                 }
                 case AUTH_SASL_INITIAL -> {
                     String mechanism = Frames.cstring(frame, body);
+                    if (!scram.mechanisms().contains(mechanism)) {
+                        throw new AuthFailedException(
+                                SqlState.PROTOCOL_VIOLATION,
+                                "client selected an invalid SASL authentication mechanism",
+                                null);
+                    }
                     int pos = Frames.skipCstring(frame, body);
                     int len = frame.getInt(pos);
                     int available = frame.writerIndex() - pos - 4;
@@ -277,9 +508,9 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                 case AUTH_SASL_CONTINUE -> {
                     byte[] data = ByteBufUtil.getBytes(frame, body, Frames.bodyLength(frame));
                     byte[] serverFinal = scram.clientFinal(data);
-                    scram = null;
                     ctx.write(Messages.authenticationSaslFinal(ctx.alloc(), serverFinal));
                     loginSucceeded();
+                    scram = null;
                 }
                 default -> throw new IllegalStateException(state.name());
             }
@@ -287,17 +518,37 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             if (SqlState.INVALID_PASSWORD.equals(e.sqlState())) {
                 passwordFailed();
             } else {
-                context.loginFailuresTotal.increment();
-                fatal(e.sqlState(), e.getMessage());
+                failed(e.sqlState(), e.getMessage());
             }
         } catch (ProtocolException | IndexOutOfBoundsException e) {
-            context.loginFailuresTotal.increment();
-            fatal(SqlState.PROTOCOL_VIOLATION, "malformed authentication message");
+            failed(SqlState.PROTOCOL_VIOLATION, "malformed authentication message");
         }
+    }
+
+    /** A failed login that is not a wrong password: counted against the address, never retried. */
+    private void failed(String sqlState, String message) {
+        context.loginFailuresTotal.increment();
+        security.limiter().failed(address(ctx.channel().remoteAddress()));
+        log.info(
+                "client {}: login failed for user \"{}\" (database \"{}\"): {}",
+                ctx.channel().remoteAddress(),
+                userName,
+                databaseName,
+                message);
+        fatal(sqlState, message);
+    }
+
+    private void hbaFailed(String message) {
+        failed(SqlState.INVALID_AUTHORIZATION_SPECIFICATION, message);
+    }
+
+    private void certFailed(String message) {
+        failed(SqlState.INVALID_AUTHORIZATION_SPECIFICATION, message);
     }
 
     private void passwordFailed() {
         context.loginFailuresTotal.increment();
+        security.limiter().failed(address(ctx.channel().remoteAddress()));
         log.info(
                 "client {}: password authentication failed for user \"{}\" (database \"{}\"{})",
                 ctx.channel().remoteAddress(),
@@ -312,6 +563,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             passwordFailed();
             return;
         }
+        recordPassThrough();
         ctx.write(Messages.authenticationOk());
         Pool pool = user.loginPool();
         Map<String, String> serverParams = pool.serverParameters();
@@ -322,6 +574,22 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             state = State.LOGIN_PARAMETERS;
             ctx.flush();
             pool.acquire(loop, this);
+        }
+    }
+
+    /** For pass-through users: what this client proved becomes what the pool logs in to the server with. */
+    private void recordPassThrough() {
+        String password = cleartextForPassThrough;
+        cleartextForPassThrough = null;
+        if (!security.config().route(databaseName).passThroughUsers().contains(userName)) {
+            return;
+        }
+        ScramClient.PassThroughKeys keys =
+                scram == null ? null : scram.passThroughKeys().orElse(null);
+        String md5 = secret instanceof Secret.Md5 m ? m.hash() : null;
+        if (keys != null || md5 != null || password != null) {
+            security.passThrough()
+                    .record(user.loginPool().address().user(), new PassThroughStore.Proven(keys, md5, password));
         }
     }
 

@@ -27,6 +27,14 @@ public final class StartupDecoder extends ByteToMessageDecoder {
         setSingleDecode(true);
     }
 
+    /**
+     * Bytes received but not yet decoded. After an SSLRequest this must be 0 before TLS starts: bytes the client
+     * sent before the server's 'S' would otherwise be read as if they had arrived encrypted.
+     */
+    public int bufferedBytes() {
+        return actualReadableBytes();
+    }
+
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
         if (failed) {

@@ -37,12 +37,14 @@ public final class ClientTlsContexts {
      * lives as long as the process).
      */
     public static ReloadingSslContext selfSigned(SelfSigned selfSigned) throws TlsConfigException {
-        SslContext ctx = build(
-                selfSigned.privateKey(),
-                List.of(selfSigned.certificate()),
-                ClientCertMode.NONE,
-                List.of(),
-                "self-signed");
+        return selfSigned(selfSigned, ClientCertMode.NONE, List.of());
+    }
+
+    /** As {@link #selfSigned(SelfSigned)}, checking client certificates against {@code trustedCas}. */
+    public static ReloadingSslContext selfSigned(
+            SelfSigned selfSigned, ClientCertMode mode, List<X509Certificate> trustedCas) throws TlsConfigException {
+        SslContext ctx =
+                build(selfSigned.privateKey(), List.of(selfSigned.certificate()), mode, trustedCas, "self-signed");
         return ReloadingSslContext.fixed(
                 "client TLS", new ReloadingSslContext.Loaded(ctx, "self-signed " + describe(selfSigned.certificate())));
     }
@@ -55,15 +57,19 @@ public final class ClientTlsContexts {
                 chain.get(0),
                 config.keyFile().toString(),
                 config.certFile().toString());
-        List<X509Certificate> cas =
-                config.clientCertMode().requiresCertificate() ? PemFiles.readCertificates(config.caFile()) : List.of();
+        // With a CA file, certificates are requested from every client, and required only in verify modes: the
+        // auth rules (method cert, clientCert) decide per connection, as PostgreSQL's ssl_ca_file does.
+        List<X509Certificate> cas = config.caFile() != null ? PemFiles.readCertificates(config.caFile()) : List.of();
         SslContext ctx = build(
                 key, chain, config.clientCertMode(), cas, config.certFile().toString());
         String summary = describe(chain.get(0)) + " from " + config.certFile()
                 + (cas.isEmpty()
                         ? ""
-                        : "; client certificates " + config.clientCertMode().configName() + " against " + cas.size()
-                                + " CA certificate(s) from " + config.caFile());
+                        : "; client certificates "
+                                + (config.clientCertMode().requiresCertificate()
+                                        ? config.clientCertMode().configName()
+                                        : "optional")
+                                + " against " + cas.size() + " CA certificate(s) from " + config.caFile());
         return new ReloadingSslContext.Loaded(ctx, summary);
     }
 
@@ -71,7 +77,8 @@ public final class ClientTlsContexts {
      * Builds a context from loaded material.
      *
      * @param chain the pooler's certificate first, then intermediates
-     * @param trustedCas the CAs client certificates must chain to; ignored for {@link ClientCertMode#NONE}
+     * @param trustedCas the CAs client certificates must chain to; with {@link ClientCertMode#NONE} and CAs, a
+     *     certificate is requested but optional (one that does not chain to them still fails the handshake)
      * @param source names the material in errors
      */
     public static SslContext build(
@@ -91,6 +98,8 @@ public final class ClientTlsContexts {
                 .applicationProtocolConfig(TlsDefaults.SERVER_ALPN);
         if (mode.requiresCertificate()) {
             b.clientAuth(ClientAuth.REQUIRE).trustManager(trustedCas);
+        } else if (!trustedCas.isEmpty()) {
+            b.clientAuth(ClientAuth.OPTIONAL).trustManager(trustedCas);
         } else {
             b.clientAuth(ClientAuth.NONE);
         }

@@ -1,6 +1,8 @@
 /**
  * TLS for both sides of the pooler: towards clients (the pooler as TLS server) and towards PostgreSQL (the pooler as
- * TLS client). Nothing here is wired in by itself; this is how the pieces are meant to plug in.
+ * TLS client). {@code auth.Security} builds the contexts from the configuration, {@code frontend.LoginHandler}
+ * answers SSLRequest, {@link dev.pggat.pooler.tls.DirectTlsDetector} takes direct TLS, and {@code
+ * backend.ServerConnector} negotiates towards servers, as follows.
  *
  * <h2>Client side</h2>
  *

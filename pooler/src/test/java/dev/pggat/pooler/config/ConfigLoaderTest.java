@@ -362,6 +362,7 @@ class ConfigLoaderTest {
     void rootThatIsNotAMappingIsRejected() {
         assertThat(problems("[]"))
                 .containsExactly(SOURCE + ": must be a mapping, not a list (accepted: a mapping"
-                        + " with the keys listen, admin, limits, timeouts, pools, routing, databases)");
+                        + " with the keys listen, admin, limits, timeouts, pools, routing, databases, tls, auth,"
+                        + " credentials)");
     }
 }

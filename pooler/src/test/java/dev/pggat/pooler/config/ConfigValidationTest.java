@@ -47,7 +47,7 @@ class ConfigValidationTest {
             assertThat(problems("pools:\n  MaxServerConnection: 3\n" + MINIMAL.replace("databases:", "databse:")))
                     .containsExactly(
                             SOURCE + ": databse: unknown key; did you mean 'databases'? (accepted: listen, admin,"
-                                    + " limits, timeouts, pools, routing, databases)",
+                                    + " limits, timeouts, pools, routing, databases, tls, auth, credentials)",
                             SOURCE + ": pools.MaxServerConnection: unknown key; did you mean 'maxServerConnections'?"
                                     + " (accepted: mode, maxServerConnections, minServerConnections, resetQuery)",
                             SOURCE + ": databases: at least one database is required (accepted: a mapping from the"
@@ -76,9 +76,10 @@ class ConfigValidationTest {
             assertThat(problems(yaml))
                     .containsExactly(
                             SOURCE + ": databases.app.endpoints[0].rol: unknown key; did you mean 'role'? (accepted:"
-                                    + " host, port, role, name, zone, weight)",
+                                    + " host, port, role, name, zone, weight, serverTls)",
                             SOURCE + ": databases.app.users.alice.serveruser: unknown key; did you mean"
-                                    + " 'serverUser'? (accepted: password, auth, serverUser, serverPassword)");
+                                    + " 'serverUser'? (accepted: password, auth, serverUser, serverPassword,"
+                                    + " passThrough)");
         }
 
         @Test

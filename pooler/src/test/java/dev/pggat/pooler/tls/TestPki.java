@@ -125,6 +125,24 @@ final class TestPki {
                 keys);
     }
 
+    /** A client certificate valid only between {@code notBefore} and {@code notAfter} (an expired one, say). */
+    static Issued client(Issued ca, String cn, Instant notBefore, Instant notAfter) {
+        KeyPair keys = keyPair(KeyKind.EC_P256);
+        return new Issued(
+                build(
+                        new X500Name("CN=" + cn),
+                        keys,
+                        subject(ca),
+                        ca.key(),
+                        "SHA384withECDSA",
+                        false,
+                        List.of(),
+                        KeyPurposeId.id_kp_clientAuth,
+                        notBefore,
+                        notAfter),
+                keys);
+    }
+
     /** A self-signed certificate of a key of {@code kind}, signed with {@code sigAlg}. */
     static X509Certificate selfSignedWith(KeyKind kind, String sigAlg) {
         KeyPair keys = keyPair(kind);
@@ -145,13 +163,37 @@ final class TestPki {
             boolean isCa,
             List<String> names,
             KeyPurposeId purpose) {
+        Instant now = Instant.now();
+        return build(
+                subject,
+                keys,
+                issuer,
+                issuerKey,
+                sigAlg,
+                isCa,
+                names,
+                purpose,
+                now.minus(Duration.ofHours(1)),
+                now.plus(Duration.ofDays(30)));
+    }
+
+    private static X509Certificate build(
+            X500Name subject,
+            KeyPair keys,
+            X500Name issuer,
+            PrivateKey issuerKey,
+            String sigAlg,
+            boolean isCa,
+            List<String> names,
+            KeyPurposeId purpose,
+            Instant notBefore,
+            Instant notAfter) {
         try {
-            Instant now = Instant.now();
             X509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(
                     issuer,
                     new BigInteger(64, RANDOM).add(BigInteger.ONE),
-                    Date.from(now.minus(Duration.ofHours(1))),
-                    Date.from(now.plus(Duration.ofDays(30))),
+                    Date.from(notBefore),
+                    Date.from(notAfter),
                     subject,
                     keys.getPublic());
             b.addExtension(Extension.basicConstraints, true, new BasicConstraints(isCa));

@@ -1,0 +1,27 @@
+package dev.pggat.pooler.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Where secrets come from besides the inline {@code password} keys ({@code credentials:}).
+ *
+ * @param directory one file per user, named after the user, holding the password, md5 hash or SCRAM verifier (a
+ *     mounted Kubernetes Secret); null = none
+ * @param userlist a file of {@code "user" "secret"} lines; null = none
+ * @param reloadInterval how often both are re-read; 0 = never
+ * @param authQuery lookups in PostgreSQL; null = none
+ */
+public record CredentialSettings(Path directory, Path userlist, Duration reloadInterval, AuthQuerySettings authQuery) {
+    public static final CredentialSettings DEFAULT = new CredentialSettings(null, null, Duration.ofSeconds(10), null);
+
+    public CredentialSettings {
+        Objects.requireNonNull(reloadInterval, "reloadInterval");
+    }
+
+    /** Whether any source besides the inline passwords is configured. */
+    public boolean any() {
+        return directory != null || userlist != null || authQuery != null;
+    }
+}
