@@ -55,7 +55,10 @@ final class PoolerCommand implements Callable<Integer> {
             streamClient = new EndpointStreamClient(stream.get(), applier).start();
         }
         pooler.start();
+        // Endpoint changes in the file (or a SIGHUP) apply live; the rest of a changed file needs a restart.
+        ConfigReloader reloader = new ConfigReloader(config, System.getenv(), pooler, cfg).start(2);
         runUntilSignal(pooler, cfg.timeouts().shutdown());
+        reloader.close();
         if (streamClient != null) {
             streamClient.close();
         }
