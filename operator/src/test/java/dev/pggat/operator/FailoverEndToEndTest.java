@@ -188,8 +188,9 @@ class FailoverEndToEndTest {
                 .mapToLong(w -> w.successesBetween(windowApplied, beforeFinal))
                 .sum();
 
-        api.setCnpgStatus(CLUSTER, NEW_PRIMARY, NEW_PRIMARY);
+        // Timed from before the API call, so the figure includes the write to the API server.
         long statusUpdated = System.nanoTime();
+        api.setCnpgStatus(CLUSTER, NEW_PRIMARY, NEW_PRIMARY);
         awaitWriters("a write committed after the final status update", () -> writers.stream()
                 .anyMatch(w -> w.firstCommitAfter(statusUpdated) != null));
         long firstWrite = writers.stream()
