@@ -3,6 +3,8 @@ package dev.pggat.operator.model;
 import dev.pggat.crds.v1alpha1.EndpointRole;
 import dev.pggat.crds.v1alpha1.StaticCluster;
 import dev.pggat.crds.v1alpha1.StaticEndpoint;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.ContainerPort;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Pod;
 import java.util.ArrayList;
@@ -19,6 +21,8 @@ public final class Topologies {
     private static final String CNPG_LEGACY_ROLE_LABEL = "role";
     private static final String ZALANDO_ROLE_LABEL = "spilo-role";
     private static final String ZONE_LABEL = "topology.kubernetes.io/zone";
+    /** What CloudNativePG names the PostgreSQL port of its instance pods. */
+    private static final String POSTGRES_PORT_NAME = "postgresql";
 
     private Topologies() {}
 
@@ -143,10 +147,42 @@ public final class Topologies {
         return new Endpoint(
                 pod.getMetadata().getName(),
                 pod.getStatus().getPodIP(),
-                Endpoint.DEFAULT_PORT,
+                postgresPort(pod),
                 role,
                 label(pod, ZONE_LABEL),
                 Endpoint.DEFAULT_WEIGHT);
+    }
+
+    /**
+     * The port PostgreSQL listens on in a pod: the container port named {@value #POSTGRES_PORT_NAME} (CloudNativePG
+     * names it so), else {@value Endpoint#DEFAULT_PORT} when some container declares it (Spilo declares Patroni's
+     * REST port before it, unnamed), else the first container port declared, else {@value Endpoint#DEFAULT_PORT}.
+     * A cluster built on another port must not be dialled at 5432.
+     */
+    public static int postgresPort(Pod pod) {
+        Integer first = null;
+        boolean declaresDefault = false;
+        if (pod.getSpec() != null && pod.getSpec().getContainers() != null) {
+            for (Container c : pod.getSpec().getContainers()) {
+                if (c.getPorts() == null) {
+                    continue;
+                }
+                for (ContainerPort p : c.getPorts()) {
+                    Integer port = p.getContainerPort();
+                    if (port == null || port < 1 || port > 65535) {
+                        continue;
+                    }
+                    if (POSTGRES_PORT_NAME.equals(p.getName())) {
+                        return port;
+                    }
+                    declaresDefault |= port == Endpoint.DEFAULT_PORT;
+                    if (first == null) {
+                        first = port;
+                    }
+                }
+            }
+        }
+        return declaresDefault || first == null ? Endpoint.DEFAULT_PORT : first;
     }
 
     static String label(io.fabric8.kubernetes.api.model.HasMetadata o, String key) {

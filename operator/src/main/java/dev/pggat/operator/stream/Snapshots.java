@@ -212,7 +212,7 @@ public final class Snapshots {
         return member(
                 pod.getMetadata().getName(),
                 pod.getStatus().getPodIP(),
-                dev.pggat.operator.model.Endpoint.DEFAULT_PORT,
+                Topologies.postgresPort(pod),
                 role,
                 label(pod, ZONE_LABEL),
                 dev.pggat.operator.model.Endpoint.DEFAULT_WEIGHT);

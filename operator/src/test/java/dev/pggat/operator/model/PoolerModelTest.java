@@ -174,6 +174,42 @@ class PoolerModelTest {
         assertThat(t.replicaNames()).containsExactly("pg-1");
     }
 
+    private static Pod withPorts(Pod pod, io.fabric8.kubernetes.api.model.ContainerPort... ports) {
+        return new PodBuilder(pod)
+                .withNewSpec()
+                .addNewContainer()
+                .withName("postgres")
+                .withPorts(ports)
+                .endContainer()
+                .endSpec()
+                .build();
+    }
+
+    private static io.fabric8.kubernetes.api.model.ContainerPort port(String name, int port) {
+        return new io.fabric8.kubernetes.api.model.ContainerPortBuilder()
+                .withName(name)
+                .withContainerPort(port)
+                .build();
+    }
+
+    @Test
+    void cnpgEndpointsTakeThePortFromTheContainerPortNamedPostgresqlOrTheFirstOne() {
+        GenericKubernetesResource cluster = cnpg("pg", Map.of("currentPrimary", "pg-1"));
+        Map<String, String> labels = Map.of("cnpg.io/cluster", "pg");
+        List<Pod> pods = List.of(
+                // As CloudNativePG declares it, after a metrics port.
+                withPorts(pod("pg-1", labels, "10.0.0.1"), port("metrics", 9187), port("postgresql", 6543)),
+                withPorts(pod("pg-2", labels, "10.0.0.2"), port(null, 7000), port(null, 7001)),
+                pod("pg-3", labels, "10.0.0.3"),
+                // Spilo's unnamed Patroni port comes before PostgreSQL's.
+                withPorts(pod("pg-4", labels, "10.0.0.4"), port(null, 8008), port(null, 5432), port(null, 8080)));
+        Topology t = Topologies.ofCnpg(cluster, pods);
+        assertThat(t.primary().port()).isEqualTo(6543);
+        assertThat(t.replicas())
+                .extracting(e -> e.name() + ":" + e.port())
+                .containsExactly("pg-2:7000", "pg-3:5432", "pg-4:5432");
+    }
+
     @Test
     void cnpgWithoutCurrentPrimaryFallsBackToRoleLabelsIncludingTheLegacyOne() {
         GenericKubernetesResource cluster = cnpg("pg", Map.of());

@@ -82,6 +82,31 @@ class SnapshotsTest {
     }
 
     @Test
+    void cnpgMembersCarryThePortOfTheContainerPortNamedPostgresql() {
+        Pod primary = new PodBuilder(cnpgPods.get(0))
+                .withNewSpec()
+                .addNewContainer()
+                .withName("postgres")
+                .addNewPort()
+                .withName("metrics")
+                .withContainerPort(9187)
+                .endPort()
+                .addNewPort()
+                .withName("postgresql")
+                .withContainerPort(6543)
+                .endPort()
+                .endContainer()
+                .endSpec()
+                .build();
+        var members = Snapshots.cnpg(
+                cluster("pg", Map.of("currentPrimary", "pg-1", "targetPrimary", "pg-1")),
+                List.of(primary, cnpgPods.get(1)));
+        assertThat(members)
+                .extracting(m -> m.name() + "=" + m.role().yamlName() + "@" + m.host() + ":" + m.port())
+                .containsExactly("pg-1=primary@10.0.0.1:6543", "pg-2=replica@10.0.0.2:5432");
+    }
+
+    @Test
     void cnpgUnhealthyInstancesAndPodsWithoutAnAddressTakeNoTraffic() {
         List<Pod> pods = List.of(
                 cnpgPods.get(0),
