@@ -223,7 +223,16 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return;
         }
         switch (state) {
-            case ATTACHED -> forward(frame);
+            case ATTACHED -> {
+                if (afterTransaction) {
+                    // The pooler's own queries end the last transaction: what the client sends now starts the
+                    // next one, which is routed afresh once the server is let go.
+                    pending.add(frame);
+                    ctx.channel().config().setAutoRead(false);
+                } else {
+                    forward(frame);
+                }
+            }
             case IDLE -> {
                 if (Frames.type(frame) == ProtocolConstants.TERMINATE) {
                     frame.release();
@@ -1180,6 +1189,15 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return;
         }
         if ((sessionMode || pinned != null) && !pool.isClosed()) {
+            // The server stays: whatever the client queued meanwhile goes to it now.
+            ByteBuf f;
+            while (state == State.ATTACHED && (f = pending.poll()) != null) {
+                forward(f);
+            }
+            if (server != null) {
+                server.channel().flush();
+            }
+            ctx.channel().config().setAutoRead(true);
             return;
         }
         // Session mode on a drained endpoint moves to the current set at this boundary, like transaction mode.
@@ -1193,6 +1211,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         s.lastOwner(this, wantedVersion);
         Pool p = pool;
         s.whenNoCancelsInFlight(() -> p.release(s));
+        if (!pending.isEmpty() && !context.draining) {
+            // The client's next transaction arrived while the pooler finished the last one: route it now.
+            checkOut();
+        } else {
+            ctx.channel().config().setAutoRead(true);
+        }
         if (context.draining) {
             // Draining: told to go at this transaction boundary; a client that starts its next transaction at
             // once would otherwise never be seen idle by the drain and be cut off mid-transaction at its end.

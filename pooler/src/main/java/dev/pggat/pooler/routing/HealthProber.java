@@ -342,10 +342,20 @@ public final class HealthProber implements AutoCloseable {
             state.consecutiveFailures(failures);
             String message = cause == null ? "unknown failure" : cause.getMessage();
             Observation old = state.observation();
-            publish(new Observation(Health.DOWN, old.role(), old.lsn(), -1, -1, System.nanoTime(), message));
+            // A server that answers but refuses the probe's login (pass-through users have no password for the
+            // pooler to probe with) is not down: its health stays unknown and routing does not avoid it.
+            Health health = cause instanceof dev.pggat.pooler.backend.ServerError se && !se.isTransient()
+                    ? (old.health() == Health.UP ? Health.UP : Health.UNKNOWN)
+                    : Health.DOWN;
+            publish(new Observation(health, old.role(), old.lsn(), -1, -1, System.nanoTime(), message));
             long delay = backoffMillis(settings, failures);
-            if (old.health() != Health.DOWN) {
+            if (old.health() != Health.DOWN && health == Health.DOWN) {
                 log.warn("endpoint {} is down ({}); retrying in {} ms", state.name(), message, delay);
+            } else if (failures == 1 && health != Health.DOWN) {
+                log.warn(
+                        "endpoint {}: the health probe cannot log in ({}); routing goes on without it",
+                        state.name(),
+                        message);
             }
             schedule(delay);
         }

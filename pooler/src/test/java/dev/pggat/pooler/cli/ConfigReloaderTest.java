@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.pggat.pooler.Pooler;
 import dev.pggat.pooler.config.ConfigLoader;
 import dev.pggat.pooler.config.PoolerConfig;
-import dev.pggat.pooler.demo.PostgresCluster;
 import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.testing.TestPostgres;
 import java.nio.file.Files;
@@ -47,9 +46,9 @@ class ConfigReloaderTest {
 
     @Test
     void changedEndpointsApplyLiveAndInvalidFilesAreIgnored(@TempDir Path dir) throws Exception {
-        PostgresCluster cluster = TestPostgres.replicated();
-        int primary = cluster.primary().port();
-        int replica = cluster.replicas().get(0).port();
+        // Two independent primaries with the same users and database: the database moves from one to the other.
+        int primary = TestPostgres.shared().primary().port();
+        int replica = TestPostgres.replicated().primary().port();
         Path file = dir.resolve("pggat.yaml");
         Files.writeString(file, yaml(primary));
         PoolerConfig cfg = ConfigLoader.load(file, Map.of());
@@ -57,7 +56,7 @@ class ConfigReloaderTest {
                 ConfigReloader reloader = new ConfigReloader(file, Map.of(), pooler, cfg)) {
             assertThat(serverPort(pooler)).isEqualTo(primary);
 
-            // Point the database at the replica (as a primary: reads only in this test) and reload.
+            // Point the database at the other server and reload.
             Files.writeString(file, yaml(replica));
             reloader.reload();
             EndpointSet set = pooler.router().database("appdb").endpoints();

@@ -517,7 +517,7 @@ class ConfigRoutingTest {
         void unknownEndpointKeyListsTheNewKeys() {
             assertThat(problems(MINIMAL.replace("- host: db1", "- {host: db1, wieght: 5}")))
                     .containsExactly(SOURCE + ": databases.app.endpoints[0].wieght: unknown key; did you mean"
-                            + " 'weight'? (accepted: host, port, role, name, zone, weight)");
+                            + " 'weight'? (accepted: host, port, role, name, zone, weight, serverTls)");
         }
     }
 }
