@@ -115,6 +115,9 @@ define_workloads() {
   add_workload 3 session     "-S -M simple -c 50"    "select-only, simple, 50 clients (30 queue)"
   add_workload 4 transaction "-S -M simple -c 50 -C" "select-only, simple, new connection per tx"
   add_workload 5 transaction "-S -M simple -c 1000"  "select-only, simple protocol, 1000 clients" 15
+  # Named prepared statements in transaction mode: pggat maps them across servers. PgBouncer 1.18 cannot
+  # (its column shows the failure); compare pggat here with PgBouncer's -M extended in workload 2.
+  add_workload 6 transaction "-S -M prepared -c 50"  "select-only, prepared statements, 50 clients"
 }
 
 # ----------------------------------------------------------------------------------------------------
