@@ -51,7 +51,7 @@ public final class Pooler implements AutoCloseable {
     private volatile boolean ready;
 
     public Pooler(PoolerConfig config) {
-        this(config, Runtime.getRuntime().availableProcessors());
+        this(config, Integer.getInteger("pggat.ioThreads", Runtime.getRuntime().availableProcessors()));
     }
 
     public Pooler(PoolerConfig config, int ioThreads) {

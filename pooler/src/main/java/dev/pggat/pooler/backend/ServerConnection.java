@@ -34,7 +34,7 @@ public final class ServerConnection {
     private long lastReleasedNanos;
     private volatile boolean closing;
     /** CancelRequests sent for this server's query and not yet acknowledged by the server closing them. */
-    private int cancelsInFlight;
+    private volatile int cancelsInFlight;
 
     private Runnable afterCancels;
     /** The client session that last released this server, while its session state is still what it left. */
@@ -141,6 +141,10 @@ public final class ServerConnection {
         String name = Frames.cstring(frame, nameStart);
         int valueStart = Frames.skipCstring(frame, nameStart);
         reported.put(name, Frames.cstring(frame, valueStart));
+    }
+
+    public boolean hasCancelsInFlight() {
+        return cancelsInFlight > 0;
     }
 
     public synchronized void cancelStarted() {

@@ -47,6 +47,19 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
     public static final String NAME = "pg-client";
     private static final String READ_ONLY_SQLSTATE = "25006";
+    /** Metric labels per classification reason, made once (routing runs per transaction). */
+    private static final String[] REPLICA_REASONS = reasons("replica:");
+
+    private static final String[] PRIMARY_REASONS = reasons("primary:");
+
+    private static String[] reasons(String prefix) {
+        RouteHint.Reason[] all = RouteHint.Reason.values();
+        String[] out = new String[all.length];
+        for (RouteHint.Reason r : all) {
+            out[r.ordinal()] = prefix + r.name().toLowerCase(Locale.ROOT);
+        }
+        return out;
+    }
     /** Past this much buffered for a replay, a transaction on a replica is no longer replayed on the primary. */
     private static final int MAX_REPLAY_BYTES = 1 << 20;
 
@@ -343,7 +356,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
         ctx.channel().config().setAutoRead(false);
         waiter = pool.acquire(loop, this);
-        if (waiter != null) {
+        if (waiter != null && db.endpoints().endpoints().size() > 1) {
             loop.schedule(this::recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
         }
     }
@@ -385,7 +398,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         String reason;
         if (!db.splitsReads() || target == Target.PRIMARY) {
             read = false;
-            reason = "primary:" + (target == Target.PRIMARY ? "requested" : "only");
+            reason = target == Target.PRIMARY ? "primary:requested" : "primary:only";
         } else if (target == Target.REPLICA_ONLY || target == Target.PREFER_REPLICA) {
             read = true;
             reason = "replica:requested";
@@ -400,7 +413,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             } else {
                 sessionReadOnly = hint.sessionReadOnlyAfter(sessionReadOnly);
                 read = hint.replicaEligible();
-                reason = (read ? "replica:" : "primary:") + hint.reason().name().toLowerCase(Locale.ROOT);
+                reason =
+                        (read ? REPLICA_REASONS : PRIMARY_REASONS)[hint.reason().ordinal()];
             }
         }
         if (read) {
@@ -1209,8 +1223,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         s.listener(null);
         s.channel().config().setAutoRead(true);
         s.lastOwner(this, wantedVersion);
-        Pool p = pool;
-        s.whenNoCancelsInFlight(() -> p.release(s));
+        if (s.hasCancelsInFlight()) {
+            Pool p = pool;
+            s.whenNoCancelsInFlight(() -> p.release(s));
+        } else {
+            pool.release(s);
+        }
         if (!pending.isEmpty() && !context.draining) {
             // The client's next transaction arrived while the pooler finished the last one: route it now.
             checkOut();

@@ -51,6 +51,7 @@ public final class Pool {
     private ServerError lastError;
     private boolean closed;
     private ScheduledFuture<?> maintenance;
+    private ScheduledFuture<?> sweep;
     /** What the server reports at login (server_version, encodings...), shown to clients as they log in. */
     private volatile Map<String, String> serverParameters;
 
@@ -113,6 +114,33 @@ public final class Pool {
     /** Starts the periodic upkeep (idle and lifetime closing, minimum kept warm). */
     public void start() {
         maintenance = loops.next().scheduleWithFixedDelay(this::maintain, 0, 1, TimeUnit.SECONDS);
+        if (!settings.queryWait().isZero()) {
+            // One sweep for all waiters instead of a timer per wait: waits are the common case under load.
+            sweep = loops.next().scheduleWithFixedDelay(this::expireWaiters, 100, 100, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** Ends the waits older than queryWait (the queue is FIFO: only its head can be the oldest). */
+    private void expireWaiters() {
+        long limit = settings.queryWait().toNanos();
+        long now = System.nanoTime();
+        List<Waiter> expired = null;
+        synchronized (this) {
+            Waiter w;
+            while ((w = waiters.peekFirst()) != null && (w.done || now - w.enqueuedNanos() >= limit)) {
+                waiters.pollFirst();
+                if (!w.done) {
+                    w.done = true;
+                    if (expired == null) {
+                        expired = new ArrayList<>();
+                    }
+                    expired.add(w);
+                }
+            }
+        }
+        if (expired != null) {
+            expired.forEach(Waiter::expired);
+        }
     }
 
     /**
@@ -146,9 +174,6 @@ public final class Pool {
         } else if (granted != null) {
             granted.listener(null);
             callback.granted(granted);
-        } else if (!settings.queryWait().isZero()) {
-            Waiter w = waiter;
-            w.timeout = loop.schedule(w::expire, settings.queryWait().toMillis(), TimeUnit.MILLISECONDS);
         }
         return waiter;
     }
@@ -167,7 +192,7 @@ public final class Pool {
                 active--;
                 closeIt = true;
             } else {
-                next = pollWaiter();
+                next = pollWaiterFor(server);
                 if (next == null) {
                     active--;
                     server.markReleased(now);
@@ -235,6 +260,28 @@ public final class Pool {
             }
         }
         return null;
+    }
+
+    /**
+     * The waiter a released server goes to: the first one on the server's event loop among the oldest few, else
+     * the oldest. A client and its server on one loop exchange frames without crossing threads; looking only a
+     * few places deep keeps the queue fair.
+     */
+    private Waiter pollWaiterFor(ServerConnection server) {
+        Iterator<Waiter> it = waiters.iterator();
+        int scanned = 0;
+        while (it.hasNext() && scanned++ < AFFINITY_SCAN) {
+            Waiter w = it.next();
+            if (w.done) {
+                it.remove();
+                continue;
+            }
+            if (w.loop == server.eventLoop()) {
+                it.remove();
+                return w;
+            }
+        }
+        return pollWaiter();
     }
 
     private int total() {
@@ -423,6 +470,9 @@ public final class Pool {
         if (maintenance != null) {
             maintenance.cancel(false);
         }
+        if (sweep != null) {
+            sweep.cancel(false);
+        }
         toClose.forEach(ServerConnection::close);
         failed.forEach(w -> w.fail(e));
     }
@@ -460,7 +510,6 @@ public final class Pool {
         private final PoolCallback callback;
         private final long enqueuedNanos = System.nanoTime();
         volatile boolean done;
-        ScheduledFuture<?> timeout;
 
         Waiter(Pool pool, EventLoop loop, PoolCallback callback) {
             this.pool = pool;
@@ -474,40 +523,23 @@ public final class Pool {
 
         /** Stops waiting; a server granted concurrently still reaches the callback, which must release it. */
         public void cancel() {
-            if (!done) {
-                done = true;
-                cancelTimeout();
-                pool.removeWaiter(this);
-            }
+            // Left in the queue, marked: whoever next looks at it there drops it.
+            done = true;
         }
 
         void grant(ServerConnection server) {
             done = true;
-            cancelTimeout();
             server.listener(null);
             callback.granted(server);
         }
 
         void fail(ServerError e) {
             done = true;
-            cancelTimeout();
             callback.failed(e);
         }
 
-        private void cancelTimeout() {
-            if (timeout != null) {
-                timeout.cancel(false);
-            }
-        }
-
-        void expire() {
-            synchronized (pool) {
-                if (done) {
-                    return;
-                }
-                done = true;
-                pool.waiters.remove(this);
-            }
+        /** Called by the sweep once it has taken this waiter off the queue. */
+        void expired() {
             pool.waitTimeoutsTotal.increment();
             ServerError last = pool.lastError();
             long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - enqueuedNanos);
