@@ -2,7 +2,6 @@ package dev.pggat.pooler.protocol;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.handler.codec.ByteToMessageDecoder;
 import java.util.List;
 
 /**
@@ -10,32 +9,16 @@ import java.util.List;
  * as a retained slice of the bytes read: nothing is copied or decoded here, so a frame can be forwarded as is.
  * The receiver owns each frame and must release it or pass it on.
  */
-public final class MessageFramer extends ByteToMessageDecoder {
+public final class MessageFramer extends ProtocolDecoder {
     public static final String NAME = "pg-framer";
     private final int maxMessageSize;
-    private boolean failed;
 
     public MessageFramer(int maxMessageSize) {
         this.maxMessageSize = maxMessageSize;
     }
 
     @Override
-    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        if (failed) {
-            // After a protocol error the connection is being closed: whatever else arrives is discarded.
-            in.skipBytes(in.readableBytes());
-            return;
-        }
-        try {
-            decodeFrames(ctx, in, out);
-        } catch (ProtocolException e) {
-            failed = true;
-            in.skipBytes(in.readableBytes());
-            throw e;
-        }
-    }
-
-    private void decodeFrames(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+    protected void decodeMessages(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
         frames(in, out, maxMessageSize);
     }
 

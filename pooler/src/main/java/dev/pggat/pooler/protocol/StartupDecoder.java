@@ -2,7 +2,6 @@ package dev.pggat.pooler.protocol;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.handler.codec.ByteToMessageDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -13,10 +12,9 @@ import java.util.Map;
  * no type byte: StartupMessage, SSLRequest, GSSENCRequest, CancelRequest), then, once a StartupMessage has been
  * decoded, typed messages framed as {@link MessageFramer} does.
  */
-public final class StartupDecoder extends ByteToMessageDecoder {
+public final class StartupDecoder extends ProtocolDecoder {
     private final int maxStartupPacket;
     private final int maxMessageSize;
-    private boolean failed;
     private boolean started;
 
     public StartupDecoder(int maxStartupPacket, int maxMessageSize) {
@@ -36,22 +34,7 @@ public final class StartupDecoder extends ByteToMessageDecoder {
     }
 
     @Override
-    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        if (failed) {
-            // After a protocol error the connection is being closed: whatever else arrives is discarded.
-            in.skipBytes(in.readableBytes());
-            return;
-        }
-        try {
-            decodeFrames(ctx, in, out);
-        } catch (ProtocolException e) {
-            failed = true;
-            in.skipBytes(in.readableBytes());
-            throw e;
-        }
-    }
-
-    private void decodeFrames(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+    protected void decodeMessages(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
         if (started) {
             MessageFramer.frames(in, out, maxMessageSize);
             return;
