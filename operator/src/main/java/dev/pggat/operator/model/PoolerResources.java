@@ -217,11 +217,13 @@ public final class PoolerResources {
                 .build();
     }
 
-    private static Deployment deploymentWithoutStream(PgPool pool, PoolerConfig config, String defaultImage) {
-        DeploymentSpec d = pool.getSpec().deployment;
-        String image = d != null && d.image != null && !d.image.isBlank() ? d.image : defaultImage;
+    /**
+     * The pooler container's password variables, each read from its Secret: the same for standalone pooler pods
+     * and injected sidecars.
+     */
+    public static List<EnvVar> secretEnvVars(List<PoolerConfig.SecretEnv> secretEnv) {
         List<EnvVar> env = new ArrayList<>();
-        for (PoolerConfig.SecretEnv e : config.secretEnv()) {
+        for (PoolerConfig.SecretEnv e : secretEnv) {
             env.add(new EnvVarBuilder()
                     .withName(e.variable())
                     .withNewValueFrom()
@@ -232,6 +234,13 @@ public final class PoolerResources {
                     .endValueFrom()
                     .build());
         }
+        return env;
+    }
+
+    private static Deployment deploymentWithoutStream(PgPool pool, PoolerConfig config, String defaultImage) {
+        DeploymentSpec d = pool.getSpec().deployment;
+        String image = d != null && d.image != null && !d.image.isBlank() ? d.image : defaultImage;
+        List<EnvVar> env = secretEnvVars(config.secretEnv());
         return new DeploymentBuilder()
                 .withMetadata(meta(pool, deploymentName(pool), Map.of()))
                 .withNewSpec()

@@ -213,17 +213,7 @@ public final class SidecarInjector {
                 .endSecretKeyRef()
                 .endValueFrom()
                 .build());
-        for (PoolerConfig.SecretEnv e : secretEnv) {
-            env.add(new EnvVarBuilder()
-                    .withName(e.variable())
-                    .withNewValueFrom()
-                    .withNewSecretKeyRef()
-                    .withName(e.secretName())
-                    .withKey(e.secretKey())
-                    .endSecretKeyRef()
-                    .endValueFrom()
-                    .build());
-        }
+        env.addAll(PoolerResources.secretEnvVars(secretEnv));
         return new ContainerBuilder()
                 .withName(CONTAINER)
                 .withImage(image)
