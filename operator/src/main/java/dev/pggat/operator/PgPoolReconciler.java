@@ -195,6 +195,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
             Discovered discovered = discover(client, pool, context);
             topology = discovered.topology();
             PoolerConfig config = PoolerConfig.render(spec, topology, discovered.databases());
+            requireTlsSecret(client, pool);
             ConfigMap currentConfigMap = client.configMaps()
                     .inNamespace(ns(pool))
                     .withName(PoolerResources.configMapName(pool))
@@ -373,6 +374,28 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                             "Secret " + u.secretName() + " has no key " + u.secretKey() + " (password of user "
                                     + u.name() + ", database " + db.name() + ")");
                 }
+            }
+        }
+    }
+
+    /** Without its TLS Secret a pooler pod never leaves ContainerCreating; say so on the PgPool. */
+    private static void requireTlsSecret(KubernetesClient client, PgPool pool) {
+        String name = PoolerResources.tlsSecretName(pool);
+        if (name == null) {
+            return;
+        }
+        Secret s = secret(client, pool, name);
+        if (s == null) {
+            throw Problem.waiting(
+                    "TlsSecretNotFound",
+                    "Secret " + name + " (spec.tls.secretRef) does not exist in namespace " + ns(pool));
+        }
+        for (String key : List.of(PoolerConfig.TLS_CERT_KEY, PoolerConfig.TLS_KEY_KEY)) {
+            if (!Credentials.hasKey(s, key)) {
+                throw Problem.invalid(
+                        "TlsSecretKeyNotFound",
+                        "Secret " + name + " (spec.tls.secretRef) has no key " + key + "; accepted: a"
+                                + " kubernetes.io/tls Secret with tls.crt and tls.key");
             }
         }
     }

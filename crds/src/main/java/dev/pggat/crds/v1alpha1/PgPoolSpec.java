@@ -24,7 +24,8 @@ public class PgPoolSpec {
     @JsonPropertyDescription("How queries are routed between the primary and the replicas.")
     public RoutingSpec routing;
 
-    @JsonPropertyDescription("TLS between clients and the pooler.")
+    @JsonPropertyDescription("TLS between clients and the pooler. (Towards the PostgreSQL servers the pooler does not"
+            + " use TLS in this version.)")
     public TlsSpec tls;
 
     @JsonPropertyDescription("The pooler Deployment, Service and PodDisruptionBudget that the operator manages.")

@@ -19,10 +19,12 @@ public class RoutingSpec {
     public Consistency consistency;
 
     @Pattern(Durations.PATTERN)
-    @JsonPropertyDescription("Replicas lagging more than this behind the primary get no reads. Unset: no limit.")
+    @JsonPropertyDescription("Replicas whose replay is further behind the primary than this get no reads; 0 is no"
+            + " limit. Default 10s.")
     public String maxReplicaLag;
 
     @Min(0)
-    @JsonPropertyDescription("Replicas lagging more than this many WAL bytes get no reads. Unset: no limit.")
+    @JsonPropertyDescription("Replicas further behind the primary than this many bytes of WAL get no reads; 0 is no"
+            + " limit. Default 16777216 (16MB).")
     public Long maxReplicaLagBytes;
 }

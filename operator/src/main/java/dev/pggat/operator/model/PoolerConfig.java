@@ -7,6 +7,11 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import dev.pggat.crds.v1alpha1.PgPoolSpec;
 import dev.pggat.crds.v1alpha1.PoolSpec;
 import dev.pggat.crds.v1alpha1.PoolTimeouts;
+import dev.pggat.crds.v1alpha1.RoutingSpec;
+import dev.pggat.crds.v1alpha1.TlsMode;
+import dev.pggat.crds.v1alpha1.TlsSpec;
+import dev.pggat.pooler.config.ConfigException;
+import dev.pggat.pooler.config.ConfigLoader;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -24,6 +29,16 @@ public final class PoolerConfig {
     public static final int ADMIN_PORT = 9930;
     public static final String FILE_NAME = "pggat.yaml";
     public static final String LISTEN_HOST_VARIABLE = "PGGAT_LISTEN_HOST";
+    /** Where pods mount the {@code spec.tls.secretRef} Secret; the pooler reloads the files when it rotates. */
+    public static final String TLS_DIR = "/var/run/pggat/tls";
+    /**
+     * Overrides {@link #TLS_DIR} in the file's paths, for running a generated configuration outside a pod (the
+     * certificate then lives wherever the caller wrote it).
+     */
+    public static final String TLS_DIR_VARIABLE = "PGGAT_TLS_DIR";
+
+    public static final String TLS_CERT_KEY = "tls.crt";
+    public static final String TLS_KEY_KEY = "tls.key";
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
             .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
@@ -102,10 +117,26 @@ public final class PoolerConfig {
                 root.put("pools", pools);
             }
         }
+        root.put("routing", routing(spec.routing));
+        if (spec.tls != null) {
+            root.put("tls", tls(spec.tls));
+        }
         List<Map<String, Object>> endpoints = new ArrayList<>();
         for (Endpoint e : topology.endpoints()) {
-            endpoints.add(
-                    ordered("host", e.host(), "port", e.port(), "role", e.role().wireName()));
+            Map<String, Object> entry = ordered(
+                    "name",
+                    e.name(),
+                    "host",
+                    e.host(),
+                    "port",
+                    e.port(),
+                    "role",
+                    e.role().wireName());
+            putIfSet(entry, "zone", e.zone());
+            if (e.weight() != Endpoint.DEFAULT_WEIGHT) {
+                entry.put("weight", e.weight());
+            }
+            endpoints.add(entry);
         }
         Map<String, Object> dbs = new LinkedHashMap<>();
         for (PoolerDatabase db : databases) {
@@ -128,16 +159,78 @@ public final class PoolerConfig {
             env.add(new SecretEnv(e.getValue(), ref[0], ref[1]));
         }
         env.sort(java.util.Comparator.comparing(SecretEnv::variable));
+        String yaml;
+        String yamlWithoutEndpoints;
         try {
-            String yaml = YAML.writeValueAsString(root);
+            yaml = YAML.writeValueAsString(root);
             for (Object db : dbs.values()) {
                 @SuppressWarnings("unchecked")
                 Map<String, Object> entry = (Map<String, Object>) db;
                 entry.put("endpoints", List.of());
             }
-            return new PoolerConfig(yaml, List.copyOf(env), YAML.writeValueAsString(root));
+            yamlWithoutEndpoints = YAML.writeValueAsString(root);
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("a map of strings and numbers always serialises", e);
+        }
+        checkThePoolerAccepts(yaml, env);
+        return new PoolerConfig(yaml, List.copyOf(env), yamlWithoutEndpoints);
+    }
+
+    /**
+     * The CRD's defaults are not all the pooler's: an unset {@code readWriteSplit} means false here but true in the
+     * pooler, so the section is always written and a PgPool without {@code routing} never splits reads.
+     */
+    private static Map<String, Object> routing(RoutingSpec r) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("readWriteSplit", r != null && Boolean.TRUE.equals(r.readWriteSplit));
+        if (r != null) {
+            putIfSet(out, "consistency", r.consistency == null ? null : consistencyName(r.consistency));
+            putIfSet(out, "maxReplicaLag", r.maxReplicaLag);
+            putIfSet(out, "maxReplicaLagBytes", r.maxReplicaLagBytes);
+        }
+        return out;
+    }
+
+    private static String consistencyName(dev.pggat.crds.v1alpha1.Consistency c) {
+        return switch (c) {
+            case EVENTUAL -> "eventual";
+            case READ_YOUR_WRITES -> "read-your-writes";
+        };
+    }
+
+    /**
+     * With a Secret, the pooler reads the files its pods mount at {@link #TLS_DIR}; with {@code selfSigned}, no
+     * files: the pooler makes a certificate at start when the mode is prefer or require ({@link SpecValidation}
+     * refuses the combinations where it would not).
+     */
+    private static Map<String, Object> tls(TlsSpec t) {
+        TlsMode mode = t.mode == null ? TlsMode.PREFER : t.mode;
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("mode", mode.name().toLowerCase(Locale.ROOT));
+        if (t.secretRef != null) {
+            String dir = "${" + TLS_DIR_VARIABLE + ":-" + TLS_DIR + "}/";
+            out.put("certFile", dir + TLS_CERT_KEY);
+            out.put("keyFile", dir + TLS_KEY_KEY);
+        }
+        return out;
+    }
+
+    /**
+     * A file the pooler refuses would leave its pods crash-looping with the reason only in their logs; refusing
+     * it here puts the reason on the PgPool instead. Passwords are placeholders: only their references matter.
+     */
+    private static void checkThePoolerAccepts(String yaml, List<SecretEnv> env) {
+        Map<String, String> values = new java.util.HashMap<>();
+        for (SecretEnv e : env) {
+            values.put(e.variable(), "placeholder");
+        }
+        try {
+            ConfigLoader.parse(yaml, FILE_NAME, values);
+        } catch (ConfigException e) {
+            throw Problem.invalid(
+                    "InvalidSpec",
+                    "the pooler would refuse the configuration made from this spec: "
+                            + String.join("; ", e.problems()));
         }
     }
 

@@ -3,6 +3,7 @@ package dev.pggat.operator.model;
 import dev.pggat.crds.v1alpha1.DeploymentSpec;
 import dev.pggat.crds.v1alpha1.PgPool;
 import dev.pggat.crds.v1alpha1.ServiceType;
+import dev.pggat.crds.v1alpha1.TlsSpec;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.api.model.EnvVar;
@@ -16,6 +17,10 @@ import io.fabric8.kubernetes.api.model.Probe;
 import io.fabric8.kubernetes.api.model.ProbeBuilder;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.Volume;
+import io.fabric8.kubernetes.api.model.VolumeBuilder;
+import io.fabric8.kubernetes.api.model.VolumeMount;
+import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
@@ -237,7 +242,64 @@ public final class PoolerResources {
         return env;
     }
 
+    /** The Secret named by {@code spec.tls.secretRef}, or null when the pooler needs no certificate files. */
+    public static String tlsSecretName(PgPool pool) {
+        TlsSpec tls = pool.getSpec() == null ? null : pool.getSpec().tls;
+        return tls == null || tls.secretRef == null ? null : tls.secretRef.name;
+    }
+
+    /**
+     * The TLS Secret as files where the pooler configuration expects them. A whole-directory mount (no subPath),
+     * so the kubelet swaps in a rotated Secret and the pooler picks it up without a restart; only the two keys, so
+     * a Secret without them fails the mount with the key's name instead of starting a pooler without TLS.
+     *
+     * @param fileMode 0440 where the pod's fsGroup lets the pooler read group-readable files; 0444 in a pod whose
+     *     security context is not ours (sidecars), since the pooler does not run as root
+     */
+    public static Volume tlsVolume(String volumeName, String secretName, int fileMode) {
+        return new VolumeBuilder()
+                .withName(volumeName)
+                .withNewSecret()
+                .withSecretName(secretName)
+                .addNewItem()
+                .withKey(PoolerConfig.TLS_CERT_KEY)
+                .withPath(PoolerConfig.TLS_CERT_KEY)
+                .endItem()
+                .addNewItem()
+                .withKey(PoolerConfig.TLS_KEY_KEY)
+                .withPath(PoolerConfig.TLS_KEY_KEY)
+                .endItem()
+                .withDefaultMode(fileMode)
+                .endSecret()
+                .build();
+    }
+
+    public static VolumeMount tlsVolumeMount(String volumeName) {
+        return new VolumeMountBuilder()
+                .withName(volumeName)
+                .withMountPath(PoolerConfig.TLS_DIR)
+                .withReadOnly(true)
+                .build();
+    }
+
+    /** The group the pggat image runs as; as the pod's fsGroup it may read the 0440 TLS key. */
+    private static final long POOLER_GROUP = 65532;
+
+    private static final String TLS_VOLUME = "tls";
+
     private static Deployment deploymentWithoutStream(PgPool pool, PoolerConfig config, String defaultImage) {
+        Deployment d = deploymentWithoutTls(pool, config, defaultImage);
+        String tlsSecret = tlsSecretName(pool);
+        if (tlsSecret != null) {
+            var podSpec = d.getSpec().getTemplate().getSpec();
+            podSpec.getSecurityContext().setFsGroup(POOLER_GROUP);
+            podSpec.getContainers().get(0).getVolumeMounts().add(tlsVolumeMount(TLS_VOLUME));
+            podSpec.getVolumes().add(tlsVolume(TLS_VOLUME, tlsSecret, 0440));
+        }
+        return d;
+    }
+
+    private static Deployment deploymentWithoutTls(PgPool pool, PoolerConfig config, String defaultImage) {
         DeploymentSpec d = pool.getSpec().deployment;
         String image = d != null && d.image != null && !d.image.isBlank() ? d.image : defaultImage;
         List<EnvVar> env = secretEnvVars(config.secretEnv());

@@ -3,6 +3,10 @@ package dev.pggat.operator.model;
 import dev.pggat.crds.v1alpha1.Durations;
 import dev.pggat.crds.v1alpha1.PgPoolSpec;
 import dev.pggat.crds.v1alpha1.PoolSpec;
+import dev.pggat.crds.v1alpha1.StaticEndpoint;
+import dev.pggat.crds.v1alpha1.TlsMode;
+import dev.pggat.crds.v1alpha1.TlsSpec;
+import java.math.BigInteger;
 import java.util.regex.Pattern;
 
 /**
@@ -11,6 +15,10 @@ import java.util.regex.Pattern;
  */
 public final class SpecValidation {
     private static final Pattern DURATION = Pattern.compile(Durations.PATTERN);
+    /** The pooler's longest duration. */
+    private static final BigInteger MAX_DURATION_MS = BigInteger.valueOf(365L * 24 * 3600 * 1000);
+    /** The pooler's largest endpoint weight. */
+    private static final int MAX_WEIGHT = 10_000;
 
     private SpecValidation() {}
 
@@ -61,8 +69,28 @@ public final class SpecValidation {
                 duration("spec.pool.timeouts.serverLifetime", pool.timeouts.serverLifetime);
             }
         }
+        if (spec.cluster.staticCluster != null) {
+            for (int i = 0; i < spec.cluster.staticCluster.endpoints.size(); i++) {
+                StaticEndpoint e = spec.cluster.staticCluster.endpoints.get(i);
+                if (e != null && e.weight != null && (e.weight < 0 || e.weight > MAX_WEIGHT)) {
+                    throw Problem.invalid(
+                            "InvalidSpec",
+                            "spec.cluster.static.endpoints[" + i + "].weight is " + e.weight + "; accepted: 0 to "
+                                    + MAX_WEIGHT);
+                }
+            }
+        }
         if (spec.routing != null) {
             duration("spec.routing.maxReplicaLag", spec.routing.maxReplicaLag);
+            if (spec.routing.maxReplicaLagBytes != null && spec.routing.maxReplicaLagBytes < 0) {
+                throw Problem.invalid(
+                        "InvalidSpec",
+                        "spec.routing.maxReplicaLagBytes is " + spec.routing.maxReplicaLagBytes + "; accepted: 0 (no"
+                                + " limit) or a positive number of bytes");
+            }
+        }
+        if (spec.tls != null) {
+            tls(spec.tls);
         }
         if (spec.deployment != null && spec.deployment.replicas != null && spec.deployment.replicas < 0) {
             throw Problem.invalid(
@@ -70,11 +98,70 @@ public final class SpecValidation {
         }
     }
 
+    /**
+     * Refuses every combination in which the pooler would serve no certificate, or another one than asked for, so
+     * that no TLS field is silently without effect.
+     */
+    private static void tls(TlsSpec t) {
+        TlsMode mode = t.mode == null ? TlsMode.PREFER : t.mode;
+        String modeName = mode.name().toLowerCase(java.util.Locale.ROOT);
+        boolean selfSigned = Boolean.TRUE.equals(t.selfSigned);
+        if (t.secretRef != null && blank(t.secretRef.name)) {
+            throw Problem.invalid(
+                    "InvalidSpec", "spec.tls.secretRef.name is required: the name of a kubernetes.io/tls Secret");
+        }
+        boolean secret = t.secretRef != null;
+        if (secret && selfSigned) {
+            throw Problem.invalid(
+                    "InvalidSpec",
+                    "spec.tls.secretRef and spec.tls.selfSigned: true are both set; accepted: one of them (a Secret"
+                            + " with your certificate, or a certificate the pooler makes itself)");
+        }
+        if (mode == TlsMode.DISABLE && (secret || selfSigned)) {
+            throw Problem.invalid(
+                    "InvalidSpec",
+                    "spec.tls.mode is disable, which serves no certificate, but spec.tls."
+                            + (secret ? "secretRef" : "selfSigned") + " is set; accepted: mode allow, prefer or"
+                            + " require, or remove " + (secret ? "secretRef" : "selfSigned"));
+        }
+        if (mode == TlsMode.ALLOW && !secret) {
+            throw Problem.invalid(
+                    "InvalidSpec",
+                    "spec.tls.mode is allow, which serves TLS only with spec.tls.secretRef"
+                            + (selfSigned ? " (not with selfSigned)" : "")
+                            + "; accepted: set secretRef, or mode prefer or require with selfSigned: true");
+        }
+        if ((mode == TlsMode.PREFER || mode == TlsMode.REQUIRE) && !secret && !selfSigned) {
+            throw Problem.invalid(
+                    "InvalidSpec",
+                    "spec.tls.mode is " + modeName + (t.mode == null ? " (the default)" : "") + " but no certificate"
+                            + " is given; accepted: spec.tls.secretRef.name naming a kubernetes.io/tls Secret, or"
+                            + " spec.tls.selfSigned: true");
+        }
+    }
+
     private static void duration(String key, String value) {
-        if (value != null && !DURATION.matcher(value).matches()) {
+        if (value == null) {
+            return;
+        }
+        var m = DURATION.matcher(value);
+        if (!m.matches()) {
             throw Problem.invalid(
                     "InvalidSpec",
                     key + " is \"" + value + "\"; accepted: 0 or a whole number with unit ms, s, m or h (e.g. 30s)");
+        }
+        if (m.group(2) != null) {
+            long unitMs =
+                    switch (m.group(2)) {
+                        case "ms" -> 1;
+                        case "s" -> 1000;
+                        case "m" -> 60_000;
+                        default -> 3_600_000;
+                    };
+            String digits = value.substring(0, value.length() - m.group(2).length());
+            if (new BigInteger(digits).multiply(BigInteger.valueOf(unitMs)).compareTo(MAX_DURATION_MS) > 0) {
+                throw Problem.invalid("InvalidSpec", key + " is \"" + value + "\"; accepted: at most 365 days (8760h)");
+            }
         }
     }
 

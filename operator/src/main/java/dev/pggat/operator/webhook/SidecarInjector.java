@@ -53,6 +53,7 @@ public final class SidecarInjector {
     public static final String CONTAINER = "pggat";
     public static final String CONFIG_VOLUME = "pggat-config";
     public static final String TMP_VOLUME = "pggat-tmp";
+    public static final String TLS_VOLUME = "pggat-tls";
     public static final String ADMIN_PORT_NAME = "pggat-admin";
     public static final String LISTEN_HOST = "127.0.0.1";
     public static final String STREAM_URL_ENV = "PGGAT_STREAM_URL";
@@ -144,7 +145,11 @@ public final class SidecarInjector {
                             + PoolerResources.SECRET_ENV_ANNOTATION + ": " + e.getMessage());
         }
         return Decision.inject(
-                patch(pod, sidecar(pool, namespace, poolName, secretEnv), volumes(configMapName), poolName),
+                patch(
+                        pod,
+                        sidecar(pool, namespace, poolName, secretEnv),
+                        volumes(configMapName, PoolerResources.tlsSecretName(pool)),
+                        poolName),
                 "injected the pggat sidecar for PgPool " + poolName);
     }
 
@@ -182,7 +187,9 @@ public final class SidecarInjector {
         }
         if (spec.getVolumes() != null) {
             for (Volume v : spec.getVolumes()) {
-                if (CONFIG_VOLUME.equals(v.getName()) || TMP_VOLUME.equals(v.getName())) {
+                if (CONFIG_VOLUME.equals(v.getName())
+                        || TMP_VOLUME.equals(v.getName())
+                        || TLS_VOLUME.equals(v.getName())) {
                     return "the pod already has a volume named " + v.getName();
                 }
             }
@@ -214,7 +221,7 @@ public final class SidecarInjector {
                 .endValueFrom()
                 .build());
         env.addAll(PoolerResources.secretEnvVars(secretEnv));
-        return new ContainerBuilder()
+        Container container = new ContainerBuilder()
                 .withName(CONTAINER)
                 .withImage(image)
                 .withRestartPolicy("Always")
@@ -256,6 +263,10 @@ public final class SidecarInjector {
                 .endSeccompProfile()
                 .endSecurityContext()
                 .build();
+        if (PoolerResources.tlsSecretName(pool) != null) {
+            container.getVolumeMounts().add(PoolerResources.tlsVolumeMount(TLS_VOLUME));
+        }
+        return container;
     }
 
     private static Probe probe(String path, int periodSeconds, int failureThreshold) {
@@ -269,8 +280,8 @@ public final class SidecarInjector {
                 .build();
     }
 
-    private static List<Volume> volumes(String configMapName) {
-        return List.of(
+    private static List<Volume> volumes(String configMapName, String tlsSecretName) {
+        List<Volume> volumes = new ArrayList<>(List.of(
                 new VolumeBuilder()
                         .withName(CONFIG_VOLUME)
                         .withNewConfigMap()
@@ -281,7 +292,13 @@ public final class SidecarInjector {
                         .withName(TMP_VOLUME)
                         .withNewEmptyDir()
                         .endEmptyDir()
-                        .build());
+                        .build()));
+        if (tlsSecretName != null) {
+            // The app pod's fsGroup is not ours to set, so the non-root pooler needs the files world-readable;
+            // only the sidecar mounts them.
+            volumes.add(PoolerResources.tlsVolume(TLS_VOLUME, tlsSecretName, 0444));
+        }
+        return volumes;
     }
 
     private static ArrayNode patch(Pod pod, Container sidecar, List<Volume> volumes, String poolName) {
