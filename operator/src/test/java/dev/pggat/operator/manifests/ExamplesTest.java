@@ -7,10 +7,24 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.pggat.crds.v1alpha1.Consistency;
+import dev.pggat.crds.v1alpha1.EndpointRole;
 import dev.pggat.crds.v1alpha1.PgPool;
+import dev.pggat.crds.v1alpha1.PgPoolSpec;
 import dev.pggat.crds.v1alpha1.TlsMode;
+import dev.pggat.operator.model.Credentials;
+import dev.pggat.operator.model.Endpoint;
+import dev.pggat.operator.model.PoolerConfig;
+import dev.pggat.operator.model.PoolerDatabase;
+import dev.pggat.operator.model.PoolerResources;
 import dev.pggat.operator.model.SpecValidation;
+import dev.pggat.operator.model.Topologies;
+import dev.pggat.operator.model.Topology;
 import dev.pggat.operator.webhook.SidecarInjector;
+import dev.pggat.pooler.config.ClientTlsSettings;
+import dev.pggat.pooler.config.ConfigException;
+import dev.pggat.pooler.config.ConfigLoader;
+import dev.pggat.pooler.config.RoutingConfig;
+import dev.pggat.pooler.config.TlsPolicy;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.ObjectMeta;
@@ -19,6 +33,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -148,6 +163,73 @@ class ExamplesTest {
         PgPool p = pool("read-write-split.yaml");
         assertThat(p.getSpec().routing.readWriteSplit).isTrue();
         assertThat(p.getSpec().routing.consistency).isEqualTo(Consistency.READ_YOUR_WRITES);
+    }
+
+    /**
+     * The pooler configuration the operator writes for an example PgPool, loaded by the pooler itself. Clusters run
+     * by another operator get a made-up primary and replica, and the credentials their Secrets would give.
+     */
+    static dev.pggat.pooler.config.PoolerConfig poolerConfigOf(PgPool p) throws ConfigException {
+        PgPoolSpec spec = p.getSpec();
+        SpecValidation.check(spec);
+        Topology topology;
+        List<PoolerDatabase> dbs;
+        if (spec.cluster.staticCluster != null) {
+            topology = Topologies.ofStatic(spec.cluster.staticCluster);
+        } else {
+            topology = new Topology(
+                    new Endpoint("pg-1", "10.0.0.1", 5432, EndpointRole.PRIMARY, null, 100),
+                    List.of(new Endpoint("pg-2", "10.0.0.2", 5432, EndpointRole.REPLICA, null, 100)));
+        }
+        if (spec.databases != null && !spec.databases.isEmpty()) {
+            dbs = Credentials.ofSpec(spec.databases);
+        } else {
+            dbs = List.of(new PoolerDatabase(
+                    "app", "app", List.of(new PoolerDatabase.PoolerUser("app", "app-secret", "password"))));
+        }
+        PoolerConfig config = PoolerConfig.render(spec, topology, dbs);
+        Map<String, String> env = new HashMap<>();
+        config.secretEnv().forEach(e -> env.put(e.variable(), "example-password"));
+        return ConfigLoader.parse(config.yaml(), PoolerConfig.FILE_NAME, env);
+    }
+
+    @Test
+    void everyExamplePgPoolYieldsAConfigurationThePoolerLoads() throws Exception {
+        for (PgPool p : all(PgPool.class)) {
+            assertThat(poolerConfigOf(p).databases())
+                    .as(p.getMetadata().getName())
+                    .isNotEmpty();
+        }
+    }
+
+    @Test
+    void readWriteSplitExampleMakesThePoolerSplitWithReadYourWrites() throws Exception {
+        PgPool p = pool("read-write-split.yaml");
+        var loaded = poolerConfigOf(p);
+        assertThat(loaded.databases().values()).isNotEmpty().allSatisfy(db -> {
+            RoutingConfig r = db.routing();
+            assertThat(r.readWriteSplit()).isTrue();
+            assertThat(r.consistency()).isEqualTo(RoutingConfig.Consistency.READ_YOUR_WRITES);
+            assertThat(r.maxReplicaLag())
+                    .isEqualTo(java.time.Duration.parse(
+                            "PT" + p.getSpec().routing.maxReplicaLag.toUpperCase(java.util.Locale.ROOT)));
+            assertThat(r.maxReplicaLagBytes()).isEqualTo(p.getSpec().routing.maxReplicaLagBytes);
+        });
+        // The other examples leave routing alone, and so send every query to the primary.
+        assertThat(poolerConfigOf(pool("cnpg.yaml")).databases().values())
+                .allSatisfy(db -> assertThat(db.routing().readWriteSplit()).isFalse());
+    }
+
+    @Test
+    void tlsExampleMakesThePoolerRequireTlsWithTheMountedSecret() throws Exception {
+        PgPool p = pool("tls.yaml");
+        ClientTlsSettings tls = poolerConfigOf(p).security().tls();
+        assertThat(tls.policy()).isEqualTo(TlsPolicy.REQUIRE);
+        assertThat(tls.certFile()).isEqualTo(Path.of(PoolerConfig.TLS_DIR, PoolerConfig.TLS_CERT_KEY));
+        assertThat(tls.keyFile()).isEqualTo(Path.of(PoolerConfig.TLS_DIR, PoolerConfig.TLS_KEY_KEY));
+        assertThat(PoolerResources.tlsSecretName(p)).isEqualTo(p.getSpec().tls.secretRef.name);
+        // Without spec.tls the pooler stays plain text.
+        assertThat(poolerConfigOf(pool("cnpg.yaml")).security().tls().policy()).isEqualTo(TlsPolicy.DISABLE);
     }
 
     @Test
