@@ -199,8 +199,9 @@ public final class Main implements Callable<Integer> {
             return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
                 case "serviceaccount" -> dev.pggat.operator.stream.StreamAuth.SERVICE_ACCOUNT;
                 case "token" -> dev.pggat.operator.stream.StreamAuth.TOKEN;
-                default -> throw new CommandLine.TypeConversionException(
-                        "--stream-auth \"" + value + "\" is not accepted; accepted: serviceaccount, token");
+                default ->
+                    throw new CommandLine.TypeConversionException(
+                            "--stream-auth \"" + value + "\" is not accepted; accepted: serviceaccount, token");
             };
         }
     }

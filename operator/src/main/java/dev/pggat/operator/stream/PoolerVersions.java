@@ -70,7 +70,8 @@ public final class PoolerVersions implements AutoCloseable {
             if (uri == null) {
                 continue;
             }
-            HttpRequest request = HttpRequest.newBuilder(uri).timeout(timeout).GET().build();
+            HttpRequest request =
+                    HttpRequest.newBuilder(uri).timeout(timeout).GET().build();
             String name = pod.getMetadata().getName();
             answers.add(http.sendAsync(request, HttpResponse.BodyHandlers.ofString())
                     .thenApply(r -> r.statusCode() == 200 && applied(r.body(), expected))

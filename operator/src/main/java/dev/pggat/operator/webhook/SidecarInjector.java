@@ -58,6 +58,7 @@ public final class SidecarInjector {
      * option {@code --stream-auth serviceaccount}): the pooler reads it from its default token file.
      */
     public static final String STREAM_TOKEN_VOLUME = "pggat-stream-token";
+
     public static final String ADMIN_PORT_NAME = "pggat-admin";
     public static final String LISTEN_HOST = "127.0.0.1";
     public static final String STREAM_URL_ENV = "PGGAT_STREAM_URL";
