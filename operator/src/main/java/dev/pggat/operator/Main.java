@@ -69,6 +69,15 @@ public final class Main implements Callable<Integer> {
             converter = DurationConverter.class)
     Duration streamHeartbeat;
 
+    @Option(
+            names = "--stream-auth",
+            description = "What generated pooler pods present to the endpoint stream: serviceaccount (a projected"
+                    + " ServiceAccount token checked with a TokenReview) or token (a random token in a Secret per"
+                    + " PgPool). The stream accepts both either way. Default: ${DEFAULT-VALUE}.",
+            defaultValue = "serviceaccount",
+            converter = StreamAuthConverter.class)
+    dev.pggat.operator.stream.StreamAuth streamAuth;
+
     private static final java.nio.file.Path SERVICE_ACCOUNT_NAMESPACE =
             java.nio.file.Path.of("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
 
@@ -128,7 +137,9 @@ public final class Main implements Callable<Integer> {
                     watched,
                     new java.net.InetSocketAddress(streamBind, streamPort),
                     streamHeartbeat,
-                    Clock.systemUTC());
+                    EndpointStreamServer.DEFAULT_MAX_SUBSCRIBERS,
+                    Clock.systemUTC(),
+                    new dev.pggat.operator.stream.TokenReviews(client));
         }
         Operator operator = PggatOperator.create(
                 client,
@@ -137,8 +148,12 @@ public final class Main implements Callable<Integer> {
                 recheck,
                 Clock.systemUTC(),
                 true,
-                advertised,
-                leaderElection ? client.getNamespace() : null);
+                new PggatOperator.Options(
+                        advertised,
+                        stream == null ? null : stream.hub(),
+                        leaderElection ? PggatOperator.leaderElection(client.getNamespace()) : null,
+                        streamAuth,
+                        PggatOperator.DEFAULT_STATUS_RECHECK));
         AutoCloseable webhookServer = webhook.start(client, image);
         CountDownLatch stopped = new CountDownLatch(1);
         EndpointStreamServer streamToStop = stream;
@@ -175,6 +190,19 @@ public final class Main implements Callable<Integer> {
         @Override
         public String[] getVersion() {
             return new String[] {"pggat-operator " + PggatOperator.version()};
+        }
+    }
+
+    static final class StreamAuthConverter implements CommandLine.ITypeConverter<dev.pggat.operator.stream.StreamAuth> {
+        @Override
+        public dev.pggat.operator.stream.StreamAuth convert(String value) {
+            return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
+                case "serviceaccount" -> dev.pggat.operator.stream.StreamAuth.SERVICE_ACCOUNT;
+                case "token" -> dev.pggat.operator.stream.StreamAuth.TOKEN;
+                default ->
+                    throw new CommandLine.TypeConversionException(
+                            "--stream-auth \"" + value + "\" is not accepted; accepted: serviceaccount, token");
+            };
         }
     }
 

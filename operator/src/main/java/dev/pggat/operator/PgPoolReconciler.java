@@ -14,9 +14,14 @@ import dev.pggat.operator.model.StatusModel;
 import dev.pggat.operator.model.StatusModel.Outcome;
 import dev.pggat.operator.model.Topologies;
 import dev.pggat.operator.model.Topology;
+import dev.pggat.operator.stream.EndpointHub;
+import dev.pggat.operator.stream.PoolerVersions;
 import dev.pggat.operator.stream.Snapshots;
+import dev.pggat.operator.stream.StreamAuth;
 import dev.pggat.operator.stream.StreamTokens;
+import dev.pggat.operator.stream.VersionEvents;
 import dev.pggat.pooler.frontend.CancelRegistry;
+import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.stream.StreamProtocol;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -72,23 +77,21 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
     private final ClusterWatches clusterWatches = new ClusterWatches();
     private final String streamBaseUrl;
 
+    private final PggatOperator.Options options;
+    private final PoolerVersions poolerVersions;
+
     /**
      * @param defaultImage pooler image when the PgPool names none
      * @param recheck how soon to look again while waiting on something no informer reports (a Secret, a pod IP)
      */
-    public PgPoolReconciler(String defaultImage, Duration recheck, Clock clock) {
-        this(defaultImage, recheck, clock, null);
-    }
-
-    /**
-     * @param streamBaseUrl how pooler pods reach the operator's endpoint stream ({@code http://host:port}), or null
-     *     when the operator serves none
-     */
-    public PgPoolReconciler(String defaultImage, Duration recheck, Clock clock, String streamBaseUrl) {
+    public PgPoolReconciler(String defaultImage, Duration recheck, Clock clock, PggatOperator.Options options) {
         this.defaultImage = defaultImage;
         this.recheck = recheck;
         this.clock = clock;
-        this.streamBaseUrl = streamBaseUrl;
+        this.options = options;
+        this.streamBaseUrl = options.streamBaseUrl();
+        this.poolerVersions =
+                options.hub() != null && streamBaseUrl != null ? new PoolerVersions(Duration.ofSeconds(1)) : null;
     }
 
     @Override
@@ -138,7 +141,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         // A new pooler pod needs its cancel-key instance id before it hands out keys.
         var poolerPods = new InformerEventSource<>(
                 InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
-                        .withName("pooler-pods")
+                        .withName(POOLER_PODS)
                         .withLabelSelector(managed + ",app.kubernetes.io/component=pooler")
                         .withSecondaryToPrimaryMapper((Pod pod) -> {
                             String owner = pod.getMetadata().getLabels() == null
@@ -158,7 +161,14 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                         .withSecondaryToPrimaryMapper((CustomResourceDefinition crd) -> waitingOn(primaries, crd))
                         .build(),
                 context);
-        return List.of(configMaps, deployments, services, pdbs, cnpgPods, zalandoPods, poolerPods, crds);
+        List<EventSource<?, PgPool>> sources =
+                new java.util.ArrayList<>(List.of(configMaps, deployments, services, pdbs, cnpgPods, zalandoPods));
+        sources.add(poolerPods);
+        sources.add(crds);
+        if (poolerVersions != null) {
+            sources.add(new VersionEvents(options.hub()));
+        }
+        return sources;
     }
 
     private static Set<ResourceID> waitingOn(
@@ -185,6 +195,8 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         Topology topology = null;
         Long endpointSetVersion = null;
         Integer podsAtVersion = null;
+        Integer podsCounted = null;
+        boolean podsBehind = false;
         try {
             PgPoolSpec spec = pool.getSpec();
             SpecValidation.check(spec);
@@ -205,20 +217,34 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
             if (PoolerResources.deploymentEnabled(pool)) {
                 String streamUrl = null;
                 if (streamBaseUrl != null) {
-                    ensureStreamToken(client, pool);
+                    if (options.streamAuth() == StreamAuth.TOKEN) {
+                        ensureStreamToken(client, pool);
+                    }
                     streamUrl = streamBaseUrl + StreamProtocol.path(ns(pool), name(pool));
                 }
-                Deployment deployment =
-                        apply(client, pool, PoolerResources.deployment(pool, config, defaultImage, streamUrl));
+                Deployment deployment = apply(
+                        client,
+                        pool,
+                        PoolerResources.deployment(pool, config, defaultImage, streamUrl, options.streamAuth()));
 
                 apply(client, pool, PoolerResources.service(pool));
                 apply(client, pool, PoolerResources.podDisruptionBudget(pool));
                 outcome = StatusModel.rollout(deployment, PoolerResources.replicas(pool));
-                podsAtVersion = StatusModel.podsAtVersion(deployment);
+                EndpointSet served = servedSet(pool);
+                if (served != null) {
+                    endpointSetVersion = served.version();
+                    PoolerVersions.Count count = poolerVersions.count(poolerPods(pool, context), served);
+                    podsAtVersion = count.atVersion();
+                    podsCounted = count.pods();
+                    podsBehind = count.atVersion() < count.pods();
+                } else {
+                    podsAtVersion = StatusModel.podsAtVersion(deployment);
+                }
             } else {
                 deleteWorkloads(client, pool);
                 outcome = Outcome.ready("configuration written; no pooler Deployment (spec.deployment.enabled=false)");
                 podsAtVersion = 0;
+                podsCounted = 0;
             }
         } catch (Problem p) {
             outcome = Outcome.of(p);
@@ -234,13 +260,40 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                         topology,
                         endpointSetVersion,
                         podsAtVersion,
+                        podsCounted,
                         clock.instant()));
         UpdateControl<PgPool> control = UpdateControl.noUpdate();
         // Informers report rollouts, pods and clusters; only waits on Secrets and CRD-less kinds need a timer.
-        return outcome.state() == Outcome.State.PROGRESSING && !"RollingOut".equals(outcome.reason())
-                ? control.rescheduleAfter(recheck)
-                : control;
+        if (outcome.state() == Outcome.State.PROGRESSING && !"RollingOut".equals(outcome.reason())) {
+            return control.rescheduleAfter(recheck);
+        }
+        // Nothing reports a pooler pod applying a snapshot: ask again until every pod has.
+        return podsBehind ? control.rescheduleAfter(options.statusRecheck()) : control;
     }
+
+    /**
+     * The endpoint set this process's stream serves for the PgPool, or null when the status reports the
+     * configuration's version instead (no stream, or the stream knows no servers for the PgPool).
+     */
+    private EndpointSet servedSet(PgPool pool) {
+        if (poolerVersions == null) {
+            return null;
+        }
+        EndpointHub.PoolStream stream = options.hub().stream(Snapshots.key(pool));
+        EndpointHub.Snapshot current = stream == null ? null : stream.current();
+        return current == null ? null : current.envelope().endpoints();
+    }
+
+    /** From the informer cache: asking each pod over HTTP is the costly part, listing them need not be. */
+    @SuppressWarnings("unchecked")
+    private static List<Pod> poolerPods(PgPool pool, Context<PgPool> context) {
+        var source = context.eventSourceRetriever().getEventSourceFor(Pod.class, POOLER_PODS);
+        return ((InformerEventSource<Pod, PgPool>) source)
+                .list(ns(pool), p -> Snapshots.isPoolerPodOf(p, pool))
+                .toList();
+    }
+
+    private static final String POOLER_PODS = "pooler-pods";
 
     /** Created once; a token already there is kept, so running poolers stay subscribed across reconciles. */
     private static void ensureStreamToken(KubernetesClient client, PgPool pool) {

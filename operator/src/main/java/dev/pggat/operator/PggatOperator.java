@@ -1,7 +1,10 @@
 package dev.pggat.operator;
 
+import dev.pggat.operator.stream.EndpointHub;
+import dev.pggat.operator.stream.StreamAuth;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.Operator;
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -44,7 +47,7 @@ public final class PggatOperator {
             Duration recheck,
             Clock clock,
             boolean closeClient) {
-        return create(client, namespaces, defaultImage, recheck, clock, closeClient, null);
+        return create(client, namespaces, defaultImage, recheck, clock, closeClient, (String) null);
     }
 
     /**
@@ -78,19 +81,69 @@ public final class PggatOperator {
             boolean closeClient,
             String streamBaseUrl,
             String leaseNamespace) {
+        return create(
+                client,
+                namespaces,
+                defaultImage,
+                recheck,
+                clock,
+                closeClient,
+                new Options(
+                        streamBaseUrl,
+                        null,
+                        leaseNamespace == null ? null : leaderElection(leaseNamespace),
+                        StreamAuth.TOKEN,
+                        DEFAULT_STATUS_RECHECK));
+    }
+
+    /** How soon to ask the pooler pods again while some have not applied the current endpoint set. */
+    public static final Duration DEFAULT_STATUS_RECHECK = Duration.ofSeconds(2);
+
+    /**
+     * @param streamBaseUrl how pooler pods reach the endpoint stream ({@code http://host:port}); null: no stream
+     * @param hub this process's endpoint stream, whose versions the status reports; null: the status reports the
+     *     configuration file's version
+     * @param leaderElection null runs without leader election
+     * @param streamAuth how generated pooler pods authenticate to the stream
+     * @param statusRecheck how soon to look at the pooler pods again while not all have the current endpoint set
+     */
+    public record Options(
+            String streamBaseUrl,
+            EndpointHub hub,
+            LeaderElectionConfiguration leaderElection,
+            StreamAuth streamAuth,
+            Duration statusRecheck) {
+        public Options {
+            streamAuth = streamAuth == null ? StreamAuth.TOKEN : streamAuth;
+            statusRecheck = statusRecheck == null ? DEFAULT_STATUS_RECHECK : statusRecheck;
+        }
+    }
+
+    /**
+     * Production timings (JOSDK's defaults: a 15 s lease renewed within 10 s). Losing the lease ends the process:
+     * a replica that may have missed a renewal must not keep reconciling beside the new leader; Kubernetes restarts
+     * it as a follower. The identity is the pod name (HOSTNAME).
+     */
+    public static LeaderElectionConfiguration leaderElection(String leaseNamespace) {
+        return new LeaderElectionConfiguration(LEASE_NAME, leaseNamespace);
+    }
+
+    public static Operator create(
+            KubernetesClient client,
+            Set<String> namespaces,
+            String defaultImage,
+            Duration recheck,
+            Clock clock,
+            boolean closeClient,
+            Options options) {
         Operator operator = new Operator(o -> o.withKubernetesClient(client)
-                .withLeaderElectionConfiguration(
-                        leaseNamespace == null
-                                ? null
-                                : new io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration(
-                                        LEASE_NAME, leaseNamespace))
-                // [/issue7]
+                .withLeaderElectionConfiguration(options.leaderElection())
                 .withCloseClientOnStop(closeClient)
                 // Merge patches and plain updates work on every API server; server-side apply does not work on the
                 // test server and buys nothing here, since the operator owns every field it writes.
                 .withUseSSAToPatchPrimaryResource(false)
                 .withSSABasedCreateUpdateMatchForDependentResources(false));
-        PgPoolReconciler reconciler = new PgPoolReconciler(defaultImage, recheck, clock, streamBaseUrl);
+        PgPoolReconciler reconciler = new PgPoolReconciler(defaultImage, recheck, clock, options);
         operator.register(reconciler, c -> {
             if (namespaces.isEmpty()) {
                 c.watchingAllNamespaces();

@@ -15,11 +15,13 @@ import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentStatusBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMixedDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.ServerRequest;
+import io.fabric8.mockwebserver.ServerResponse;
 import io.javaoperatorsdk.operator.Operator;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -30,6 +32,7 @@ import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
 import java.util.Set;
 import java.util.function.Supplier;
 
@@ -46,21 +49,33 @@ final class MockApi implements AutoCloseable {
     private Operator operator;
 
     MockApi() throws Exception {
+        // CRUD for objects, and expectations (server.expect()) for the reviews a CRUD store cannot answer.
+        Map<ServerRequest, Queue<ServerResponse>> expectations = new HashMap<>();
         server = new KubernetesMockServer(
-                new Context(), new MockWebServer(), new HashMap<>(), new KubernetesCrudDispatcher(List.of()), false);
+                new Context(),
+                new MockWebServer(),
+                expectations,
+                new KubernetesMixedDispatcher(expectations, List.of()),
+                false);
         server.init(InetAddress.getByName("127.0.0.1"), 0);
         client = server.createClient();
         client.resource(pgPoolCrd()).create();
     }
 
     void startOperator() {
-        startOperator(null);
+        startOperator((String) null);
     }
 
     /** @param streamBaseUrl where pooler pods are told the endpoint stream is, or null for none */
     void startOperator(String streamBaseUrl) {
         operator = PggatOperator.create(
                 client, Set.of(), IMAGE, Duration.ofMillis(300), Clock.systemUTC(), false, streamBaseUrl);
+        operator.start();
+    }
+
+    void startOperator(PggatOperator.Options options) {
+        operator = PggatOperator.create(
+                client, Set.of(), IMAGE, Duration.ofMillis(300), Clock.systemUTC(), false, options);
         operator.start();
     }
 

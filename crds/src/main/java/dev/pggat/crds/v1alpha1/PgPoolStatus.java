@@ -27,11 +27,17 @@ public class PgPoolStatus {
     @JsonPropertyDescription("Names of the replica endpoints now.")
     public List<String> replicas = new ArrayList<>();
 
-    @JsonPropertyDescription("Version of the endpoint set handed to the poolers; it grows when endpoints change.")
+    @JsonPropertyDescription("Version of the endpoint set the leading operator replica's endpoint stream serves for"
+            + " this PgPool; it grows when endpoints change. Without a stream: the version written into the pooler"
+            + " configuration.")
     public Long endpointSetVersion;
 
-    @JsonPropertyDescription("Pooler pods that run the current configuration.")
+    @JsonPropertyDescription("Pooler pods that have applied the endpoint set of endpointSetVersion (without a stream:"
+            + " pods that run the current configuration).")
     public Integer podsAtVersion;
+
+    @JsonPropertyDescription("Pooler pods with an address that the operator counted; podsAtVersion is out of these.")
+    public Integer pods;
 
     /** The condition of that type, or null. */
     public PgPoolCondition condition(String type) {
@@ -54,11 +60,12 @@ public class PgPoolStatus {
                 && Objects.equals(primary, s.primary)
                 && Objects.equals(replicas, s.replicas)
                 && Objects.equals(endpointSetVersion, s.endpointSetVersion)
-                && Objects.equals(podsAtVersion, s.podsAtVersion);
+                && Objects.equals(podsAtVersion, s.podsAtVersion)
+                && Objects.equals(pods, s.pods);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(observedGeneration, conditions, primary, replicas, endpointSetVersion, podsAtVersion);
+        return Objects.hash(observedGeneration, conditions, primary, replicas, endpointSetVersion, podsAtVersion, pods);
     }
 }

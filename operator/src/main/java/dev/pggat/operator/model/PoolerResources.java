@@ -155,9 +155,26 @@ public final class PoolerResources {
      *     pooler then runs from its configuration file alone
      */
     public static Deployment deployment(PgPool pool, PoolerConfig config, String defaultImage, String streamUrl) {
+        return deployment(pool, config, defaultImage, streamUrl, dev.pggat.operator.stream.StreamAuth.TOKEN);
+    }
+
+    /** Where a projected ServiceAccount token for the endpoint stream is mounted (the pooler's default). */
+    public static final String STREAM_SERVICE_ACCOUNT_TOKEN_DIR =
+            dev.pggat.pooler.stream.StreamSettings.DEFAULT_SERVICE_ACCOUNT_TOKEN_DIR;
+
+    /** The kubelet renews a projected token at 80% of this; the pooler reads the file again on every connection. */
+    static final long STREAM_TOKEN_EXPIRATION_SECONDS = 3600;
+
+    /** @param auth what the pods present to the stream: the PgPool's token Secret, or a projected token */
+    public static Deployment deployment(
+            PgPool pool,
+            PoolerConfig config,
+            String defaultImage,
+            String streamUrl,
+            dev.pggat.operator.stream.StreamAuth auth) {
         Deployment d = deploymentWithoutStream(pool, config, defaultImage);
         if (streamUrl != null) {
-            addStream(pool, d, streamUrl);
+            addStream(pool, d, streamUrl, auth);
             d.getSpec()
                     .getTemplate()
                     .getMetadata()
@@ -170,7 +187,10 @@ public final class PoolerResources {
      * The pooler subscribes with what it finds in its environment: the URL, the token file, and its own pod name,
      * by which it finds its cancel-key instance id among the peers.
      */
-    private static void addStream(PgPool pool, Deployment d, String streamUrl) {
+    private static void addStream(
+            PgPool pool, Deployment d, String streamUrl, dev.pggat.operator.stream.StreamAuth auth) {
+        boolean projected = auth == dev.pggat.operator.stream.StreamAuth.SERVICE_ACCOUNT;
+        String tokenDir = projected ? STREAM_SERVICE_ACCOUNT_TOKEN_DIR : STREAM_TOKEN_DIR;
         var podSpec = d.getSpec().getTemplate().getSpec();
         var container = podSpec.getContainers().get(0);
         List<EnvVar> env = new ArrayList<>(container.getEnv() == null ? List.of() : container.getEnv());
@@ -185,16 +205,20 @@ public final class PoolerResources {
         env.add(new EnvVar(dev.pggat.pooler.stream.StreamSettings.ENV_URL, streamUrl, null));
         env.add(new EnvVar(
                 dev.pggat.pooler.stream.StreamSettings.ENV_TOKEN_FILE,
-                STREAM_TOKEN_DIR + "/" + dev.pggat.operator.stream.StreamTokens.KEY,
+                tokenDir + "/" + dev.pggat.operator.stream.StreamTokens.KEY,
                 null));
         container.setEnv(env);
         container
                 .getVolumeMounts()
                 .add(new io.fabric8.kubernetes.api.model.VolumeMountBuilder()
                         .withName("stream-token")
-                        .withMountPath(STREAM_TOKEN_DIR)
+                        .withMountPath(tokenDir)
                         .withReadOnly(true)
                         .build());
+        if (projected) {
+            podSpec.getVolumes().add(projectedStreamToken());
+            return;
+        }
         podSpec.getVolumes()
                 .add(new io.fabric8.kubernetes.api.model.VolumeBuilder()
                         .withName("stream-token")
@@ -208,6 +232,27 @@ public final class PoolerResources {
                         .withDefaultMode(0444)
                         .endSecret()
                         .build());
+    }
+
+    /**
+     * A ServiceAccount token only the endpoint stream accepts (its own audience): unlike the pod's API token, the
+     * operator could not use it against the API server.
+     */
+    public static io.fabric8.kubernetes.api.model.Volume projectedStreamToken() {
+        return new io.fabric8.kubernetes.api.model.VolumeBuilder()
+                .withName("stream-token")
+                .withNewProjected()
+                .addNewSource()
+                .withNewServiceAccountToken()
+                .withAudience(dev.pggat.operator.stream.TokenReviews.AUDIENCE)
+                .withExpirationSeconds(STREAM_TOKEN_EXPIRATION_SECONDS)
+                .withPath(dev.pggat.operator.stream.StreamTokens.KEY)
+                .endServiceAccountToken()
+                .endSource()
+                // The pooler runs as a non-root user without an fsGroup.
+                .withDefaultMode(0444)
+                .endProjected()
+                .build();
     }
 
     /** The Secret holding the PgPool's endpoint stream token; created once, never overwritten. */

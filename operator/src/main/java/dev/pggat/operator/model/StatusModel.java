@@ -88,6 +88,19 @@ public final class StatusModel {
             Long endpointSetVersion,
             Integer podsAtVersion,
             Instant now) {
+        return next(previous, generation, outcome, topology, endpointSetVersion, podsAtVersion, null, now);
+    }
+
+    /** @param pods the pooler pods podsAtVersion is out of, or null to keep the previous figure */
+    public static PgPoolStatus next(
+            PgPoolStatus previous,
+            long generation,
+            Outcome outcome,
+            Topology topology,
+            Long endpointSetVersion,
+            Integer podsAtVersion,
+            Integer pods,
+            Instant now) {
         PgPoolStatus prev = previous == null ? new PgPoolStatus() : previous;
         PgPoolStatus s = new PgPoolStatus();
         s.observedGeneration = generation;
@@ -95,6 +108,7 @@ public final class StatusModel {
         s.replicas = topology != null ? new ArrayList<>(topology.replicaNames()) : prev.replicas;
         s.endpointSetVersion = endpointSetVersion != null ? endpointSetVersion : prev.endpointSetVersion;
         s.podsAtVersion = podsAtVersion != null ? podsAtVersion : prev.podsAtVersion;
+        s.pods = pods != null ? pods : prev.pods;
         String time = now.truncatedTo(ChronoUnit.SECONDS).toString();
         boolean ready = outcome.state() == Outcome.State.READY;
         boolean progressing = outcome.state() == Outcome.State.PROGRESSING;

@@ -2,10 +2,13 @@ package dev.pggat.operator.stream;
 
 import dev.pggat.pooler.stream.Envelope;
 import java.time.Clock;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 
 /**
  * The current snapshot of every PgPool, and the subscribers waiting for the next one.
@@ -18,6 +21,7 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class EndpointHub {
     private final Clock clock;
     private final Map<String, PoolStream> pools = new ConcurrentHashMap<>();
+    private final List<Consumer<String>> versionListeners = new CopyOnWriteArrayList<>();
 
     public EndpointHub(Clock clock) {
         this.clock = clock;
@@ -35,9 +39,26 @@ public final class EndpointHub {
         return Set.copyOf(pools.keySet());
     }
 
+    /**
+     * Told the key of a PgPool whose endpoint-set version moved, after the move, on the thread that moved it: the
+     * reconciler reports that version in the PgPool's status.
+     */
+    public void onVersionChange(Consumer<String> listener) {
+        versionListeners.add(listener);
+    }
+
+    private void versionChanged(String key) {
+        for (Consumer<String> l : versionListeners) {
+            l.accept(key);
+        }
+    }
+
     /** Publishes what the PgPool's poolers should know now; versions are assigned here. */
     public void update(String key, Envelope unversioned) {
-        pools.computeIfAbsent(key, k -> new PoolStream()).offer(unversioned);
+        PoolStream s = pools.computeIfAbsent(key, PoolStream::new);
+        if (s.offer(unversioned)) {
+            versionChanged(key);
+        }
     }
 
     /** The PgPool is gone: its subscribers are let go. */
@@ -54,25 +75,33 @@ public final class EndpointHub {
     }
 
     public final class PoolStream {
+        private final String key;
         private long seq;
         private long version;
         private Envelope current;
         private boolean ended;
 
-        private synchronized void offer(Envelope unversioned) {
+        private PoolStream(String key) {
+            this.key = key;
+        }
+
+        /** @return whether the endpoint-set version moved */
+        private synchronized boolean offer(Envelope unversioned) {
             if (current != null
                     && Objects.equals(endpointsOf(current), endpointsOf(unversioned))
                     && current.peers().equals(unversioned.peers())) {
-                return;
+                return false;
             }
             boolean endpointsChanged =
                     current == null || !Objects.equals(endpointsOf(current), endpointsOf(unversioned));
-            if (endpointsChanged && unversioned.endpoints() != null) {
+            boolean versionMoved = endpointsChanged && unversioned.endpoints() != null;
+            if (versionMoved) {
                 version = Math.max(version + 1, clock.millis());
             }
             current = unversioned.withVersion(version);
             seq++;
             notifyAll();
+            return versionMoved;
         }
 
         private Object endpointsOf(Envelope e) {
@@ -80,13 +109,21 @@ public final class EndpointHub {
         }
 
         /** Makes sure the snapshot carries a version above what a subscriber holds, re-stamping it if needed. */
-        public synchronized void raiseAbove(long held) {
+        public void raiseAbove(long held) {
+            if (restamp(held)) {
+                versionChanged(key);
+            }
+        }
+
+        private synchronized boolean restamp(long held) {
             if (current != null && current.endpoints() != null && version <= held) {
                 version = held + 1;
                 current = current.withVersion(version);
                 seq++;
                 notifyAll();
+                return true;
             }
+            return false;
         }
 
         public synchronized Snapshot current() {

@@ -54,6 +54,7 @@ public final class EndpointStreamServer implements AutoCloseable {
     private final AtomicInteger subscribers = new AtomicInteger();
     private final KubernetesClient client;
     private final Map<String, CachedSecret> tokenSecrets = new ConcurrentHashMap<>();
+    private final TokenReviews tokenReviews;
 
     /** Tokens are read with a GET when poolers connect, so the operator needs no right to list or watch Secrets. */
     private record CachedSecret(Secret secret, long readAtNanos) {}
@@ -66,9 +67,11 @@ public final class EndpointStreamServer implements AutoCloseable {
             InetSocketAddress bind,
             Duration heartbeat,
             int maxSubscribers,
-            Clock clock)
+            Clock clock,
+            TokenReviews tokenReviews)
             throws IOException {
         this.client = client;
+        this.tokenReviews = tokenReviews;
         this.hub = new EndpointHub(clock);
         this.heartbeatMillis = heartbeat.toMillis();
         this.subscriberSlots = new Semaphore(maxSubscribers);
@@ -101,7 +104,23 @@ public final class EndpointStreamServer implements AutoCloseable {
             int maxSubscribers,
             Clock clock)
             throws IOException {
-        EndpointStreamServer s = new EndpointStreamServer(client, namespaces, bind, heartbeat, maxSubscribers, clock);
+        return start(client, namespaces, bind, heartbeat, maxSubscribers, clock, null);
+    }
+
+    /**
+     * @param tokenReviews checks projected ServiceAccount tokens; null accepts per-PgPool tokens only
+     */
+    public static EndpointStreamServer start(
+            KubernetesClient client,
+            Set<String> namespaces,
+            InetSocketAddress bind,
+            Duration heartbeat,
+            int maxSubscribers,
+            Clock clock,
+            TokenReviews tokenReviews)
+            throws IOException {
+        EndpointStreamServer s =
+                new EndpointStreamServer(client, namespaces, bind, heartbeat, maxSubscribers, clock, tokenReviews);
         try {
             s.sources.start();
             s.recomputeAll();
@@ -214,10 +233,30 @@ public final class EndpointStreamServer implements AutoCloseable {
             String name = m.group(3);
             String key = namespace + "/" + name;
             EndpointHub.PoolStream stream = hub.stream(key);
-            if (stream == null || !authorized(ex, namespace, name)) {
+            String token = bearer(ex);
+            if (tokenReviews != null && TokenReviews.looksLikeServiceAccountToken(token)) {
+                TokenReviews.Identity who = tokenReviews.review(token);
+                if (who != null && !who.namespace().equals(namespace)) {
+                    // Authenticated, so the answer may say why; it still tells nothing of the PgPool.
+                    LOG.info(
+                            "endpoint stream {}: refused service account {}/{} of another namespace",
+                            key,
+                            who.namespace(),
+                            who.serviceAccount());
+                    respond(
+                            ex,
+                            403,
+                            "service account " + who.namespace() + "/" + who.serviceAccount()
+                                    + " may only subscribe to PgPools of namespace " + who.namespace());
+                    return;
+                }
+                if (who == null || stream == null) {
+                    unauthorized(ex);
+                    return;
+                }
+            } else if (stream == null || !StreamTokens.matches(tokenSecret(namespace, name), token)) {
                 // The same answer whether the PgPool exists or not, so the endpoint tells nothing to a stranger.
-                ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
-                respond(ex, 401, "a valid bearer token for this PgPool is required");
+                unauthorized(ex);
                 return;
             }
             if (!subscriberSlots.tryAcquire()) {
@@ -237,13 +276,17 @@ public final class EndpointStreamServer implements AutoCloseable {
         }
     }
 
-    private boolean authorized(HttpExchange ex, String namespace, String name) {
+    private static String bearer(HttpExchange ex) {
         String header = ex.getRequestHeaders().getFirst("Authorization");
         if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            return false;
+            return null;
         }
-        return StreamTokens.matches(
-                tokenSecret(namespace, name), header.substring(7).trim());
+        return header.substring(7).trim();
+    }
+
+    private static void unauthorized(HttpExchange ex) throws IOException {
+        ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+        respond(ex, 401, "a valid bearer token for this PgPool is required");
     }
 
     /**

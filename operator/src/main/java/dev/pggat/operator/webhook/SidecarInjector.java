@@ -54,6 +54,12 @@ public final class SidecarInjector {
     public static final String CONFIG_VOLUME = "pggat-config";
     public static final String TMP_VOLUME = "pggat-tmp";
     public static final String TLS_VOLUME = "pggat-tls";
+    /**
+     * A projected ServiceAccount token for the endpoint stream, used when the PgPool has no token Secret (operator
+     * option {@code --stream-auth serviceaccount}): the pooler reads it from its default token file.
+     */
+    public static final String STREAM_TOKEN_VOLUME = "pggat-stream-token";
+
     public static final String ADMIN_PORT_NAME = "pggat-admin";
     public static final String LISTEN_HOST = "127.0.0.1";
     public static final String STREAM_URL_ENV = "PGGAT_STREAM_URL";
@@ -189,7 +195,8 @@ public final class SidecarInjector {
             for (Volume v : spec.getVolumes()) {
                 if (CONFIG_VOLUME.equals(v.getName())
                         || TMP_VOLUME.equals(v.getName())
-                        || TLS_VOLUME.equals(v.getName())) {
+                        || TLS_VOLUME.equals(v.getName())
+                        || STREAM_TOKEN_VOLUME.equals(v.getName())) {
                     return "the pod already has a volume named " + v.getName();
                 }
             }
@@ -209,7 +216,7 @@ public final class SidecarInjector {
                 .withName(STREAM_URL_ENV)
                 .withValue(settings.streamUrl(namespace, poolName))
                 .build());
-        // Optional: a sidecar whose token Secret is missing still starts from its mounted configuration.
+        // Optional: without the PgPool's token Secret the pooler presents the projected ServiceAccount token.
         env.add(new EnvVarBuilder()
                 .withName(STREAM_TOKEN_ENV)
                 .withNewValueFrom()
@@ -250,6 +257,11 @@ public final class SidecarInjector {
                 .addNewVolumeMount()
                 .withName(TMP_VOLUME)
                 .withMountPath("/tmp")
+                .endVolumeMount()
+                .addNewVolumeMount()
+                .withName(STREAM_TOKEN_VOLUME)
+                .withMountPath(PoolerResources.STREAM_SERVICE_ACCOUNT_TOKEN_DIR)
+                .withReadOnly(true)
                 .endVolumeMount()
                 .withNewSecurityContext()
                 .withRunAsNonRoot(true)
@@ -292,6 +304,9 @@ public final class SidecarInjector {
                         .withName(TMP_VOLUME)
                         .withNewEmptyDir()
                         .endEmptyDir()
+                        .build(),
+                new VolumeBuilder(PoolerResources.projectedStreamToken())
+                        .withName(STREAM_TOKEN_VOLUME)
                         .build()));
         if (tlsSecretName != null) {
             // The app pod's fsGroup is not ours to set, so the non-root pooler needs the files world-readable;

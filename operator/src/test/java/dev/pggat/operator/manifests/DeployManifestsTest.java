@@ -140,6 +140,12 @@ class DeployManifestsTest {
                 .flatMap(ClusterRole::getRules)
                 .filteredOn(r -> r.getResources().contains("secrets"))
                 .allSatisfy(r -> assertThat(r.getVerbs()).containsExactly("get"));
+        // The endpoint stream checks pooler pods' projected tokens.
+        assertThat(clusterRoles).flatMap(ClusterRole::getRules).anySatisfy(r -> {
+            assertThat(r.getApiGroups()).containsExactly("authentication.k8s.io");
+            assertThat(r.getResources()).containsExactly("tokenreviews");
+            assertThat(r.getVerbs()).containsExactly("create");
+        });
         // The webhook configuration and the certificate Secret are writable only by name.
         assertThat(rules)
                 .filteredOn(r -> r.getResources().contains("mutatingwebhookconfigurations"))

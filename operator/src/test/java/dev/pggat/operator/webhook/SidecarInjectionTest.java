@@ -259,7 +259,7 @@ class SidecarInjectionTest {
 
         assertThat(out.getSpec().getVolumes())
                 .extracting(v -> v.getName())
-                .containsExactly("cache", "pggat-config", "pggat-tmp");
+                .containsExactly("cache", "pggat-config", "pggat-tmp", "pggat-stream-token");
         assertThat(out.getSpec().getVolumes().get(1).getConfigMap().getName()).isEqualTo("orders-pggat");
         // The mounted configuration is the one whose listen host the sidecar's variable overrides.
         assertThat(configMap(POOL).getData().get("pggat.yaml")).contains("${PGGAT_LISTEN_HOST:-0.0.0.0}");
@@ -297,7 +297,7 @@ class SidecarInjectionTest {
                 .containsExactly("pggat");
         assertThat(out.getSpec().getVolumes())
                 .extracting(v -> v.getName())
-                .containsExactly("pggat-config", "pggat-tmp");
+                .containsExactly("pggat-config", "pggat-tmp", "pggat-stream-token");
         assertThat(out.getMetadata().getAnnotations()).containsOnlyKeys(SidecarInjector.INJECTED_ANNOTATION);
     }
 

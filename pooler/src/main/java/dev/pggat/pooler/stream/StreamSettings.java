@@ -38,6 +38,14 @@ public record StreamSettings(
     public static final String ENV_TOKEN_FILE = "PGGAT_STREAM_TOKEN_FILE";
     public static final String ENV_POD_NAME = "POD_NAME";
 
+    /**
+     * Where the operator mounts a projected ServiceAccount token for the stream's audience; the token file when the
+     * environment names neither a file nor a token.
+     */
+    public static final String DEFAULT_SERVICE_ACCOUNT_TOKEN_DIR = "/var/run/secrets/pggat.dev/serviceaccount";
+
+    public static final String DEFAULT_TOKEN_FILE = DEFAULT_SERVICE_ACCOUNT_TOKEN_DIR + "/token";
+
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
     /** Three missed heartbeats of the operator's default 5 s. */
     public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(15);
@@ -84,7 +92,8 @@ public record StreamSettings(
 
     /**
      * What the operator puts in a pooler pod's environment: {@value #ENV_URL} (no stream when unset or empty),
-     * {@value #ENV_TOKEN_FILE} or {@value #ENV_TOKEN}, and {@value #ENV_POD_NAME} (else {@code HOSTNAME}, which is
+     * {@value #ENV_TOKEN_FILE} or {@value #ENV_TOKEN} (neither: the projected ServiceAccount token in
+     * {@value #DEFAULT_TOKEN_FILE}), and {@value #ENV_POD_NAME} (else {@code HOSTNAME}, which is
      * the pod name in Kubernetes).
      *
      * @throws IllegalArgumentException naming the variable, its value (never a token's) and what is accepted
@@ -104,8 +113,7 @@ public record StreamSettings(
         String tokenFile = env.get(ENV_TOKEN_FILE);
         String token = env.get(ENV_TOKEN);
         if ((tokenFile == null || tokenFile.isBlank()) && (token == null || token.isBlank())) {
-            throw new IllegalArgumentException(ENV_URL + " is set but neither " + ENV_TOKEN_FILE + " nor " + ENV_TOKEN
-                    + " is; the operator" + " refuses subscribers without a token");
+            tokenFile = DEFAULT_TOKEN_FILE;
         }
         String pod = env.get(ENV_POD_NAME);
         if (pod == null || pod.isBlank()) {

@@ -115,8 +115,11 @@ class EnvelopeTest {
                 .isEqualTo(URI.create("http://op.pggat-system.svc:8090/v1/namespaces/shop/pgpools/orders/stream"));
         assertThat(s.podName()).isEqualTo("orders-pggat-x");
         assertThat(s.toString()).doesNotContain("very-secret");
-        assertThatThrownBy(() -> StreamSettings.fromEnvironment(Map.of("PGGAT_STREAM_URL", "http://op:8090/x")))
-                .hasMessageContaining("PGGAT_STREAM_TOKEN_FILE");
+        assertThat(StreamSettings.fromEnvironment(Map.of("PGGAT_STREAM_URL", "http://op:8090/x"))
+                        .orElseThrow()
+                        .tokenFile())
+                .as("no token named: the projected ServiceAccount token")
+                .isEqualTo(java.nio.file.Path.of("/var/run/secrets/pggat.dev/serviceaccount/token"));
         assertThatThrownBy(() -> StreamSettings.fromEnvironment(
                         Map.of("PGGAT_STREAM_URL", "ftp://op/x", "PGGAT_STREAM_TOKEN", "very-secret")))
                 .hasMessageContaining("PGGAT_STREAM_URL")
