@@ -6,11 +6,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pggat.crds.v1alpha1.ClusterRef;
+import dev.pggat.crds.v1alpha1.DatabaseSpec;
 import dev.pggat.crds.v1alpha1.EndpointRole;
 import dev.pggat.crds.v1alpha1.PgPool;
 import dev.pggat.crds.v1alpha1.PgPoolSpec;
+import dev.pggat.crds.v1alpha1.SecretKeyRef;
 import dev.pggat.crds.v1alpha1.StaticCluster;
 import dev.pggat.crds.v1alpha1.StaticEndpoint;
+import dev.pggat.crds.v1alpha1.UserSpec;
+import dev.pggat.operator.model.Credentials;
 import dev.pggat.operator.model.PoolerConfig;
 import dev.pggat.operator.model.PoolerResources;
 import dev.pggat.operator.model.Topologies;
@@ -128,7 +132,9 @@ class StreamTokenReviewTest {
         pool.getMetadata().setNamespace(NS);
         pool.getMetadata().setUid("uid-1");
         PoolerConfig config = PoolerConfig.render(
-                pool.getSpec(), Topologies.ofStatic(pool.getSpec().cluster.staticCluster), List.of());
+                pool.getSpec(),
+                Topologies.ofStatic(pool.getSpec().cluster.staticCluster),
+                Credentials.ofSpec(pool.getSpec().databases));
         PodSpec spec = PoolerResources.deployment(
                         pool,
                         config,
@@ -234,6 +240,8 @@ class StreamTokenReviewTest {
         spec.cluster = new ClusterRef();
         spec.cluster.staticCluster = new StaticCluster();
         spec.cluster.staticCluster.endpoints.add(new StaticEndpoint("10.0.0.1", 5432, EndpointRole.PRIMARY));
+        spec.databases = List.of(
+                new DatabaseSpec("shop", List.of(new UserSpec("alice", new SecretKeyRef("shop-users", "alice")))));
         pool.setSpec(spec);
         return pool;
     }
