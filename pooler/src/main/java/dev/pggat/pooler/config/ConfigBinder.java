@@ -347,8 +347,8 @@ final class ConfigBinder {
             if (first != null && !first[1].equals(value)) {
                 problems.add(
                         dbPath.key("users").key(u.name()).key("maxUserConnections"),
-                        "differs from databases." + first[0] + ".users." + u.name() + ".maxUserConnections ("
-                                + first[1] + "); the cap counts the user's connections across all databases",
+                        "differs from databases." + first[0] + ".users." + u.name() + ".maxUserConnections (" + first[1]
+                                + "); the cap counts the user's connections across all databases",
                         value,
                         "the same value in every database that sets it (" + first[1] + "), or leave it out here");
             }

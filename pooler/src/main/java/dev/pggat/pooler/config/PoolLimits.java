@@ -12,10 +12,7 @@ import java.util.Objects;
  * @param preparedStatementCacheSize prepared statements each server connection keeps (transaction mode, LRU)
  */
 public record PoolLimits(
-        int maxDatabaseConnections,
-        int reservePoolSize,
-        Duration reservePoolTimeout,
-        int preparedStatementCacheSize) {
+        int maxDatabaseConnections, int reservePoolSize, Duration reservePoolTimeout, int preparedStatementCacheSize) {
     public static final PoolLimits DEFAULT = new PoolLimits(0, 0, Duration.ofSeconds(5), 1000);
 
     public PoolLimits {

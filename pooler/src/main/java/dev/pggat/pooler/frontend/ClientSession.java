@@ -1652,9 +1652,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             case CLIENT_IN_TRANSACTION -> {
                 // Closing the server rolls the transaction back and releases its locks (see leaveServer).
                 context.timeouts.idleInTransaction.increment();
-                fatal(
-                        IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
-                        "terminating connection due to idle-in-transaction timeout");
+                fatal(IDLE_IN_TRANSACTION_SESSION_TIMEOUT, "terminating connection due to idle-in-transaction timeout");
             }
             case SERVER -> {
                 if (timeoutCancelNanos == 0) {

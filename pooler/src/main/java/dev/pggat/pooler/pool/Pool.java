@@ -153,7 +153,9 @@ public final class Pool {
      * reserve once the oldest wait passed reservePoolTimeout.
      */
     private void expireWaiters() {
-        long limit = settings.queryWait().isZero() ? Long.MAX_VALUE : settings.queryWait().toNanos();
+        long limit = settings.queryWait().isZero()
+                ? Long.MAX_VALUE
+                : settings.queryWait().toNanos();
         long now = System.nanoTime();
         List<Waiter> expired = null;
         synchronized (this) {

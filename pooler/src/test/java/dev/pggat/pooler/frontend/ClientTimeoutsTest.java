@@ -170,11 +170,10 @@ class ClientTimeoutsTest {
         try (Connection c = fx.connect(database, "scram_user");
                 Statement s = c.createStatement()) {
             long t0 = System.nanoTime();
-            assertThatThrownBy(() -> s.execute("SELECT pg_sleep(20)"))
-                    .isInstanceOfSatisfying(SQLException.class, e -> {
-                        assertThat(e.getSQLState()).isEqualTo("57014");
-                        assertThat(e.getMessage()).contains("canceling statement due to statement timeout");
-                    });
+            assertThatThrownBy(() -> s.execute("SELECT pg_sleep(20)")).isInstanceOfSatisfying(SQLException.class, e -> {
+                assertThat(e.getSQLState()).isEqualTo("57014");
+                assertThat(e.getMessage()).contains("canceling statement due to statement timeout");
+            });
             assertThat(millisSince(t0)).isBetween(250L, 3000L);
             try (ResultSet rs = s.executeQuery("SELECT 7")) {
                 rs.next();

@@ -156,8 +156,7 @@ class ConnectionCapsTest {
     void userCapHoldsAcrossDatabasesUnderConcurrentLoad() throws Exception {
         String config = yaml("  maxServerConnections: 5\n  maxUserConnections: 2", "", TWO_USERS);
         try (PoolerFixture fx = PoolerFixture.startYaml(config)) {
-            int peak = peakDuring(
-                    fx, clients("appdb", "trust_user", "other", "trust_user"), "usename = 'trust_user'");
+            int peak = peakDuring(fx, clients("appdb", "trust_user", "other", "trust_user"), "usename = 'trust_user'");
             assertThat(peak).isEqualTo(2);
             assertThat(cap(fx, ConnectionCap.Kind.USER, "trust_user").waitsTotal.sum())
                     .isPositive();
@@ -170,8 +169,7 @@ class ConnectionCapsTest {
                 + "      scram_user: {password: scram_user-secret}";
         String config = yaml("  maxServerConnections: 5", "", users, TWO_USERS);
         try (PoolerFixture fx = PoolerFixture.startYaml(config)) {
-            int peak = peakDuring(
-                    fx, clients("appdb", "trust_user", "other", "trust_user"), "usename = 'trust_user'");
+            int peak = peakDuring(fx, clients("appdb", "trust_user", "other", "trust_user"), "usename = 'trust_user'");
             assertThat(peak).isEqualTo(2);
         }
     }
@@ -209,8 +207,8 @@ class ConnectionCapsTest {
 
     @Test
     void reservePoolOpensOnlyAfterTheTimeoutAndClosesWhenIdle() throws Exception {
-        String config = yaml(
-                "  maxServerConnections: 1\n  reservePoolSize: 1\n  reservePoolTimeout: 400ms", "", TWO_USERS);
+        String config =
+                yaml("  maxServerConnections: 1\n  reservePoolSize: 1\n  reservePoolTimeout: 400ms", "", TWO_USERS);
         try (PoolerFixture fx = PoolerFixture.startYaml(config);
                 Connection su = fx.superuser();
                 Connection holder = fx.connect("appdb", "trust_user", null)) {
@@ -231,11 +229,20 @@ class ConnectionCapsTest {
             });
             Thread.sleep(250);
             assertThat(waiter).isNotDone();
-            assertThat(serverConnections(su, mine)).as("no reserve before reservePoolTimeout").isEqualTo(1);
+            assertThat(serverConnections(su, mine))
+                    .as("no reserve before reservePoolTimeout")
+                    .isEqualTo(1);
             assertThat(waiter.get(5, TimeUnit.SECONDS)).isEqualTo(4);
             assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)).isBetween(350L, 3000L);
 
-            Pool pool = fx.pooler.router().database("appdb").user("trust_user").pools().values().iterator().next();
+            Pool pool = fx.pooler
+                    .router()
+                    .database("appdb")
+                    .user("trust_user")
+                    .pools()
+                    .values()
+                    .iterator()
+                    .next();
             assertThat(pool.reserveOpenedTotal.sum()).isEqualTo(1);
             // The reserve connection closed as soon as its client let it go; the holder's server stays.
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
