@@ -25,8 +25,7 @@ public final class ServerConnection {
      */
     private final Map<String, String> applied = new HashMap<>();
 
-    private final StatementCache statements =
-            new StatementCache(Integer.getInteger("pggat.preparedStatementCacheSize", 1000));
+    private final StatementCache statements = new StatementCache(StatementCache.DEFAULT_CAPACITY);
     private volatile ServerListener listener;
     private int processId;
     private int secretKey;

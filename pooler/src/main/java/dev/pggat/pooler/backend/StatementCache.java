@@ -8,12 +8,20 @@ import java.util.LinkedHashSet;
  * the oldest is closed on the server to make room. Touched only by the client session the server is attached to.
  */
 public final class StatementCache {
-    private final int capacity;
+    /** Used until the pool sets the configured size (pools.preparedStatementCacheSize). */
+    public static final int DEFAULT_CAPACITY = 1000;
+
+    private int capacity;
     private final LinkedHashSet<String> names = new LinkedHashSet<>();
     private boolean invalidated;
 
     public StatementCache(int capacity) {
         this.capacity = Math.max(1, capacity);
+    }
+
+    /** Sets the size before the connection is first used; a smaller size applies as statements are added. */
+    public void capacity(int newCapacity) {
+        this.capacity = Math.max(1, newCapacity);
     }
 
     /** True (and marks it recently used) when the server has this statement. */

@@ -38,9 +38,20 @@ final class ConfigBinder {
             "serverConnectBackoffMax",
             "serverIdle",
             "serverLifetime",
-            "shutdown");
-    static final List<String> POOLS_KEYS =
-            List.of("mode", "maxServerConnections", "minServerConnections", "resetQuery");
+            "shutdown",
+            "clientIdle",
+            "idleInTransaction",
+            "query");
+    static final List<String> POOLS_KEYS = List.of(
+            "mode",
+            "maxServerConnections",
+            "minServerConnections",
+            "resetQuery",
+            "maxDatabaseConnections",
+            "maxUserConnections",
+            "reservePoolSize",
+            "reservePoolTimeout",
+            "preparedStatementCacheSize");
     static final List<String> DATABASE_KEYS = List.of(
             "serverDatabase",
             "endpoints",
@@ -48,12 +59,17 @@ final class ConfigBinder {
             "maxServerConnections",
             "minServerConnections",
             "resetQuery",
+            "maxDatabaseConnections",
+            "reservePoolSize",
+            "reservePoolTimeout",
+            "preparedStatementCacheSize",
             "routing",
             "users",
             "tls",
             "serverTls");
     static final List<String> ENDPOINT_KEYS = List.of("host", "port", "role", "name", "zone", "weight", "serverTls");
-    static final List<String> USER_KEYS = List.of("password", "auth", "serverUser", "serverPassword", "passThrough");
+    static final List<String> USER_KEYS =
+            List.of("password", "auth", "serverUser", "serverPassword", "passThrough", "maxUserConnections");
     static final List<String> ROUTING_KEYS = List.of(
             "readWriteSplit",
             "consistency",
@@ -97,6 +113,9 @@ final class ConfigBinder {
     private static final String PORT_ACCEPTED = "an integer from 1 to 65535";
     private static final String HOST_ACCEPTED = "a host name or IP address";
     private static final String NAME_ACCEPTED = "1 to " + MAX_NAME_BYTES + " bytes (UTF-8), without NUL characters";
+    private static final String CAP_ACCEPTED = "an integer of at least 0 (0: no cap)";
+    private static final String RESERVE_ACCEPTED = "an integer of at least 0 (0: no reserve pool)";
+    private static final String CACHE_ACCEPTED = "an integer of at least 1";
     private static final String SIZE_ACCEPTED =
             "bytes as an integer, or an integer with unit B, kB, MB or GB (1024-based), above 0 and below 2GB";
 
@@ -253,7 +272,10 @@ final class ConfigBinder {
                 duration(m, path, "serverConnectBackoffMax", false).or(d.serverConnectBackoffMax()),
                 duration(m, path, "serverIdle", true).or(d.serverIdle()),
                 duration(m, path, "serverLifetime", true).or(d.serverLifetime()),
-                duration(m, path, "shutdown", false).or(d.shutdown()));
+                duration(m, path, "shutdown", false).or(d.shutdown()),
+                duration(m, path, "clientIdle", true).or(d.clientIdle()),
+                duration(m, path, "idleInTransaction", true).or(d.idleInTransaction()),
+                duration(m, path, "query", true).or(d.query()));
     }
 
     /** The pool defaults plus whether each connection count was valid, for the per-database min/max check. */
@@ -269,8 +291,11 @@ final class ConfigBinder {
         Field<Integer> max = integer(m, path, "maxServerConnections", 1, Integer.MAX_VALUE);
         Field<Integer> min = integer(m, path, "minServerConnections", 0, Integer.MAX_VALUE);
         String reset = resetQuery(m, path).or(d.resetQuery());
-        PoolDefaults pools =
-                new PoolDefaults(mode, max.or(d.maxServerConnections()), min.or(d.minServerConnections()), reset);
+        PoolLimits limits = poolLimits(m, path, d.limits());
+        int maxUser = integer(m, path, "maxUserConnections", 0, Integer.MAX_VALUE, CAP_ACCEPTED)
+                .or(d.maxUserConnections());
+        PoolDefaults pools = new PoolDefaults(
+                mode, max.or(d.maxServerConnections()), min.or(d.minServerConnections()), reset, limits, maxUser);
         boolean ok = !max.invalid && !min.invalid;
         if (ok && pools.minServerConnections() > pools.maxServerConnections()) {
             problems.add(
@@ -295,15 +320,39 @@ final class ConfigBinder {
             problems.add(path, "at least one database is required", null, accepted);
             return result;
         }
+        Map<String, String[]> userCaps = new HashMap<>();
         for (Map.Entry<String, Node> e : m.entries().entrySet()) {
             KeyPath dbPath = path.key(e.getKey());
             name(dbPath, e.getKey(), "database name");
             DatabaseConfig db = database(e.getKey(), e.getValue(), dbPath, pools, routing);
             if (db != null) {
                 result.put(e.getKey(), db);
+                sameUserCap(db, dbPath, userCaps);
             }
         }
         return result;
+    }
+
+    /**
+     * A user's cap counts its server connections in every database, so it is one number: a user that sets it in
+     * several databases must set the same value in each.
+     */
+    private void sameUserCap(DatabaseConfig db, KeyPath dbPath, Map<String, String[]> seen) {
+        for (UserConfig u : db.users().values()) {
+            if (u.maxUserConnections() == 0) {
+                continue;
+            }
+            String value = String.valueOf(u.maxUserConnections());
+            String[] first = seen.putIfAbsent(u.name(), new String[] {db.name(), value});
+            if (first != null && !first[1].equals(value)) {
+                problems.add(
+                        dbPath.key("users").key(u.name()).key("maxUserConnections"),
+                        "differs from databases." + first[0] + ".users." + u.name() + ".maxUserConnections (" + first[1]
+                                + "); the cap counts the user's connections across all databases",
+                        value,
+                        "the same value in every database that sets it (" + first[1] + "), or leave it out here");
+            }
+        }
     }
 
     private DatabaseConfig database(String name, Node node, KeyPath path, Pools pools, RoutingConfig routing) {
@@ -349,8 +398,41 @@ final class ConfigBinder {
         if (!route.equals(RouteSecurity.DEFAULT)) {
             routeSecurity.put(name, route);
         }
+        PoolLimits limits = poolLimits(m, path, d.limits());
+        if (limits.maxDatabaseConnections() > 0
+                && effectiveMin > limits.maxDatabaseConnections()
+                && !min.invalid
+                && (min.present() || pools.minValid())) {
+            problems.add(
+                    path.key("maxDatabaseConnections"),
+                    "is below minServerConnections (" + effectiveMin + "), which one pool alone could never reach",
+                    String.valueOf(limits.maxDatabaseConnections()),
+                    "0 (no cap) or at least minServerConnections");
+        }
         return new DatabaseConfig(
-                name, serverDatabase.or(name), endpoints, mode, effectiveMax, effectiveMin, reset, users, dbRouting);
+                name,
+                serverDatabase.or(name),
+                endpoints,
+                mode,
+                effectiveMax,
+                effectiveMin,
+                reset,
+                users,
+                dbRouting,
+                limits);
+    }
+
+    /** The caps, reserve pool and cache keys of {@code pools} or of a database, over {@code inherited}. */
+    private PoolLimits poolLimits(MapNode m, KeyPath path, PoolLimits inherited) {
+        return new PoolLimits(
+                integer(m, path, "maxDatabaseConnections", 0, Integer.MAX_VALUE, CAP_ACCEPTED)
+                        .or(inherited.maxDatabaseConnections()),
+                integer(m, path, "reservePoolSize", 0, Integer.MAX_VALUE, RESERVE_ACCEPTED)
+                        .or(inherited.reservePoolSize()),
+                duration(m, path, "reservePoolTimeout", "to open the reserve as soon as a client waits")
+                        .or(inherited.reservePoolTimeout()),
+                integer(m, path, "preparedStatementCacheSize", 1, Integer.MAX_VALUE, CACHE_ACCEPTED)
+                        .or(inherited.preparedStatementCacheSize()));
     }
 
     private List<Endpoint> endpoints(
@@ -558,7 +640,9 @@ final class ConfigBinder {
                 || (password == null && auth != AuthMethod.TRUST && !credentialSettings.any())) {
             return null;
         }
-        return new UserConfig(name, password, auth, serverUser.or(name), serverPassword);
+        int maxUser = integer(m, path, "maxUserConnections", 0, Integer.MAX_VALUE, CAP_ACCEPTED)
+                .or(0);
+        return new UserConfig(name, password, auth, serverUser.or(name), serverPassword, maxUser);
     }
 
     private static boolean isPlain(String value) {
@@ -1200,6 +1284,10 @@ final class ConfigBinder {
         String accepted = max == 65535
                 ? (min == 0 ? "an integer from 0 to 65535 (0: any free port)" : PORT_ACCEPTED)
                 : max == Integer.MAX_VALUE ? "an integer of at least " + min : "an integer from " + min + " to " + max;
+        return integer(m, parent, key, min, max, accepted);
+    }
+
+    private Field<Integer> integer(MapNode m, KeyPath parent, String key, int min, int max, String accepted) {
         Field<String> f = text(m, parent, key, accepted);
         if (f.value == null) {
             return f.invalid ? Field.bad() : Field.none();

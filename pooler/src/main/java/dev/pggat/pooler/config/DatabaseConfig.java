@@ -12,6 +12,7 @@ import java.util.Objects;
  * @param name the database name clients ask for
  * @param serverDatabase the database name on the servers
  * @param users by user name, in file order
+ * @param limits caps, reserve pool and statement cache, with the pool defaults applied
  */
 public record DatabaseConfig(
         String name,
@@ -22,7 +23,32 @@ public record DatabaseConfig(
         int minServerConnections,
         String resetQuery,
         Map<String, UserConfig> users,
-        RoutingConfig routing) {
+        RoutingConfig routing,
+        PoolLimits limits) {
+
+    /** Without limits: the defaults. */
+    public DatabaseConfig(
+            String name,
+            String serverDatabase,
+            List<Endpoint> endpoints,
+            PoolMode mode,
+            int maxServerConnections,
+            int minServerConnections,
+            String resetQuery,
+            Map<String, UserConfig> users,
+            RoutingConfig routing) {
+        this(
+                name,
+                serverDatabase,
+                endpoints,
+                mode,
+                maxServerConnections,
+                minServerConnections,
+                resetQuery,
+                users,
+                routing,
+                PoolLimits.DEFAULT);
+    }
 
     /** Without routing settings: the defaults. */
     public DatabaseConfig(
@@ -54,6 +80,7 @@ public record DatabaseConfig(
         Objects.requireNonNull(resetQuery, "resetQuery");
         users = Collections.unmodifiableMap(new LinkedHashMap<>(users));
         Objects.requireNonNull(routing, "routing");
+        Objects.requireNonNull(limits, "limits");
     }
 
     public DatabaseConfig withRouting(RoutingConfig newRouting) {
@@ -66,7 +93,8 @@ public record DatabaseConfig(
                 minServerConnections,
                 resetQuery,
                 users,
-                newRouting);
+                newRouting,
+                limits);
     }
 
     /** A database with the default pool settings, served under the same name on the servers. */
@@ -93,11 +121,26 @@ public record DatabaseConfig(
                 minServerConnections,
                 resetQuery,
                 users,
-                routing);
+                routing,
+                limits);
     }
 
     public DatabaseConfig withServerConnections(int min, int max) {
-        return new DatabaseConfig(name, serverDatabase, endpoints, mode, max, min, resetQuery, users, routing);
+        return new DatabaseConfig(name, serverDatabase, endpoints, mode, max, min, resetQuery, users, routing, limits);
+    }
+
+    public DatabaseConfig withLimits(PoolLimits newLimits) {
+        return new DatabaseConfig(
+                name,
+                serverDatabase,
+                endpoints,
+                mode,
+                maxServerConnections,
+                minServerConnections,
+                resetQuery,
+                users,
+                routing,
+                newLimits);
     }
 
     /** The one endpoint with role primary (the loader guarantees exactly one). */

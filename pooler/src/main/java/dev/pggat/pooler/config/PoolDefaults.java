@@ -5,12 +5,27 @@ import java.util.Objects;
 /**
  * Pool settings every database inherits unless it overrides them. An empty {@code resetQuery} means no query is run
  * when a session-mode client leaves.
+ *
+ * @param maxUserConnections the cap on each user's server connections across databases, for users that set none
+ *     themselves; 0 = no cap
  */
-public record PoolDefaults(PoolMode mode, int maxServerConnections, int minServerConnections, String resetQuery) {
+public record PoolDefaults(
+        PoolMode mode,
+        int maxServerConnections,
+        int minServerConnections,
+        String resetQuery,
+        PoolLimits limits,
+        int maxUserConnections) {
     public static final PoolDefaults DEFAULT = new PoolDefaults(PoolMode.TRANSACTION, 20, 0, "DISCARD ALL");
 
     public PoolDefaults {
         Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(resetQuery, "resetQuery");
+        Objects.requireNonNull(limits, "limits");
+    }
+
+    /** Without caps, reserve pool or cache settings: their defaults. */
+    public PoolDefaults(PoolMode mode, int maxServerConnections, int minServerConnections, String resetQuery) {
+        this(mode, maxServerConnections, minServerConnections, resetQuery, PoolLimits.DEFAULT, 0);
     }
 }

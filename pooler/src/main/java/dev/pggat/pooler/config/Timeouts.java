@@ -5,7 +5,8 @@ import java.util.Objects;
 
 /**
  * All timeouts. {@link Duration#ZERO} means disabled for {@code queryWait} (wait forever), {@code serverIdle} (never
- * close idle servers) and {@code serverLifetime} (unlimited); the loader rejects zero for the others.
+ * close idle servers), {@code serverLifetime} (unlimited), {@code clientIdle}, {@code idleInTransaction} and
+ * {@code query} (off, as in PostgreSQL); the loader rejects zero for the others.
  */
 public record Timeouts(
         Duration clientLogin,
@@ -14,7 +15,10 @@ public record Timeouts(
         Duration serverConnectBackoffMax,
         Duration serverIdle,
         Duration serverLifetime,
-        Duration shutdown) {
+        Duration shutdown,
+        Duration clientIdle,
+        Duration idleInTransaction,
+        Duration query) {
 
     public static final Timeouts DEFAULT = new Timeouts(
             Duration.ofSeconds(15),
@@ -33,5 +37,44 @@ public record Timeouts(
         Objects.requireNonNull(serverIdle, "serverIdle");
         Objects.requireNonNull(serverLifetime, "serverLifetime");
         Objects.requireNonNull(shutdown, "shutdown");
+        Objects.requireNonNull(clientIdle, "clientIdle");
+        Objects.requireNonNull(idleInTransaction, "idleInTransaction");
+        Objects.requireNonNull(query, "query");
+    }
+
+    /** With the client-side timeouts (clientIdle, idleInTransaction, query) off. */
+    public Timeouts(
+            Duration clientLogin,
+            Duration queryWait,
+            Duration serverConnect,
+            Duration serverConnectBackoffMax,
+            Duration serverIdle,
+            Duration serverLifetime,
+            Duration shutdown) {
+        this(
+                clientLogin,
+                queryWait,
+                serverConnect,
+                serverConnectBackoffMax,
+                serverIdle,
+                serverLifetime,
+                shutdown,
+                Duration.ZERO,
+                Duration.ZERO,
+                Duration.ZERO);
+    }
+
+    public Timeouts withClientTimeouts(Duration newClientIdle, Duration newIdleInTransaction, Duration newQuery) {
+        return new Timeouts(
+                clientLogin,
+                queryWait,
+                serverConnect,
+                serverConnectBackoffMax,
+                serverIdle,
+                serverLifetime,
+                shutdown,
+                newClientIdle,
+                newIdleInTransaction,
+                newQuery);
     }
 }

@@ -10,13 +10,26 @@ import java.util.Objects;
  *     the secret comes from a credential source (files, auth query)
  * @param serverPassword the plain-text password the pooler sends to the server as {@code serverUser}; {@code null}
  *     when none is configured (the server must then not ask for one)
+ * @param maxUserConnections the cap on this user's server connections across all databases; 0 = the pools default
+ *     applies (see {@link PoolDefaults#maxUserConnections()})
  */
-public record UserConfig(String name, Secret password, AuthMethod auth, String serverUser, String serverPassword) {
+public record UserConfig(
+        String name,
+        Secret password,
+        AuthMethod auth,
+        String serverUser,
+        String serverPassword,
+        int maxUserConnections) {
 
     public UserConfig {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(auth, "auth");
         Objects.requireNonNull(serverUser, "serverUser");
+    }
+
+    /** Without a connection cap of its own. */
+    public UserConfig(String name, Secret password, AuthMethod auth, String serverUser, String serverPassword) {
+        this(name, password, auth, serverUser, serverPassword, 0);
     }
 
     /** A user whose client and server password are the same plain-text {@code password}. */

@@ -31,6 +31,8 @@ public final class FrontendContext {
     public final LongAdder loginsTotal = new LongAdder();
     public final LongAdder rejectedTotal = new LongAdder();
     public final LongAdder protocolErrorsTotal = new LongAdder();
+    /** Expiries of timeouts.clientIdle, idleInTransaction and query. */
+    public final TimeoutCounters timeouts = new TimeoutCounters();
 
     public FrontendContext(
             Router router,

@@ -2,6 +2,7 @@ package dev.pggat.pooler.metrics;
 
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.frontend.FrontendContext;
+import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.routing.EndpointState;
 import dev.pggat.pooler.routing.Router;
@@ -164,7 +165,79 @@ public final class PoolerMetrics {
                 .labelNames("reason")
                 .callback(cb -> frontend.pins().forEach((k, v) -> cb.call(v, k)))
                 .register(registry);
+        timeoutAndLimitMetrics(router, frontend);
         JvmMetrics.builder().register(registry);
+    }
+
+    private void timeoutAndLimitMetrics(Router router, FrontendContext frontend) {
+        CounterWithCallback.builder()
+                .name("pggat_client_timeouts")
+                .help("Client timeouts that expired, by reason: client_idle (57P05), idle_in_transaction (25P03),"
+                        + " query (statement canceled, 57014), query_cancel_unanswered (the server ignored that"
+                        + " cancel and was closed), query_wait (no server in time)")
+                .labelNames("reason")
+                .callback(cb -> {
+                    cb.call(frontend.timeouts.clientIdle.sum(), "client_idle");
+                    cb.call(frontend.timeouts.idleInTransaction.sum(), "idle_in_transaction");
+                    cb.call(frontend.timeouts.query.sum(), "query");
+                    cb.call(frontend.timeouts.queryCancelUnanswered.sum(), "query_cancel_unanswered");
+                    long waits = 0;
+                    for (Pool p : router.pools()) {
+                        waits += p.waitTimeoutsTotal.sum();
+                    }
+                    cb.call(waits, "query_wait");
+                })
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("pggat_pool_reserve_connections")
+                .help("Server connections a pool has open beyond maxServerConnections (reserve pool)")
+                .labelNames("database", "user", "endpoint")
+                .callback(cb -> {
+                    for (Pool p : router.pools()) {
+                        cb.call(p.reserveInUse(), p.database(), p.user(), p.endpoint());
+                    }
+                })
+                .register(registry);
+        poolCounter(
+                router,
+                "pggat_pool_reserve_opened",
+                "Server connections opened from the reserve pool after a client waited reservePoolTimeout",
+                p -> p.reserveOpenedTotal.sum());
+        GaugeWithCallback.builder()
+                .name("pggat_connection_cap_connections")
+                .help("Server connections counted against a cap (maxDatabaseConnections: cap=database,"
+                        + " maxUserConnections: cap=user)")
+                .labelNames("cap", "name")
+                .callback(cb -> {
+                    for (ConnectionCap c : router.caps()) {
+                        cb.call(c.used(), capLabel(c), c.name());
+                    }
+                })
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("pggat_connection_cap_limit")
+                .help("The configured limit of each cap")
+                .labelNames("cap", "name")
+                .callback(cb -> {
+                    for (ConnectionCap c : router.caps()) {
+                        cb.call(c.limit(), capLabel(c), c.name());
+                    }
+                })
+                .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_connection_cap_waits")
+                .help("Times a pool with waiting clients could not open a server connection because the cap was full")
+                .labelNames("cap", "name")
+                .callback(cb -> {
+                    for (ConnectionCap c : router.caps()) {
+                        cb.call(c.waitsTotal.sum(), capLabel(c), c.name());
+                    }
+                })
+                .register(registry);
+    }
+
+    private static String capLabel(ConnectionCap c) {
+        return c.kind().name().toLowerCase(Locale.ROOT);
     }
 
     private void poolCounter(Router router, String name, String help, ToLongFunction<Pool> value) {

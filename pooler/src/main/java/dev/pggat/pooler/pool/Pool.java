@@ -5,10 +5,14 @@ import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.backend.ServerListener;
+import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.SqlState;
 import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.AttributeKey;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.util.ArrayDeque;
@@ -31,6 +35,10 @@ public final class Pool {
     private static final long INITIAL_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /** How far into the idle stack to look for a server on the caller's event loop. */
     private static final int AFFINITY_SCAN = 8;
+    /** Set on a server connection while it holds a slot of its pool's caps; cleared when the slot is given back. */
+    private static final AttributeKey<Pool> CAP_SLOT = AttributeKey.valueOf("pggat.capSlot");
+    /** How long a closed server may take to exit before the pooler stops waiting and frees its cap slot. */
+    private static final long EXIT_WAIT_SECONDS = 5;
 
     private final String database;
     private final String user;
@@ -40,6 +48,8 @@ public final class Pool {
     private final ServerConnector connector;
     private final EventLoopGroup loops;
     private final ServerListener idleListener = new IdleListener();
+    /** The caps this pool's connections count against (its database's, its user's); usually none. */
+    private final ConnectionCap[] caps;
 
     private final ArrayDeque<ServerConnection> idle = new ArrayDeque<>();
     private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
@@ -60,6 +70,8 @@ public final class Pool {
     public final LongAdder waitTimeoutsTotal = new LongAdder();
     public final LongAdder acquiresTotal = new LongAdder();
     public final LongAdder waitedTotal = new LongAdder();
+    /** Connections opened beyond maxServerConnections from the reserve pool. */
+    public final LongAdder reserveOpenedTotal = new LongAdder();
 
     public Pool(
             String database,
@@ -69,6 +81,22 @@ public final class Pool {
             ServerAddress address,
             ServerConnector connector,
             EventLoopGroup loops) {
+        this(database, user, endpoint, settings, address, connector, loops, List.of());
+    }
+
+    public Pool(
+            String database,
+            String user,
+            String endpoint,
+            PoolSettings settings,
+            ServerAddress address,
+            ServerConnector connector,
+            EventLoopGroup loops,
+            List<ConnectionCap> caps) {
+        this.caps = caps.toArray(new ConnectionCap[0]);
+        for (ConnectionCap c : this.caps) {
+            c.join(this);
+        }
         this.database = database;
         this.user = user;
         this.endpoint = endpoint;
@@ -114,18 +142,26 @@ public final class Pool {
     /** Starts the periodic upkeep (idle and lifetime closing, minimum kept warm). */
     public void start() {
         maintenance = loops.next().scheduleWithFixedDelay(this::maintain, 0, 1, TimeUnit.SECONDS);
-        if (!settings.queryWait().isZero()) {
+        if (!settings.queryWait().isZero() || settings.reservePoolSize() > 0) {
             // One sweep for all waiters instead of a timer per wait: waits are the common case under load.
             sweep = loops.next().scheduleWithFixedDelay(this::expireWaiters, 100, 100, TimeUnit.MILLISECONDS);
         }
     }
 
-    /** Ends the waits older than queryWait (the queue is FIFO: only its head can be the oldest). */
+    /**
+     * Ends the waits older than queryWait (the queue is FIFO: only its head can be the oldest), and opens the
+     * reserve once the oldest wait passed reservePoolTimeout.
+     */
     private void expireWaiters() {
-        long limit = settings.queryWait().toNanos();
+        long limit = settings.queryWait().isZero()
+                ? Long.MAX_VALUE
+                : settings.queryWait().toNanos();
         long now = System.nanoTime();
         List<Waiter> expired = null;
         synchronized (this) {
+            if (!closed && reserveOpen(now) && total() < settings.maxServerConnections() + settings.reservePoolSize()) {
+                connectIfNeeded(waiters.peekFirst().loop);
+            }
             Waiter w;
             while ((w = waiters.peekFirst()) != null && (w.done || now - w.enqueuedNanos() >= limit)) {
                 waiters.pollFirst();
@@ -195,23 +231,56 @@ public final class Pool {
                 next = pollWaiterFor(server);
                 if (next == null) {
                     active--;
-                    server.markReleased(now);
-                    server.listener(idleListener);
-                    idle.addFirst(server);
+                    if (surplus()) {
+                        closeIt = true;
+                    } else {
+                        server.markReleased(now);
+                        server.listener(idleListener);
+                        idle.addFirst(server);
+                    }
                 }
             }
         }
         if (closeIt) {
-            server.close();
+            retire(server, true);
         } else if (next != null) {
             next.grant(server);
         }
     }
 
+    /**
+     * Called with the lock held, for a server no client here wants: true when it should close rather than sit
+     * idle, because it is a reserve connection (beyond maxServerConnections) or another pool under a shared cap
+     * waits for room.
+     */
+    private boolean surplus() {
+        if (total() >= settings.maxServerConnections()) {
+            return true;
+        }
+        for (ConnectionCap c : caps) {
+            if (c.othersWaiting(this)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Called with the lock held: the oldest client still waiting has waited at least reservePoolTimeout. */
+    private boolean reserveOpen(long now) {
+        if (settings.reservePoolSize() == 0) {
+            return false;
+        }
+        for (Waiter w : waiters) {
+            if (!w.done) {
+                return now - w.enqueuedNanos() >= settings.reservePoolTimeout().toNanos();
+            }
+        }
+        return false;
+    }
+
     /** Closes a checked-out server whose state is unknown or broken, and makes room for a replacement. */
     public void discard(ServerConnection server) {
-        server.listener(null);
-        server.abort();
+        retire(server, false);
         synchronized (this) {
             active--;
             if (!waiters.isEmpty()) {
@@ -247,7 +316,7 @@ public final class Pool {
             if (s.isUsable()) {
                 return s;
             }
-            s.abort();
+            retire(s, false);
         }
         return null;
     }
@@ -299,13 +368,97 @@ public final class Pool {
             return;
         }
         int wanted = Math.max(waiters.size() - connecting, settings.minServerConnections() - total());
-        while (wanted-- > 0 && total() < settings.maxServerConnections()) {
+        int max = settings.maxServerConnections();
+        int limit = reserveOpen(now) ? max + settings.reservePoolSize() : max;
+        while (wanted-- > 0 && total() < limit) {
+            ConnectionCap full = takeSlots();
+            if (full != null) {
+                if (!waiters.isEmpty() && full.block(this)) {
+                    // Outside this lock: closing another pool's idle server takes that pool's lock.
+                    loops.next().execute(() -> full.makeRoom(this));
+                }
+                break;
+            }
+            if (total() >= max) {
+                reserveOpenedTotal.increment();
+            }
             startConnect(loop);
             // After a failure, probe with one connection until one succeeds.
             if (consecutiveFailures > 0) {
                 break;
             }
         }
+    }
+
+    /** Takes one slot of every cap; returns the cap that had none (taking nothing then), or null. */
+    private ConnectionCap takeSlots() {
+        for (int i = 0; i < caps.length; i++) {
+            if (!caps[i].tryTake()) {
+                for (int j = 0; j < i; j++) {
+                    caps[j].give(1);
+                }
+                return caps[i];
+            }
+        }
+        return null;
+    }
+
+    private void giveSlots() {
+        for (ConnectionCap c : caps) {
+            c.give(1);
+        }
+    }
+
+    /** A cap this pool waits on has room again (called on any thread, maybe under another pool's lock). */
+    void capFreed() {
+        loops.next().execute(() -> {
+            synchronized (this) {
+                if (!closed && !waiters.isEmpty()) {
+                    connectIfNeeded(waiters.peekFirst().loop);
+                }
+            }
+        });
+    }
+
+    /** Another pool under a shared cap is blocked: close this pool's least recently used idle server, if any. */
+    boolean closeIdleForCap() {
+        ServerConnection s;
+        synchronized (this) {
+            s = idle.pollLast();
+            if (s == null) {
+                return false;
+            }
+        }
+        retire(s, true);
+        return true;
+    }
+
+    /**
+     * Closes a server this pool no longer counts: politely ({@code clean}, Terminate) or at once. Under a cap the
+     * slot is held until the server has closed the connection, i.e. its backend has exited: the pooler writes
+     * Terminate or half-closes, and lets the server close first.
+     */
+    private void retire(ServerConnection server, boolean clean) {
+        server.listener(null);
+        Channel ch = server.channel();
+        if (caps.length == 0 || ch.attr(CAP_SLOT).get() == null || !ch.isActive()) {
+            if (clean) {
+                server.close();
+            } else {
+                server.abort();
+            }
+            return;
+        }
+        ch.config().setAutoRead(true);
+        if (clean) {
+            ch.writeAndFlush(Messages.terminate());
+        } else if (ch instanceof DuplexChannel duplex) {
+            duplex.shutdownOutput();
+        } else {
+            server.abort();
+            return;
+        }
+        ch.eventLoop().schedule(server::abort, EXIT_WAIT_SECONDS, TimeUnit.SECONDS);
     }
 
     private void scheduleRetry(long now) {
@@ -337,6 +490,17 @@ public final class Pool {
     private void onConnected(Future<ServerConnection> f) {
         if (f.isSuccess()) {
             ServerConnection server = f.getNow();
+            server.statements().capacity(settings.preparedStatementCacheSize());
+            if (caps.length > 0) {
+                // The slot taken for this connection stays with it until the connection is closed.
+                Channel ch = server.channel();
+                ch.attr(CAP_SLOT).set(this);
+                ch.closeFuture().addListener(c -> {
+                    if (ch.attr(CAP_SLOT).getAndSet(null) != null) {
+                        giveSlots();
+                    }
+                });
+            }
             Waiter next = null;
             boolean closeIt = false;
             synchronized (this) {
@@ -352,6 +516,9 @@ public final class Pool {
                     next = pollWaiter();
                     if (next != null) {
                         active++;
+                    } else if (surplus()) {
+                        // A reserve connection whose client no longer waits, or one another pool needs room for.
+                        closeIt = true;
                     } else {
                         server.listener(idleListener);
                         server.markReleased(System.nanoTime());
@@ -360,7 +527,7 @@ public final class Pool {
                 }
             }
             if (closeIt) {
-                server.close();
+                retire(server, true);
             } else if (next != null) {
                 next.grant(server);
             }
@@ -371,6 +538,7 @@ public final class Pool {
                 ? se
                 : new ServerError(SqlState.CONNECTION_FAILURE, String.valueOf(f.cause()), true, f.cause());
         List<Waiter> failed = new ArrayList<>();
+        giveSlots();
         synchronized (this) {
             connecting--;
             consecutiveFailures++;
@@ -433,11 +601,13 @@ public final class Pool {
             }
             if (total() < settings.minServerConnections()) {
                 connectIfNeeded(loops.next());
+            } else if (!waiters.isEmpty() && connecting == 0 && caps.length > 0) {
+                // A wake-up from a cap may have been lost to a race with another pool: try again now and then.
+                connectIfNeeded(waiters.peekFirst().loop);
             }
         }
         for (ServerConnection s : toClose) {
-            s.listener(null);
-            s.close();
+            retire(s, true);
         }
     }
 
@@ -473,8 +643,16 @@ public final class Pool {
         if (sweep != null) {
             sweep.cancel(false);
         }
-        toClose.forEach(ServerConnection::close);
+        for (ConnectionCap c : caps) {
+            c.leave(this);
+        }
+        toClose.forEach(s -> retire(s, true));
         failed.forEach(w -> w.fail(e));
+    }
+
+    /** Connections open now beyond maxServerConnections (from the reserve pool). */
+    public synchronized int reserveInUse() {
+        return Math.max(0, total() - settings.maxServerConnections());
     }
 
     public synchronized PoolStats stats() {

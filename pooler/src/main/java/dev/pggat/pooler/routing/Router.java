@@ -11,6 +11,7 @@ import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.config.RoutingConfig;
 import dev.pggat.pooler.config.Timeouts;
 import dev.pggat.pooler.config.UserConfig;
+import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolSettings;
 import io.netty.channel.EventLoopGroup;
@@ -34,11 +35,44 @@ import org.slf4j.LoggerFactory;
 public final class Router implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Router.class);
     private final Map<String, Database> databases = new LinkedHashMap<>();
+    /** Per user name: the cap on that user's server connections across databases (maxUserConnections). */
+    private final Map<String, ConnectionCap> userCaps = new LinkedHashMap<>();
 
     public Router(PoolerConfig config, ServerConnector connector, EventLoopGroup loops) {
         for (DatabaseConfig db : config.databases().values()) {
-            databases.put(db.name(), new Database(db, config.timeouts(), connector, loops));
+            for (UserConfig u : db.users().values()) {
+                // The loader checked that every database setting it for this user sets the same value.
+                if (u.maxUserConnections() > 0) {
+                    userCaps.putIfAbsent(
+                            u.name(), new ConnectionCap(ConnectionCap.Kind.USER, u.name(), u.maxUserConnections()));
+                }
+            }
         }
+        if (config.pools().maxUserConnections() > 0) {
+            for (DatabaseConfig db : config.databases().values()) {
+                for (UserConfig u : db.users().values()) {
+                    userCaps.computeIfAbsent(
+                            u.name(),
+                            n -> new ConnectionCap(
+                                    ConnectionCap.Kind.USER, n, config.pools().maxUserConnections()));
+                }
+            }
+        }
+        for (DatabaseConfig db : config.databases().values()) {
+            databases.put(db.name(), new Database(db, config.timeouts(), connector, loops, userCaps));
+        }
+    }
+
+    /** The database and user connection caps, for metrics. */
+    public List<ConnectionCap> caps() {
+        List<ConnectionCap> all = new ArrayList<>();
+        for (Database d : databases.values()) {
+            if (d.cap != null) {
+                all.add(d.cap);
+            }
+        }
+        all.addAll(userCaps.values());
+        return all;
     }
 
     /** The database clients named, or null when none is configured under that name. */
@@ -88,9 +122,23 @@ public final class Router implements AutoCloseable {
         private final RoutingConfig routing;
         private volatile EndpointSet endpoints;
         private final Map<String, LongAdder> decisions = new HashMap<>();
+        /** maxDatabaseConnections, or null without one. */
+        private final ConnectionCap cap;
 
-        Database(DatabaseConfig db, Timeouts t, ServerConnector connector, EventLoopGroup loops) {
+        private final Map<String, ConnectionCap> userCaps;
+
+        Database(
+                DatabaseConfig db,
+                Timeouts t,
+                ServerConnector connector,
+                EventLoopGroup loops,
+                Map<String, ConnectionCap> userCaps) {
             this.name = db.name();
+            this.userCaps = userCaps;
+            this.cap = db.limits().maxDatabaseConnections() > 0
+                    ? new ConnectionCap(
+                            ConnectionCap.Kind.DATABASE, db.name(), db.limits().maxDatabaseConnections())
+                    : null;
             this.config = db;
             this.connector = connector;
             this.loops = loops;
@@ -102,7 +150,13 @@ public final class Router implements AutoCloseable {
                     t.queryWait(),
                     t.serverIdle(),
                     t.serverConnectBackoffMax(),
-                    db.resetQuery());
+                    db.resetQuery(),
+                    t.clientIdle(),
+                    t.idleInTransaction(),
+                    t.query(),
+                    db.limits().reservePoolSize(),
+                    db.limits().reservePoolTimeout(),
+                    db.limits().preparedStatementCacheSize());
             this.endpoints = EndpointSet.fromConfig(1, db.endpoints());
             for (UserConfig u : db.users().values()) {
                 users.put(u.name(), new User(this, u));
@@ -141,6 +195,14 @@ public final class Router implements AutoCloseable {
                     routing.maxReplicaLag(),
                     routing.replicaFallback() == RoutingConfig.ReplicaFallback.PRIMARY));
             this.classifier = new QueryClassifier(routing.primaryFunctions());
+        }
+
+        private List<ConnectionCap> capsFor(String user) {
+            ConnectionCap userCap = userCaps.get(user);
+            if (cap == null) {
+                return userCap == null ? List.of() : List.of(userCap);
+            }
+            return userCap == null ? List.of(cap) : List.of(cap, userCap);
         }
 
         void start() {
@@ -350,7 +412,8 @@ public final class Router implements AutoCloseable {
                             database.settings,
                             address,
                             database.connector,
-                            database.loops);
+                            database.loops,
+                            database.capsFor(name));
                     next.put(m.name(), p);
                     added.add(p);
                 }

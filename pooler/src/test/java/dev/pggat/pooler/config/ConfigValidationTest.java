@@ -49,7 +49,9 @@ class ConfigValidationTest {
                             SOURCE + ": databse: unknown key; did you mean 'databases'? (accepted: listen, admin,"
                                     + " limits, timeouts, pools, routing, databases, tls, auth, credentials)",
                             SOURCE + ": pools.MaxServerConnection: unknown key; did you mean 'maxServerConnections'?"
-                                    + " (accepted: mode, maxServerConnections, minServerConnections, resetQuery)",
+                                    + " (accepted: mode, maxServerConnections, minServerConnections, resetQuery,"
+                                    + " maxDatabaseConnections, maxUserConnections, reservePoolSize,"
+                                    + " reservePoolTimeout, preparedStatementCacheSize)",
                             SOURCE + ": databases: at least one database is required (accepted: a mapping from the"
                                     + " database name clients use to its settings)");
         }
@@ -79,7 +81,7 @@ class ConfigValidationTest {
                                     + " host, port, role, name, zone, weight, serverTls)",
                             SOURCE + ": databases.app.users.alice.serveruser: unknown key; did you mean"
                                     + " 'serverUser'? (accepted: password, auth, serverUser, serverPassword,"
-                                    + " passThrough)");
+                                    + " passThrough, maxUserConnections)");
         }
 
         @Test

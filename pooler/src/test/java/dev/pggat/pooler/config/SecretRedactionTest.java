@@ -86,6 +86,7 @@ class SecretRedactionTest {
     void misspeltPasswordKeyDoesNotShowItsValueButSuggestsTheKey() {
         assertThat(problems(withAlice("auth: trust\npasword: " + CLIENT_SECRET)))
                 .containsExactly(ConfigFixtures.SOURCE + ": databases.app.users.alice.pasword: unknown key; did you"
-                        + " mean 'password'? (accepted: password, auth, serverUser, serverPassword, passThrough)");
+                        + " mean 'password'? (accepted: password, auth, serverUser, serverPassword, passThrough,"
+                        + " maxUserConnections)");
     }
 }
