@@ -39,8 +39,13 @@ final class ConfigBinder {
             "serverIdle",
             "serverLifetime",
             "shutdown");
-    static final List<String> POOLS_KEYS =
-            List.of("mode", "maxServerConnections", "minServerConnections", "resetQuery");
+    static final List<String> POOLS_KEYS = List.of(
+            "mode",
+            "maxServerConnections",
+            "minServerConnections",
+            "resetQuery",
+            "listenRelay",
+            "listenRelayMaxChannels");
     static final List<String> DATABASE_KEYS = List.of(
             "serverDatabase",
             "endpoints",
@@ -269,8 +274,11 @@ final class ConfigBinder {
         Field<Integer> max = integer(m, path, "maxServerConnections", 1, Integer.MAX_VALUE);
         Field<Integer> min = integer(m, path, "minServerConnections", 0, Integer.MAX_VALUE);
         String reset = resetQuery(m, path).or(d.resetQuery());
-        PoolDefaults pools =
-                new PoolDefaults(mode, max.or(d.maxServerConnections()), min.or(d.minServerConnections()), reset);
+        boolean relay = bool(m, path, "listenRelay").or(d.listenRelay());
+        int relayChannels =
+                integer(m, path, "listenRelayMaxChannels", 1, Integer.MAX_VALUE).or(d.listenRelayMaxChannels());
+        PoolDefaults pools = new PoolDefaults(
+                mode, max.or(d.maxServerConnections()), min.or(d.minServerConnections()), reset, relay, relayChannels);
         boolean ok = !max.invalid && !min.invalid;
         if (ok && pools.minServerConnections() > pools.maxServerConnections()) {
             problems.add(

@@ -4,13 +4,32 @@ import java.util.Objects;
 
 /**
  * Pool settings every database inherits unless it overrides them. An empty {@code resetQuery} means no query is run
- * when a session-mode client leaves.
+ * when a session-mode client leaves. {@code listenRelay} and {@code listenRelayMaxChannels} apply to every
+ * transaction-mode database (no per-database override).
  */
-public record PoolDefaults(PoolMode mode, int maxServerConnections, int minServerConnections, String resetQuery) {
+public record PoolDefaults(
+        PoolMode mode,
+        int maxServerConnections,
+        int minServerConnections,
+        String resetQuery,
+        boolean listenRelay,
+        int listenRelayMaxChannels) {
+    public static final boolean DEFAULT_LISTEN_RELAY = true;
+    public static final int DEFAULT_LISTEN_RELAY_MAX_CHANNELS = 1000;
     public static final PoolDefaults DEFAULT = new PoolDefaults(PoolMode.TRANSACTION, 20, 0, "DISCARD ALL");
 
     public PoolDefaults {
         Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(resetQuery, "resetQuery");
+    }
+
+    public PoolDefaults(PoolMode mode, int maxServerConnections, int minServerConnections, String resetQuery) {
+        this(
+                mode,
+                maxServerConnections,
+                minServerConnections,
+                resetQuery,
+                DEFAULT_LISTEN_RELAY,
+                DEFAULT_LISTEN_RELAY_MAX_CHANNELS);
     }
 }
