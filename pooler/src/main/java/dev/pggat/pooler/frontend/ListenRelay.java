@@ -212,7 +212,7 @@ public final class ListenRelay implements ServerListener {
                 connection
                         .channel()
                         .writeAndFlush(
-                                Messages.query(connection.channel().alloc(), "UNLISTEN " + ListenStatement.quote(name)),
+                                Messages.query(connection.channel().alloc(), new ListenStatement(false, name).sql()),
                                 connection.channel().voidPromise());
             }
         }
@@ -224,7 +224,7 @@ public final class ListenRelay implements ServerListener {
         connection
                 .channel()
                 .write(
-                        Messages.query(connection.channel().alloc(), "LISTEN " + ListenStatement.quote(c.name)),
+                        Messages.query(connection.channel().alloc(), new ListenStatement(true, c.name).sql()),
                         connection.channel().voidPromise());
     }
 
