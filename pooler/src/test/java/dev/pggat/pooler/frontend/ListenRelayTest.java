@@ -4,6 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pggat.pooler.testing.PoolerFixture;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -120,6 +124,16 @@ class ListenRelayTest {
         }
     }
 
+    private static String metrics() throws Exception {
+        HttpResponse<String> r = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + fx.pooler.adminPort() + "/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).isEqualTo(200);
+        return r.body();
+    }
+
     private static void waitFor(String what, BooleanSupplier condition) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (!condition.getAsBoolean()) {
@@ -158,6 +172,13 @@ class ListenRelayTest {
                         .containsOnlyOnce("LISTEN \"relay_many\"");
             }
             assertThat(relay().notificationsRelayed() - relayedBefore).isEqualTo(100);
+            String labels = "{database=\"appdb\",user=\"" + USER + "\"}";
+            assertThat(metrics())
+                    .contains("pggat_listen_relay_clients" + labels + " 100.0")
+                    .contains("pggat_listen_relay_channels" + labels + " 1.0")
+                    .contains("pggat_listen_relay_connections" + labels + " 1.0")
+                    .contains("pggat_listen_relay_notifications_total" + labels)
+                    .contains("pggat_listen_relay_reconnects_total" + labels);
             assertThat(fx.pooler.frontend().pins().getOrDefault("listen", 0L))
                     .as("clients pinned by LISTEN")
                     .isEqualTo(pinnedBefore);
