@@ -1165,7 +1165,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return null;
         }
         int end = frame.indexOf(start, frame.writerIndex(), (byte) 0);
-        if (end <= start || !ListenStatement.mayBe(frame.getByte(start))) {
+        if (end <= start || !ListenStatement.mayBe(frame, start, end)) {
             return null;
         }
         if (type == ProtocolConstants.PARSE && (end + 3 > frame.writerIndex() || frame.getShort(end + 1) != 0)) {

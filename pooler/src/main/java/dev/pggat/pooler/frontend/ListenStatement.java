@@ -1,5 +1,6 @@
 package dev.pggat.pooler.frontend;
 
+import io.netty.buffer.ByteBuf;
 import java.nio.charset.StandardCharsets;
 import java.util.Set;
 
@@ -134,18 +135,39 @@ record ListenStatement(boolean listen, String channel) {
         return '"' + identifier.replace("\"", "\"\"") + '"';
     }
 
-    /** Cheap test on the first byte of a Query or Parse text: can it start a LISTEN or UNLISTEN at all? */
-    static boolean mayBe(byte first) {
-        return first == 'l'
-                || first == 'L'
-                || first == 'u'
-                || first == 'U'
-                || first == ' '
-                || first == '\n'
-                || first == '\t'
-                || first == '\r'
-                || first == '-'
-                || first == '/';
+    /**
+     * Cheap test on the raw text of a Query or Parse, without making a String: does it start with LISTEN or
+     * UNLISTEN (after white space), or with a comment that needs the full parse?
+     */
+    static boolean mayBe(ByteBuf text, int start, int end) {
+        int i = start;
+        while (i < end && isSpace(text.getByte(i))) {
+            i++;
+        }
+        if (i < end && (text.getByte(i) == '-' || text.getByte(i) == '/')) {
+            return true;
+        }
+        return startsWithWord(text, i, end, LISTEN) || startsWithWord(text, i, end, UNLISTEN);
+    }
+
+    private static final byte[] LISTEN = "listen".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] UNLISTEN = "unlisten".getBytes(StandardCharsets.US_ASCII);
+
+    private static boolean startsWithWord(ByteBuf text, int i, int end, byte[] word) {
+        if (end - i <= word.length) {
+            return false;
+        }
+        for (int j = 0; j < word.length; j++) {
+            if ((text.getByte(i + j) | 0x20) != word[j]) {
+                return false;
+            }
+        }
+        byte next = text.getByte(i + word.length);
+        return isSpace(next) || next == '"' || next == '*' || next == '-' || next == '/';
+    }
+
+    private static boolean isSpace(byte c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0x0B;
     }
 
     /** The statement {@code sql} holds, or null when it is not exactly one recognisable LISTEN or UNLISTEN. */

@@ -49,7 +49,8 @@ class ConfigValidationTest {
                             SOURCE + ": databse: unknown key; did you mean 'databases'? (accepted: listen, admin,"
                                     + " limits, timeouts, pools, routing, databases, tls, auth, credentials)",
                             SOURCE + ": pools.MaxServerConnection: unknown key; did you mean 'maxServerConnections'?"
-                                    + " (accepted: mode, maxServerConnections, minServerConnections, resetQuery)",
+                                    + " (accepted: mode, maxServerConnections, minServerConnections, resetQuery,"
+                                    + " listenRelay, listenRelayMaxChannels)",
                             SOURCE + ": databases: at least one database is required (accepted: a mapping from the"
                                     + " database name clients use to its settings)");
         }

@@ -2,6 +2,9 @@ package dev.pggat.pooler.frontend;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -48,6 +51,27 @@ class ListenStatementTest {
             })
     void statementsThePoolerCannotReadExactlyAsTheServerAreLeftToTheServer(String sql) {
         assertThat(ListenStatement.parse(sql)).isNull();
+    }
+
+    @Test
+    void onlyTextsStartingWithListenOrUnlistenOrACommentAreParsed() {
+        assertThat(mayBe("  LISTEN jobs")).isTrue();
+        assertThat(mayBe("unlisten *")).isTrue();
+        assertThat(mayBe("UnListen\"x\"")).isTrue();
+        assertThat(mayBe("-- c\nLISTEN jobs")).isTrue();
+        assertThat(mayBe("UPDATE t SET a = 1")).isFalse();
+        assertThat(mayBe("listening")).isFalse();
+        assertThat(mayBe("LISTEN")).isFalse();
+        assertThat(mayBe("SELECT 1")).isFalse();
+    }
+
+    private static boolean mayBe(String sql) {
+        ByteBuf b = Unpooled.copiedBuffer(sql, StandardCharsets.UTF_8);
+        try {
+            return ListenStatement.mayBe(b, b.readerIndex(), b.writerIndex());
+        } finally {
+            b.release();
+        }
     }
 
     @Test
