@@ -347,6 +347,49 @@ class ListenRelayTest {
     }
 
     @Test
+    void aListenWhoseRelayCannotConnectGetsTheServersErrorAndTheClientStaysUsable() throws Exception {
+        String user = "plain_user";
+        try (PoolerFixture one = PoolerFixture.startYaml(PoolerFixture.config(fx.cluster, 1, ""));
+                Connection su = fx.superuser();
+                Statement admin = su.createStatement()) {
+            waitFor("no server connection of " + user + " left by earlier tests", () -> {
+                try (ResultSet rs =
+                        admin.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE usename = '" + user + "'")) {
+                    rs.next();
+                    return rs.getInt(1) == 0;
+                } catch (SQLException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            admin.execute("ALTER ROLE " + user + " CONNECTION LIMIT 1");
+            try (Connection holder = one.connect("appdb", user, user + "-secret");
+                    Connection listener = one.connect("appdb", user, user + "-secret")) {
+                // The holder's transaction keeps the role's only connection: the relay cannot log in.
+                holder.setAutoCommit(false);
+                execute(holder, "SELECT 1");
+                assertThatThrownBy(() -> execute(listener, "LISTEN relay_refused"))
+                        .isInstanceOf(PSQLException.class)
+                        .satisfies(e ->
+                                assertThat(((PSQLException) e).getSQLState()).isEqualTo("53300"));
+                holder.commit();
+                holder.close();
+                admin.execute("ALTER ROLE " + user + " CONNECTION LIMIT -1");
+                execute(listener, "SELECT 1");
+                execute(listener, "LISTEN relay_refused");
+                try (Connection notifier = one.connect("appdb", user, user + "-secret")) {
+                    execute(notifier, "NOTIFY relay_refused, 'now listened'");
+                }
+                assertThat(received(listener, 1, 5000)).containsExactly("relay_refused:now listened");
+            }
+        } finally {
+            try (Connection su = fx.superuser();
+                    Statement admin = su.createStatement()) {
+                admin.execute("ALTER ROLE " + user + " CONNECTION LIMIT -1");
+            }
+        }
+    }
+
+    @Test
     void withTheRelaySwitchedOffListenPinsTheClientAsBefore() throws Exception {
         String yaml = PoolerFixture.config(fx.cluster, POOL, "").replace("pools:\n", "pools:\n  listenRelay: false\n");
         try (PoolerFixture off = PoolerFixture.startYaml(yaml);
