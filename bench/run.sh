@@ -41,6 +41,10 @@ KEEP_WORKDIR=0
 RUN_REPLICAS=0       # --replicas: read-only run over primary + 2 streaming replicas, and promotion timings
 RUN_THROUGHPUT=1
 FAILOVERS=10         # promotions timed by --replicas
+RUN_SYNC=1           # session-state sync cost: distinct vs same application_name/search_path per client
+SYNC_PROCS=10        # pgbench processes in the sync workload (each has its own startup parameters)
+SYNC_CLIENTS=5       # clients per pgbench process
+SYNC_MAX_DURATION=10 # the sync workload's runs are at most this long (4 runs: 2 variants x 2 poolers)
 
 PGGAT_JAR="${PGGAT_JAR:-pooler/target/pggat.jar}"
 PGGAT_JAVA_OPTS="${PGGAT_JAVA_OPTS:--Xmx512m}"
@@ -50,6 +54,7 @@ usage() {
   cat <<EOF
 usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] [--idle-clients N]
                          [--no-idle] [--keep] [--replicas | --replicas-only] [--failovers N]
+                         [--no-state-sync | --state-sync-only]
   --quick            5 s per run, 2 s warm-up (default: ${DURATION} s, ${WARMUP} s)
   --duration S       seconds per measured run
   --warmup S         seconds of unrecorded load after each target starts (0 = none)
@@ -60,6 +65,9 @@ usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] 
                      (share of queries per node, TPS next to primary-only routing) and time promotions
   --replicas-only    only the replica workload and the promotion timings (pggat only)
   --failovers N      promotions timed by the replica workload (default ${FAILOVERS})
+  --no-state-sync    skip the session-state sync workload (on by default): ${SYNC_PROCS} pgbench processes x
+                     ${SYNC_CLIENTS} clients whose application_name and search_path differ, vs all the same
+  --state-sync-only  only the session-state sync workload (PgBouncer and pggat)
   --tls              also run the TLS workload: pgbench -S -C (a TLS handshake and SCRAM login per
                      transaction) with PGSSLMODE=require against PgBouncer and pggat, both with TLS
   --keep             keep the temporary work directory (holds the generated password)
@@ -78,8 +86,10 @@ parse_args() {
       --idle-clients) IDLE_CLIENTS="${2:?--idle-clients needs a number}"; shift ;;
       --no-idle) RUN_IDLE=0 ;;
       --replicas) RUN_REPLICAS=1 ;;
-      --replicas-only) RUN_REPLICAS=1; RUN_THROUGHPUT=0; RUN_IDLE=0; TARGETS="pggat" ;;
+      --replicas-only) RUN_REPLICAS=1; RUN_THROUGHPUT=0; RUN_IDLE=0; RUN_SYNC=0; TARGETS="pggat" ;;
       --failovers) FAILOVERS="${2:?--failovers needs a number}"; shift ;;
+      --no-state-sync) RUN_SYNC=0 ;;
+      --state-sync-only) RUN_SYNC=1; RUN_THROUGHPUT=0; RUN_IDLE=0 ;;
       --tls) RUN_TLS=1 ;;
       --keep) KEEP_WORKDIR=1 ;;
       -h|--help) usage; exit 0 ;;
@@ -600,6 +610,85 @@ run_idle() {
 }
 
 # ----------------------------------------------------------------------------------------------------
+# Session-state sync: what it costs a pooler to give every client its own startup parameters
+# ----------------------------------------------------------------------------------------------------
+
+# pgbench gives all its clients the same startup packet, so each variant runs SYNC_PROCS pgbench processes
+# side by side, each with its own PGAPPNAME and PGOPTIONS. "distinct": every process has its own
+# application_name and search_path, so in transaction mode a server usually comes from a client with other
+# values and the pooler must set them first; "same": every process has the same values. TPS is summed over
+# the processes.
+declare -A SYNC_TPS=() SYNC_ERRS=()
+
+run_sync_variant() {
+  local target="$1" variant="$2" seconds="$3" port i app opts out pids=() total=0 errs=0 tps failed aborted
+  port="$(target_port "$target")"
+  for i in $(seq "$SYNC_PROCS"); do
+    if [[ "$variant" == distinct ]]; then
+      app="bench-client-$i"; opts="-c search_path=bench_schema_$i,public"
+    else
+      app="bench-client"; opts="-c search_path=public"
+    fi
+    out="$RAW_DIR/sync-$variant-$target-$i.txt"
+    client PGAPPNAME="$app" PGOPTIONS="$opts" timeout --signal=INT $((seconds + 120)) "$PG_BIN/pgbench" -n -j 1 \
+      -T "$seconds" -S -M simple -c "$SYNC_CLIENTS" -h 127.0.0.1 -p "$port" -U bench bench >"$out" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || errs=$((errs + 1)); done
+  for i in $(seq "$SYNC_PROCS"); do
+    out="$RAW_DIR/sync-$variant-$target-$i.txt"
+    tps="$(awk '/^tps = /{print $3; exit}' "$out")"
+    failed="$(awk '/^number of failed transactions: /{print $5; exit}' "$out")"
+    aborted="$(grep -cE '^(pgbench: error: )?client [0-9]+ aborted' "$out" || true)"
+    errs=$((errs + ${failed:-0} + aborted))
+    if [[ -z "$tps" ]]; then total=""; break; fi
+    total="$(awk -v a="$total" -v b="$tps" 'BEGIN{printf "%.3f", a + b}')"
+  done
+  SYNC_TPS[$variant.$target]="$total"
+  SYNC_ERRS[$variant.$target]="$errs"
+  log "  sync $variant $target: tps=${total:-n/a} errors=$errs"
+}
+
+run_state_sync() {
+  ((RUN_SYNC)) || return 0
+  local target variant seconds=$((DURATION < SYNC_MAX_DURATION ? DURATION : SYNC_MAX_DURATION))
+  start_poolers transaction
+  for target in pgbouncer pggat; do
+    target_up "$target" || continue
+    warm_up "$target"
+    log "state-sync workload $target: $SYNC_PROCS x pgbench -S -M simple -c $SYNC_CLIENTS -j 1 -T $seconds"
+    for variant in same distinct; do run_sync_variant "$target" "$variant" "$seconds"; done
+  done
+  if target_up pggat; then save_metrics state-sync; fi
+  stop_poolers
+  SYNC_SECONDS="$seconds"
+}
+
+report_state_sync() {
+  local target
+  echo
+  echo "### Session-state sync: distinct vs same application_name and search_path per client (transaction mode)"
+  echo
+  echo "$SYNC_PROCS pgbench processes side by side, each \`-S -M simple -c $SYNC_CLIENTS -j 1 -T ${SYNC_SECONDS:-?}\` with its own"
+  echo "PGAPPNAME and PGOPTIONS=\"-c search_path=...\" (distinct: bench-client-N and bench_schema_N,public; same:"
+  echo "bench-client and public for all); TPS summed over the processes, on a pool of $POOL_SIZE."
+  echo
+  echo "| pooler | same TPS | distinct TPS | distinct/same | errors same / distinct |"
+  echo "|---|---:|---:|---:|---|"
+  for target in pgbouncer pggat; do
+    wants "$target" || continue
+    printf '| %s | %s | %s | %s | %s / %s |\n' "$(target_title "$target")" \
+      "$(num "${SYNC_TPS[same.$target]:-}")" "$(num "${SYNC_TPS[distinct.$target]:-}")" \
+      "$(ratio "${SYNC_TPS[distinct.$target]:-}" "${SYNC_TPS[same.$target]:-}")" \
+      "$(cell "${SYNC_ERRS[same.$target]:-}")" "$(cell "${SYNC_ERRS[distinct.$target]:-}")"
+  done
+  echo
+  echo "pggat applies both parameters to every server a client gets, where they differ from what the server has."
+  echo "PgBouncer (reference) tracks application_name but not search_path: it is configured with"
+  echo "ignore_startup_parameters = options, so its clients' search_path is dropped, not applied."
+}
+
+# ----------------------------------------------------------------------------------------------------
 # Replicas: read-only load over a primary and 2 streaming replicas, and promotion to first write
 # ----------------------------------------------------------------------------------------------------
 
@@ -845,7 +934,6 @@ machine_description() {
 }
 
 report() {
-  local i id key target basis notes=""
   echo "# pggat benchmark $(date '+%Y-%m-%d %H:%M:%S %Z')"
   echo
   echo "- Machine: $(machine_description); pgbench, poolers and PostgreSQL share these cores."
@@ -859,6 +947,12 @@ report() {
       "$(java -version 2>&1 | head -1); JVM options: \`$PGGAT_JAVA_OPTS\`; JVM flags in effect: \`${PGGAT_JVM_FLAGS:-n/a}\`."
   fi
   echo "- Each run: pgbench -n -j $THREADS -T $DURATION (plus the seconds for connecting noted below) after ${WARMUP}s of warm-up per started target; open-files limit $(ulimit -n)."
+  if ((${#W_IDS[@]} > 0)); then report_throughput; fi
+  report_sections
+}
+
+report_throughput() {
+  local i id target basis notes=""
   echo
   echo "| # | workload | mode | direct TPS | PgBouncer TPS | pggat TPS | pggat/PgBouncer | direct lat ms | PgBouncer lat ms | pggat lat ms | errors direct / PgBouncer / pggat |"
   echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
@@ -884,6 +978,10 @@ report() {
   done
   echo "TPS is pgbench's figure without initial connection time; exceptions (as pgbench reports them):${notes:- none}"
   echo "Errors = failed transactions + aborted clients (pgbench exit status in parentheses when non-zero)."
+}
+
+report_sections() {
+  local target
   if ((RUN_TLS)); then
     echo
     echo "### TLS: new connection per transaction (\`pgbench -S -M simple -c $TLS_CLIENTS -C\`, PGSSLMODE=require, SCRAM-SHA-256)"
@@ -895,6 +993,7 @@ report() {
     echo
     echo "Each transaction is a TCP connect, SSLRequest, TLS handshake (EC P-256 certificate), SCRAM login and one SELECT."
   fi
+  if ((RUN_SYNC)); then report_state_sync; fi
   if ((RUN_REPLICAS)); then report_replicas; fi
   if ((RUN_IDLE)); then
     echo
@@ -964,6 +1063,7 @@ main() {
   setup_database
   if ((RUN_THROUGHPUT)); then run_throughput; fi
   run_tls
+  run_state_sync
   run_idle
   if ((RUN_REPLICAS)); then run_replicas; run_failovers; fi
   report | tee "$RESULTS_FILE"

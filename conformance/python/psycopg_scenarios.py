@@ -5,7 +5,9 @@ line printed is an observation that must be the same on every target; errors pri
 Tables are created by the caller.
 """
 
+import select
 import sys
+import time
 
 import psycopg
 
@@ -120,7 +122,51 @@ def ddl():
                     holder.autocommit = True
 
 
-SCENARIOS = {"basics": basics, "prepared": prepared, "ddl": ddl}
+def notifications(conn, received, n, timeout):
+    """Up to n notifications within timeout seconds: those psycopg already read during a command (handed to
+    the notify handler that fills `received`), then whatever arrives on the idle socket."""
+    deadline = time.monotonic() + timeout
+    while len(received) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        select.select([conn.pgconn.socket], [], [], left)
+        conn.pgconn.consume_input()
+        while (pgn := conn.pgconn.notifies()) is not None:
+            received.append(f"{pgn.relname.decode()}:{pgn.extra.decode()}")
+    got = received[:n]
+    del received[:n]
+    return got
+
+
+def listen():
+    """LISTEN and UNLISTEN sent with the extended protocol (libpq's PQsendQueryParams), NOTIFY from another
+    client; a notification sent while the listener is inside a transaction arrives at its end."""
+    with connect() as listener, connect() as notifier:
+        received = []
+        listener.add_notify_handler(lambda n: received.append(f"{n.channel}:{n.payload}"))
+        print("listen", attempt(lambda: listener.execute("LISTEN conf_psycopg_channel").statusmessage))
+        print("listen", attempt(lambda: listener.execute('LISTEN "Conf_Psycopg_Quoted"').statusmessage))
+        notifier.execute("NOTIFY conf_psycopg_channel, 'one'")
+        notifier.execute("SELECT pg_notify(%s, %s)", ("Conf_Psycopg_Quoted", "two"))
+        print("received", notifications(listener, received, 2, 5))
+        with listener.transaction():
+            listener.execute("SELECT 1")
+            notifier.execute("NOTIFY conf_psycopg_channel, 'during transaction'")
+            time.sleep(0.3)
+            listener.execute("SELECT 2")
+            print("received in transaction", list(received))
+        print("received after commit", notifications(listener, received, 1, 5))
+        print("unlisten", attempt(lambda: listener.execute("UNLISTEN conf_psycopg_channel").statusmessage))
+        notifier.execute("NOTIFY conf_psycopg_channel, 'unlistened'")
+        notifier.execute("NOTIFY \"Conf_Psycopg_Quoted\", 'still listened'")
+        print("received", notifications(listener, received, 2, 1))
+        print("unlisten", attempt(lambda: listener.execute("UNLISTEN *").statusmessage))
+        notifier.execute("NOTIFY \"Conf_Psycopg_Quoted\", 'after unlisten *'")
+        print("received after unlisten *", notifications(listener, received, 1, 0.5))
+
+
+SCENARIOS = {"basics": basics, "prepared": prepared, "ddl": ddl, "listen": listen}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()

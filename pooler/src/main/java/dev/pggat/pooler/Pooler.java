@@ -8,6 +8,7 @@ import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.frontend.CancelRegistry;
 import dev.pggat.pooler.frontend.ClientSession;
 import dev.pggat.pooler.frontend.FrontendContext;
+import dev.pggat.pooler.frontend.ListenRelays;
 import dev.pggat.pooler.frontend.LoginHandler;
 import dev.pggat.pooler.frontend.PeerCancelForwarder;
 import dev.pggat.pooler.metrics.PoolerMetrics;
@@ -82,6 +83,10 @@ public final class Pooler implements AutoCloseable {
                 config.limits().maxMessageSize(),
                 config.limits().maxClientConnections(),
                 config.timeouts().clientLogin());
+        if (config.pools().listenRelay()) {
+            frontend.listenRelays(
+                    new ListenRelays(connector, workerGroup, config.pools().listenRelayMaxChannels()));
+        }
         this.metrics = new PoolerMetrics(router, frontend);
     }
 
@@ -277,6 +282,9 @@ public final class Pooler implements AutoCloseable {
         }
         if (admin != null) {
             admin.stop();
+        }
+        if (frontend.listenRelays() != null) {
+            frontend.listenRelays().close();
         }
         router.close();
         security.close();

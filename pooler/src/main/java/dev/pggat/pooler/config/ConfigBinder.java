@@ -51,7 +51,9 @@ final class ConfigBinder {
             "maxUserConnections",
             "reservePoolSize",
             "reservePoolTimeout",
-            "preparedStatementCacheSize");
+            "preparedStatementCacheSize",
+            "listenRelay",
+            "listenRelayMaxChannels");
     static final List<String> DATABASE_KEYS = List.of(
             "serverDatabase",
             "endpoints",
@@ -294,8 +296,18 @@ final class ConfigBinder {
         PoolLimits limits = poolLimits(m, path, d.limits());
         int maxUser = integer(m, path, "maxUserConnections", 0, Integer.MAX_VALUE, CAP_ACCEPTED)
                 .or(d.maxUserConnections());
+        boolean relay = bool(m, path, "listenRelay").or(d.listenRelay());
+        int relayChannels =
+                integer(m, path, "listenRelayMaxChannels", 1, Integer.MAX_VALUE).or(d.listenRelayMaxChannels());
         PoolDefaults pools = new PoolDefaults(
-                mode, max.or(d.maxServerConnections()), min.or(d.minServerConnections()), reset, limits, maxUser);
+                mode,
+                max.or(d.maxServerConnections()),
+                min.or(d.minServerConnections()),
+                reset,
+                limits,
+                maxUser,
+                relay,
+                relayChannels);
         boolean ok = !max.invalid && !min.invalid;
         if (ok && pools.minServerConnections() > pools.maxServerConnections()) {
             problems.add(

@@ -4,7 +4,8 @@ import java.util.Objects;
 
 /**
  * Pool settings every database inherits unless it overrides them. An empty {@code resetQuery} means no query is run
- * when a session-mode client leaves.
+ * when a session-mode client leaves. {@code listenRelay} and {@code listenRelayMaxChannels} apply to every
+ * transaction-mode database (no per-database override).
  *
  * @param maxUserConnections the cap on each user's server connections across databases, for users that set none
  *     themselves; 0 = no cap
@@ -15,7 +16,11 @@ public record PoolDefaults(
         int minServerConnections,
         String resetQuery,
         PoolLimits limits,
-        int maxUserConnections) {
+        int maxUserConnections,
+        boolean listenRelay,
+        int listenRelayMaxChannels) {
+    public static final boolean DEFAULT_LISTEN_RELAY = true;
+    public static final int DEFAULT_LISTEN_RELAY_MAX_CHANNELS = 1000;
     public static final PoolDefaults DEFAULT = new PoolDefaults(PoolMode.TRANSACTION, 20, 0, "DISCARD ALL");
 
     public PoolDefaults {
@@ -24,8 +29,16 @@ public record PoolDefaults(
         Objects.requireNonNull(limits, "limits");
     }
 
-    /** Without caps, reserve pool or cache settings: their defaults. */
+    /** Without caps, reserve pool, cache or LISTEN relay settings: their defaults. */
     public PoolDefaults(PoolMode mode, int maxServerConnections, int minServerConnections, String resetQuery) {
-        this(mode, maxServerConnections, minServerConnections, resetQuery, PoolLimits.DEFAULT, 0);
+        this(
+                mode,
+                maxServerConnections,
+                minServerConnections,
+                resetQuery,
+                PoolLimits.DEFAULT,
+                0,
+                DEFAULT_LISTEN_RELAY,
+                DEFAULT_LISTEN_RELAY_MAX_CHANNELS);
     }
 }

@@ -27,6 +27,7 @@ import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -43,7 +44,7 @@ import org.slf4j.LoggerFactory;
  * goes back to the pool when it says ReadyForQuery idle and nothing the client sent is still unanswered.
  */
 public final class ClientSession extends ChannelInboundHandlerAdapter
-        implements ServerListener, PoolCallback, ResponseTracker.Sink {
+        implements ServerListener, PoolCallback, ResponseTracker.Sink, ListenRelay.Subscriber {
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
     public static final String NAME = "pg-client";
     private static final String READ_ONLY_SQLSTATE = "25006";
@@ -170,6 +171,18 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private long queryStartNanos;
     /** When the pooler canceled the running query for timeouts.query; 0 when it did not. */
     private long timeoutCancelNanos;
+    /** Transaction mode with the LISTEN relay: the channels this client listens to through it. */
+    private final java.util.Set<String> listening = new java.util.HashSet<>(2);
+
+    private ListenRelay relay;
+    /** An extended-protocol LISTEN/UNLISTEN (unnamed Parse, Bind, Describe, Execute), answered at its Sync. */
+    private ArrayDeque<ByteBuf> listenBatch;
+
+    private ListenStatement listenBatchStatement;
+    /** A LISTEN waits for the relay to listen: what the client sends meanwhile waits in {@link #pending}. */
+    private boolean listenWaiting;
+    /** Relayed notifications that arrived while the client was inside a transaction: sent at its end. */
+    private ArrayDeque<ByteBuf> heldNotifications;
 
     ClientSession(
             FrontendContext context,
@@ -273,6 +286,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 }
             }
             case IDLE -> {
+                if (!sessionMode && context.listenRelays != null && listenRelayed(frame)) {
+                    return;
+                }
                 if (Frames.type(frame) == ProtocolConstants.TERMINATE) {
                     frame.release();
                     releasePending();
@@ -337,6 +353,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
         releasePending();
         releaseReplay();
+        leaveListenRelay();
         if (was != State.STARTING) {
             user.clientLeft(
                     was == State.ATTACHED
@@ -747,6 +764,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 SessionStatements.analyse(frame.toString(start, end - start, java.nio.charset.StandardCharsets.UTF_8));
         settingsTouched.addAll(effect.settings());
         resetAllSeen |= effect.resetAll();
+        if (!effect.unlisten().isEmpty()) {
+            unlistened(effect.unlisten());
+        }
         if (effect.pinReason() != null && pinned == null) {
             pinned = effect.pinReason();
             context.pinned(pinned);
@@ -1124,7 +1144,319 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 statements.clear();
                 s.statements().clear();
             }
+            if (tag.equals("DISCARD ALL")) {
+                unlistenAll(); // DISCARD ALL includes UNLISTEN *
+            }
         }
+    }
+
+    // ---------------------------------------------------------------- LISTEN through the relay (transaction mode)
+
+    private static final byte[] SIMPLE_REPLIES = {ProtocolConstants.COMMAND_COMPLETE};
+    private static final String CONFIGURATION_LIMIT_EXCEEDED = "53400";
+    /** Messages of an extended-protocol LISTEN batch beyond which it is left to a server. */
+    private static final int MAX_LISTEN_BATCH = 8;
+
+    /**
+     * No server attached, no transaction open: a LISTEN or UNLISTEN alone in a Query, or in an unnamed
+     * Parse/Bind/Describe/Execute batch up to its Sync, is answered by the pooler once the relay listens, so the
+     * client needs no server of its own. Returns true when {@code frame} was taken here.
+     */
+    private boolean listenRelayed(ByteBuf frame) {
+        if (listenWaiting) {
+            pending.add(frame);
+            return true;
+        }
+        if (listenBatch != null) {
+            return listenBatchFrame(frame, Frames.type(frame));
+        }
+        if (!pending.isEmpty()) {
+            return false;
+        }
+        ListenStatement st = listenStatement(frame);
+        if (st == null) {
+            return false;
+        }
+        if (Frames.type(frame) == ProtocolConstants.QUERY) {
+            frame.release();
+            listenCommand(st, SIMPLE_REPLIES);
+        } else {
+            listenBatch = new ArrayDeque<>(4);
+            listenBatch.add(frame);
+            listenBatchStatement = st;
+        }
+        return true;
+    }
+
+    /** The LISTEN or UNLISTEN a Query or unnamed Parse (without declared parameter types) holds, or null. */
+    private static ListenStatement listenStatement(ByteBuf frame) {
+        byte type = Frames.type(frame);
+        int start = Frames.bodyStart(frame);
+        if (type == ProtocolConstants.PARSE) {
+            if (frame.getByte(start) != 0) {
+                return null; // named statements stay with the server
+            }
+            start++;
+        } else if (type != ProtocolConstants.QUERY) {
+            return null;
+        }
+        int end = frame.indexOf(start, frame.writerIndex(), (byte) 0);
+        if (end <= start || !ListenStatement.mayBe(frame, start, end)) {
+            return null;
+        }
+        if (type == ProtocolConstants.PARSE && (end + 3 > frame.writerIndex() || frame.getShort(end + 1) != 0)) {
+            return null;
+        }
+        return ListenStatement.parse(frame.toString(start, end - start, java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    private boolean listenBatchFrame(ByteBuf frame, byte type) {
+        int body = Frames.bodyStart(frame);
+        int end = frame.writerIndex();
+        boolean fits =
+                switch (type) {
+                    case ProtocolConstants.BIND ->
+                        body + 2 <= end
+                                && frame.getByte(body) == 0
+                                && frame.getByte(body + 1) == 0
+                                && bindsNoParameters(frame, body + 2);
+                    case ProtocolConstants.DESCRIBE -> body + 2 <= end && frame.getByte(body + 1) == 0;
+                    case ProtocolConstants.EXECUTE -> body < end && frame.getByte(body) == 0;
+                    case ProtocolConstants.SYNC -> true;
+                    default -> false;
+                };
+        byte[] replies = fits && type == ProtocolConstants.SYNC ? listenBatchReplies() : null;
+        if (type == ProtocolConstants.TERMINATE) {
+            releaseListenBatch();
+            return false;
+        }
+        if (!fits || listenBatch.size() >= MAX_LISTEN_BATCH || (type == ProtocolConstants.SYNC && replies == null)) {
+            // Not a batch the pooler can answer exactly as the server would (Flush, parameters, named portals):
+            // it goes to a server, as any other batch.
+            pending.addAll(listenBatch);
+            listenBatch = null;
+            pending.add(frame);
+            checkOut();
+            return true;
+        }
+        if (type != ProtocolConstants.SYNC) {
+            listenBatch.add(frame);
+            return true;
+        }
+        frame.release();
+        ListenStatement st = listenBatchStatement;
+        releaseListenBatch();
+        listenCommand(st, replies);
+        return true;
+    }
+
+    private static boolean bindsNoParameters(ByteBuf bind, int pos) {
+        int end = bind.writerIndex();
+        if (pos + 2 > end) {
+            return false;
+        }
+        pos += 2 + 2 * bind.getShort(pos);
+        return pos + 2 <= end && bind.getShort(pos) == 0;
+    }
+
+    /** The replies the server would give to the batch, in order; null when the batch is not a plain one. */
+    private byte[] listenBatchReplies() {
+        byte[] out = new byte[2 * listenBatch.size()];
+        int n = 0;
+        boolean bound = false;
+        boolean executed = false;
+        for (ByteBuf f : listenBatch) {
+            switch (Frames.type(f)) {
+                case ProtocolConstants.PARSE -> out[n++] = ProtocolConstants.PARSE_COMPLETE;
+                case ProtocolConstants.BIND -> {
+                    bound = true;
+                    out[n++] = ProtocolConstants.BIND_COMPLETE;
+                }
+                case ProtocolConstants.DESCRIBE -> {
+                    if (f.getByte(Frames.bodyStart(f)) == 'S') {
+                        out[n++] = ProtocolConstants.PARAMETER_DESCRIPTION;
+                    } else if (!bound) {
+                        return null;
+                    }
+                    out[n++] = ProtocolConstants.NO_DATA;
+                }
+                case ProtocolConstants.EXECUTE -> {
+                    if (!bound || executed) {
+                        return null;
+                    }
+                    executed = true;
+                    out[n++] = ProtocolConstants.COMMAND_COMPLETE;
+                }
+                default -> {
+                    return null;
+                }
+            }
+        }
+        return java.util.Arrays.copyOf(out, n);
+    }
+
+    private void releaseListenBatch() {
+        if (listenBatch != null) {
+            listenBatch.forEach(ByteBuf::release);
+            listenBatch = null;
+            listenBatchStatement = null;
+        }
+    }
+
+    private ListenRelay relay() {
+        if (relay == null) {
+            relay = context.listenRelays.relay(user);
+        }
+        return relay;
+    }
+
+    /** Runs a LISTEN or UNLISTEN through the relay and answers the client with {@code replies}. */
+    private void listenCommand(ListenStatement st, byte[] replies) {
+        boolean executes = false;
+        for (byte r : replies) {
+            executes |= r == ProtocolConstants.COMMAND_COMPLETE;
+        }
+        if (!executes) {
+            answerListen(st, replies, null);
+            return;
+        }
+        if (!st.listen()) {
+            unlistened(List.of(st));
+            answerListen(st, replies, null);
+            return;
+        }
+        String channel = st.channel();
+        if (listening.contains(channel)) {
+            answerListen(st, replies, null);
+            return;
+        }
+        int max = context.listenRelays.maxChannelsPerClient();
+        if (listening.size() >= max) {
+            answerListen(
+                    st,
+                    replies,
+                    new ErrorFields(
+                            "ERROR",
+                            CONFIGURATION_LIMIT_EXCEEDED,
+                            "too many LISTEN channels: this client already listens to " + max
+                                    + " channels through the pooler (limit set by pools.listenRelayMaxChannels)"));
+            return;
+        }
+        listening.add(channel);
+        listenWaiting = true;
+        ctx.channel().config().setAutoRead(false);
+        relay().subscribe(this, channel, error -> loop.execute(() -> listenDone(st, replies, error)));
+    }
+
+    private void listenDone(ListenStatement st, byte[] replies, ErrorFields error) {
+        if (state == State.CLOSED) {
+            return;
+        }
+        listenWaiting = false;
+        if (error != null) {
+            listening.remove(st.channel());
+        }
+        answerListen(st, replies, error);
+        resumePending();
+    }
+
+    private void answerListen(ListenStatement st, byte[] replies, ErrorFields error) {
+        for (byte r : replies) {
+            if (r == ProtocolConstants.COMMAND_COMPLETE && error != null) {
+                ctx.write(Messages.errorResponse(ctx.alloc(), "ERROR", error.sqlState(), error.message()));
+                break;
+            }
+            ByteBuf out = ctx.alloc().buffer(16);
+            out.writeByte(r).writeInt(4);
+            if (r == ProtocolConstants.PARAMETER_DESCRIPTION) {
+                out.writeShort(0);
+            } else if (r == ProtocolConstants.COMMAND_COMPLETE) {
+                out.writeBytes((st.listen() ? "LISTEN" : "UNLISTEN")
+                                .getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                        .writeByte(0);
+            }
+            out.setInt(1, out.writerIndex() - 1);
+            ctx.write(out, ctx.voidPromise());
+        }
+        ctx.writeAndFlush(Messages.readyForQueryIdle());
+    }
+
+    /** What the client sent while the pooler answered it by itself is read again, in order. */
+    private void resumePending() {
+        ArrayDeque<ByteBuf> again = new ArrayDeque<>(pending);
+        pending.clear();
+        ByteBuf f;
+        while ((f = again.poll()) != null) {
+            channelRead(ctx, f);
+        }
+        if (state == State.IDLE && !listenWaiting) {
+            ctx.channel().config().setAutoRead(true);
+        }
+    }
+
+    /** UNLISTENs (answered by the pooler, or sent to a server): the relay stops delivering those channels. */
+    private void unlistened(List<ListenStatement> unlisten) {
+        for (ListenStatement u : unlisten) {
+            if (u.channel() == null) {
+                unlistenAll();
+            } else if (listening.remove(u.channel())) {
+                relay().unsubscribe(this, u.channel());
+            }
+        }
+    }
+
+    private void unlistenAll() {
+        if (!listening.isEmpty()) {
+            relay().unsubscribeAll(this, List.copyOf(listening));
+            listening.clear();
+        }
+    }
+
+    private void leaveListenRelay() {
+        unlistenAll();
+        releaseListenBatch();
+        if (heldNotifications != null) {
+            heldNotifications.forEach(ByteBuf::release);
+            heldNotifications = null;
+        }
+    }
+
+    @Override
+    public void notification(String channel, ByteBuf frame) {
+        loop.execute(() -> relayedNotification(channel, frame));
+    }
+
+    private void relayedNotification(String channel, ByteBuf frame) {
+        if (state == State.CLOSED || !listening.contains(channel)) {
+            frame.release();
+            return;
+        }
+        boolean inTransaction = state == State.ATTACHED
+                && (awaitingReady > 0
+                        || extendedOpen
+                        || server == null
+                        || server.transactionStatus() != ProtocolConstants.TX_IDLE);
+        if (inTransaction) {
+            if (heldNotifications == null) {
+                heldNotifications = new ArrayDeque<>(2);
+            }
+            heldNotifications.add(frame);
+            return;
+        }
+        ctx.writeAndFlush(frame, ctx.voidPromise());
+    }
+
+    /** Writes the held notifications of channels the client still listens to (an UNLISTEN may have come since). */
+    private void flushNotifications() {
+        ByteBuf f;
+        while ((f = heldNotifications.poll()) != null) {
+            if (listening.contains(Frames.cstring(f, Frames.bodyStart(f) + 4))) {
+                ctx.write(f, ctx.voidPromise());
+            } else {
+                f.release();
+            }
+        }
+        heldNotifications = null;
     }
 
     // ---------------------------------------------------------------- server events (any loop)
@@ -1229,6 +1561,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (timed) {
             timedReady();
         }
+        if (heldNotifications != null && status == ProtocolConstants.TX_IDLE) {
+            // As PostgreSQL does: notifications that came during the transaction go out just before its end.
+            flushNotifications();
+        }
         ctx.write(frame, ctx.voidPromise());
         if (awaitingReady != 0 || extendedOpen || status != ProtocolConstants.TX_IDLE) {
             return;
@@ -1273,8 +1609,13 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             pool.release(s);
         }
         if (!pending.isEmpty() && !context.draining) {
-            // The client's next transaction arrived while the pooler finished the last one: route it now.
-            checkOut();
+            // The client's next transaction arrived while the pooler finished the last one: route it now (a
+            // LISTEN is answered without a server, like one that arrives while idle).
+            if (context.listenRelays != null && listenStatement(pending.peekFirst()) != null) {
+                resumePending();
+            } else {
+                checkOut();
+            }
         } else {
             ctx.channel().config().setAutoRead(true);
         }

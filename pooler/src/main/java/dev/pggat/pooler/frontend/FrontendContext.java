@@ -88,6 +88,17 @@ public final class FrontendContext {
         return statements;
     }
 
+    /** Transaction mode's LISTEN relays; null when LISTEN pins the client instead (pools.listenRelay: false). */
+    volatile ListenRelays listenRelays;
+
+    public void listenRelays(ListenRelays relays) {
+        this.listenRelays = relays;
+    }
+
+    public ListenRelays listenRelays() {
+        return listenRelays;
+    }
+
     public Router router() {
         return router;
     }

@@ -15,12 +15,15 @@ import java.util.Locale;
 final class SessionStatements {
     private SessionStatements() {}
 
-    /** What a statement does to the session. */
-    record Effect(List<String> settings, boolean resetAll, String pinReason) {
-        static final Effect NONE = new Effect(List.of(), false, null);
+    /**
+     * What a statement does to the session. {@code unlisten}: channels an UNLISTEN sent to a server names (null for
+     * {@code UNLISTEN *}), which the LISTEN relay must stop delivering too.
+     */
+    record Effect(List<String> settings, boolean resetAll, String pinReason, List<ListenStatement> unlisten) {
+        static final Effect NONE = new Effect(List.of(), false, null, List.of());
 
         boolean isNone() {
-            return settings.isEmpty() && !resetAll && pinReason == null;
+            return settings.isEmpty() && !resetAll && pinReason == null && unlisten.isEmpty();
         }
     }
 
@@ -48,6 +51,7 @@ final class SessionStatements {
         bytes("set"),
         bytes("reset"),
         bytes("listen"),
+        bytes("unlisten"),
         bytes("declare"),
         bytes("create"),
         bytes("prepare"),
@@ -98,6 +102,7 @@ final class SessionStatements {
         List<String> settings = new ArrayList<>();
         boolean resetAll = false;
         String pin = null;
+        List<ListenStatement> unlisten = List.of();
         for (String stmt : split(sql)) {
             List<String> words = words(stmt, 6);
             if (words.isEmpty()) {
@@ -129,6 +134,13 @@ final class SessionStatements {
                     }
                 }
                 case "listen" -> pin = "listen";
+                case "unlisten" -> {
+                    ListenStatement u = ListenStatement.parse(stmt);
+                    if (u != null) {
+                        unlisten = unlisten.isEmpty() ? new ArrayList<>(1) : unlisten;
+                        unlisten.add(u);
+                    }
+                }
                 case "prepare" -> {
                     if (words.size() > 1 && !words.get(1).equals("transaction")) {
                         pin = "sql_prepare";
@@ -156,10 +168,10 @@ final class SessionStatements {
                 pin = "advisory_lock";
             }
         }
-        if (settings.isEmpty() && !resetAll && pin == null) {
+        if (settings.isEmpty() && !resetAll && pin == null && unlisten.isEmpty()) {
             return Effect.NONE;
         }
-        return new Effect(List.copyOf(settings), resetAll, pin);
+        return new Effect(List.copyOf(settings), resetAll, pin, unlisten);
     }
 
     /** The setting a SET changes, or null for SET LOCAL, SET TRANSACTION and SET CONSTRAINTS (transaction-scoped). */

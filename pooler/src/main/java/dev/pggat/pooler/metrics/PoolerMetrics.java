@@ -2,6 +2,7 @@ package dev.pggat.pooler.metrics;
 
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.frontend.FrontendContext;
+import dev.pggat.pooler.frontend.ListenRelay;
 import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.routing.EndpointState;
@@ -161,11 +162,13 @@ public final class PoolerMetrics {
         CounterWithCallback.builder()
                 .name("pggat_pinned_clients")
                 .help("Transaction-mode clients that kept their server for the rest of their session, by reason"
-                        + " (advisory_lock, temp_table, with_hold_cursor, listen, sql_prepare, session_authorization)")
+                        + " (advisory_lock, temp_table, with_hold_cursor, listen, sql_prepare, session_authorization; listen"
+                        + " only when the LISTEN relay cannot take it)")
                 .labelNames("reason")
                 .callback(cb -> frontend.pins().forEach((k, v) -> cb.call(v, k)))
                 .register(registry);
         timeoutAndLimitMetrics(router, frontend);
+        listenRelayMetrics(frontend);
         JvmMetrics.builder().register(registry);
     }
 
@@ -238,6 +241,59 @@ public final class PoolerMetrics {
 
     private static String capLabel(ConnectionCap c) {
         return c.kind().name().toLowerCase(Locale.ROOT);
+    }
+
+    /** Transaction mode's LISTEN relays (one per database and user, made when a client first listens). */
+    private void listenRelayMetrics(FrontendContext frontend) {
+        if (frontend.listenRelays() == null) {
+            return;
+        }
+        listenRelayGauge(
+                frontend,
+                "pggat_listen_relay_connections",
+                "Open LISTEN relay server connections (0 or 1 per database and user)",
+                ListenRelay::connections);
+        listenRelayGauge(
+                frontend, "pggat_listen_relay_channels", "Channels a LISTEN relay listens to", ListenRelay::channels);
+        listenRelayGauge(
+                frontend,
+                "pggat_listen_relay_clients",
+                "Clients listening to at least one channel through the relay",
+                ListenRelay::clients);
+        CounterWithCallback.builder()
+                .name("pggat_listen_relay_notifications")
+                .help("Notifications the LISTEN relay delivered to clients (one per client and notification)")
+                .labelNames("database", "user")
+                .callback(cb -> {
+                    for (ListenRelay r : frontend.listenRelays().relays()) {
+                        cb.call(r.notificationsRelayed(), r.database(), r.user());
+                    }
+                })
+                .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_listen_relay_reconnects")
+                .help("Times a LISTEN relay connection was lost while clients listened and was opened again")
+                .labelNames("database", "user")
+                .callback(cb -> {
+                    for (ListenRelay r : frontend.listenRelays().relays()) {
+                        cb.call(r.reconnects(), r.database(), r.user());
+                    }
+                })
+                .register(registry);
+    }
+
+    private void listenRelayGauge(
+            FrontendContext frontend, String name, String help, ToDoubleFunction<ListenRelay> value) {
+        GaugeWithCallback.builder()
+                .name(name)
+                .help(help)
+                .labelNames("database", "user")
+                .callback(cb -> {
+                    for (ListenRelay r : frontend.listenRelays().relays()) {
+                        cb.call(value.applyAsDouble(r), r.database(), r.user());
+                    }
+                })
+                .register(registry);
     }
 
     private void poolCounter(Router router, String name, String help, ToLongFunction<Pool> value) {

@@ -51,7 +51,8 @@ class ConfigValidationTest {
                             SOURCE + ": pools.MaxServerConnection: unknown key; did you mean 'maxServerConnections'?"
                                     + " (accepted: mode, maxServerConnections, minServerConnections, resetQuery,"
                                     + " maxDatabaseConnections, maxUserConnections, reservePoolSize,"
-                                    + " reservePoolTimeout, preparedStatementCacheSize)",
+                                    + " reservePoolTimeout, preparedStatementCacheSize, listenRelay,"
+                                    + " listenRelayMaxChannels)",
                             SOURCE + ": databases: at least one database is required (accepted: a mapping from the"
                                     + " database name clients use to its settings)");
         }

@@ -203,8 +203,30 @@ class IsolationConformanceTest {
             out.add("notify: " + execute(notifier, "NOTIFY conf_channel, 'three'"));
             out.add("listener query: " + query(listener, "SELECT 'busy' AS b"));
             out.add("received: " + notifications(listener, 1, 5000));
+            // Held while the listener is inside a transaction, delivered when it commits.
+            listener.setAutoCommit(false);
+            out.add("listener in transaction: " + query(listener, "SELECT 'in transaction' AS t"));
+            out.add("notify: " + execute(notifier, "NOTIFY conf_channel, 'during transaction'"));
+            out.add("listener in transaction: " + query(listener, "SELECT 'still in transaction' AS t"));
+            out.add("received in transaction: " + notifications(listener, 1, 300));
+            listener.commit();
+            listener.setAutoCommit(true);
+            out.add("received after commit: " + notifications(listener, 1, 5000));
+            // Channel names: unquoted ones are folded to lower case, quoted ones kept.
+            out.add("listen: " + execute(listener, "LISTEN Conf_Folded"));
+            out.add("listen: " + execute(listener, "LISTEN \"Conf_Quoted\""));
+            out.add("notify: " + execute(notifier, "NOTIFY conf_folded, 'folded'"));
+            out.add("notify: " + execute(notifier, "NOTIFY \"Conf_Quoted\", 'quoted'"));
+            out.add("notify: " + execute(notifier, "NOTIFY conf_quoted, 'not quoted'"));
+            out.add("received: " + notifications(listener, 3, 1000));
+            out.add("unlisten: " + execute(listener, "UNLISTEN conf_channel"));
+            out.add("notify: " + execute(notifier, "NOTIFY conf_channel, 'after unlisten of it'"));
+            out.add("notify: " + execute(notifier, "NOTIFY conf_folded, 'still listened'"));
+            out.add("received: " + notifications(listener, 2, 1000));
             out.add("unlisten: " + execute(listener, "UNLISTEN *"));
-            out.add("notify: " + execute(notifier, "NOTIFY conf_channel, 'four'"));
+            // What the pooler does not recognise goes to a server, which reports the error.
+            out.add("listen: " + execute(listener, "LISTEN conf_channel extra"));
+            out.add("notify: " + execute(notifier, "NOTIFY conf_folded, 'four'"));
             out.add("received after unlisten: " + notifications(listener, 1, 500));
         }
         return out;

@@ -93,6 +93,12 @@ class PythonConformanceTest {
     }
 
     @ParameterizedTest(name = "{0}")
+    @EnumSource(Target.class)
+    void psycopgListenerReceivesNotifications(Target target) throws Exception {
+        conformance.check("psycopg listen", target, t -> script(t, "psycopg_scenarios.py", "listen"));
+    }
+
+    @ParameterizedTest(name = "{0}")
     @EnumSource(
             value = Target.class,
             names = {"DIRECT", "SESSION"})
