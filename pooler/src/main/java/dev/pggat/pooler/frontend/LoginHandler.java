@@ -467,6 +467,8 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             // As PostgreSQL: an md5 rule with a SCRAM verifier authenticates with SCRAM, never weaker.
             m = AuthRule.Method.SCRAM_SHA_256;
         }
+        // What the client is actually asked for, as the metrics report it.
+        method = m;
         switch (m) {
             case PASSWORD -> {
                 state = State.AUTH_CLEARTEXT;
@@ -722,7 +724,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         }
     }
 
-    /** The method label of the login metrics: what the rules chose, or none before that. */
+    /** The method label of the login metrics: the one used, or none when the login failed before one was chosen. */
     private String methodLabel() {
         return method == null ? "none" : method.yamlName();
     }
