@@ -280,6 +280,29 @@ class DynamicUsersTest {
         }
     }
 
+    @Test
+    void dynamicUsersWithoutACredentialSourceAreAConfigurationError() {
+        String yaml = """
+                databases:
+                  app:
+                    dynamicUsers: true
+                    endpoints: [{host: 127.0.0.1}]
+                    users:
+                      alice: {password: alice-pw}
+                  other:
+                    endpoints: [{host: 127.0.0.1}]
+                """;
+        try {
+            ConfigLoader.parse(yaml, "bad.yaml", Map.of());
+            throw new AssertionError("expected a configuration error");
+        } catch (dev.pggat.pooler.config.ConfigException e) {
+            assertThat(String.join("\n", e.problems()))
+                    .contains("databases.app.dynamicUsers: needs a credential source")
+                    .contains("credentials.authQuery")
+                    .contains("databases.other.users: at least one user is required");
+        }
+    }
+
     static String metrics() throws IOException, InterruptedException {
         HttpResponse<String> r = HttpClient.newHttpClient()
                 .send(
