@@ -55,6 +55,7 @@ usage() {
 usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] [--idle-clients N]
                          [--no-idle] [--keep] [--replicas | --replicas-only] [--failovers N]
                          [--no-state-sync | --state-sync-only]
+                         [--tls | --tls-only]
   --quick            5 s per run, 2 s warm-up (default: ${DURATION} s, ${WARMUP} s)
   --duration S       seconds per measured run
   --warmup S         seconds of unrecorded load after each target starts (0 = none)
@@ -70,6 +71,7 @@ usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] 
   --state-sync-only  only the session-state sync workload (PgBouncer and pggat)
   --tls              also run the TLS workload: pgbench -S -C (a TLS handshake and SCRAM login per
                      transaction) with PGSSLMODE=require against PgBouncer and pggat, both with TLS
+  --tls-only         only the TLS workload (no throughput or idle runs)
   --keep             keep the temporary work directory (holds the generated password)
 environment: PGGAT_JAR (default ${PGGAT_JAR}), PGGAT_JAVA_OPTS (default "${PGGAT_JAVA_OPTS}"),
              PG_PORT, PGBOUNCER_PORT, PGGAT_PORT, PGGAT_ADMIN_PORT (default: free ports)
@@ -91,6 +93,7 @@ parse_args() {
       --no-state-sync) RUN_SYNC=0 ;;
       --state-sync-only) RUN_SYNC=1; RUN_THROUGHPUT=0; RUN_IDLE=0 ;;
       --tls) RUN_TLS=1 ;;
+      --tls-only) RUN_TLS=1; RUN_THROUGHPUT=0; RUN_IDLE=0; RUN_SYNC=0 ;;
       --keep) KEEP_WORKDIR=1 ;;
       -h|--help) usage; exit 0 ;;
       *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;

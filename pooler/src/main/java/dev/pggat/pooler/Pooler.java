@@ -72,9 +72,17 @@ public final class Pooler implements AutoCloseable {
         this.router = new Router(config, connector, workerGroup);
         // issue 6: cancels for keys another replica issued are forwarded to it over the same transport.
         this.cancels = new CancelRegistry(0, new PeerCancelForwarder(transport, workerGroup));
-        router.databases().forEach(db -> db.users()
-                .values()
-                .forEach(u -> u.pools().values().forEach(p -> security.registerPool(db.name(), p.address()))));
+        router.poolListener(new Router.PoolListener() {
+            @Override
+            public void added(String database, dev.pggat.pooler.pool.Pool pool) {
+                security.registerPool(database, pool.address());
+            }
+
+            @Override
+            public void removed(String database, dev.pggat.pooler.pool.Pool pool) {
+                security.unregisterPool(pool.address());
+            }
+        });
         this.frontend = new FrontendContext(
                 router,
                 cancels,
@@ -87,7 +95,7 @@ public final class Pooler implements AutoCloseable {
             frontend.listenRelays(
                     new ListenRelays(connector, workerGroup, config.pools().listenRelayMaxChannels()));
         }
-        this.metrics = new PoolerMetrics(router, frontend);
+        this.metrics = new PoolerMetrics(router, frontend, security);
     }
 
     public Pooler start() throws IOException {

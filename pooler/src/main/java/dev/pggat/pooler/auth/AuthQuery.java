@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,6 +36,17 @@ public final class AuthQuery {
     private final ConcurrentHashMap<String, Entry> cache = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, CompletableFuture<Optional<Secret>>> inFlight = new ConcurrentHashMap<>();
 
+    /** Lookups answered from the cache with a secret. */
+    public final LongAdder cacheHits = new LongAdder();
+    /** Lookups answered from the cache with "no such user". */
+    public final LongAdder negativeHits = new LongAdder();
+    /** Lookups the cache could not answer (they ran a query or joined one in flight). */
+    public final LongAdder cacheMisses = new LongAdder();
+    /** Queries sent to a server. */
+    public final LongAdder queries = new LongAdder();
+    /** Queries that could not run or failed (login refused, SQL error, more than one row). */
+    public final LongAdder errors = new LongAdder();
+
     public AuthQuery(AuthQuerySettings settings, ServerConnector connector) {
         this.settings = settings;
         this.connector = connector;
@@ -50,9 +62,12 @@ public final class AuthQuery {
         Entry e = cache.get(key);
         long now = System.nanoTime();
         if (e != null && e.expiresNanos - now > 0) {
+            (e.secret == null ? negativeHits : cacheHits).increment();
             return CompletableFuture.completedFuture(Optional.ofNullable(e.secret));
         }
+        cacheMisses.increment();
         return inFlight.computeIfAbsent(key, k -> {
+            queries.increment();
             CompletableFuture<Optional<Secret>> f = new CompletableFuture<>();
             run(
                     loop,
@@ -61,7 +76,9 @@ public final class AuthQuery {
                     f);
             f.whenComplete((secret, error) -> {
                 inFlight.remove(k);
-                if (error == null) {
+                if (error != null) {
+                    errors.increment();
+                } else {
                     long ttl = (secret.isPresent() ? settings.cacheTtl() : settings.negativeCacheTtl()).toNanos();
                     if (ttl > 0) {
                         cache.put(k, new Entry(secret.orElse(null), System.nanoTime() + ttl));

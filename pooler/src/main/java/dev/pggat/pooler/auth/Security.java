@@ -45,6 +45,7 @@ public final class Security implements ServerSecurity, AutoCloseable {
     private final LoginRateLimiter limiter;
     private final CredentialFiles files;
     private final PassThroughStore passThrough = new PassThroughStore();
+    private final AuthMetrics metrics = new AuthMetrics();
     private final Map<String, EndpointTls> serverTls = new HashMap<>();
     /** By the exact address object a pool connects with: two databases may treat one endpoint differently. */
     private final Map<ServerAddress, EndpointTls> poolTls = new java.util.IdentityHashMap<>();
@@ -62,6 +63,18 @@ public final class Security implements ServerSecurity, AutoCloseable {
         this.rules = new AuthRules(config.auth().rules(), config.auth().certMaps());
         this.limiter = new LoginRateLimiter(
                 config.auth().maxFailedLogins(), config.auth().failedLoginWindow());
+        if (clientTls != null) {
+            clientTls.observeHandshakes((ok, protocol) -> metrics.tlsHandshake(AuthMetrics.Side.CLIENT, ok, protocol));
+        }
+    }
+
+    public AuthMetrics metrics() {
+        return metrics;
+    }
+
+    @Override
+    public void tlsHandshake(boolean ok, String protocol) {
+        metrics.tlsHandshake(AuthMetrics.Side.SERVER, ok, protocol);
     }
 
     /** No TLS, no rules beyond the users' own methods: what a configuration without these sections gets. */
@@ -168,6 +181,13 @@ public final class Security implements ServerSecurity, AutoCloseable {
         ReloadingSslContext ctx = c.sslMode() == ServerSslMode.DISABLE ? null : contexts.get(c);
         synchronized (poolTls) {
             poolTls.put(address, new EndpointTls(c.sslMode(), ctx));
+        }
+    }
+
+    /** Forgets a pool's address once the pool is gone (a dynamic user's removed pool). */
+    public void unregisterPool(ServerAddress address) {
+        synchronized (poolTls) {
+            poolTls.remove(address);
         }
     }
 

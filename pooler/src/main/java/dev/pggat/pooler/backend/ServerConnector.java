@@ -109,6 +109,9 @@ public final class ServerConnector {
             BackendTls.negotiate(ch, sslMode, sslContext, address.host(), address.port())
                     .addListener(n -> {
                         if (!n.isSuccess()) {
+                            if (handshakeFailure(n.cause())) {
+                                security.tlsHandshake(false, null);
+                            }
                             // A refused or failed TLS setup is a configuration matter: retrying will not help.
                             promise.tryFailure(new ServerError(
                                     SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
@@ -120,6 +123,7 @@ public final class ServerConnector {
                         }
                         @SuppressWarnings("unchecked")
                         Optional<TlsInfo> info = (Optional<TlsInfo>) n.getNow();
+                        info.ifPresent(t -> security.tlsHandshake(true, t.protocol()));
                         BackendHandler handler = (BackendHandler) ch.pipeline().get(BackendHandler.NAME);
                         if (handler != null) {
                             handler.tlsInfo(info.orElse(null));
@@ -146,6 +150,16 @@ public final class ServerConnector {
                 TimeUnit.MILLISECONDS);
         promise.addListener(f -> timeout.cancel(false));
         return promise;
+    }
+
+    /** Whether TLS setup failed in the handshake itself, not because the server declined or answered oddly. */
+    private static boolean handshakeFailure(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof javax.net.ssl.SSLException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Lifetimes spread over +-10% so that connections opened together are not all recycled together. */

@@ -47,4 +47,7 @@ public interface ServerSecurity {
     Tls tls(ServerAddress address);
 
     Credentials credentials(ServerAddress address);
+
+    /** A TLS handshake with a server ended; {@code protocol} is null when none was agreed. For metrics. */
+    default void tlsHandshake(boolean ok, String protocol) {}
 }

@@ -68,7 +68,8 @@ final class ConfigBinder {
             "routing",
             "users",
             "tls",
-            "serverTls");
+            "serverTls",
+            "dynamicUsers");
     static final List<String> ENDPOINT_KEYS = List.of("host", "port", "role", "name", "zone", "weight", "serverTls");
     static final List<String> USER_KEYS =
             List.of("password", "auth", "serverUser", "serverPassword", "passThrough", "maxUserConnections");
@@ -88,7 +89,8 @@ final class ConfigBinder {
     static final List<String> RULE_KEYS =
             List.of("databases", "users", "addresses", "tls", "listen", "method", "map", "clientCert");
     static final List<String> CERT_MAP_KEYS = List.of("certName", "user");
-    static final List<String> CREDENTIALS_KEYS = List.of("directory", "userlist", "reloadInterval", "authQuery");
+    static final List<String> CREDENTIALS_KEYS =
+            List.of("directory", "userlist", "reloadInterval", "authQuery", "maxDynamicUsers");
     static final List<String> AUTH_QUERY_KEYS =
             List.of("user", "password", "database", "query", "cacheTtl", "negativeCacheTtl");
 
@@ -402,11 +404,16 @@ final class ConfigBinder {
         }
         java.util.Set<String> passThrough = new java.util.LinkedHashSet<>();
         Map<String, UserConfig> users = users(m.get("users"), path.key("users"), passThrough);
+        boolean dynamicUsers = dynamicUsers(m, path, users.isEmpty() && m.get("users") == null);
         RoutingConfig dbRouting = routing(m.get("routing"), path.key("routing"), routing);
         TlsPolicy clientTls = tlsPolicy(m, path, "tls").value;
         dev.pggat.pooler.tls.BackendTlsConfig serverTls = serverTls(m.get("serverTls"), path.key("serverTls"));
         RouteSecurity route = new RouteSecurity(
-                clientTls, serverTls == null ? RouteSecurity.DEFAULT.serverTls() : serverTls, endpointTls, passThrough);
+                clientTls,
+                serverTls == null ? RouteSecurity.DEFAULT.serverTls() : serverTls,
+                endpointTls,
+                passThrough,
+                dynamicUsers);
         if (!route.equals(RouteSecurity.DEFAULT)) {
             routeSecurity.put(name, route);
         }
@@ -538,9 +545,38 @@ final class ConfigBinder {
         return result;
     }
 
+    /**
+     * {@code dynamicUsers}: users a credential source knows may log in without being listed. On by default for a
+     * database that lists no users, which is only valid with a credential source.
+     */
+    private boolean dynamicUsers(MapNode m, KeyPath path, boolean noUsersListed) {
+        String accepted =
+                "true or false; true needs credentials.directory, credentials.userlist or" + " credentials.authQuery";
+        Field<Boolean> f = bool(m, path, "dynamicUsers");
+        if (f.invalid) {
+            return false;
+        }
+        boolean on = f.or(noUsersListed);
+        if (on && !credentialSettings.any()) {
+            if (f.present()) {
+                problems.add(
+                        path.key("dynamicUsers"),
+                        "needs a credential source to look users up in, and none is configured",
+                        "true",
+                        accepted);
+            }
+            return false;
+        }
+        return on;
+    }
+
     private Map<String, UserConfig> users(Node node, KeyPath path, java.util.Set<String> passThrough) {
         String accepted = "a mapping from the user name clients log in as to its settings";
         Map<String, UserConfig> result = new LinkedHashMap<>();
+        if (node == null && credentialSettings.any()) {
+            // Users come from the credential sources on demand (dynamic users).
+            return result;
+        }
         MapNode m = mapping(node, path, null, accepted);
         if (m == null) {
             return result;
@@ -994,7 +1030,9 @@ final class ConfigBinder {
                 }
             }
         }
-        return new CredentialSettings(dir.value, userlist.value, reload, query);
+        int maxDynamic =
+                integer(m, path, "maxDynamicUsers", 0, 1_000_000).or(CredentialSettings.DEFAULT_MAX_DYNAMIC_USERS);
+        return new CredentialSettings(dir.value, userlist.value, reload, query, maxDynamic);
     }
 
     private AuthSettings auth(Node node, KeyPath path, Map<String, DatabaseConfig> databases) {

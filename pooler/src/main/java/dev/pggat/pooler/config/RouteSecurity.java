@@ -14,19 +14,30 @@ import java.util.Set;
  * @param serverTls the database's {@code serverTls}, for endpoints without their own
  * @param endpointTls per endpoint ({@link #key}) when it sets its own {@code serverTls}
  * @param passThroughUsers users whose server login reuses what they proved to the pooler
+ * @param dynamicUsers users not listed under the database may log in when a credential source knows them; each
+ *     gets a pool on first login (pass-through to the server)
  */
 public record RouteSecurity(
         TlsPolicy clientTls,
         BackendTlsConfig serverTls,
         Map<String, BackendTlsConfig> endpointTls,
-        Set<String> passThroughUsers) {
+        Set<String> passThroughUsers,
+        boolean dynamicUsers) {
 
     public static final RouteSecurity DEFAULT =
-            new RouteSecurity(null, BackendTlsConfig.of(ServerSslMode.DISABLE), Map.of(), Set.of());
+            new RouteSecurity(null, BackendTlsConfig.of(ServerSslMode.DISABLE), Map.of(), Set.of(), false);
 
     public RouteSecurity {
         endpointTls = Map.copyOf(endpointTls);
         passThroughUsers = Set.copyOf(passThroughUsers);
+    }
+
+    public RouteSecurity(
+            TlsPolicy clientTls,
+            BackendTlsConfig serverTls,
+            Map<String, BackendTlsConfig> endpointTls,
+            Set<String> passThroughUsers) {
+        this(clientTls, serverTls, endpointTls, passThroughUsers, false);
     }
 
     public static String key(String host, int port) {

@@ -81,7 +81,18 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
 
     private String userName;
     private String databaseName;
+    private Router.Database db;
     private Router.User user;
+    /**
+     * The user is not configured but the database takes users its credential sources know: whether the user exists
+     * is what the lookup finds, and the method follows the secret when no rule decides.
+     */
+    private boolean dynamicCandidate;
+    /** No rule chose the method: a dynamic user's comes from its secret (md5 hash: md5, else SCRAM). */
+    private boolean methodFromSecret;
+    /** This login holds a dynamic user against removal until it hands over or ends. */
+    private boolean holdsDynamicUser;
+
     private Map<String, String> wanted = Map.of();
     private byte[] md5Salt;
     private ScramServer scram;
@@ -199,6 +210,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         if (loginTimeout != null) {
             loginTimeout.cancel(false);
         }
+        releaseDynamicUser();
         ByteBuf f;
         while ((f = early.poll()) != null) {
             f.release();
@@ -270,6 +282,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         Duration blocked = security.limiter().blockedFor(client);
         if (!blocked.isZero()) {
             context.rejectedTotal.increment();
+            security.metrics().rateLimited.increment();
             log.info(
                     "client {}: login refused, too many failed logins from this address",
                     ctx.channel().remoteAddress());
@@ -280,13 +293,14 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             return;
         }
 
-        Router.Database db = context.router.database(databaseName);
+        db = context.router.database(databaseName);
         if (db == null) {
             failed(SqlState.INVALID_CATALOG_NAME, "database \"" + databaseName + "\" does not exist");
             return;
         }
         wanted = StartupOptions.sessionParameters(params);
         user = db.user(userName);
+        dynamicCandidate = (user == null || user.dynamic()) && db.allowsDynamicUsers();
         tls = TlsInfo.of(ctx.channel()).orElse(null);
 
         if (Boolean.TRUE.equals(ctx.channel().attr(DirectTlsDetector.DIRECT).get())
@@ -333,24 +347,42 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             }
         }
         method = rule != null ? rule.method() : defaultMethod();
+        methodFromSecret = rule == null && dynamicCandidate;
         switch (method) {
             case REJECT ->
                 hbaFailed("pg_hba.conf rejects connection for host \"" + hostText(client) + "\", user \"" + userName
                         + "\", database \"" + databaseName + "\", " + encryption());
             case TRUST -> {
-                if (user == null) {
-                    failed(SqlState.INVALID_AUTHORIZATION_SPECIFICATION, "role \"" + userName + "\" does not exist");
-                } else {
+                if (configuredUser()) {
                     loginSucceeded();
+                } else if (dynamicCandidate) {
+                    // Trusted, but it must still be a user the credential sources know.
+                    resolveSecret(() -> {
+                        if (secret != null) {
+                            loginSucceeded();
+                        } else {
+                            roleMissing();
+                        }
+                    });
+                } else {
+                    roleMissing();
                 }
             }
             case CERT -> certificateLogin(rule);
-            case PASSWORD, MD5, SCRAM_SHA_256 -> resolveSecret();
+            case PASSWORD, MD5, SCRAM_SHA_256 -> resolveSecret(this::challenge);
         }
     }
 
+    private boolean configuredUser() {
+        return user != null && !user.dynamic();
+    }
+
+    private void roleMissing() {
+        failed(SqlState.INVALID_AUTHORIZATION_SPECIFICATION, "role \"" + userName + "\" does not exist");
+    }
+
     private AuthRule.Method defaultMethod() {
-        AuthMethod m = user == null ? AuthMethod.SCRAM_SHA_256 : user.auth();
+        AuthMethod m = !configuredUser() ? AuthMethod.SCRAM_SHA_256 : user.auth();
         return switch (m) {
             case TRUST -> AuthRule.Method.TRUST;
             case PASSWORD -> AuthRule.Method.PASSWORD;
@@ -367,8 +399,19 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         List<String> names = new ArrayList<>();
         tls.peerCommonName().ifPresent(names::add);
         names.addAll(tls.peerDnsNames());
-        if (user != null && security.rules().certificateAllows(rule.map(), names, userName)) {
+        boolean allowed = security.rules().certificateAllows(rule.map(), names, userName);
+        if (allowed && configuredUser()) {
             loginSucceeded();
+            return;
+        }
+        if (allowed && dynamicCandidate) {
+            resolveSecret(() -> {
+                if (secret != null) {
+                    loginSucceeded();
+                } else {
+                    certFailed("certificate authentication failed for user \"" + userName + "\"");
+                }
+            });
             return;
         }
         log.info(
@@ -381,19 +424,21 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
     }
 
     /**
-     * The user's secret: inline, else from the credential files, else from the auth query. Unknown users go
-     * through the same lookups (their answer is discarded) so that the time to fail does not depend on existence.
+     * The user's secret: inline, else from the credential files, else from the auth query; then {@code next}.
+     * Unknown users go through the same lookups (their answer is discarded) so that the time to fail does not
+     * depend on existence. For a database with dynamic users, a user the sources know is a user.
      */
-    private void resolveSecret() {
-        secret = user == null ? null : user.secret();
+    private void resolveSecret(Runnable next) {
+        boolean candidate = configuredUser() || dynamicCandidate;
+        secret = configuredUser() ? user.secret() : null;
         if (secret != null) {
-            challenge();
+            next.run();
             return;
         }
         Secret fromFiles = security.files().flatMap(f -> f.secret(userName)).orElse(null);
         if (fromFiles != null || security.authQuery().isEmpty()) {
-            secret = user == null ? null : fromFiles;
-            challenge();
+            secret = candidate ? fromFiles : null;
+            next.run();
             return;
         }
         AuthQuery query = security.authQuery().get();
@@ -407,17 +452,23 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                     if (error != null) {
                         log.warn("client {}: {}", ctx.channel().remoteAddress(), error.getMessage());
                     }
-                    secret = user == null || found == null ? null : found.orElse(null);
-                    challenge();
+                    secret = !candidate || found == null ? null : found.orElse(null);
+                    next.run();
                 }));
     }
 
     private void challenge() {
         AuthRule.Method m = method;
+        if (methodFromSecret && secret instanceof Secret.Md5) {
+            // A dynamic user whose source holds an md5 hash can only be checked with md5.
+            m = AuthRule.Method.MD5;
+        }
         if (m == AuthRule.Method.MD5 && secret instanceof Secret.Scram) {
             // As PostgreSQL: an md5 rule with a SCRAM verifier authenticates with SCRAM, never weaker.
             m = AuthRule.Method.SCRAM_SHA_256;
         }
+        // What the client is actually asked for, as the metrics report it.
+        method = m;
         switch (m) {
             case PASSWORD -> {
                 state = State.AUTH_CLEARTEXT;
@@ -462,7 +513,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             return;
         }
         int body = Frames.bodyStart(frame);
-        Secret secret = user == null ? null : this.secret;
+        Secret secret = this.secret;
         try {
             switch (state) {
                 case AUTH_CLEARTEXT -> {
@@ -528,6 +579,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
     /** A failed login that is not a wrong password: counted against the address, never retried. */
     private void failed(String sqlState, String message) {
         context.loginFailuresTotal.increment();
+        security.metrics().login(methodLabel(), "failed");
         security.limiter().failed(address(ctx.channel().remoteAddress()));
         log.info(
                 "client {}: login failed for user \"{}\" (database \"{}\"): {}",
@@ -548,22 +600,41 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
 
     private void passwordFailed() {
         context.loginFailuresTotal.increment();
+        security.metrics().login(methodLabel(), "failed");
         security.limiter().failed(address(ctx.channel().remoteAddress()));
         log.info(
                 "client {}: password authentication failed for user \"{}\" (database \"{}\"{})",
                 ctx.channel().remoteAddress(),
                 userName,
                 databaseName,
-                user == null ? ", no such user" : "");
+                secret == null && !configuredUser() ? ", no such user" : "");
         fatal(SqlState.INVALID_PASSWORD, "password authentication failed for user \"" + userName + "\"");
     }
 
     private void loginSucceeded() {
-        if (user == null) {
-            passwordFailed();
-            return;
+        if (!configuredUser()) {
+            if (!dynamicCandidate) {
+                passwordFailed();
+                return;
+            }
+            // Before the pool exists: its first server login may already need what this client proved.
+            recordPassThrough(userName, true);
+            try {
+                user = db.dynamicUser(userName);
+                holdsDynamicUser = true;
+            } catch (Router.TooManyDynamicUsers e) {
+                context.loginFailuresTotal.increment();
+                security.metrics().login(methodLabel(), "failed");
+                log.warn("client {}: login refused: {}", ctx.channel().remoteAddress(), e.getMessage());
+                fatal(SqlState.TOO_MANY_CONNECTIONS, e.getMessage());
+                return;
+            }
+        } else {
+            recordPassThrough(
+                    user.loginPool().address().user(),
+                    security.config().route(databaseName).passThroughUsers().contains(userName));
         }
-        recordPassThrough();
+        security.metrics().login(methodLabel(), "ok");
         ctx.write(Messages.authenticationOk());
         Pool pool = user.loginPool();
         Map<String, String> serverParams = pool.serverParameters();
@@ -578,18 +649,17 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
     }
 
     /** For pass-through users: what this client proved becomes what the pool logs in to the server with. */
-    private void recordPassThrough() {
+    private void recordPassThrough(String serverUser, boolean passThrough) {
         String password = cleartextForPassThrough;
         cleartextForPassThrough = null;
-        if (!security.config().route(databaseName).passThroughUsers().contains(userName)) {
+        if (!passThrough) {
             return;
         }
         ScramClient.PassThroughKeys keys =
                 scram == null ? null : scram.passThroughKeys().orElse(null);
         String md5 = secret instanceof Secret.Md5 m ? m.hash() : null;
         if (keys != null || md5 != null || password != null) {
-            security.passThrough()
-                    .record(user.loginPool().address().user(), new PassThroughStore.Proven(keys, md5, password));
+            security.passThrough().record(serverUser, new PassThroughStore.Proven(keys, md5, password));
         }
     }
 
@@ -642,7 +712,21 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         ClientSession session = new ClientSession(context, userName, databaseName, user, wanted);
         ctx.pipeline().replace(this, ClientSession.NAME, session);
         session.start(serverParams, early);
+        // The session counts as a client of the user now, which keeps a dynamic user in place.
+        releaseDynamicUser();
         ctx.channel().config().setAutoRead(true);
+    }
+
+    private void releaseDynamicUser() {
+        if (holdsDynamicUser) {
+            holdsDynamicUser = false;
+            user.loginDone();
+        }
+    }
+
+    /** The method label of the login metrics: the one used, or none when the login failed before one was chosen. */
+    private String methodLabel() {
+        return method == null ? "none" : method.yamlName();
     }
 
     /** Drain: a client still logging in is told the pooler is going away. */

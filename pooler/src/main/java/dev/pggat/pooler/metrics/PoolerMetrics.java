@@ -1,5 +1,7 @@
 package dev.pggat.pooler.metrics;
 
+import dev.pggat.pooler.auth.AuthMetrics;
+import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.frontend.FrontendContext;
 import dev.pggat.pooler.frontend.ListenRelay;
@@ -23,6 +25,10 @@ public final class PoolerMetrics {
     private final PrometheusRegistry registry = new PrometheusRegistry();
 
     public PoolerMetrics(Router router, FrontendContext frontend) {
+        this(router, frontend, Security.none());
+    }
+
+    public PoolerMetrics(Router router, FrontendContext frontend, Security security) {
         GaugeWithCallback.builder()
                 .name("pggat_client_connections")
                 .help("Client connections per database, user and state (idle: logged in, no server; waiting: queued"
@@ -169,6 +175,7 @@ public final class PoolerMetrics {
                 .register(registry);
         timeoutAndLimitMetrics(router, frontend);
         listenRelayMetrics(frontend);
+        authMetrics(router, security);
         JvmMetrics.builder().register(registry);
     }
 
@@ -291,6 +298,73 @@ public final class PoolerMetrics {
                 .callback(cb -> {
                     for (ListenRelay r : frontend.listenRelays().relays()) {
                         cb.call(value.applyAsDouble(r), r.database(), r.user());
+                    }
+                })
+                .register(registry);
+    }
+
+    /** Authentication, TLS and dynamic users; labels are methods, outcomes, versions and database names only. */
+    private void authMetrics(Router router, Security security) {
+        AuthMetrics auth = security.metrics();
+        CounterWithCallback.builder()
+                .name("pggat_tls_handshakes")
+                .help("Finished TLS handshakes by side (client: clients to the pooler; server: the pooler to"
+                        + " PostgreSQL), result (ok, failed) and negotiated protocol version")
+                .labelNames("side", "result", "protocol")
+                .callback(cb -> auth.handshakes().forEach((k, v) -> cb.call(v, k.get(0), k.get(1), k.get(2))))
+                .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_client_auth")
+                .help("Client authentications by method (as the rules chose it; none when the login failed"
+                        + " before) and result (ok, failed)")
+                .labelNames("method", "result")
+                .callback(cb -> auth.logins().forEach((k, v) -> cb.call(v, k.get(0), k.get(1))))
+                .register(registry);
+        frontendCounter(
+                "pggat_client_login_rate_limited",
+                "Logins refused because their address had maxFailedLogins failures within failedLoginWindow",
+                auth.rateLimited::sum);
+        CounterWithCallback.builder()
+                .name("pggat_auth_query_lookups")
+                .help("Auth query lookups by result: hit (cached secret), negative_hit (cached unknown user), miss"
+                        + " (not cached: a query ran or was joined)")
+                .labelNames("result")
+                .callback(cb -> security.authQuery().ifPresent(q -> {
+                    cb.call(q.cacheHits.sum(), "hit");
+                    cb.call(q.negativeHits.sum(), "negative_hit");
+                    cb.call(q.cacheMisses.sum(), "miss");
+                }))
+                .register(registry);
+        frontendCounter("pggat_auth_query_queries", "Auth queries sent to a server", () -> security.authQuery()
+                .map(q -> q.queries.sum())
+                .orElse(0L));
+        frontendCounter(
+                "pggat_auth_query_errors",
+                "Auth queries that failed (login refused, SQL error, several rows)",
+                () -> security.authQuery().map(q -> q.errors.sum()).orElse(0L));
+        GaugeWithCallback.builder()
+                .name("pggat_dynamic_users")
+                .help("Users not listed in the configuration that have a pool now (credential sources)")
+                .labelNames("database")
+                .callback(cb -> {
+                    for (Router.Database d : router.databases()) {
+                        if (d.allowsDynamicUsers()) {
+                            cb.call(d.dynamicUserCount(), d.name());
+                        }
+                    }
+                })
+                .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_dynamic_user_events")
+                .help("Dynamic users created on first login, removed when idle, refused at maxDynamicUsers")
+                .labelNames("database", "event")
+                .callback(cb -> {
+                    for (Router.Database d : router.databases()) {
+                        if (d.allowsDynamicUsers()) {
+                            cb.call(d.dynamicCreatedTotal.sum(), d.name(), "created");
+                            cb.call(d.dynamicRemovedTotal.sum(), d.name(), "removed");
+                            cb.call(d.dynamicRefusedTotal.sum(), d.name(), "refused");
+                        }
                     }
                 })
                 .register(registry);

@@ -15,6 +15,7 @@ import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolSettings;
 import io.netty.channel.EventLoopGroup;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -22,6 +23,8 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
@@ -35,8 +38,29 @@ import org.slf4j.LoggerFactory;
 public final class Router implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Router.class);
     private final Map<String, Database> databases = new LinkedHashMap<>();
-    /** Per user name: the cap on that user's server connections across databases (maxUserConnections). */
-    private final Map<String, ConnectionCap> userCaps = new LinkedHashMap<>();
+    /** Told of every pool made after start (new endpoints, dynamic users) and of every pool removed. */
+    private volatile PoolListener poolListener = PoolListener.NONE;
+
+    /** Sees pools come and go, e.g. to tie each to its database's server TLS settings. */
+    public interface PoolListener {
+        PoolListener NONE = new PoolListener() {
+            @Override
+            public void added(String database, Pool pool) {}
+
+            @Override
+            public void removed(String database, Pool pool) {}
+        };
+
+        void added(String database, Pool pool);
+
+        void removed(String database, Pool pool);
+    }
+
+    /**
+     * Per user name: the cap on that user's server connections across databases (maxUserConnections). Concurrent:
+     * dynamic users get theirs on first login.
+     */
+    private final Map<String, ConnectionCap> userCaps = new ConcurrentHashMap<>();
 
     public Router(PoolerConfig config, ServerConnector connector, EventLoopGroup loops) {
         for (DatabaseConfig db : config.databases().values()) {
@@ -59,7 +83,7 @@ public final class Router implements AutoCloseable {
             }
         }
         for (DatabaseConfig db : config.databases().values()) {
-            databases.put(db.name(), new Database(db, config.timeouts(), connector, loops, userCaps));
+            databases.put(db.name(), new Database(this, db, config, connector, loops));
         }
     }
 
@@ -73,6 +97,16 @@ public final class Router implements AutoCloseable {
         }
         all.addAll(userCaps.values());
         return all;
+    }
+
+    /** Replaces the pool listener and tells it about every existing pool. */
+    public void poolListener(PoolListener listener) {
+        this.poolListener = listener;
+        for (Database d : databases.values()) {
+            for (User u : d.users().values()) {
+                u.pools.values().forEach(p -> listener.added(d.name, p));
+            }
+        }
     }
 
     /** The database clients named, or null when none is configured under that name. */
@@ -89,6 +123,9 @@ public final class Router implements AutoCloseable {
         List<Pool> all = new ArrayList<>();
         for (Database d : databases.values()) {
             for (User u : d.users.values()) {
+                all.addAll(u.pools.values());
+            }
+            for (User u : d.dynamic.values()) {
                 all.addAll(u.pools.values());
             }
         }
@@ -110,6 +147,7 @@ public final class Router implements AutoCloseable {
 
     /** A database: its endpoints, their health, and its users' pools. */
     public static final class Database {
+        private final Router router;
         private final String name;
         private final DatabaseConfig config;
         private final PoolSettings settings;
@@ -122,23 +160,36 @@ public final class Router implements AutoCloseable {
         private final RoutingConfig routing;
         private volatile EndpointSet endpoints;
         private final Map<String, LongAdder> decisions = new HashMap<>();
+        /** Users not in the configuration, made on first login from a credential source; null when not allowed. */
+        private final ConcurrentHashMap<String, User> dynamic = new ConcurrentHashMap<>();
+
         /** maxDatabaseConnections, or null without one. */
         private final ConnectionCap cap;
+        /** pools.maxUserConnections: the cap of users that set none (dynamic users among them); 0 = none. */
+        private final int defaultMaxUserConnections;
 
-        private final Map<String, ConnectionCap> userCaps;
+        private final boolean dynamicUsers;
+        private final int maxDynamicUsers;
+        private final long dynamicIdleNanos;
+        private ScheduledFuture<?> dynamicSweep;
+        public final LongAdder dynamicCreatedTotal = new LongAdder();
+        public final LongAdder dynamicRemovedTotal = new LongAdder();
+        public final LongAdder dynamicRefusedTotal = new LongAdder();
 
         Database(
+                Router router,
                 DatabaseConfig db,
-                Timeouts t,
+                PoolerConfig pooler,
                 ServerConnector connector,
-                EventLoopGroup loops,
-                Map<String, ConnectionCap> userCaps) {
-            this.name = db.name();
-            this.userCaps = userCaps;
+                EventLoopGroup loops) {
+            Timeouts t = pooler.timeouts();
+            this.router = router;
             this.cap = db.limits().maxDatabaseConnections() > 0
                     ? new ConnectionCap(
                             ConnectionCap.Kind.DATABASE, db.name(), db.limits().maxDatabaseConnections())
                     : null;
+            this.defaultMaxUserConnections = pooler.pools().maxUserConnections();
+            this.name = db.name();
             this.config = db;
             this.connector = connector;
             this.loops = loops;
@@ -164,12 +215,16 @@ public final class Router implements AutoCloseable {
             for (User u : users.values()) {
                 u.syncPools(endpoints);
             }
-            UserConfig probeUser = db.users().values().iterator().next();
+            this.dynamicUsers = pooler.security().route(name).dynamicUsers();
+            this.maxDynamicUsers = pooler.security().credentials().maxDynamicUsers();
+            // Without serverIdle (0 = keep idle servers), an unused dynamic user still goes after 10 minutes.
+            Duration idle = t.serverIdle().isZero() ? Duration.ofMinutes(10) : t.serverIdle();
+            this.dynamicIdleNanos = idle.toNanos();
             Duration interval = routing.probeInterval();
             this.prober = new HealthProber(
                     connector,
                     loops.next(),
-                    new HealthProber.Login(db.serverDatabase(), probeUser.serverUser(), probeUser.serverPassword()),
+                    probeLogin(db, pooler),
                     new HealthProber.Settings(interval, t.serverConnect(), interval.multipliedBy(8)),
                     new HealthProber.Listener() {
                         @Override
@@ -198,11 +253,33 @@ public final class Router implements AutoCloseable {
         }
 
         private List<ConnectionCap> capsFor(String user) {
-            ConnectionCap userCap = userCaps.get(user);
+            Map<String, ConnectionCap> userCaps = router.userCaps;
+            ConnectionCap userCap = defaultMaxUserConnections > 0
+                    ? userCaps.computeIfAbsent(
+                            user, n -> new ConnectionCap(ConnectionCap.Kind.USER, n, defaultMaxUserConnections))
+                    : userCaps.get(user);
             if (cap == null) {
                 return userCap == null ? List.of() : List.of(userCap);
             }
             return userCap == null ? List.of(cap) : List.of(cap, userCap);
+        }
+
+        /**
+         * Who probes the endpoints: the first configured user; without one, the auth query's user (it can log in
+         * by definition), else a role name the server likely refuses, which keeps the endpoints' health unknown
+         * (routing then goes on without it).
+         */
+        private static HealthProber.Login probeLogin(DatabaseConfig db, PoolerConfig pooler) {
+            if (!db.users().isEmpty()) {
+                UserConfig u = db.users().values().iterator().next();
+                return new HealthProber.Login(db.serverDatabase(), u.serverUser(), u.serverPassword());
+            }
+            var q = pooler.security().credentials().authQuery();
+            if (q != null) {
+                return new HealthProber.Login(
+                        q.database() != null ? q.database() : db.serverDatabase(), q.user(), q.password());
+            }
+            return new HealthProber.Login(db.serverDatabase(), "pggat_probe", null);
         }
 
         void start() {
@@ -210,12 +287,101 @@ public final class Router implements AutoCloseable {
             for (User u : users.values()) {
                 u.pools.values().forEach(Pool::start);
             }
+            if (dynamicUsers) {
+                long every = Math.max(
+                        TimeUnit.MILLISECONDS.toNanos(100),
+                        Math.min(dynamicIdleNanos / 4, TimeUnit.SECONDS.toNanos(30)));
+                dynamicSweep = loops.next()
+                        .scheduleWithFixedDelay(this::sweepDynamicUsers, every, every, TimeUnit.NANOSECONDS);
+            }
         }
 
         void close() {
             prober.close();
+            if (dynamicSweep != null) {
+                dynamicSweep.cancel(false);
+            }
             for (User u : users.values()) {
                 u.pools.values().forEach(Pool::close);
+            }
+            for (User u : dynamic.values()) {
+                u.pools.values().forEach(Pool::close);
+            }
+        }
+
+        /** Whether users not in the configuration may log in when a credential source knows them. */
+        public boolean allowsDynamicUsers() {
+            return dynamicUsers;
+        }
+
+        public int maxDynamicUsers() {
+            return maxDynamicUsers;
+        }
+
+        /** How many dynamic users have pools now. */
+        public int dynamicUserCount() {
+            return dynamic.size();
+        }
+
+        /**
+         * The dynamic user {@code name}, made (with the database's pool settings, logging in to the servers as
+         * itself by pass-through) when it has no pool yet. The caller holds it for a login until {@link
+         * User#loginDone()}, so that it is not removed in between.
+         *
+         * @throws TooManyDynamicUsers when the database already has {@code maxDynamicUsers} of them
+         */
+        public synchronized User dynamicUser(String userName) throws TooManyDynamicUsers {
+            if (!dynamicUsers || users.containsKey(userName)) {
+                throw new IllegalStateException("user " + userName + " of database " + name + " is not dynamic");
+            }
+            User u = dynamic.get(userName);
+            if (u == null) {
+                if (dynamic.size() >= maxDynamicUsers) {
+                    dynamicRefusedTotal.increment();
+                    throw new TooManyDynamicUsers(name, maxDynamicUsers);
+                }
+                u = new User(this, new UserConfig(userName, null, AuthMethod.SCRAM_SHA_256, userName, null), true);
+                List<Pool> added = new ArrayList<>();
+                u.syncPools(endpoints, new ArrayList<>(), added);
+                dynamic.put(userName, u);
+                dynamicCreatedTotal.increment();
+                PoolListener l = router.poolListener;
+                for (Pool p : added) {
+                    l.added(name, p);
+                    p.start();
+                }
+                log.info(
+                        "database {}: user \"{}\" is not configured; made a pool for it from the credential sources"
+                                + " ({} of at most {} such users)",
+                        name,
+                        userName,
+                        dynamic.size(),
+                        maxDynamicUsers);
+            }
+            u.pendingLogins.incrementAndGet();
+            u.lastUsedNanos = System.nanoTime();
+            return u;
+        }
+
+        /** Removes dynamic users without clients, logins in progress or servers in use for the idle time. */
+        synchronized void sweepDynamicUsers() {
+            long now = System.nanoTime();
+            for (User u : List.copyOf(dynamic.values())) {
+                if (u.inUse()) {
+                    u.lastUsedNanos = now;
+                    continue;
+                }
+                if (now - u.lastUsedNanos < dynamicIdleNanos) {
+                    continue;
+                }
+                dynamic.remove(u.name);
+                dynamicRemovedTotal.increment();
+                PoolListener l = router.poolListener;
+                for (Pool p : u.pools.values()) {
+                    p.close();
+                    l.removed(name, p);
+                }
+                log.info("database {}: removed the idle pool of user \"{}\" (not configured)", name, u.name);
             }
         }
 
@@ -223,12 +389,20 @@ public final class Router implements AutoCloseable {
             return name;
         }
 
+        /** The configured users, then the dynamic ones that have a pool now. */
         public Map<String, User> users() {
-            return users;
+            if (dynamic.isEmpty()) {
+                return users;
+            }
+            Map<String, User> all = new LinkedHashMap<>(users);
+            dynamic.forEach(all::putIfAbsent);
+            return all;
         }
 
+        /** A configured user (they always win), else a dynamic user with a pool now, else null. */
         public User user(String name) {
-            return users.get(name);
+            User u = users.get(name);
+            return u != null ? u : dynamic.get(name);
         }
 
         public RoutingConfig routing() {
@@ -311,8 +485,13 @@ public final class Router implements AutoCloseable {
             for (User u : users.values()) {
                 u.syncPools(set, removed, added);
             }
+            for (User u : dynamic.values()) {
+                u.syncPools(set, removed, added);
+            }
             endpoints = set;
             prober.update(set);
+            PoolListener l = router.poolListener;
+            added.forEach(p -> l.added(name, p));
             added.forEach(Pool::start);
             removed.forEach(Pool::drain);
             log.info(
@@ -326,9 +505,23 @@ public final class Router implements AutoCloseable {
         }
     }
 
-    /** A configured user of a database: how clients prove who they are, and one pool per endpoint. */
+    /** A database refused a new dynamic user: it has {@code maxDynamicUsers} already. */
+    public static final class TooManyDynamicUsers extends Exception {
+        public TooManyDynamicUsers(String database, int max) {
+            super("too many users for database \"" + database + "\": it already has " + max
+                    + " users not listed in the configuration (credentials.maxDynamicUsers)");
+        }
+    }
+
+    /**
+     * A user of a database: how clients prove who they are, and one pool per endpoint. Configured, or dynamic (made
+     * on first login from a credential source).
+     */
     public static final class User {
         private final Database database;
+        private final boolean dynamic;
+        private final AtomicInteger pendingLogins = new AtomicInteger();
+        private volatile long lastUsedNanos = System.nanoTime();
         private final String name;
         private final AuthMethod auth;
         private final Secret secret;
@@ -338,6 +531,11 @@ public final class Router implements AutoCloseable {
         private final AtomicInteger[] clients = {new AtomicInteger(), new AtomicInteger(), new AtomicInteger()};
 
         User(Database database, UserConfig u) {
+            this(database, u, false);
+        }
+
+        User(Database database, UserConfig u, boolean dynamic) {
+            this.dynamic = dynamic;
             this.database = database;
             this.name = u.name();
             this.auth = u.auth();
@@ -356,6 +554,36 @@ public final class Router implements AutoCloseable {
 
         public AuthMethod auth() {
             return auth;
+        }
+
+        /** Not in the configuration: made on first login from a credential source. */
+        public boolean dynamic() {
+            return dynamic;
+        }
+
+        /** The login that obtained this dynamic user handed over to its session or gave up. */
+        public void loginDone() {
+            lastUsedNanos = System.nanoTime();
+            pendingLogins.decrementAndGet();
+        }
+
+        /** Clients, logins in progress, or servers checked out, connecting or waited for. */
+        boolean inUse() {
+            if (pendingLogins.get() > 0) {
+                return true;
+            }
+            for (ClientState st : ClientState.values()) {
+                if (clients(st) > 0) {
+                    return true;
+                }
+            }
+            for (Pool p : pools.values()) {
+                Pool.PoolStats st = p.stats();
+                if (st.active() > 0 || st.connecting() > 0 || st.waiting() > 0) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         public Secret secret() {

@@ -62,7 +62,10 @@ public final class BackendTls {
     }
 
     static ReloadingSslContext.Loaded load(BackendTlsConfig config) throws TlsConfigException {
+        // The JDK's engine on this side: server connections are pooled, so their handshakes are rare, and its
+        // errors say why a certificate was refused (BoringSSL's mostly say "General OpenSslEngine problem").
         SslContextBuilder b = SslContextBuilder.forClient()
+                .sslProvider(io.netty.handler.ssl.SslProvider.JDK)
                 .protocols(TlsDefaults.PROTOCOLS)
                 .ciphers(TlsDefaults.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                 .applicationProtocolConfig(TlsDefaults.CLIENT_ALPN)

@@ -92,10 +92,12 @@ public final class ClientTlsContexts {
             throw new TlsConfigException("client certificate mode " + mode.configName()
                     + " needs at least one CA certificate to verify clients against");
         }
+        io.netty.handler.ssl.SslProvider provider = TlsProvider.current();
         SslContextBuilder b = SslContextBuilder.forServer(key, chain)
+                .sslProvider(provider)
                 .protocols(TlsDefaults.PROTOCOLS)
                 .ciphers(TlsDefaults.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
-                .applicationProtocolConfig(TlsDefaults.SERVER_ALPN);
+                .applicationProtocolConfig(TlsDefaults.serverAlpn(provider));
         if (mode.requiresCertificate()) {
             b.clientAuth(ClientAuth.REQUIRE).trustManager(trustedCas);
         } else if (!trustedCas.isEmpty()) {

@@ -104,7 +104,28 @@ public final class ReloadingSslContext implements AutoCloseable {
 
     /** A handler for the server side of a new connection, from the current context. */
     public SslHandler newHandler(ByteBufAllocator alloc) {
-        return current.get().newHandler(alloc);
+        SslHandler h = current.get().newHandler(alloc);
+        HandshakeObserver o = observer;
+        if (o != null) {
+            h.handshakeFuture().addListener(f -> {
+                String protocol = f.isSuccess() ? h.engine().getSession().getProtocol() : null;
+                o.handshake(f.isSuccess(), protocol);
+            });
+        }
+        return h;
+    }
+
+    /** Told how each handshake of a handler from {@link #newHandler} ended (metrics). */
+    @FunctionalInterface
+    public interface HandshakeObserver {
+        /** @param protocol the negotiated version, null when the handshake failed */
+        void handshake(boolean ok, String protocol);
+    }
+
+    private volatile HandshakeObserver observer;
+
+    public void observeHandshakes(HandshakeObserver observer) {
+        this.observer = observer;
     }
 
     /** The files watched. */

@@ -31,6 +31,21 @@ final class TlsDefaults {
      * As PostgreSQL 17 does: a client that offers ALPN without "postgresql" is refused with a fatal alert; a
      * client that offers no ALPN at all (libpq before 17, pgjdbc) is accepted.
      */
+    /**
+     * The listener's ALPN for contexts of {@code provider}. BoringSSL through Netty cannot send a fatal alert when
+     * no protocol matches: it then negotiates none, and direct-TLS connections without "postgresql" are refused
+     * by the login handler after the handshake instead.
+     */
+    static ApplicationProtocolConfig serverAlpn(io.netty.handler.ssl.SslProvider provider) {
+        return provider == io.netty.handler.ssl.SslProvider.JDK ? SERVER_ALPN : SERVER_ALPN_NO_ALERT;
+    }
+
+    static final ApplicationProtocolConfig SERVER_ALPN_NO_ALERT = new ApplicationProtocolConfig(
+            ApplicationProtocolConfig.Protocol.ALPN,
+            ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+            ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT,
+            ALPN_POSTGRESQL);
+
     static final ApplicationProtocolConfig SERVER_ALPN = new ApplicationProtocolConfig(
             ApplicationProtocolConfig.Protocol.ALPN,
             ApplicationProtocolConfig.SelectorFailureBehavior.FATAL_ALERT,

@@ -9,6 +9,7 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -107,7 +108,10 @@ class ClientTlsContextsTest {
     void offersOnlyTls12AndTls13() throws Exception {
         SslContext ctx = ClientTlsContexts.build(files(serverEc, "pkcs8", null, ClientCertMode.NONE));
         SSLEngine engine = ctx.newEngine(ByteBufAllocator.DEFAULT);
-        assertThat(engine.getEnabledProtocols()).containsExactlyInAnyOrder("TLSv1.3", "TLSv1.2");
+        // BoringSSL's engine lists the SSLv2Hello pseudo-protocol, which it never negotiates.
+        assertThat(List.of(engine.getEnabledProtocols()))
+                .filteredOn(p -> !p.equals("SSLv2Hello"))
+                .containsExactlyInAnyOrder("TLSv1.3", "TLSv1.2");
         assertThat(engine.getEnabledCipherSuites()).isNotEmpty().allSatisfy(s -> assertThat(s)
                 .matches("TLS_AES_.*|TLS_CHACHA20_.*|TLS_(EC)?DHE_.*_GCM_.*|.*CHACHA20.*"));
     }
@@ -143,13 +147,42 @@ class ClientTlsContextsTest {
     }
 
     @Test
-    void refusesClientOfferingOtherAlpnProtocolsOnly() throws Exception {
-        SslContext serverCtx = ClientTlsContexts.build(files(serverEc, "pkcs8", null, ClientCertMode.NONE));
+    void jdkProviderRefusesClientOfferingOtherAlpnProtocolsOnly() throws Exception {
+        SslContext serverCtx;
+        TlsProvider.force(SslProvider.JDK);
+        try {
+            serverCtx = ClientTlsContexts.build(files(serverEc, "pkcs8", null, ClientCertMode.NONE));
+        } finally {
+            TlsProvider.force(null);
+        }
+        assertThat(serverCtx.isServer()).isTrue();
+        assertThat(SslProvider.isAlpnSupported(SslProvider.JDK)).isTrue();
         try (TlsLoopback loop = new TlsLoopback(serverCtx::newHandler);
                 TlsLoopback.Client c = loop.connect(
                         client(ca).applicationProtocolConfig(alpn("h2")).build(), "localhost")) {
             assertThat(c.handshake().failure()).isNotNull();
             assertThat(loop.serverOutcome().failure()).hasMessageContaining("application layer protocol");
+        }
+    }
+
+    /** BoringSSL negotiates no protocol instead; the login handler refuses such direct-TLS clients afterwards. */
+    @Test
+    void openSslProviderNegotiatesNoProtocolWithClientOfferingOtherAlpnProtocolsOnly() throws Exception {
+        assertThat(TlsProvider.openSslAvailable())
+                .as("netty-tcnative loads on this platform")
+                .isTrue();
+        SslContext serverCtx;
+        TlsProvider.force(SslProvider.OPENSSL);
+        try {
+            serverCtx = ClientTlsContexts.build(files(serverEc, "pkcs8", null, ClientCertMode.NONE));
+        } finally {
+            TlsProvider.force(null);
+        }
+        try (TlsLoopback loop = new TlsLoopback(serverCtx::newHandler);
+                TlsLoopback.Client c = loop.connect(
+                        client(ca).applicationProtocolConfig(alpn("h2")).build(), "localhost")) {
+            assertThat(c.handshake().failure()).isNull();
+            assertThat(loop.serverOutcome().info().applicationProtocol()).isEmpty();
         }
     }
 
