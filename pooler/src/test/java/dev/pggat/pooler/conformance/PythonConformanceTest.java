@@ -179,7 +179,9 @@ class PythonConformanceTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Target.class, names = "SESSION")
+    @EnumSource(
+            value = Target.class,
+            names = {"DIRECT", "SESSION"})
     void asyncpgListenerReceivesNotifications(Target target) throws Exception {
         conformance.check("asyncpg listen", target, t -> script(t, "asyncpg_scenarios.py", "listen"));
     }
