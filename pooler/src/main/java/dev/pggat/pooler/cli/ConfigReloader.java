@@ -1,9 +1,11 @@
 package dev.pggat.pooler.cli;
 
 import dev.pggat.pooler.Pooler;
+import dev.pggat.pooler.config.ConfigDiff;
 import dev.pggat.pooler.config.ConfigException;
 import dev.pggat.pooler.config.ConfigLoader;
 import dev.pggat.pooler.config.DatabaseConfig;
+import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.routing.Router;
@@ -12,7 +14,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -24,7 +29,7 @@ import org.slf4j.LoggerFactory;
  * Live reload of the configuration file: when its content changes (checked every few seconds, by content, so a
  * Kubernetes ConfigMap's symlink swap is seen) or on SIGHUP, the file is read and validated again, and each
  * database whose endpoints changed gets them as a new endpoint set, without touching clients that need not move.
- * Other changes (users, pool sizes, listeners) need a restart, and the log says which. An invalid file changes
+ * Every other change needs a restart; the log names each such key (never its value). An invalid file changes
  * nothing and its problems are logged.
  */
 public final class ConfigReloader implements AutoCloseable {
@@ -68,46 +73,71 @@ public final class ConfigReloader implements AutoCloseable {
         }
     }
 
-    /** Reads the file again and applies what can change while running. */
-    public synchronized void reload() {
+    /**
+     * What one reload did.
+     *
+     * @param valid false when the file could not be loaded (nothing changed)
+     * @param applied the keys whose new values are in use now
+     * @param needRestart the keys whose new values are not in use, and will not be until a restart
+     */
+    public record Outcome(boolean valid, List<String> applied, List<String> needRestart) {}
+
+    /**
+     * Reads the file again and applies what can change while running: the {@code endpoints} of databases that
+     * exist. Every other difference from the running configuration is logged as needing a restart, by key and
+     * never with its value (it may be a secret), again at each reload for as long as it stands.
+     */
+    public synchronized Outcome reload() {
         PoolerConfig next;
         try {
             next = ConfigLoader.load(file, env);
         } catch (ConfigException e) {
             log.error("configuration reload: {} is invalid, nothing changed:\n{}", file, e.getMessage());
-            return;
+            return new Outcome(false, List.of(), List.of());
         }
+        List<String> applied = new ArrayList<>();
+        Map<String, DatabaseConfig> running = new LinkedHashMap<>(current.databases());
         for (DatabaseConfig db : next.databases().values()) {
             DatabaseConfig was = current.databases().get(db.name());
-            if (was == null) {
-                log.warn("configuration reload: new database \"{}\" needs a restart", db.name());
+            if (was == null || was.endpoints().equals(db.endpoints())) {
                 continue;
             }
-            if (!was.endpoints().equals(db.endpoints())) {
-                Router.Database live = pooler.router().database(db.name());
-                EndpointSet set = EndpointSet.fromConfig(live.endpoints().version() + 1, db.endpoints());
-                if (pooler.applyEndpointSet(db.name(), set)) {
-                    log.info("configuration reload: database \"{}\" now uses {}", db.name(), set.endpoints());
-                }
-            }
-            boolean more = !was.serverDatabase().equals(db.serverDatabase())
-                    || was.mode() != db.mode()
-                    || was.maxServerConnections() != db.maxServerConnections()
-                    || was.minServerConnections() != db.minServerConnections()
-                    || !was.resetQuery().equals(db.resetQuery())
-                    || !was.routing().equals(db.routing())
-                    || !was.users().keySet().equals(db.users().keySet());
-            if (more) {
-                log.warn(
-                        "configuration reload: database \"{}\" changed more than its endpoints; those changes"
-                                + " need a restart",
-                        db.name());
+            Router.Database live = pooler.router().database(db.name());
+            EndpointSet set = EndpointSet.fromConfig(live.endpoints().version() + 1, db.endpoints());
+            if (pooler.applyEndpointSet(db.name(), set)) {
+                log.info("configuration reload: database \"{}\" now uses {}", db.name(), set.endpoints());
+                applied.add(ConfigDiff.endpointsKey(db.name()));
+                running.put(db.name(), withEndpoints(was, db.endpoints()));
             }
         }
-        current.databases().keySet().stream()
-                .filter(name -> !next.databases().containsKey(name))
-                .forEach(name -> log.warn("configuration reload: removing database \"{}\" needs a restart", name));
-        current = next;
+        List<String> needRestart = new ArrayList<>(ConfigDiff.changedKeys(current, next));
+        needRestart.removeAll(applied);
+        for (String key : needRestart) {
+            log.warn("configuration reload: {} changed in {}, needs a restart to take effect", key, file);
+        }
+        // What runs now: the loaded configuration plus what was applied, so the next reload compares with it.
+        current = new PoolerConfig(
+                current.listen(),
+                current.admin(),
+                current.limits(),
+                current.timeouts(),
+                current.pools(),
+                running,
+                current.security());
+        return new Outcome(true, List.copyOf(applied), List.copyOf(needRestart));
+    }
+
+    private static DatabaseConfig withEndpoints(DatabaseConfig d, List<Endpoint> endpoints) {
+        return new DatabaseConfig(
+                d.name(),
+                d.serverDatabase(),
+                endpoints,
+                d.mode(),
+                d.maxServerConnections(),
+                d.minServerConnections(),
+                d.resetQuery(),
+                d.users(),
+                d.routing());
     }
 
     private static byte[] hash(Path file) {

@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import org.junit.jupiter.api.Test;
@@ -21,15 +22,20 @@ import org.junit.jupiter.api.io.TempDir;
 class ConfigReloaderTest {
 
     private static String yaml(int port) {
+        return yaml(port, "scram_user-secret", "30s");
+    }
+
+    private static String yaml(int port, String password, String queryWait) {
         return """
                 listen: {host: 127.0.0.1, port: 0}
                 admin: {enabled: false}
+                timeouts: {queryWait: %s}
                 databases:
                   appdb:
                     endpoints: [{host: 127.0.0.1, port: %d}]
                     users:
-                      scram_user: {password: scram_user-secret}
-                """.formatted(port);
+                      scram_user: {password: %s, serverPassword: scram_user-secret}
+                """.formatted(queryWait, port, password);
     }
 
     private static int serverPort(Pooler pooler) throws Exception {
@@ -58,16 +64,50 @@ class ConfigReloaderTest {
 
             // Point the database at the other server and reload.
             Files.writeString(file, yaml(replica));
-            reloader.reload();
+            ConfigReloader.Outcome outcome = reloader.reload();
+            assertThat(outcome.applied()).containsExactly("databases.appdb.endpoints");
+            assertThat(outcome.needRestart()).isEmpty();
             EndpointSet set = pooler.router().database("appdb").endpoints();
             assertThat(set.version()).isEqualTo(2);
             assertThat(set.primary().port()).isEqualTo(replica);
             assertThat(serverPort(pooler)).isEqualTo(replica);
 
+            // Compared with what runs now (the applied endpoints), the same file again changes nothing.
+            assertThat(reloader.reload()).isEqualTo(new ConfigReloader.Outcome(true, List.of(), List.of()));
+
             Files.writeString(file, "databases: [not, a, mapping]\n");
-            reloader.reload();
+            assertThat(reloader.reload().valid()).isFalse();
             assertThat(pooler.router().database("appdb").endpoints().version()).isEqualTo(2);
             assertThat(serverPort(pooler)).isEqualTo(replica);
+        }
+    }
+
+    @Test
+    void changesThatNeedARestartAreNamedUntilTheFileMatchesWhatRunsAgain(@TempDir Path dir) throws Exception {
+        int port = TestPostgres.shared().primary().port();
+        Path file = dir.resolve("pggat.yaml");
+        Files.writeString(file, yaml(port));
+        PoolerConfig cfg = ConfigLoader.load(file, Map.of());
+        try (Pooler pooler = new Pooler(cfg, 2).start();
+                ConfigReloader reloader = new ConfigReloader(file, Map.of(), pooler, cfg)) {
+            Files.writeString(file, yaml(port, "rotated-client-secret", "45s"));
+            ConfigReloader.Outcome outcome = reloader.reload();
+            assertThat(outcome.applied()).isEmpty();
+            assertThat(outcome.needRestart())
+                    .containsExactly("timeouts.queryWait", "databases.appdb.users.scram_user.password");
+            assertThat(String.join(" ", outcome.needRestart())).doesNotContain("rotated-client-secret");
+            // Not applied: the running password still logs in.
+            assertThat(serverPort(pooler)).isEqualTo(port);
+
+            // Still not applied, so a later reload (another edit, or SIGHUP) names them again.
+            assertThat(reloader.reload().needRestart())
+                    .containsExactly("timeouts.queryWait", "databases.appdb.users.scram_user.password");
+
+            Files.writeString(file, yaml(port, "scram_user-secret", "45s"));
+            assertThat(reloader.reload().needRestart()).containsExactly("timeouts.queryWait");
+
+            Files.writeString(file, yaml(port));
+            assertThat(reloader.reload()).isEqualTo(new ConfigReloader.Outcome(true, List.of(), List.of()));
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.pggat.pooler.conformance;
 
+import dev.pggat.pooler.testing.PostgresPrograms;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -51,21 +52,7 @@ final class ExternalClients {
 
     /** psql, pgbench...: from {@code pg_config --bindir} first (the binaries matching the installed server), then PATH. */
     static Path postgresProgram(String name) {
-        try {
-            Result r = run(List.of("pg_config", "--bindir"), Map.of(), Path.of("."), Duration.ofSeconds(10));
-            if (r.exitCode() == 0) {
-                Path p = Path.of(r.stdout().trim()).resolve(name);
-                if (Files.isExecutable(p)) {
-                    return p;
-                }
-            }
-        } catch (IOException e) {
-            // no pg_config on PATH: look on PATH itself
-        }
-        return onPath(name)
-                .orElseThrow(() -> new IllegalStateException(name + " not found (neither in `pg_config --bindir` nor"
-                        + " on PATH): install the PostgreSQL client programs, on Debian `apt-get install"
-                        + " postgresql-client`"));
+        return PostgresPrograms.find(name);
     }
 
     /**

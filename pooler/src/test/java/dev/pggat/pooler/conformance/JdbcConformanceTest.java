@@ -55,7 +55,9 @@ class JdbcConformanceTest {
     // ------------------------------------------------------------------ queries, errors, transactions
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Target.class)
+    @EnumSource(
+            value = Target.class,
+            names = {"TRANSACTION", "SESSION"})
     void queriesErrorsAndTransactionsBehaveAsDirectly(Target target) throws Exception {
         conformance.check("basics", target, this::basics);
     }
@@ -136,15 +138,15 @@ class JdbcConformanceTest {
     // ------------------------------------------------------------------ batches
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Target.class)
+    @EnumSource(
+            value = Target.class,
+            names = {"TRANSACTION", "SESSION"})
     void batchesOfUnnamedStatementsBehaveAsDirectly(Target target) throws Exception {
         conformance.check("batches threshold 0", target, t -> batches(t, 0));
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(
-            value = Target.class,
-            names = {"DIRECT", "SESSION"})
+    @EnumSource(value = Target.class, names = "SESSION")
     void batchesOfNamedStatementsBehaveAsDirectly(Target target) throws Exception {
         conformance.check("batches threshold 1", target, t -> batches(t, 1));
     }
@@ -211,9 +213,7 @@ class JdbcConformanceTest {
     // ------------------------------------------------------------------ named statements
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(
-            value = Target.class,
-            names = {"DIRECT", "SESSION"})
+    @EnumSource(value = Target.class, names = "SESSION")
     void namedStatementsOfInterleavedClientsBehaveAsDirectly(Target target) throws Exception {
         conformance.check("interleaved named statements", target, this::interleavedNamedStatements);
     }
@@ -254,15 +254,15 @@ class JdbcConformanceTest {
     // ------------------------------------------------------------------ DDL between executions
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Target.class)
+    @EnumSource(
+            value = Target.class,
+            names = {"TRANSACTION", "SESSION"})
     void resultTypeChangedByDdlBetweenUnnamedExecutionsBehavesAsDirectly(Target target) throws Exception {
         conformance.check("ddl threshold 0", target, t -> ddlBetweenExecutions(t, 0));
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(
-            value = Target.class,
-            names = {"DIRECT", "SESSION"})
+    @EnumSource(value = Target.class, names = "SESSION")
     void resultTypeChangedByDdlBetweenNamedExecutionsBehavesAsDirectly(Target target) throws Exception {
         conformance.check("ddl threshold 1", target, t -> ddlBetweenExecutions(t, 1));
     }
@@ -317,7 +317,9 @@ class JdbcConformanceTest {
     // ------------------------------------------------------------------ Statement.cancel()
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Target.class)
+    @EnumSource(
+            value = Target.class,
+            names = {"TRANSACTION", "SESSION"})
     void statementCancelBehavesAsDirectly(Target target) throws Exception {
         conformance.check("cancel", target, this::cancel);
     }
@@ -361,15 +363,15 @@ class JdbcConformanceTest {
     // ------------------------------------------------------------------ many clients, many statements
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Target.class)
+    @EnumSource(
+            value = Target.class,
+            names = {"TRANSACTION", "SESSION"})
     void thousandClientsWithUnnamedStatementsGetTheirOwnResults(Target target) throws Exception {
         conformance.check("thousand clients threshold 0", target, t -> thousandClients(t, 0));
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(
-            value = Target.class,
-            names = {"DIRECT", "SESSION"})
+    @EnumSource(value = Target.class, names = "SESSION")
     void thousandClientsPreparingTwoHundredStatementsGetTheirOwnResults(Target target) throws Exception {
         conformance.check("thousand clients threshold 1", target, t -> thousandClients(t, 1));
     }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pggat.pooler.testing.PoolerFixture;
+import dev.pggat.pooler.testing.RawClient;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -30,8 +31,11 @@ class ShutdownTest {
             s.execute("GRANT ALL ON shutdown_rows TO scram_user");
         }
         Connection inTx = fx.connect("appdb", "scram_user");
-        Connection idle = fx.connect("appdb", "scram_user");
-        idle.createStatement().execute("SELECT 1");
+        // Raw, so that the test sees the pooler's ErrorResponse itself and not a driver's reading of a bare close.
+        RawClient idle = new RawClient("127.0.0.1", fx.port());
+        idle.login("trust_user", "appdb", null);
+        idle.send(RawClient.query("SELECT 1"));
+        assertThat(idle.readUntilReady()).last().extracting(RawClient.Msg::type).isEqualTo('Z');
         inTx.setAutoCommit(false);
         inTx.createStatement().execute("INSERT INTO shutdown_rows VALUES (1)");
 
@@ -53,9 +57,11 @@ class ShutdownTest {
         shutdown.get(10, TimeUnit.SECONDS);
         assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(5000);
 
-        assertThatThrownBy(() -> idle.createStatement().execute("SELECT 1"))
-                .isInstanceOfSatisfying(
-                        SQLException.class, e -> assertThat(e.getSQLState()).isIn("57P01", "08006", "08003"));
+        RawClient.Msg told = idle.read();
+        assertThat(told.type()).as(told.text()).isEqualTo('E');
+        assertThat(told.field('S')).isEqualTo("FATAL");
+        assertThat(told.field('C')).isEqualTo("57P01");
+        assertThat(idle.closedByServer()).isTrue();
         try (Connection c = fx.superuser();
                 ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM shutdown_rows")) {
             rs.next();

@@ -10,9 +10,9 @@ import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.config.RoutingConfig;
 import dev.pggat.pooler.config.Timeouts;
 import dev.pggat.pooler.demo.PostgresCluster;
+import dev.pggat.pooler.testing.PostgresPrograms;
 import dev.pggat.pooler.testing.RawClient;
 import dev.pggat.pooler.testing.TestPostgres;
-import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.URI;
@@ -21,7 +21,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -165,7 +164,7 @@ class ReplicaRoutingTest {
 
     /** Runs a script with psql through the pooler, one statement per Query, and returns its unaligned rows. */
     private static List<String> psql(String script) throws Exception {
-        Path psql = findPsql();
+        Path psql = PostgresPrograms.find("psql");
         ProcessBuilder pb = new ProcessBuilder(
                 psql.toString(),
                 "-X",
@@ -194,27 +193,6 @@ class ReplicaRoutingTest {
         assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
         assertThat(p.exitValue()).as("psql exit status; output:%n%s", output).isZero();
         return output.lines().filter(l -> !l.isBlank()).toList();
-    }
-
-    /** psql from PATH, else next to pg_config's other programs. */
-    private static Path findPsql() throws Exception {
-        for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
-            Path candidate = Path.of(dir, "psql");
-            if (!dir.isEmpty() && Files.isExecutable(candidate)) {
-                return candidate;
-            }
-        }
-        try {
-            Process pc = new ProcessBuilder("pg_config", "--bindir").start();
-            String bindir = new String(pc.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            if (pc.waitFor() == 0 && Files.isExecutable(Path.of(bindir, "psql"))) {
-                return Path.of(bindir, "psql");
-            }
-        } catch (IOException e) {
-            // No pg_config either: reported below.
-        }
-        throw new AssertionError("psql is needed for this test: none on PATH and none in pg_config --bindir"
-                + " (install the PostgreSQL client, e.g. the postgresql-client package)");
     }
 
     @Test

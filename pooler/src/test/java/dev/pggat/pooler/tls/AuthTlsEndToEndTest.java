@@ -926,21 +926,9 @@ class AuthTlsEndToEndTest {
         }
     }
 
-    /** psql from PATH, else from pg_config --bindir; the test needs a libpq client. */
-    static String psqlBinary() throws IOException, InterruptedException {
-        for (String d : System.getenv().getOrDefault("PATH", "").split(":")) {
-            if (!d.isEmpty() && Files.isExecutable(Path.of(d, "psql"))) {
-                return Path.of(d, "psql").toString();
-            }
-        }
-        Process p = new ProcessBuilder("pg_config", "--bindir").start();
-        String bin = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-        p.waitFor();
-        Path psql = Path.of(bin, "psql");
-        if (!Files.isExecutable(psql)) {
-            throw new AssertionError("psql is needed for this test: install a PostgreSQL client (psql on PATH)");
-        }
-        return psql.toString();
+    /** The test needs a libpq client. */
+    static String psqlBinary() {
+        return dev.pggat.pooler.testing.PostgresPrograms.find("psql").toString();
     }
 
     /** A client speaking the protocol over TLS, set up by SSLRequest or directly. */
