@@ -97,7 +97,9 @@ public final class ConfigDiff {
                 if (c.getName().equals("name")) {
                     continue; // the map key above it
                 }
-                diff(path.key(yamlName(ra.getClass(), c.getName())), value(ra, c), value(rb, c), out);
+                // PoolLimits groups keys that sit in the YAML next to their siblings (pools.reservePoolSize).
+                KeyPath at = c.getType() == PoolLimits.class ? path : path.key(yamlName(ra.getClass(), c.getName()));
+                diff(at, value(ra, c), value(rb, c), out);
             }
             return;
         }

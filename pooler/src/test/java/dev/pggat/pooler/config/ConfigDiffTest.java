@@ -104,6 +104,9 @@ class ConfigDiffTest {
 
     private static void assertNamedAsKeys(Class<? extends Record> type, List<String> keys) {
         List<String> names = Arrays.stream(type.getRecordComponents())
+                .flatMap(c -> c.getType() == PoolLimits.class
+                        ? Arrays.stream(PoolLimits.class.getRecordComponents())
+                        : java.util.stream.Stream.of(c))
                 .map(RecordComponent::getName)
                 .filter(n -> !n.equals("name"))
                 .map(n -> ConfigDiff.yamlName(type, n))

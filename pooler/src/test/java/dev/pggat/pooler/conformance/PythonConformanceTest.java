@@ -122,17 +122,30 @@ class PythonConformanceTest {
         // Without rounds the loop below would check nothing.
         assertThat(directRounds).as("rounds directly: " + direct).isNotEmpty();
         assertThat(rounds).hasSize(directRounds.size());
+        // The executions before the first DDL: the original row shape.
+        String before = pooled.get(0);
+        assertThat(before).as(pooled.toString()).startsWith("[(1, ");
         for (int i = 0; i < rounds.size(); i++) {
             List<String> round = rounds.get(i);
             assertThat(round.get(0))
                     .as("round " + i)
                     .isEqualTo(directRounds.get(i).get(0));
-            long errors = round.stream().filter(l -> l.equals("ERROR 0A000")).count();
-            assertThat(errors).as(pooled.toString()).isLessThanOrEqualTo(fx.transactionPoolSize());
-            String last = round.get(round.size() - 1);
-            assertThat(last)
-                    .as(pooled + ": after the errors the new row shape is read")
-                    .startsWith("[(1, ");
+            List<String> results = round.subList(1, round.size());
+            long errors = results.stream().filter(l -> l.equals("ERROR 0A000")).count();
+            assertThat(errors)
+                    .as(pooled + ": at most one error per server of the pool")
+                    .isLessThanOrEqualTo(fx.transactionPoolSize());
+            // Which server each execution lands on depends on timing, so the errors may come at any point of the
+            // round; what must hold is that the executions that do not fail read the new row shape.
+            List<String> rows =
+                    results.stream().filter(l -> !l.equals("ERROR 0A000")).toList();
+            assertThat(rows).as(pooled + ": round " + i + " heals").isNotEmpty();
+            assertThat(rows).as(pooled + ": one row shape per round").allMatch(r -> r.equals(rows.get(0)));
+            assertThat(rows.get(0)).as(pooled.toString()).startsWith("[(1, ");
+            assertThat(rows.get(0))
+                    .as(pooled + ": round " + i + " reads the new row shape")
+                    .isNotEqualTo(before);
+            before = rows.get(0);
         }
     }
 
