@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Min;
+import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.ValidationRule;
 
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -27,4 +28,23 @@ public class PoolSpec {
 
     @JsonPropertyDescription("Pool timeouts; each is a duration such as 500ms, 30s, 5m, 1h, or 0.")
     public PoolTimeouts timeouts;
+
+    @Min(0)
+    @JsonPropertyDescription("Most server connections to each database in each pooler pod, across its users; 0 is no"
+            + " cap. Default 0.")
+    public Integer maxDatabaseConnections;
+
+    @Min(0)
+    @JsonPropertyDescription("Server connections a pool may open beyond maxServerConnections once a client has"
+            + " waited reservePoolTimeout; 0 is no reserve. Default 0.")
+    public Integer reservePoolSize;
+
+    @Pattern(Durations.PATTERN)
+    @JsonPropertyDescription("How long the oldest waiting client waits before the reserve pool opens. Default 5s.")
+    public String reservePoolTimeout;
+
+    @Min(1)
+    @JsonPropertyDescription("Prepared statements each server connection keeps for transaction-mode clients (least"
+            + " recently used are closed past it). Default 1000.")
+    public Integer preparedStatementCacheSize;
 }

@@ -102,17 +102,26 @@ public final class PoolerConfig {
         PoolSpec pool = spec.pool;
         if (pool != null) {
             PoolTimeouts t = pool.timeouts;
-            if (t != null && (t.queryWait != null || t.serverIdle != null || t.serverLifetime != null)) {
+            if (t != null) {
                 Map<String, Object> timeouts = new LinkedHashMap<>();
                 putIfSet(timeouts, "queryWait", t.queryWait);
                 putIfSet(timeouts, "serverIdle", t.serverIdle);
                 putIfSet(timeouts, "serverLifetime", t.serverLifetime);
-                root.put("timeouts", timeouts);
+                putIfSet(timeouts, "clientIdle", t.clientIdle);
+                putIfSet(timeouts, "idleInTransaction", t.idleInTransaction);
+                putIfSet(timeouts, "query", t.query);
+                if (!timeouts.isEmpty()) {
+                    root.put("timeouts", timeouts);
+                }
             }
             Map<String, Object> pools = new LinkedHashMap<>();
             putIfSet(pools, "mode", pool.mode == null ? null : pool.mode.wireName());
             putIfSet(pools, "maxServerConnections", pool.maxServerConnections);
             putIfSet(pools, "minServerConnections", pool.minServerConnections);
+            putIfSet(pools, "maxDatabaseConnections", pool.maxDatabaseConnections);
+            putIfSet(pools, "reservePoolSize", pool.reservePoolSize);
+            putIfSet(pools, "reservePoolTimeout", pool.reservePoolTimeout);
+            putIfSet(pools, "preparedStatementCacheSize", pool.preparedStatementCacheSize);
             if (!pools.isEmpty()) {
                 root.put("pools", pools);
             }

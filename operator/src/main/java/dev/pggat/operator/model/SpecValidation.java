@@ -67,7 +67,14 @@ public final class SpecValidation {
                 duration("spec.pool.timeouts.queryWait", pool.timeouts.queryWait);
                 duration("spec.pool.timeouts.serverIdle", pool.timeouts.serverIdle);
                 duration("spec.pool.timeouts.serverLifetime", pool.timeouts.serverLifetime);
+                duration("spec.pool.timeouts.clientIdle", pool.timeouts.clientIdle);
+                duration("spec.pool.timeouts.idleInTransaction", pool.timeouts.idleInTransaction);
+                duration("spec.pool.timeouts.query", pool.timeouts.query);
             }
+            duration("spec.pool.reservePoolTimeout", pool.reservePoolTimeout);
+            atLeast("spec.pool.maxDatabaseConnections", pool.maxDatabaseConnections, 0);
+            atLeast("spec.pool.reservePoolSize", pool.reservePoolSize, 0);
+            atLeast("spec.pool.preparedStatementCacheSize", pool.preparedStatementCacheSize, 1);
         }
         if (spec.cluster.staticCluster != null) {
             for (int i = 0; i < spec.cluster.staticCluster.endpoints.size(); i++) {
@@ -137,6 +144,12 @@ public final class SpecValidation {
                     "spec.tls.mode is " + modeName + (t.mode == null ? " (the default)" : "") + " but no certificate"
                             + " is given; accepted: spec.tls.secretRef.name naming a kubernetes.io/tls Secret, or"
                             + " spec.tls.selfSigned: true");
+        }
+    }
+
+    private static void atLeast(String key, Integer value, int min) {
+        if (value != null && value < min) {
+            throw Problem.invalid("InvalidSpec", key + " is " + value + "; it must be at least " + min);
         }
     }
 

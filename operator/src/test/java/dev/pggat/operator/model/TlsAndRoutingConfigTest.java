@@ -9,6 +9,8 @@ import dev.pggat.crds.v1alpha1.DatabaseSpec;
 import dev.pggat.crds.v1alpha1.EndpointRole;
 import dev.pggat.crds.v1alpha1.PgPool;
 import dev.pggat.crds.v1alpha1.PgPoolSpec;
+import dev.pggat.crds.v1alpha1.PoolSpec;
+import dev.pggat.crds.v1alpha1.PoolTimeouts;
 import dev.pggat.crds.v1alpha1.RoutingSpec;
 import dev.pggat.crds.v1alpha1.SecretKeyRef;
 import dev.pggat.crds.v1alpha1.StaticCluster;
@@ -88,6 +90,37 @@ class TlsAndRoutingConfigTest {
         }
         t.selfSigned = selfSigned;
         return t;
+    }
+
+    @Test
+    void poolTimeoutsCapsAndReserveReachThePooler() throws Exception {
+        PgPool pool = pool(spec -> {
+            spec.pool = new PoolSpec();
+            spec.pool.timeouts = new PoolTimeouts();
+            spec.pool.timeouts.clientIdle = "10m";
+            spec.pool.timeouts.idleInTransaction = "30s";
+            spec.pool.timeouts.query = "2m";
+            spec.pool.maxDatabaseConnections = 40;
+            spec.pool.reservePoolSize = 5;
+            spec.pool.reservePoolTimeout = "3s";
+            spec.pool.preparedStatementCacheSize = 200;
+        });
+        var loaded = load(render(pool), Map.of());
+        assertThat(loaded.timeouts().clientIdle()).isEqualTo(Duration.ofMinutes(10));
+        assertThat(loaded.timeouts().idleInTransaction()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(loaded.timeouts().query()).isEqualTo(Duration.ofMinutes(2));
+        var limits = loaded.databases().get("shop").limits();
+        assertThat(limits.maxDatabaseConnections()).isEqualTo(40);
+        assertThat(limits.reservePoolSize()).isEqualTo(5);
+        assertThat(limits.reservePoolTimeout()).isEqualTo(Duration.ofSeconds(3));
+        assertThat(limits.preparedStatementCacheSize()).isEqualTo(200);
+
+        PgPool bad = pool(spec -> {
+            spec.pool = new PoolSpec();
+            spec.pool.preparedStatementCacheSize = 0;
+        });
+        assertThatThrownBy(() -> render(bad))
+                .hasMessageContaining("spec.pool.preparedStatementCacheSize is 0; it must be at least 1");
     }
 
     @Test
