@@ -42,7 +42,7 @@ public final class Pooler implements AutoCloseable {
     private final EventLoopGroup workerGroup;
     private final Router router;
     private final FrontendContext frontend;
-    // issue 6 (cancel forwarding across pooler replicas): the registry, kept to set its instance id and peers.
+    // Cancel forwarding across pooler replicas: the registry, kept to set its instance id and peers.
     private final CancelRegistry cancels;
     private final PoolerMetrics metrics;
     private final Security security;
@@ -69,7 +69,7 @@ public final class Pooler implements AutoCloseable {
                 transport, config.timeouts().serverConnect(), config.timeouts().serverLifetime(), security);
         security.connector(connector);
         this.router = new Router(config, connector, workerGroup);
-        // issue 6: cancels for keys another replica issued are forwarded to it over the same transport.
+        // Cancels for keys another replica issued are forwarded to it over the same transport.
         this.cancels = new CancelRegistry(0, new PeerCancelForwarder(transport, workerGroup));
         router.databases().forEach(db -> db.users()
                 .values()
@@ -237,7 +237,7 @@ public final class Pooler implements AutoCloseable {
         return frontend;
     }
 
-    // issue 6: the operator's endpoint stream sets the instance id and peers through this.
+    // The operator's endpoint stream sets the instance id and peers through this.
     public CancelRegistry cancelRegistry() {
         return cancels;
     }
