@@ -132,7 +132,7 @@ public final class Pooler implements AutoCloseable {
             admin = new AdminServer(
                     config.admin().host(),
                     config.admin().port(),
-                    metrics,
+                    metrics.registry(),
                     () -> ready,
                     config.admin().token(),
                     control());
