@@ -194,6 +194,10 @@ public final class SmallHttpServer implements AutoCloseable {
         private final Handler handler;
         private final long timeoutNanos;
         private ScheduledFuture<?> deadline;
+        /** Touched on the I/O thread only. */
+        private boolean inFlight;
+
+        private boolean closeAfterResponse;
 
         Connection(String name, Handler handler, long timeoutNanos) {
             this.name = name;
@@ -237,6 +241,13 @@ public final class SmallHttpServer implements AutoCloseable {
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
+            if (inFlight) {
+                // A pipelined request, decoded from the same read: not served; the client retries it on a new
+                // connection once this one closes after the answer in progress.
+                closeAfterResponse = true;
+                return;
+            }
+            inFlight = true;
             disarm();
             ctx.channel().config().setAutoRead(false);
             if (req.decoderResult().isFailure()) {
@@ -351,6 +362,11 @@ public final class SmallHttpServer implements AutoCloseable {
                     return;
                 }
                 // On the I/O thread, as the listener runs there: the next request may come, within the deadline.
+                connection.inFlight = false;
+                if (connection.closeAfterResponse) {
+                    done.channel().close();
+                    return;
+                }
                 connection.arm(ctx);
                 ctx.channel().config().setAutoRead(true);
             });

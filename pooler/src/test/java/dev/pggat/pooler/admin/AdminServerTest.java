@@ -145,6 +145,19 @@ class AdminServerTest {
         }
     }
 
+    @Test
+    void pipelinedRequestsAreAnsweredInOrder() throws Exception {
+        start(TOKEN, Duration.ofSeconds(5));
+        Socket s = connect();
+        s.getOutputStream()
+                .write(("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                + "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .getBytes(StandardCharsets.US_ASCII));
+        String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+        assertThat(answer).startsWith("HTTP/1.1 200 OK").endsWith("ready\n");
+        assertThat(answer.indexOf("ok\n")).isLessThan(answer.indexOf("ready\n"));
+    }
+
     private static String readLine(InputStream in) throws Exception {
         StringBuilder line = new StringBuilder();
         int c;
