@@ -61,7 +61,7 @@ public final class EndpointStreamServer implements AutoCloseable {
     private final EndpointHub hub;
     private final InetSocketAddress bind;
     private final Duration requestTimeout;
-    private SmallHttpServer http;
+    private volatile SmallHttpServer http;
     private final ThreadPoolExecutor auth;
     private final ExecutorService streams;
     private final ExecutorService background;

@@ -12,6 +12,8 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpContent;
@@ -32,6 +34,7 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.ssl.SslHandler;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -73,10 +76,12 @@ public final class SmallHttpServer implements AutoCloseable {
 
     private final EventLoopGroup group;
     private final Channel listener;
+    private final ChannelGroup connections;
 
-    private SmallHttpServer(EventLoopGroup group, Channel listener) {
+    private SmallHttpServer(EventLoopGroup group, Channel listener, ChannelGroup connections) {
         this.group = group;
         this.listener = listener;
+        this.connections = connections;
     }
 
     /**
@@ -100,6 +105,7 @@ public final class SmallHttpServer implements AutoCloseable {
         Transport transport = Transport.best();
         EventLoopGroup group = transport.newGroup(ioThreads, name);
         long timeoutNanos = requestTimeout.toNanos();
+        ChannelGroup connections = new DefaultChannelGroup(GlobalEventExecutor.INSTANCE);
         ServerBootstrap b = new ServerBootstrap()
                 .group(group)
                 .channel(transport.serverChannel())
@@ -108,6 +114,7 @@ public final class SmallHttpServer implements AutoCloseable {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
+                        connections.add(ch);
                         ChannelPipeline p = ch.pipeline();
                         if (tls != null) {
                             SSLEngine engine = tls.createSSLEngine();
@@ -121,7 +128,7 @@ public final class SmallHttpServer implements AutoCloseable {
                 });
         try {
             Channel listener = b.bind(bind).sync().channel();
-            return new SmallHttpServer(group, listener);
+            return new SmallHttpServer(group, listener, connections);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             group.shutdownGracefully(0, 0, TimeUnit.SECONDS);
@@ -140,6 +147,8 @@ public final class SmallHttpServer implements AutoCloseable {
     @Override
     public void close() {
         listener.close().awaitUninterruptibly(2, TimeUnit.SECONDS);
+        // Peers see the connection end now, not whenever the event loop gets round to it while stopping.
+        connections.close().awaitUninterruptibly(2, TimeUnit.SECONDS);
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);
     }
 
@@ -436,7 +445,9 @@ public final class SmallHttpServer implements AutoCloseable {
         /** Ends the body and closes the connection. */
         @Override
         public void close() {
-            if (channel.isActive()) {
+            if (channel.eventLoop().isShuttingDown()) {
+                channel.close();
+            } else if (channel.isActive()) {
                 channel.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT).addListener(ChannelFutureListener.CLOSE);
             }
         }
