@@ -107,7 +107,7 @@ public final class Main implements Callable<Integer> {
         return ns == null || ns.isBlank() ? null : ns;
     }
 
-    // [issue7 webhook] sidecar injection webhook options, and leader election for the two-replica Deployment.
+    // Sidecar injection webhook options, and leader election for the two-replica Deployment.
     @CommandLine.Mixin
     dev.pggat.operator.webhook.WebhookOptions webhook = new dev.pggat.operator.webhook.WebhookOptions();
 
@@ -117,7 +117,6 @@ public final class Main implements Callable<Integer> {
                     + " POD_NAMESPACE); all replicas serve the webhook. Env PGGAT_LEADER_ELECTION.",
             defaultValue = "${env:PGGAT_LEADER_ELECTION:-false}")
     boolean leaderElection;
-    // [/issue7]
 
     @Override
     public Integer call() throws Exception {
@@ -164,7 +163,7 @@ public final class Main implements Callable<Integer> {
                                 streamToStop.close();
                             }
                             operator.stop();
-                            closeQuietly(webhookServer); // [issue7 webhook]
+                            closeQuietly(webhookServer);
                             stopped.countDown();
                         },
                         "pggat-operator-shutdown"));
@@ -173,7 +172,6 @@ public final class Main implements Callable<Integer> {
         return 0;
     }
 
-    // [issue7 webhook]
     private static void closeQuietly(AutoCloseable c) {
         try {
             c.close();

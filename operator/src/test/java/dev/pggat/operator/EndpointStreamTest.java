@@ -212,6 +212,104 @@ class EndpointStreamTest {
         assertThat(clients.get(0).disconnectsTotal.sum()).isGreaterThan(0);
     }
 
+    private HttpResponse<String> getStream(String pool, String token, String heldVersion) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(streamUri(pool))
+                .timeout(Duration.ofSeconds(5))
+                .header("Authorization", "Bearer " + token);
+        if (heldVersion != null) {
+            b.header(StreamProtocol.LAST_VERSION_HEADER, heldVersion);
+        }
+        return HttpClient.newHttpClient().send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void aHeldVersionThatCannotBeExceededIsRefusedWith400AndAnInRangeOneIsExceeded() throws Exception {
+        cnpgCluster();
+        startStream(0);
+        api.startOperator(baseUrl());
+        api.create(cnpgPool("orders", "pg"));
+        String token = token("orders");
+        await("the PgPool's snapshot with a primary", WAIT, () -> {
+            var s = stream.hub().stream(NS + "/orders");
+            return s != null && primary(s.current().envelope()) != null;
+        });
+        for (String held : List.of(String.valueOf(Long.MAX_VALUE), "-1", "12abc", "99999999999999999999")) {
+            HttpResponse<String> r = getStream("orders", token, held);
+            assertThat(r.statusCode()).as(held).isEqualTo(400);
+            assertThat(r.body()).contains(StreamProtocol.LAST_VERSION_HEADER);
+        }
+        long current = stream.hub().stream(NS + "/orders")
+                .current()
+                .envelope()
+                .endpoints()
+                .version();
+        assertThat(current).as("refused headers moved nothing").isPositive().isLessThan(Long.MAX_VALUE / 2);
+
+        long held = current + 1_000_000;
+        HttpRequest request = HttpRequest.newBuilder(streamUri("orders"))
+                .header("Authorization", "Bearer " + token)
+                .header(StreamProtocol.LAST_VERSION_HEADER, Long.toString(held))
+                .build();
+        HttpResponse<java.util.stream.Stream<String>> lines =
+                HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofLines());
+        assertThat(lines.statusCode()).isEqualTo(200);
+        Envelope first = StreamProtocol.parseLine(lines.body().findFirst().orElseThrow());
+        lines.body().close();
+        assertThat(first.endpoints().version()).isEqualTo(held + 1);
+    }
+
+    @Test
+    void stalledConnectionsCostNoThreadAndDoNotDelayRealSubscribers() throws Exception {
+        cnpgCluster();
+        stream = EndpointStreamServer.start(
+                api.client,
+                Set.of(),
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
+                Duration.ofMillis(300),
+                EndpointStreamServer.DEFAULT_MAX_SUBSCRIBERS,
+                Clock.systemUTC(),
+                null,
+                Duration.ofMillis(500));
+        api.startOperator(baseUrl());
+        api.create(cnpgPool("orders", "pg"));
+        String token = token("orders");
+        List<java.net.Socket> stalled = new ArrayList<>();
+        try {
+            for (int i = 0; i < 64; i++) {
+                java.net.Socket s = new java.net.Socket(InetAddress.getLoopbackAddress(), stream.port());
+                s.setSoTimeout(5000);
+                s.getOutputStream()
+                        .write(("GET " + StreamProtocol.path(NS, "orders") + " HTTP/1.1\r\nHost: x\r\n")
+                                .getBytes(StandardCharsets.US_ASCII));
+                stalled.add(s);
+            }
+            long streamThreads = Thread.getAllStackTraces().keySet().stream()
+                    .filter(t -> t.getName().startsWith("pggat-stream-auth")
+                            || t.getName().startsWith("pggat-stream-subscriber"))
+                    .count();
+            assertThat(streamThreads)
+                    .as("threads serving requests before any request is whole")
+                    .isZero();
+
+            awaitEnvelope(subscribe("orders", token), "a snapshot while 64 connections stall", e -> true);
+            HttpResponse<String> health = HttpClient.newHttpClient()
+                    .send(
+                            HttpRequest.newBuilder(URI.create(baseUrl() + "/healthz"))
+                                    .timeout(Duration.ofSeconds(2))
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString());
+            assertThat(health.statusCode()).isEqualTo(200);
+            // Past the request timeout, every stalled connection has been closed without an answer.
+            for (java.net.Socket s : stalled) {
+                assertThat(s.getInputStream().read()).isEqualTo(-1);
+            }
+        } finally {
+            for (java.net.Socket s : stalled) {
+                s.close();
+            }
+        }
+    }
+
     @Test
     void aSubscriberKeepsItsSnapshotWhileTheOperatorRestartsThenResubscribes() throws Exception {
         cnpgCluster();

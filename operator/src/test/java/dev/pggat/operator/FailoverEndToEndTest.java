@@ -49,7 +49,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Issue 6's failover end to end: a real PostgreSQL primary and streaming replica stand behind a CloudNativePG
+ * Failover end to end: a real PostgreSQL primary and streaming replica stand behind a CloudNativePG
  * Cluster object on the mock API server; the in-process operator streams the PgPool's endpoint set to a real
  * pooler subscribed the way the {@code pggat} command does it; clients write through the pooler while the
  * replica is promoted and the Cluster status moves through a switchover.

@@ -281,11 +281,15 @@ final class MockApi implements AutoCloseable {
     static <T> T await(String what, Duration timeout, Supplier<T> probe) {
         long deadline = System.nanoTime() + timeout.toNanos();
         T last = null;
+        // A probe that keeps throwing is the likeliest reason for a timeout: the last failure becomes its cause.
+        Throwable lastFailure = null;
         while (System.nanoTime() < deadline) {
             try {
                 last = probe.get();
+                lastFailure = null;
             } catch (RuntimeException | AssertionError e) {
                 last = null;
+                lastFailure = e;
             }
             if (last != null && !Boolean.FALSE.equals(last)) {
                 return last;
@@ -297,6 +301,10 @@ final class MockApi implements AutoCloseable {
                 throw new IllegalStateException(e);
             }
         }
-        return fail("timed out after " + timeout + " waiting for " + what + " (last: " + last + ")");
+        String message = "timed out after " + timeout + " waiting for " + what + " (last: " + last + ")";
+        if (lastFailure != null) {
+            throw new AssertionError(message + "; the last probe failed with: " + lastFailure, lastFailure);
+        }
+        return fail(message);
     }
 }

@@ -43,7 +43,7 @@ public final class Pooler implements AutoCloseable {
     private final EventLoopGroup workerGroup;
     private final Router router;
     private final FrontendContext frontend;
-    // issue 6 (cancel forwarding across pooler replicas): the registry, kept to set its instance id and peers.
+    // Cancel forwarding across pooler replicas: the registry, kept to set its instance id and peers.
     private final CancelRegistry cancels;
     private final PoolerMetrics metrics;
     private final Security security;
@@ -70,7 +70,7 @@ public final class Pooler implements AutoCloseable {
                 transport, config.timeouts().serverConnect(), config.timeouts().serverLifetime(), security);
         security.connector(connector);
         this.router = new Router(config, connector, workerGroup);
-        // issue 6: cancels for keys another replica issued are forwarded to it over the same transport.
+        // Cancels for keys another replica issued are forwarded to it over the same transport.
         this.cancels = new CancelRegistry(0, new PeerCancelForwarder(transport, workerGroup));
         router.poolListener(new Router.PoolListener() {
             @Override
@@ -145,7 +145,7 @@ public final class Pooler implements AutoCloseable {
             admin = new AdminServer(
                     config.admin().host(),
                     config.admin().port(),
-                    metrics,
+                    metrics.registry(),
                     () -> ready,
                     config.admin().token(),
                     control());
@@ -250,7 +250,7 @@ public final class Pooler implements AutoCloseable {
         return frontend;
     }
 
-    // issue 6: the operator's endpoint stream sets the instance id and peers through this.
+    // The operator's endpoint stream sets the instance id and peers through this.
     public CancelRegistry cancelRegistry() {
         return cancels;
     }

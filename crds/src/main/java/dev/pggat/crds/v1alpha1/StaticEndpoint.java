@@ -26,7 +26,9 @@ public class StaticEndpoint {
     @JsonPropertyDescription("A name for this server, shown in status and metrics. Default host:port.")
     public String name;
 
-    @JsonPropertyDescription("Availability zone of the server, used later for zone-aware replica choice.")
+    @JsonPropertyDescription(
+            "Availability zone of the server. Informational: the pooler shows it with the endpoint set (admin GET"
+                    + " /endpoints) but does not choose replicas by zone.")
     public String zone;
 
     @Default("100")

@@ -95,7 +95,7 @@ public final class PoolerConfig {
     public static PoolerConfig render(PgPoolSpec spec, Topology topology, List<PoolerDatabase> databases) {
         Map<String, String> variables = variablesFor(databases);
         Map<String, Object> root = new LinkedHashMap<>();
-        // [issue7 sidecar] An injected sidecar sets PGGAT_LISTEN_HOST=127.0.0.1 so only its own pod reaches it.
+        // An injected sidecar sets PGGAT_LISTEN_HOST=127.0.0.1 so only its own pod reaches it.
         root.put("listen", ordered("host", "${" + LISTEN_HOST_VARIABLE + ":-0.0.0.0}", "port", LISTEN_PORT));
         // Probes come from the kubelet over the pod IP, so the admin endpoint cannot stay on loopback.
         root.put("admin", ordered("enabled", true, "host", "0.0.0.0", "port", ADMIN_PORT));

@@ -135,7 +135,7 @@ public final class PoolerResources {
         annotations.put(CHECKSUM_ANNOTATION, config.checksum());
         annotations.put(ENDPOINT_SET_VERSION_ANNOTATION, Long.toString(endpointSetVersion));
         annotations.put(ENDPOINT_SET_FINGERPRINT_ANNOTATION, topology.fingerprint());
-        // [issue7 sidecar] The webhook gives injected sidecars the same Secret-fed variables as the Deployment.
+        // The webhook gives injected sidecars the same Secret-fed variables as the Deployment.
         annotations.put(SECRET_ENV_ANNOTATION, SecretEnvAnnotation.encode(config.secretEnv()));
         return new ConfigMapBuilder()
                 .withMetadata(meta(pool, configMapName(pool), annotations))

@@ -19,6 +19,12 @@ import java.util.function.Consumer;
  * holds gets the current snapshot under a higher version than that.
  */
 public final class EndpointHub {
+    /**
+     * The highest version a subscriber may say it holds. Versions are milliseconds of the wall clock, so this is
+     * millions of years away; the headroom keeps {@code version + 1} from ever wrapping.
+     */
+    public static final long MAX_VERSION = Long.MAX_VALUE / 2;
+
     private final Clock clock;
     private final Map<String, PoolStream> pools = new ConcurrentHashMap<>();
     private final List<Consumer<String>> versionListeners = new CopyOnWriteArrayList<>();
@@ -110,6 +116,9 @@ public final class EndpointHub {
 
         /** Makes sure the snapshot carries a version above what a subscriber holds, re-stamping it if needed. */
         public void raiseAbove(long held) {
+            if (held < 0 || held > MAX_VERSION) {
+                throw new IllegalArgumentException("held version " + held + " is not within 0.." + MAX_VERSION);
+            }
             if (restamp(held)) {
                 versionChanged(key);
             }

@@ -371,6 +371,107 @@ class WebhookTlsTest {
         }
     }
 
+    /** A TLS connection that trusts only {@code bundle}, handshake done, nothing sent yet. */
+    private SSLSocket tlsSocket(String bundle, int port) throws Exception {
+        String pem = new String(Base64.getDecoder().decode(bundle), StandardCharsets.US_ASCII);
+        KeyStore trust = KeyStore.getInstance("PKCS12");
+        trust.load(null, null);
+        trust.setCertificateEntry("ca", WebhookPki.parseCertificates(pem).get(0));
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init(trust);
+        SSLContext ctx = SSLContext.getInstance("TLS");
+        ctx.init(null, tmf.getTrustManagers(), null);
+        SSLSocket tls = (SSLSocket) ctx.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), port);
+        tls.setSoTimeout(5000);
+        tls.startHandshake();
+        return tls;
+    }
+
+    private String filesModeBundle(Path dir) throws Exception {
+        WebhookPki.Identity ca = WebhookPki.newCa("limits", Instant.now());
+        WebhookPki.Identity serving = WebhookPki.newServing(ca, WebhookPki.serviceDnsNames(SERVICE, NS), Instant.now());
+        Files.writeString(dir.resolve("tls.crt"), WebhookPki.pemChain(serving.chain()));
+        Files.writeString(dir.resolve("tls.key"), WebhookPki.pem(serving.key()));
+        assertThat(new FileCertificates(dir, keys).reload()).isTrue();
+        return Base64.getEncoder().encodeToString(WebhookPki.pem(ca.leaf()).getBytes(StandardCharsets.US_ASCII));
+    }
+
+    private static String statusLine(InputStream in) throws Exception {
+        StringBuilder line = new StringBuilder();
+        int c;
+        while ((c = in.read()) != -1 && c != '\n') {
+            line.append((char) c);
+        }
+        return line.toString().trim();
+    }
+
+    @Test
+    void connectionsStalledInTheHandshakeOrMidRequestDoNotDelayReviews(@TempDir Path dir) throws Exception {
+        String bundle = filesModeBundle(dir);
+        List<Socket> stalled = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < 8; i++) {
+                // TCP only: the TLS handshake never starts.
+                stalled.add(new Socket(InetAddress.getLoopbackAddress(), webhook.port()));
+                SSLSocket tls = tlsSocket(bundle, webhook.port());
+                stalled.add(tls);
+                tls.getOutputStream()
+                        .write(("POST " + WebhookServer.MUTATE_PATH + " HTTP/1.1\r\nHost: x\r\n"
+                                        + "Content-Length: 1000\r\n\r\n{\"apiVer")
+                                .getBytes(StandardCharsets.US_ASCII));
+                tls.getOutputStream().flush();
+            }
+            long started = System.nanoTime();
+            assertThat(post(bundle, WebhookServer.MUTATE_PATH, review("while-stalled")))
+                    .startsWith("HTTP/1.1 200")
+                    .contains("\"uid\":\"while-stalled\"");
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(2));
+        } finally {
+            for (Socket s : stalled) {
+                s.close();
+            }
+        }
+    }
+
+    @Test
+    void anOversizedReviewGets413WithoutBeingRead(@TempDir Path dir) throws Exception {
+        String bundle = filesModeBundle(dir);
+        try (SSLSocket tls = tlsSocket(bundle, webhook.port())) {
+            tls.getOutputStream()
+                    .write(("POST " + WebhookServer.MUTATE_PATH + " HTTP/1.1\r\nHost: x\r\n"
+                                    + "Content-Type: application/json\r\nContent-Length: "
+                                    + (WebhookServer.MAX_BODY + 1) + "\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
+            tls.getOutputStream().flush();
+            assertThat(statusLine(tls.getInputStream())).isEqualTo("HTTP/1.1 413 Request Entity Too Large");
+        }
+    }
+
+    @Test
+    void aReviewNotFinishedWithinTheRequestTimeoutIsDropped(@TempDir Path dir) throws Exception {
+        String bundle = filesModeBundle(dir);
+        AdmissionHandler handler = new AdmissionHandler(
+                new SidecarInjector(new SidecarSettings("img", "http://s/{namespace}/{pgpool}")),
+                new ClientLookup(client));
+        try (WebhookServer quick = new WebhookServer(
+                                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
+                                keys,
+                                handler,
+                                Duration.ofMillis(300))
+                        .start();
+                SSLSocket tls = tlsSocket(bundle, quick.port())) {
+            tls.getOutputStream()
+                    .write(("POST " + WebhookServer.MUTATE_PATH + " HTTP/1.1\r\nHost: x\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
+            tls.getOutputStream().flush();
+            long started = System.nanoTime();
+            assertThat(tls.getInputStream().read())
+                    .as("closed without an answer")
+                    .isEqualTo(-1);
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(3));
+        }
+    }
+
     @Test
     void beforeAnyCertificateTheServerRefusesHandshakes() {
         WebhookPki.Identity ca = WebhookPki.newCa("x", Instant.now());

@@ -1,27 +1,41 @@
 package dev.pggat.pooler.admin;
 
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
-import dev.pggat.pooler.metrics.PoolerMetrics;
-import io.prometheus.metrics.exporter.httpserver.MetricsHandler;
+import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
+import io.prometheus.metrics.expositionformats.ExpositionFormats;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.time.Duration;
+import java.util.Map;
 import java.util.function.BooleanSupplier;
 
 /**
  * The small admin HTTP endpoint on its own port: {@code /healthz} (the process is alive), {@code /readyz} (the
  * pooler accepts clients; false while starting and draining), {@code /metrics} (Prometheus text format), and
  * {@code /endpoints}: GET shows each database's endpoint set and endpoint health; PUT {@code /endpoints/<db>}
- * with the bearer token from {@code admin.token} replaces a database's endpoint set.
+ * replaces a database's endpoint set. With {@code admin.token} configured, both need it as a bearer token;
+ * without one, GET is open and PUT is refused.
+ *
+ * <p>Served by {@link SmallHttpServer}: clients that stall mid-request cannot delay the probes.
  */
 public final class AdminServer {
-    private final HttpServer server;
-    private final ExecutorService executor;
+    /** How long a connection may take to send a whole request; probes and scrapes take milliseconds. */
+    static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(10);
+
+    static final int MAX_BODY = 1 << 20;
+
+    private final String host;
+    private final int port;
+    private final PrometheusRegistry registry;
+    private final Duration requestTimeout;
+    private final BooleanSupplier ready;
+    private final byte[] expected;
+    private final Control control;
+    private final ExpositionFormats formats = ExpositionFormats.init();
+    private SmallHttpServer server;
 
     /** What the admin endpoint can change: endpoint sets, by database. */
     public interface Control {
@@ -37,94 +51,116 @@ public final class AdminServer {
     }
 
     public AdminServer(
-            String host, int port, PoolerMetrics metrics, BooleanSupplier ready, String token, Control control)
-            throws IOException {
-        server = HttpServer.create(new InetSocketAddress(host, port), 64);
-        executor = Executors.newFixedThreadPool(2, r -> {
-            Thread t = new Thread(r, "pggat-admin");
-            t.setDaemon(true);
-            return t;
-        });
-        server.setExecutor(executor);
-        server.createContext("/metrics", new MetricsHandler(metrics.registry()));
-        server.createContext("/healthz", ex -> text(ex, 200, "ok\n"));
-        server.createContext("/readyz", ex -> {
-            boolean ok = ready.getAsBoolean();
-            text(ex, ok ? 200 : 503, ok ? "ready\n" : "not ready\n");
-        });
-        byte[] expected = token == null ? null : token.getBytes(StandardCharsets.UTF_8);
-        server.createContext("/endpoints", ex -> {
-            try (ex) {
-                String method = ex.getRequestMethod();
-                String path = ex.getRequestURI().getPath();
-                if (method.equals("GET") && (path.equals("/endpoints") || path.equals("/endpoints/"))) {
-                    json(ex, 200, control.endpointsJson());
-                    return;
-                }
-                if (!method.equals("PUT") || !path.startsWith("/endpoints/")) {
-                    text(ex, 405, "use GET /endpoints or PUT /endpoints/<database>\n");
-                    return;
-                }
-                if (expected == null) {
-                    text(ex, 403, "changes are disabled: set admin.token in the configuration\n");
-                    return;
-                }
-                String auth = ex.getRequestHeaders().getFirst("Authorization");
-                byte[] given = auth != null && auth.startsWith("Bearer ")
-                        ? auth.substring(7).getBytes(StandardCharsets.UTF_8)
-                        : new byte[0];
-                if (!MessageDigest.isEqual(expected, given)) {
-                    text(ex, 401, "missing or wrong bearer token\n");
-                    return;
-                }
-                byte[] body = ex.getRequestBody().readNBytes(MAX_BODY + 1);
-                if (body.length > MAX_BODY) {
-                    text(ex, 413, "endpoint set larger than " + MAX_BODY + " bytes\n");
-                    return;
-                }
-                String database = path.substring("/endpoints/".length());
-                String problem = control.applyEndpointSet(database, new String(body, StandardCharsets.UTF_8));
-                if (problem == null) {
-                    text(ex, 200, "applied\n");
-                } else {
-                    int status = problem.startsWith("stale") ? 409 : problem.startsWith("unknown") ? 404 : 400;
-                    text(ex, status, problem + "\n");
-                }
-            }
-        });
-        server.createContext("/", ex -> text(ex, 404, "not found: try /healthz, /readyz, /metrics or /endpoints\n"));
+            String host, int port, PrometheusRegistry registry, BooleanSupplier ready, String token, Control control) {
+        this(host, port, registry, ready, token, control, REQUEST_TIMEOUT);
     }
 
-    public void start() {
-        server.start();
+    AdminServer(
+            String host,
+            int port,
+            PrometheusRegistry registry,
+            BooleanSupplier ready,
+            String token,
+            Control control,
+            Duration requestTimeout) {
+        this.host = host;
+        this.port = port;
+        this.registry = registry;
+        this.requestTimeout = requestTimeout;
+        this.ready = ready;
+        this.expected = token == null ? null : token.getBytes(StandardCharsets.UTF_8);
+        this.control = control;
+    }
+
+    public void start() throws IOException {
+        // Two I/O threads: a slow scrape on one leaves the other for the probes.
+        server = SmallHttpServer.start(
+                "pggat-admin", new InetSocketAddress(host, port), null, requestTimeout, MAX_BODY, 2, this::handle);
     }
 
     public InetSocketAddress address() {
-        return server.getAddress();
+        return server.address();
     }
 
     public void stop() {
-        server.stop(0);
-        executor.shutdownNow();
-    }
-
-    private static final int MAX_BODY = 1 << 20;
-
-    private static void json(HttpExchange ex, int status, String body) throws IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        ex.getResponseHeaders().set("Content-Type", "application/json");
-        ex.sendResponseHeaders(status, bytes.length);
-        try (OutputStream out = ex.getResponseBody()) {
-            out.write(bytes);
+        if (server != null) {
+            server.close();
         }
     }
 
-    private static void text(HttpExchange ex, int status, String body) throws IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        ex.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
-        ex.sendResponseHeaders(status, bytes.length);
-        try (OutputStream out = ex.getResponseBody()) {
-            out.write(bytes);
+    private void handle(SmallHttpServer.Exchange ex) throws IOException {
+        String path = ex.path();
+        switch (path) {
+            case "/healthz" -> ex.respond(200, "ok\n");
+            case "/readyz" -> {
+                boolean ok = ready.getAsBoolean();
+                ex.respond(ok ? 200 : 503, ok ? "ready\n" : "not ready\n");
+            }
+            case "/metrics" -> metrics(ex);
+            default -> {
+                if (path.equals("/endpoints") || path.startsWith("/endpoints/")) {
+                    endpoints(ex, path);
+                } else {
+                    ex.respond(404, "not found: try /healthz, /readyz, /metrics or /endpoints\n");
+                }
+            }
         }
+    }
+
+    private void metrics(SmallHttpServer.Exchange ex) throws IOException {
+        String accept = ex.header("Accept");
+        ExpositionFormatWriter writer = accept == null ? null : formats.findWriter(accept);
+        if (writer == null || !writer.isAvailable()) {
+            writer = formats.getPrometheusTextFormatWriter();
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream(16384);
+        writer.write(out, registry.scrape());
+        ex.respond(200, writer.getContentType(), out.toByteArray(), Map.of());
+    }
+
+    private void endpoints(SmallHttpServer.Exchange ex, String path) {
+        String method = ex.method();
+        boolean list = method.equals("GET") && (path.equals("/endpoints") || path.equals("/endpoints/"));
+        if (!list && !method.equals("PUT")) {
+            ex.respond(405, "use GET /endpoints or PUT /endpoints/<database>\n");
+            return;
+        }
+        if (list && expected == null) {
+            // Hosts and ports only, no secrets; without a token the port is meant to be firewalled (docs/security.md).
+            json(ex, control.endpointsJson());
+            return;
+        }
+        if (expected == null) {
+            ex.respond(403, "changes are disabled: set admin.token in the configuration\n");
+            return;
+        }
+        String auth = ex.header("Authorization");
+        byte[] given = auth != null && auth.startsWith("Bearer ")
+                ? auth.substring(7).getBytes(StandardCharsets.UTF_8)
+                : new byte[0];
+        if (!MessageDigest.isEqual(expected, given)) {
+            ex.respond(401, "missing or wrong bearer token\n");
+            return;
+        }
+        if (list) {
+            json(ex, control.endpointsJson());
+            return;
+        }
+        if (path.length() <= "/endpoints/".length()) {
+            ex.respond(404, "use PUT /endpoints/<database>\n");
+            return;
+        }
+        String database = path.substring("/endpoints/".length());
+        String problem = control.applyEndpointSet(database, new String(ex.body(), StandardCharsets.UTF_8));
+        if (problem == null) {
+            ex.respond(200, "applied\n");
+        } else {
+            int status = problem.startsWith("stale") ? 409 : problem.startsWith("unknown") ? 404 : 400;
+            ex.respond(status, problem + "\n");
+        }
+    }
+
+    private static void json(SmallHttpServer.Exchange ex, String body) {
+        ex.respond(200, "application/json", body.getBytes(StandardCharsets.UTF_8), Map.of());
     }
 }

@@ -129,7 +129,7 @@ final class ConfigBinder {
     /** Long enough that guessing is hopeless, short enough for any generated token. */
     static final int MIN_TOKEN_CHARS = 16;
 
-    /** Names and zones end up in metric labels and log lines; the bound keeps those readable. */
+    /** Names end up in metric labels and log lines, zones in the admin API's answers; the bound keeps those readable. */
     static final int MAX_LABEL_CHARS = 255;
 
     /** What the query classifier accepts: an SQL identifier without schema, with an optional trailing *. */

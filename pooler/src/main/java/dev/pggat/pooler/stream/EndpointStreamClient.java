@@ -1,12 +1,16 @@
 package dev.pggat.pooler.stream;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -28,10 +32,21 @@ import org.slf4j.LoggerFactory;
  * new snapshot arrives.
  *
  * <p>The callback runs on one thread at a time, in stream order.
+ *
+ * <p>What the operator sends is bounded: of a refusal's body only the first {@value #MAX_ERROR_BODY_BYTES} bytes
+ * are read, and a stream line (one snapshot: every endpoint and peer of the PgPool, a few hundred bytes each) may
+ * be at most {@value #DEFAULT_MAX_LINE_BYTES} bytes, tens of thousands of endpoints. A longer line ends the
+ * connection like any other failure, and the next attempt follows the backoff.
  */
 public final class EndpointStreamClient implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EndpointStreamClient.class);
     private static final int MAX_ERROR_BODY = 200;
+    /** How much of a refusal's body is read: enough for the operator's one-line reasons. */
+    static final int MAX_ERROR_BODY_BYTES = 4096;
+    /** The longest stream line accepted, in bytes; see the class comment. */
+    public static final int DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+    private int maxLineBytes = DEFAULT_MAX_LINE_BYTES;
 
     private final StreamSettings settings;
     private final Consumer<Envelope> onEnvelope;
@@ -71,6 +86,12 @@ public final class EndpointStreamClient implements AutoCloseable {
             t.setDaemon(true);
             return t;
         };
+    }
+
+    /** A lower line cap, for tests: nobody sends 16 MiB lines quickly. */
+    EndpointStreamClient withMaxLineBytes(int maxLineBytes) {
+        this.maxLineBytes = maxLineBytes;
+        return this;
     }
 
     /** Connects in the background and returns at once. */
@@ -237,7 +258,7 @@ public final class EndpointStreamClient implements AutoCloseable {
     }
 
     /** One attempt: the request, and while the answer is 200 the lines of its body. */
-    private final class Connection implements Flow.Subscriber<String> {
+    private final class Connection {
         volatile boolean ended;
         volatile boolean streaming;
         volatile boolean delivered;
@@ -247,15 +268,14 @@ public final class EndpointStreamClient implements AutoCloseable {
 
         HttpResponse.BodySubscriber<String> bodyFor(HttpResponse.ResponseInfo info) {
             if (info.statusCode() != 200) {
-                return HttpResponse.BodySubscribers.ofString(StandardCharsets.UTF_8);
+                return new ErrorBody(this);
             }
             streaming = true;
             lastLineNanos = System.nanoTime();
-            return HttpResponse.BodySubscribers.fromLineSubscriber(this, s -> null, StandardCharsets.UTF_8, "\n");
+            return new Lines(this, maxLineBytes);
         }
 
-        @Override
-        public void onSubscribe(Flow.Subscription s) {
+        void subscribed(Flow.Subscription s) {
             subscription = s;
             if (ended) {
                 s.cancel();
@@ -264,8 +284,7 @@ public final class EndpointStreamClient implements AutoCloseable {
             }
         }
 
-        @Override
-        public void onNext(String line) {
+        void line(String line) {
             if (ended) {
                 return;
             }
@@ -273,14 +292,8 @@ public final class EndpointStreamClient implements AutoCloseable {
             deliver(this, line);
         }
 
-        @Override
-        public void onError(Throwable t) {
+        void failed(Throwable t) {
             end(t.getClass().getSimpleName() + (t.getMessage() == null ? "" : ": " + t.getMessage()));
-        }
-
-        @Override
-        public void onComplete() {
-            end("the operator closed the stream");
         }
 
         /** Ends this attempt once, whatever noticed first, and schedules the next unless closing. */
@@ -300,6 +313,132 @@ public final class EndpointStreamClient implements AutoCloseable {
             if (!closed && current == this) {
                 retryLater(reason);
             }
+        }
+    }
+
+    /** The body of a 200: lines split at LF, each at most {@code maxLineBytes} long. */
+    private static final class Lines implements HttpResponse.BodySubscriber<String> {
+        private final Connection c;
+        private final int maxLineBytes;
+        private final CompletableFuture<String> body = new CompletableFuture<>();
+        private final ByteArrayOutputStream line = new ByteArrayOutputStream();
+
+        Lines(Connection c, int maxLineBytes) {
+            this.c = c;
+            this.maxLineBytes = maxLineBytes;
+        }
+
+        @Override
+        public CompletionStage<String> getBody() {
+            return body;
+        }
+
+        @Override
+        public void onSubscribe(Flow.Subscription s) {
+            c.subscribed(s);
+        }
+
+        @Override
+        public void onNext(List<ByteBuffer> items) {
+            for (ByteBuffer b : items) {
+                while (b.hasRemaining()) {
+                    if (c.ended) {
+                        return;
+                    }
+                    int start = b.position();
+                    int newline = -1;
+                    for (int i = start; i < b.limit(); i++) {
+                        if (b.get(i) == '\n') {
+                            newline = i;
+                            break;
+                        }
+                    }
+                    int end = newline < 0 ? b.limit() : newline;
+                    if (line.size() + (end - start) > maxLineBytes) {
+                        line.reset();
+                        c.end("a stream line is longer than " + maxLineBytes + " bytes");
+                        body.complete("");
+                        return;
+                    }
+                    byte[] chunk = new byte[end - start];
+                    b.get(chunk);
+                    line.write(chunk, 0, chunk.length);
+                    if (newline >= 0) {
+                        b.get(); // the LF
+                        String text = line.toString(StandardCharsets.UTF_8);
+                        line.reset();
+                        c.line(text);
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            c.failed(t);
+            body.completeExceptionally(t);
+        }
+
+        @Override
+        public void onComplete() {
+            if (line.size() > 0) {
+                c.line(line.toString(StandardCharsets.UTF_8));
+                line.reset();
+            }
+            c.end("the operator closed the stream");
+            body.complete("");
+        }
+    }
+
+    /** The body of a refusal: its first {@link #MAX_ERROR_BODY_BYTES} bytes; the rest is not read. */
+    private static final class ErrorBody implements HttpResponse.BodySubscriber<String> {
+        private final Connection c;
+        private final CompletableFuture<String> body = new CompletableFuture<>();
+        private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        private Flow.Subscription subscription;
+
+        ErrorBody(Connection c) {
+            this.c = c;
+        }
+
+        @Override
+        public CompletionStage<String> getBody() {
+            return body;
+        }
+
+        @Override
+        public void onSubscribe(Flow.Subscription s) {
+            subscription = s;
+            c.subscription = s;
+            s.request(Long.MAX_VALUE);
+        }
+
+        @Override
+        public void onNext(List<ByteBuffer> items) {
+            if (body.isDone()) {
+                return;
+            }
+            for (ByteBuffer b : items) {
+                int n = Math.min(b.remaining(), MAX_ERROR_BODY_BYTES - bytes.size());
+                byte[] chunk = new byte[n];
+                b.get(chunk);
+                bytes.write(chunk, 0, n);
+                if (bytes.size() >= MAX_ERROR_BODY_BYTES) {
+                    subscription.cancel();
+                    body.complete(bytes.toString(StandardCharsets.UTF_8) + "...");
+                    return;
+                }
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            body.completeExceptionally(t);
+        }
+
+        @Override
+        public void onComplete() {
+            body.complete(bytes.toString(StandardCharsets.UTF_8));
         }
     }
 }

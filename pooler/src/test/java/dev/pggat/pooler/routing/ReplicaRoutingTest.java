@@ -357,7 +357,7 @@ class ReplicaRoutingTest {
         static final String USER = TestPostgres.SCRAM_USER;
         static final String PLAIN_USER = TestPostgres.PLAIN_USER;
         static final Duration PROBE = Duration.ofMillis(200);
-        static final String TOKEN = "issue4-admin-token";
+        static final String TOKEN = "replica-routing-admin-token";
 
         final PostgresCluster cluster;
         final Pooler pooler;

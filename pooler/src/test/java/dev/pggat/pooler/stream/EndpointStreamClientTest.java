@@ -77,6 +77,45 @@ class EndpointStreamClientTest {
     }
 
     @Test
+    void aLineLongerThanTheCapEndsTheConnectionAndTheNextAttemptIsServed() throws Exception {
+        server = new ScriptedStreamServer(0);
+        client = new EndpointStreamClient(settings(Duration.ofSeconds(10)), received::add)
+                .withMaxLineBytes(64 * 1024)
+                .start();
+        server.send(StreamProtocol.snapshotLine(envelope(5, "10.0.0.1")));
+        assertThat(next().endpoints().version()).isEqualTo(5);
+        // No newline in sight: without a cap the client would buffer this for as long as it comes.
+        server.send("{\"type\":\"snapshot\",\"pad\":\"" + "x".repeat(100 * 1024));
+        awaitRequests(2);
+        assertThat(client.disconnectsTotal.sum()).isGreaterThanOrEqualTo(1);
+        assertThat(server.requests.get(1).get("pggat-last-version")).containsExactly("5");
+        server.send(StreamProtocol.snapshotLine(envelope(6, "10.0.0.2")));
+        assertThat(next().endpoints().version()).isEqualTo(6);
+        assertThat(received).isEmpty();
+    }
+
+    @Test
+    void ofAHugeRefusalBodyOnlyTheStartIsReadAndTheClientRetries() throws Exception {
+        server = new ScriptedStreamServer(0);
+        server.status = 503;
+        server.errorBodyBytes = 256L * 1024 * 1024;
+        client = new EndpointStreamClient(settings(Duration.ofSeconds(10)), received::add).start();
+        awaitRequests(2);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (server.errorBodiesCut.get() < 1 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(server.errorBodiesCut.get())
+                .as("refusal bodies the client stopped reading")
+                .isPositive();
+        assertThat(server.errorBodiesWritten.get()).isZero();
+        server.errorBodyBytes = 0;
+        server.status = 200;
+        server.send(StreamProtocol.snapshotLine(envelope(7, "10.0.0.3")));
+        assertThat(next().endpoints().version()).isEqualTo(7);
+    }
+
+    @Test
     void aStreamOpenLongerThanTheConnectTimeoutIsNotCutOff() throws Exception {
         server = new ScriptedStreamServer(0);
         client = new EndpointStreamClient(settings(Duration.ofSeconds(10)), received::add).start();

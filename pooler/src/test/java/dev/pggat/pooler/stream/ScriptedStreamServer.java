@@ -32,6 +32,12 @@ final class ScriptedStreamServer implements AutoCloseable {
     final BlockingQueue<Object> script = new LinkedBlockingQueue<>();
     private final AtomicInteger generation = new AtomicInteger();
     volatile int status = 200;
+    /** When positive, refusals carry a body of this many bytes instead of "refused". */
+    volatile long errorBodyBytes;
+    /** Refusal bodies that went out whole, and those the client cut short. */
+    final AtomicInteger errorBodiesWritten = new AtomicInteger();
+
+    final AtomicInteger errorBodiesCut = new AtomicInteger();
 
     /** Queued to end the current response. */
     static final Object END = new Object();
@@ -69,6 +75,20 @@ final class ScriptedStreamServer implements AutoCloseable {
         requests.add(headers);
         int mine = generation.incrementAndGet();
         int s = status;
+        if (s != 200 && errorBodyBytes > 0) {
+            ex.sendResponseHeaders(s, errorBodyBytes);
+            byte[] block = new byte[65536];
+            java.util.Arrays.fill(block, (byte) 'x');
+            try (OutputStream out = ex.getResponseBody()) {
+                for (long left = errorBodyBytes; left > 0; left -= block.length) {
+                    out.write(block, 0, (int) Math.min(block.length, left));
+                }
+                errorBodiesWritten.incrementAndGet();
+            } catch (IOException e) {
+                errorBodiesCut.incrementAndGet();
+            }
+            return;
+        }
         if (s != 200) {
             byte[] body = "refused".getBytes(StandardCharsets.UTF_8);
             ex.sendResponseHeaders(s, body.length);
