@@ -8,6 +8,7 @@ import dev.pggat.pooler.config.AuthQuerySettings;
 import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.ProtocolConstants;
+import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.EventLoop;
 import java.nio.charset.StandardCharsets;
@@ -182,7 +183,10 @@ public final class AuthQuery {
                 try {
                     result.complete(Optional.of(Secret.parse(value)));
                 } catch (IllegalArgumentException e) {
-                    log.warn("auth query: the secret returned for user \"{}\" is not valid: {}", user, e.getMessage());
+                    log.warn(
+                            "auth query: the secret returned for user \"{}\" is not valid: {}",
+                            Printable.log(user),
+                            e.getMessage());
                     result.complete(Optional.empty());
                 }
             }

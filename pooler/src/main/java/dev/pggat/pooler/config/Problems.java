@@ -1,5 +1,6 @@
 package dev.pggat.pooler.config;
 
+import dev.pggat.pooler.util.Printable;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -67,27 +68,7 @@ final class Problems {
 
     /** Keeps one message on one line and bounded, whatever the value holds. */
     static String printable(String value) {
-        StringBuilder sb = new StringBuilder();
-        int count = 0;
-        for (int i = 0; i < value.length() && count < MAX_VALUE_CHARS; i++, count++) {
-            char c = value.charAt(i);
-            switch (c) {
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                default -> {
-                    if (Character.isISOControl(c)) {
-                        sb.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        if (value.length() > MAX_VALUE_CHARS) {
-            sb.append("...");
-        }
-        return sb.toString();
+        return Printable.escape(value, MAX_VALUE_CHARS);
     }
 
     /**

@@ -17,7 +17,9 @@ import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.EndpointState;
 import dev.pggat.pooler.routing.RouteHint;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -108,6 +110,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private boolean begun;
 
     private ServerConnection server;
+    /** The server whose FATAL or PANIC error the client already got: its close needs no second error. */
+    private ServerConnection fatalForwardedBy;
+
     private Pool.Waiter waiter;
     private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(4);
     /** ReadyForQuery messages the server still owes: one per Query, Sync and FunctionCall sent. */
@@ -631,9 +636,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         log.info(
                 "client {} ({}@{}): no server: {}",
                 ctx.channel().remoteAddress(),
-                userName,
-                databaseName,
-                error.getMessage());
+                Printable.log(userName),
+                Printable.log(databaseName),
+                Printable.log(error.getMessage()));
         fatal(error.sqlState() == null ? SqlState.CONNECTION_FAILURE : error.sqlState(), error.getMessage());
     }
 
@@ -774,8 +779,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                     "client {} ({}@{}): keeps its server for the rest of its session ({}: state that cannot move"
                             + " between servers)",
                     ctx.channel().remoteAddress(),
-                    userName,
-                    databaseName,
+                    Printable.log(userName),
+                    Printable.log(databaseName),
                     pinned);
         }
     }
@@ -1549,6 +1554,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 s.appliedParameters().put(name, value);
             }
         }
+        if (type == ProtocolConstants.ERROR_RESPONSE) {
+            String severity = ErrorFields.parse(frame).severity();
+            if ("FATAL".equals(severity) || "PANIC".equals(severity)) {
+                fatalForwardedBy = s;
+            }
+        }
         ctx.write(frame, ctx.voidPromise());
     }
 
@@ -1818,9 +1829,16 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         log.info(
                 "client {} ({}@{}): server {} closed the connection",
                 ctx.channel().remoteAddress(),
-                userName,
-                databaseName,
+                Printable.log(userName),
+                Printable.log(databaseName),
                 s);
+        if (fatalForwardedBy == s) {
+            // The client already has the server's reason (pg_terminate_backend, shutdown): PostgreSQL sends one
+            // error and closes, and so does the pooler.
+            ctx.channel().config().setAutoRead(false);
+            ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
         fatal(SqlState.CONNECTION_FAILURE, "server connection closed unexpectedly");
     }
 
@@ -2020,8 +2038,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         log.warn(
                 "client {} ({}@{}): server {} did not answer the cancel of a query past timeouts.query; closed it",
                 ctx.channel().remoteAddress(),
-                userName,
-                databaseName,
+                Printable.log(userName),
+                Printable.log(databaseName),
                 s);
         fatal(
                 SqlState.QUERY_CANCELED,

@@ -11,6 +11,7 @@ import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.EventLoop;
 import io.netty.util.concurrent.Future;
@@ -266,7 +267,7 @@ public final class ListenRelay implements ServerListener {
         }
         c.channel().flush();
         counts();
-        log.debug("LISTEN relay for {}@{} connected to {}", user(), database(), c);
+        log.debug("LISTEN relay for {}@{} connected to {}", Printable.log(user()), database(), c);
     }
 
     /**
@@ -274,7 +275,7 @@ public final class ListenRelay implements ServerListener {
      * listened to again after a backoff.
      */
     private void connectFailed(ErrorFields error) {
-        log.warn("LISTEN relay for {}@{}: {}", user(), database(), error.message());
+        log.warn("LISTEN relay for {}@{}: {}", Printable.log(user()), database(), Printable.log(error.message()));
         failWaiters(error);
         if (!channels.isEmpty() && !closed) {
             scheduleRetry();
@@ -349,7 +350,11 @@ public final class ListenRelay implements ServerListener {
                     if (head != null) {
                         head.error = error;
                     } else {
-                        log.warn("LISTEN relay for {}@{}: server said {}", user(), database(), error);
+                        log.warn(
+                                "LISTEN relay for {}@{}: server said {}",
+                                Printable.log(user()),
+                                database(),
+                                Printable.log(error));
                     }
                 }
                 case ProtocolConstants.READY_FOR_QUERY -> answered(inFlight.pollFirst());
@@ -408,7 +413,7 @@ public final class ListenRelay implements ServerListener {
             log.warn(
                     "LISTEN relay for {}@{}: server {} closed the connection; listening again to {} channels"
                             + " (notifications sent meanwhile are lost)",
-                    user(),
+                    Printable.log(user()),
                     database(),
                     server,
                     channels.size());

@@ -30,6 +30,7 @@ import dev.pggat.pooler.tls.ClientCertMode;
 import dev.pggat.pooler.tls.ClientTlsContexts;
 import dev.pggat.pooler.tls.DirectTlsDetector;
 import dev.pggat.pooler.tls.TlsInfo;
+import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.ChannelFutureListener;
@@ -279,17 +280,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             databaseName = userName;
         }
         InetAddress client = address(ctx.channel().remoteAddress());
-        Duration blocked = security.limiter().blockedFor(client);
-        if (!blocked.isZero()) {
-            context.rejectedTotal.increment();
-            security.metrics().rateLimited.increment();
-            log.info(
-                    "client {}: login refused, too many failed logins from this address",
-                    ctx.channel().remoteAddress());
-            fatal(
-                    SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
-                    "too many failed login attempts from host \"" + hostText(client) + "\"; try again in "
-                            + Math.max(1, (blocked.toMillis() + 999) / 1000) + " s");
+        if (refusedAsBlocked()) {
             return;
         }
 
@@ -417,8 +408,8 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         log.info(
                 "client {}: certificate {} does not map to user \"{}\"{}",
                 ctx.channel().remoteAddress(),
-                names,
-                userName,
+                Printable.log(names),
+                Printable.log(userName),
                 rule.map() == null ? "" : " in map \"" + rule.map() + "\"");
         certFailed("certificate authentication failed for user \"" + userName + "\"");
     }
@@ -450,7 +441,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                         return;
                     }
                     if (error != null) {
-                        log.warn("client {}: {}", ctx.channel().remoteAddress(), error.getMessage());
+                        log.warn("client {}: {}", ctx.channel().remoteAddress(), Printable.log(error.getMessage()));
                     }
                     secret = !candidate || found == null ? null : found.orElse(null);
                     next.run();
@@ -503,6 +494,29 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         return a == null ? "[local]" : a.getHostAddress();
     }
 
+    /**
+     * Refuses the login when its address has reached the failed-login limit. Checked at the startup packet and
+     * again before each password or proof is looked at: connections opened before the limit was reached must not
+     * keep guessing, and the answer must not depend on whether the guess was right.
+     */
+    private boolean refusedAsBlocked() {
+        InetAddress client = address(ctx.channel().remoteAddress());
+        Duration blocked = security.limiter().blockedFor(client);
+        if (blocked.isZero()) {
+            return false;
+        }
+        context.rejectedTotal.increment();
+        security.metrics().rateLimited.increment();
+        log.info(
+                "client {}: login refused, too many failed logins from this address",
+                ctx.channel().remoteAddress());
+        fatal(
+                SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                "too many failed login attempts from host \"" + hostText(client) + "\"; try again in "
+                        + Math.max(1, (blocked.toMillis() + 999) / 1000) + " s");
+        return true;
+    }
+
     // ---------------------------------------------------------------- authentication
 
     private void authResponse(ByteBuf frame) {
@@ -510,6 +524,9 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             fatal(
                     SqlState.PROTOCOL_VIOLATION,
                     "expected password response, got message type " + (char) Frames.type(frame));
+            return;
+        }
+        if (refusedAsBlocked()) {
             return;
         }
         int body = Frames.bodyStart(frame);
@@ -584,9 +601,9 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         log.info(
                 "client {}: login failed for user \"{}\" (database \"{}\"): {}",
                 ctx.channel().remoteAddress(),
-                userName,
-                databaseName,
-                message);
+                Printable.log(userName),
+                Printable.log(databaseName),
+                Printable.log(message));
         fatal(sqlState, message);
     }
 
@@ -605,8 +622,8 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         log.info(
                 "client {}: password authentication failed for user \"{}\" (database \"{}\"{})",
                 ctx.channel().remoteAddress(),
-                userName,
-                databaseName,
+                Printable.log(userName),
+                Printable.log(databaseName),
                 secret == null && !configuredUser() ? ", no such user" : "");
         fatal(SqlState.INVALID_PASSWORD, "password authentication failed for user \"" + userName + "\"");
     }
@@ -625,7 +642,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             } catch (Router.TooManyDynamicUsers e) {
                 context.loginFailuresTotal.increment();
                 security.metrics().login(methodLabel(), "failed");
-                log.warn("client {}: login refused: {}", ctx.channel().remoteAddress(), e.getMessage());
+                log.warn("client {}: login refused: {}", ctx.channel().remoteAddress(), Printable.log(e.getMessage()));
                 fatal(SqlState.TOO_MANY_CONNECTIONS, e.getMessage());
                 return;
             }
@@ -635,6 +652,10 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                     security.config().route(databaseName).passThroughUsers().contains(userName));
         }
         security.metrics().login(methodLabel(), "ok");
+        StartupDecoder decoder = ctx.pipeline().get(StartupDecoder.class);
+        if (decoder != null) {
+            decoder.loginCompleted();
+        }
         ctx.write(Messages.authenticationOk());
         Pool pool = user.loginPool();
         Map<String, String> serverParams = pool.serverParameters();
@@ -694,9 +715,9 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             log.info(
                     "client {} ({}@{}): no server: {}",
                     ctx.channel().remoteAddress(),
-                    userName,
-                    databaseName,
-                    error.getMessage());
+                    Printable.log(userName),
+                    Printable.log(databaseName),
+                    Printable.log(error.getMessage()));
             fatal(error.sqlState() == null ? SqlState.CONNECTION_FAILURE : error.sqlState(), error.getMessage());
         });
     }

@@ -7,6 +7,7 @@ import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.backend.ServerListener;
 import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.SqlState;
+import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
@@ -561,10 +562,10 @@ public final class Pool {
             log.warn(
                     "pool {}/{}: cannot connect to {} ({} failures in a row): {}",
                     database,
-                    user,
+                    Printable.log(user),
                     address.host() + ":" + address.port(),
                     consecutiveFailures,
-                    error.getMessage());
+                    Printable.log(error.getMessage()));
         }
         for (Waiter w : failed) {
             w.fail(error);

@@ -13,9 +13,16 @@ import java.util.Map;
  * decoded, typed messages framed as {@link MessageFramer} does.
  */
 public final class StartupDecoder extends ProtocolDecoder {
+    /**
+     * The largest message accepted before login completes, its length field included: PostgreSQL reads passwords
+     * and SASL messages with the same cap. A client that has not logged in cannot make the pooler buffer more.
+     */
+    public static final int MAX_AUTH_MESSAGE = 65535;
+
     private final int maxStartupPacket;
     private final int maxMessageSize;
     private boolean started;
+    private boolean loggedIn;
 
     public StartupDecoder(int maxStartupPacket, int maxMessageSize) {
         this.maxStartupPacket = maxStartupPacket;
@@ -33,10 +40,19 @@ public final class StartupDecoder extends ProtocolDecoder {
         return actualReadableBytes();
     }
 
+    /** Login succeeded: from the next message on, messages up to the configured maximum size are accepted. */
+    public void loginCompleted() {
+        loggedIn = true;
+    }
+
     @Override
     protected void decodeMessages(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        if (started) {
+        if (loggedIn) {
             MessageFramer.frames(in, out, maxMessageSize);
+            return;
+        }
+        if (started) {
+            authMessage(in, out);
             return;
         }
         if (in.readableBytes() < 4) {
@@ -71,6 +87,28 @@ public final class StartupDecoder extends ProtocolDecoder {
             started = true;
             setSingleDecode(false);
         }
+    }
+
+    /**
+     * One message per call while logging in: it reaches the login handler before the next is framed, so that a
+     * message the client sent right behind its password is framed with the limit that holds after the login.
+     */
+    private static void authMessage(ByteBuf in, List<Object> out) {
+        if (in.readableBytes() < 5) {
+            return;
+        }
+        int length = in.getInt(in.readerIndex() + 1);
+        if (length < 4 || length > MAX_AUTH_MESSAGE) {
+            // Refused on the header, before the body is read: nothing beyond the cap is ever buffered.
+            throw new ProtocolException(
+                    SqlState.PROTOCOL_VIOLATION,
+                    "invalid message length " + length + ": messages before login completes may be at most "
+                            + MAX_AUTH_MESSAGE + " bytes");
+        }
+        if (in.readableBytes() < length + 1) {
+            return;
+        }
+        out.add(in.readRetainedSlice(length + 1));
     }
 
     private static StartupPacket fixed(ByteBuf in, int length, int expected, StartupPacket packet) {

@@ -14,6 +14,7 @@ import dev.pggat.pooler.config.UserConfig;
 import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolSettings;
+import dev.pggat.pooler.util.Printable;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
@@ -354,7 +355,7 @@ public final class Router implements AutoCloseable {
                         "database {}: user \"{}\" is not configured; made a pool for it from the credential sources"
                                 + " ({} of at most {} such users)",
                         name,
-                        userName,
+                        Printable.log(userName),
                         dynamic.size(),
                         maxDynamicUsers);
             }
@@ -381,7 +382,10 @@ public final class Router implements AutoCloseable {
                     p.close();
                     l.removed(name, p);
                 }
-                log.info("database {}: removed the idle pool of user \"{}\" (not configured)", name, u.name);
+                log.info(
+                        "database {}: removed the idle pool of user \"{}\" (not configured)",
+                        name,
+                        Printable.log(u.name));
             }
         }
 

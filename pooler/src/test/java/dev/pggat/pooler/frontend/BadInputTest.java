@@ -86,6 +86,53 @@ class BadInputTest {
     }
 
     @Test
+    void passwordMessageOverTheAuthLimitIsRefusedWith08P01AtOnce() throws Exception {
+        try (RawClient c = raw()) {
+            c.send(RawClient.startup(196608, Map.of("user", "plain_user", "database", "appdb")));
+            assertThat(c.read().authCode()).isEqualTo(3);
+            byte[] password = RawClient.password("x".repeat(1 << 20));
+            // The whole megabyte goes out in the background: the answer must not wait for it.
+            Thread writer = new Thread(() -> {
+                try {
+                    c.send(password);
+                } catch (java.io.IOException closedUnderUs) {
+                    // The pooler closes after its answer; the rest of the message is never read.
+                }
+            });
+            long start = System.nanoTime();
+            writer.start();
+            assertFatal(c, "08P01", "invalid message length");
+            assertThat((System.nanoTime() - start) / 1_000_000).isLessThan(5_000L);
+            writer.join(10_000);
+        }
+    }
+
+    @Test
+    void queryLargerThanTheAuthLimitSentRightBehindThePasswordIsServed() throws Exception {
+        try (RawClient c = raw()) {
+            c.send(RawClient.startup(196608, Map.of("user", "plain_user", "database", "appdb")));
+            assertThat(c.read().authCode()).isEqualTo(3);
+            String literal = "y".repeat(200_000);
+            // One write: the query is framed only once the login has completed, with the post-login limit.
+            c.send(concat(
+                    RawClient.password("plain_user-secret"), RawClient.query("SELECT length('" + literal + "')")));
+            List<RawClient.Msg> login = c.readUntilReady();
+            assertThat(login).anyMatch(m -> m.type() == 'R' && m.authCode() == 0);
+            List<RawClient.Msg> reply = c.readUntilReady();
+            assertThat(reply).noneMatch(m -> m.type() == 'E');
+            RawClient.Msg row =
+                    reply.stream().filter(m -> m.type() == 'D').findFirst().orElseThrow();
+            assertThat(row.text()).endsWith("200000");
+        }
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    @Test
     void truncatedStartupPacketThenHangupLeavesNothingBehind() throws Exception {
         int before = fx.pooler.frontend().clientCount();
         try (RawClient c = raw()) {

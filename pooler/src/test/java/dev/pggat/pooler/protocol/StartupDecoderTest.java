@@ -12,6 +12,7 @@ import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -114,6 +115,61 @@ class StartupDecoderTest {
             io.netty.util.ReferenceCountUtil.release(o);
         }
         assertFalse(ch.finish());
+    }
+
+    private static byte[] frame(char type, int bodyLength) {
+        return ByteBuffer.allocate(5 + bodyLength)
+                .put((byte) type)
+                .putInt(4 + bodyLength)
+                .array();
+    }
+
+    @Test
+    void messageBeforeLoginOverTheAuthCapIsRefusedOnItsHeaderAndTheRestDiscarded() {
+        StartupDecoder decoder = new StartupDecoder(10_000, 64 << 20);
+        EmbeddedChannel ch = new EmbeddedChannel(decoder);
+        assertThat(feed(ch, startupBytes())).hasSize(1);
+        // A 1 MB password message: refused as soon as its header is in, whatever the configured maximum.
+        byte[] header = Arrays.copyOf(frame('p', 1 << 20), 5 + 1000);
+        assertThatThrownBy(() -> ch.writeInbound(Unpooled.wrappedBuffer(header)))
+                .cause()
+                .isInstanceOf(ProtocolException.class)
+                .hasMessageContaining("invalid message length")
+                .hasMessageContaining("at most 65535 bytes")
+                .satisfies(e -> assertThat(((ProtocolException) e).sqlState()).isEqualTo("08P01"));
+        for (int i = 0; i < 20; i++) {
+            ch.writeInbound(Unpooled.wrappedBuffer(new byte[64 * 1024]));
+            assertThat(decoder.bufferedBytes())
+                    .as("bytes held after the refusal")
+                    .isZero();
+        }
+        assertThat((Object) ch.readInbound()).isNull();
+        ch.finishAndReleaseAll();
+    }
+
+    @Test
+    void messageBeforeLoginAtTheAuthCapIsAccepted() {
+        EmbeddedChannel ch = channel();
+        List<Object> out = feed(ch, concat(startupBytes(), frame('p', StartupDecoder.MAX_AUTH_MESSAGE - 4)));
+        assertThat(out).hasSize(2);
+        assertThat(((ByteBuf) out.get(1)).readableBytes()).isEqualTo(StartupDecoder.MAX_AUTH_MESSAGE + 1);
+        io.netty.util.ReferenceCountUtil.release(out.get(1));
+        assertFalse(ch.finish());
+    }
+
+    @Test
+    void onceLoginCompletedMessagesUpToTheConfiguredMaximumAreFramed() {
+        StartupDecoder decoder = new StartupDecoder(10_000, 1 << 20);
+        EmbeddedChannel ch = new EmbeddedChannel(decoder);
+        assertThat(feed(ch, startupBytes())).hasSize(1);
+        decoder.loginCompleted();
+        List<Object> out = feed(ch, frame('Q', 200_000));
+        assertThat(out).hasSize(1);
+        io.netty.util.ReferenceCountUtil.release(out.get(0));
+        assertThatThrownBy(() -> ch.writeInbound(Unpooled.wrappedBuffer(frame('Q', 1 << 20))))
+                .cause()
+                .hasMessageContaining("over the limit of 1048576 bytes");
+        ch.finishAndReleaseAll();
     }
 
     @Test
