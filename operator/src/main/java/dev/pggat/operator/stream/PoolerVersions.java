@@ -33,7 +33,7 @@ public final class PoolerVersions implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PoolerVersions.class);
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** The container port the pooler's admin HTTP server listens on, in the generated Deployment and sidecar. */
+    /** The container port the pooler's admin HTTP server listens on in the generated Deployment's pods. */
     public static final String ADMIN_PORT_NAME = "admin";
 
     private final Duration timeout;
