@@ -20,6 +20,7 @@ import dev.pggat.operator.stream.Snapshots;
 import dev.pggat.operator.stream.StreamAuth;
 import dev.pggat.operator.stream.StreamTokens;
 import dev.pggat.operator.stream.VersionEvents;
+import dev.pggat.operator.webhook.SidecarInjector;
 import dev.pggat.pooler.frontend.CancelRegistry;
 import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.stream.StreamProtocol;
@@ -154,6 +155,20 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                         })
                         .build(),
                 context);
+        // A sidecar starting, getting its address or going away changes status.sidecars.
+        var sidecarPods = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
+                        .withName(SIDECAR_PODS)
+                        .withLabelSelector(SidecarInjector.SIDECAR_OF_LABEL)
+                        .withSecondaryToPrimaryMapper((Pod pod) -> {
+                            String owner = sidecarOf(pod);
+                            return owner == null
+                                    ? Set.of()
+                                    : Set.of(new ResourceID(
+                                            owner, pod.getMetadata().getNamespace()));
+                        })
+                        .build(),
+                context);
         // A CRD appearing is what lets a waiting PgPool start its cluster informer.
         var crds = new InformerEventSource<>(
                 InformerEventSourceConfiguration.from(CustomResourceDefinition.class, PgPool.class)
@@ -164,6 +179,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         List<EventSource<?, PgPool>> sources =
                 new java.util.ArrayList<>(List.of(configMaps, deployments, services, pdbs, cnpgPods, zalandoPods));
         sources.add(poolerPods);
+        sources.add(sidecarPods);
         sources.add(crds);
         if (poolerVersions != null) {
             sources.add(new VersionEvents(options.hub()));
@@ -197,6 +213,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         Integer podsAtVersion = null;
         Integer podsCounted = null;
         boolean podsBehind = false;
+        StatusModel.Sidecars sidecars = null;
         try {
             PgPoolSpec spec = pool.getSpec();
             SpecValidation.check(spec);
@@ -214,6 +231,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                     .get();
             endpointSetVersion = PoolerResources.nextEndpointSetVersion(currentConfigMap, topology);
             apply(client, pool, PoolerResources.configMap(pool, config, topology, endpointSetVersion));
+            EndpointSet served = servedSet(pool);
             if (PoolerResources.deploymentEnabled(pool)) {
                 String streamUrl = null;
                 if (streamBaseUrl != null) {
@@ -230,9 +248,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                 apply(client, pool, PoolerResources.service(pool));
                 apply(client, pool, PoolerResources.podDisruptionBudget(pool));
                 outcome = StatusModel.rollout(deployment, PoolerResources.replicas(pool));
-                EndpointSet served = servedSet(pool);
                 if (served != null) {
-                    endpointSetVersion = served.version();
                     PoolerVersions.Count count = poolerVersions.count(poolerPods(pool, context), served);
                     podsAtVersion = count.atVersion();
                     podsCounted = count.pods();
@@ -245,6 +261,14 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                 outcome = Outcome.ready("configuration written; no pooler Deployment (spec.deployment.enabled=false)");
                 podsAtVersion = 0;
                 podsCounted = 0;
+            }
+            if (served != null) {
+                endpointSetVersion = served.version();
+                // Sidecars follow the same stream; a PgPool used only through them has no Deployment at all.
+                PoolerVersions.Count count =
+                        poolerVersions.count(sidecarPods(pool, context), served, SidecarInjector.ADMIN_PORT_NAME);
+                sidecars = new StatusModel.Sidecars(count.pods(), count.atVersion());
+                podsBehind |= count.atVersion() < count.pods();
             }
         } catch (Problem p) {
             outcome = Outcome.of(p);
@@ -261,6 +285,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                         endpointSetVersion,
                         podsAtVersion,
                         podsCounted,
+                        sidecars,
                         clock.instant()));
         UpdateControl<PgPool> control = UpdateControl.noUpdate();
         // Informers report rollouts, pods and clusters; only waits on Secrets and CRD-less kinds need a timer.
@@ -294,6 +319,22 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
     }
 
     private static final String POOLER_PODS = "pooler-pods";
+
+    /** Application pods whose injected sidecar serves the PgPool, from the informer cache. */
+    @SuppressWarnings("unchecked")
+    private static List<Pod> sidecarPods(PgPool pool, Context<PgPool> context) {
+        var source = context.eventSourceRetriever().getEventSourceFor(Pod.class, SIDECAR_PODS);
+        return ((InformerEventSource<Pod, PgPool>) source)
+                .list(ns(pool), p -> name(pool).equals(sidecarOf(p)))
+                .toList();
+    }
+
+    private static final String SIDECAR_PODS = "sidecar-pods";
+
+    private static String sidecarOf(Pod pod) {
+        Map<String, String> labels = pod.getMetadata().getLabels();
+        return labels == null ? null : labels.get(SidecarInjector.SIDECAR_OF_LABEL);
+    }
 
     /** Created once; a token already there is kept, so running poolers stay subscribed across reconciles. */
     private static void ensureStreamToken(KubernetesClient client, PgPool pool) {

@@ -23,6 +23,17 @@ import io.fabric8.kubernetes.model.annotation.Version;
         type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "Primary", jsonPath = ".status.primary", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "Replicas", jsonPath = ".status.replicas", type = AdditionalPrinterColumn.Type.STRING)
+// Wide output only (kubectl get -o wide): the default view stays short, and the counts matter when debugging.
+@AdditionalPrinterColumn(
+        name = "Pods At Version",
+        jsonPath = ".status.podsAtVersion",
+        type = AdditionalPrinterColumn.Type.INTEGER,
+        priority = 1)
+@AdditionalPrinterColumn(
+        name = "Sidecars At Version",
+        jsonPath = ".status.sidecarsAtVersion",
+        type = AdditionalPrinterColumn.Type.INTEGER,
+        priority = 1)
 @AdditionalPrinterColumn(
         name = "Age",
         jsonPath = ".metadata.creationTimestamp",

@@ -39,6 +39,15 @@ public class PgPoolStatus {
     @JsonPropertyDescription("Pooler pods with an address that the operator counted; podsAtVersion is out of these.")
     public Integer pods;
 
+    @JsonPropertyDescription("Application pods with an injected pggat sidecar for this PgPool (label"
+            + " pggat.dev/sidecar-of) that run with an address and that the operator counted. Set only while the"
+            + " operator serves an endpoint stream.")
+    public Integer sidecars;
+
+    @JsonPropertyDescription(
+            "Injected sidecars, out of sidecars, that have applied the endpoint set of" + " endpointSetVersion.")
+    public Integer sidecarsAtVersion;
+
     /** The condition of that type, or null. */
     public PgPoolCondition condition(String type) {
         for (PgPoolCondition c : conditions) {
@@ -61,11 +70,22 @@ public class PgPoolStatus {
                 && Objects.equals(replicas, s.replicas)
                 && Objects.equals(endpointSetVersion, s.endpointSetVersion)
                 && Objects.equals(podsAtVersion, s.podsAtVersion)
-                && Objects.equals(pods, s.pods);
+                && Objects.equals(pods, s.pods)
+                && Objects.equals(sidecars, s.sidecars)
+                && Objects.equals(sidecarsAtVersion, s.sidecarsAtVersion);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(observedGeneration, conditions, primary, replicas, endpointSetVersion, podsAtVersion, pods);
+        return Objects.hash(
+                observedGeneration,
+                conditions,
+                primary,
+                replicas,
+                endpointSetVersion,
+                podsAtVersion,
+                pods,
+                sidecars,
+                sidecarsAtVersion);
     }
 }

@@ -66,7 +66,14 @@ class PgPoolCrdTest {
         List<String> columns = new ArrayList<>();
         version.at("/additionalPrinterColumns")
                 .forEach(c -> columns.add(c.at("/name").asText()));
-        assertThat(columns).containsExactlyInAnyOrder("Ready", "Primary", "Replicas", "Age");
+        assertThat(columns)
+                .containsExactlyInAnyOrder(
+                        "Ready", "Primary", "Replicas", "Pods At Version", "Sidecars At Version", "Age");
+        // The counts only in wide output, so the default view keeps its four columns.
+        version.at("/additionalPrinterColumns").forEach(c -> {
+            String name = c.at("/name").asText();
+            assertThat(c.at("/priority").asInt(0)).as(name).isEqualTo(name.endsWith("At Version") ? 1 : 0);
+        });
     }
 
     @Test

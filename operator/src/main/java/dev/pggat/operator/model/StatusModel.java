@@ -66,6 +66,9 @@ public final class StatusModel {
         return Outcome.ready(desiredReplicas + " pooler pods run the current configuration");
     }
 
+    /** Application pods with an injected sidecar that were asked, and how many route by the expected set. */
+    public record Sidecars(int counted, int atVersion) {}
+
     public static int podsAtVersion(Deployment current) {
         return current == null || current.getStatus() == null
                 ? 0
@@ -101,6 +104,23 @@ public final class StatusModel {
             Integer podsAtVersion,
             Integer pods,
             Instant now) {
+        return next(previous, generation, outcome, topology, endpointSetVersion, podsAtVersion, pods, null, now);
+    }
+
+    /**
+     * @param sidecars the injected sidecars counted and how many of them are at the version, or null to keep the
+     *     previous figures
+     */
+    public static PgPoolStatus next(
+            PgPoolStatus previous,
+            long generation,
+            Outcome outcome,
+            Topology topology,
+            Long endpointSetVersion,
+            Integer podsAtVersion,
+            Integer pods,
+            Sidecars sidecars,
+            Instant now) {
         PgPoolStatus prev = previous == null ? new PgPoolStatus() : previous;
         PgPoolStatus s = new PgPoolStatus();
         s.observedGeneration = generation;
@@ -109,6 +129,8 @@ public final class StatusModel {
         s.endpointSetVersion = endpointSetVersion != null ? endpointSetVersion : prev.endpointSetVersion;
         s.podsAtVersion = podsAtVersion != null ? podsAtVersion : prev.podsAtVersion;
         s.pods = pods != null ? pods : prev.pods;
+        s.sidecars = sidecars != null ? Integer.valueOf(sidecars.counted()) : prev.sidecars;
+        s.sidecarsAtVersion = sidecars != null ? Integer.valueOf(sidecars.atVersion()) : prev.sidecarsAtVersion;
         String time = now.truncatedTo(ChronoUnit.SECONDS).toString();
         boolean ready = outcome.state() == Outcome.State.READY;
         boolean progressing = outcome.state() == Outcome.State.PROGRESSING;

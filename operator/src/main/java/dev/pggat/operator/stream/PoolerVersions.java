@@ -33,7 +33,7 @@ public final class PoolerVersions implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PoolerVersions.class);
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** The container port the pooler's admin HTTP server listens on, in the generated Deployment and sidecar. */
+    /** The container port the pooler's admin HTTP server listens on in the generated Deployment's pods. */
     public static final String ADMIN_PORT_NAME = "admin";
 
     private final Duration timeout;
@@ -64,9 +64,18 @@ public final class PoolerVersions implements AutoCloseable {
      * @param expected the endpoint set the stream serves now
      */
     public Count count(List<Pod> pods, EndpointSet expected) {
+        return count(pods, expected, ADMIN_PORT_NAME);
+    }
+
+    /**
+     * @param adminPortName the name of the container port the pooler's admin server listens on: {@link
+     *     #ADMIN_PORT_NAME} in pooler pods, the injector's own name in application pods, where {@code admin} may
+     *     well be the application's
+     */
+    public Count count(List<Pod> pods, EndpointSet expected, String adminPortName) {
         List<CompletableFuture<Boolean>> answers = new ArrayList<>();
         for (Pod pod : pods) {
-            URI uri = endpointsUri(pod);
+            URI uri = endpointsUri(pod, adminPortName);
             if (uri == null) {
                 continue;
             }
@@ -96,8 +105,11 @@ public final class PoolerVersions implements AutoCloseable {
         return new Count(answers.size(), at);
     }
 
-    /** {@code http://<pod IP>:<admin port>/endpoints}, or null for a pod that cannot answer (yet). */
-    static URI endpointsUri(Pod pod) {
+    /**
+     * {@code http://<pod IP>:<admin port>/endpoints}, or null for a pod that cannot answer (yet). The port is looked
+     * up in init containers too: an injected sidecar is a native sidecar, which is an init container.
+     */
+    static URI endpointsUri(Pod pod, String adminPortName) {
         if (pod.getMetadata().getDeletionTimestamp() != null
                 || pod.getStatus() == null
                 || !"Running".equals(pod.getStatus().getPhase())
@@ -107,9 +119,16 @@ public final class PoolerVersions implements AutoCloseable {
             return null;
         }
         Integer port = null;
-        for (Container c : pod.getSpec().getContainers()) {
+        List<Container> containers = new ArrayList<>();
+        if (pod.getSpec().getInitContainers() != null) {
+            containers.addAll(pod.getSpec().getInitContainers());
+        }
+        if (pod.getSpec().getContainers() != null) {
+            containers.addAll(pod.getSpec().getContainers());
+        }
+        for (Container c : containers) {
             for (ContainerPort p : c.getPorts() == null ? List.<ContainerPort>of() : c.getPorts()) {
-                if (ADMIN_PORT_NAME.equals(p.getName()) && p.getContainerPort() != null) {
+                if (adminPortName.equals(p.getName()) && p.getContainerPort() != null) {
                     port = p.getContainerPort();
                 }
             }

@@ -49,6 +49,12 @@ public final class SidecarInjector {
     public static final String INJECT_ANNOTATION = "pggat.dev/inject";
     /** Set by the webhook on an injected Pod: the PgPool it was injected for. */
     public static final String INJECTED_ANNOTATION = "pggat.dev/injected";
+    /**
+     * Set by the webhook on an injected Pod: the PgPool it was injected for. A label, unlike {@link
+     * #INJECTED_ANNOTATION}, so the operator can watch exactly the pods that run a sidecar (an opted-out pod keeps
+     * {@link #POOL_LABEL}) and ask them which endpoint set they have.
+     */
+    public static final String SIDECAR_OF_LABEL = "pggat.dev/sidecar-of";
 
     public static final String CONTAINER = "pggat";
     public static final String CONFIG_VOLUME = "pggat-config";
@@ -316,16 +322,12 @@ public final class SidecarInjector {
         return volumes;
     }
 
-    private static ArrayNode patch(Pod pod, Container sidecar, List<Volume> volumes, String poolName) {
+    static ArrayNode patch(Pod pod, Container sidecar, List<Volume> volumes, String poolName) {
         JsonNodeFactory f = JsonNodeFactory.instance;
         ArrayNode ops = f.arrayNode();
-        // The parsed Pod shows an absent map or list as empty; "add" of the whole member is right for both.
-        if (pod.getMetadata().getAnnotations() == null
-                || pod.getMetadata().getAnnotations().isEmpty()) {
-            ops.add(op("add", "/metadata/annotations", f.objectNode().put(INJECTED_ANNOTATION, poolName)));
-        } else {
-            ops.add(op("add", "/metadata/annotations/" + escape(INJECTED_ANNOTATION), f.textNode(poolName)));
-        }
+        addToMap(ops, "/metadata/annotations", pod.getMetadata().getAnnotations(), INJECTED_ANNOTATION, poolName);
+        // "add" replaces a value already there, so a label copied from another pod's template cannot lie.
+        addToMap(ops, "/metadata/labels", pod.getMetadata().getLabels(), SIDECAR_OF_LABEL, poolName);
         JsonNode container = json(sidecar);
         if (pod.getSpec().getInitContainers() == null
                 || pod.getSpec().getInitContainers().isEmpty()) {
@@ -341,6 +343,15 @@ public final class SidecarInjector {
             volumes.forEach(v -> ops.add(op("add", "/spec/volumes/-", json(v))));
         }
         return ops;
+    }
+
+    private static void addToMap(ArrayNode ops, String path, Map<String, String> current, String key, String value) {
+        // The parsed Pod shows an absent map as empty; "add" of the whole member is right for both.
+        if (current == null || current.isEmpty()) {
+            ops.add(op("add", path, JsonNodeFactory.instance.objectNode().put(key, value)));
+        } else {
+            ops.add(op("add", path + "/" + escape(key), JsonNodeFactory.instance.textNode(value)));
+        }
     }
 
     private static ObjectNode op(String op, String path, JsonNode value) {

@@ -19,6 +19,7 @@ import dev.pggat.operator.PggatOperator;
 import dev.pggat.operator.model.PoolerResources;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.ContainerBuilder;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
@@ -215,6 +216,10 @@ class SidecarInjectionTest {
         Pod out = applied(pod, response);
 
         assertThat(out.getMetadata().getAnnotations()).containsEntry(SidecarInjector.INJECTED_ANNOTATION, POOL);
+        // The label the operator's pod informer selects injected pods by; the pod's own labels stay.
+        assertThat(out.getMetadata().getLabels())
+                .containsExactlyInAnyOrderEntriesOf(Map.of(
+                        "app", "checkout", SidecarInjector.POOL_LABEL, POOL, SidecarInjector.SIDECAR_OF_LABEL, POOL));
         assertThat(out.getSpec().getInitContainers())
                 .extracting(Container::getName)
                 .containsExactly("pggat", "migrate");
@@ -269,6 +274,7 @@ class SidecarInjectionTest {
     void reinjectingAnInjectedPodChangesNothing() throws Exception {
         Pod pod = appPod(Map.of(SidecarInjector.POOL_LABEL, POOL), Map.of("note", "x"));
         Pod once = applied(pod, respond(review("u-2", "CREATE", pod)));
+        assertThat(once.getMetadata().getLabels()).containsEntry(SidecarInjector.SIDECAR_OF_LABEL, POOL);
         JsonNode again = respond(review("u-3", "CREATE", once));
         assertThat(again.path("allowed").asBoolean()).isTrue();
         assertThat(again.has("patch")).isFalse();
@@ -299,6 +305,36 @@ class SidecarInjectionTest {
                 .extracting(v -> v.getName())
                 .containsExactly("pggat-config", "pggat-tmp", "pggat-stream-token");
         assertThat(out.getMetadata().getAnnotations()).containsOnlyKeys(SidecarInjector.INJECTED_ANNOTATION);
+    }
+
+    @Test
+    void sidecarOfLabelCopiedFromAnotherPodIsOverwrittenWithThePgPoolInjected() throws Exception {
+        Pod pod = appPod(Map.of(SidecarInjector.POOL_LABEL, POOL, SidecarInjector.SIDECAR_OF_LABEL, "other"), null);
+        Pod out = applied(pod, respond(review("u-5", "CREATE", pod)));
+        assertThat(out.getMetadata().getLabels()).containsEntry(SidecarInjector.SIDECAR_OF_LABEL, POOL);
+    }
+
+    @Test
+    void patchCreatesTheLabelAndAnnotationMapsWhenThePodHasNone() throws Exception {
+        // Admission always sees the pgpool label, so only the patch itself can be given a pod without labels.
+        Pod bare = new PodBuilder()
+                .withNewMetadata()
+                .withName("bare")
+                .endMetadata()
+                .withNewSpec()
+                .addNewContainer()
+                .withName("app")
+                .withImage("app")
+                .endContainer()
+                .endSpec()
+                .build();
+        JsonNode patch = SidecarInjector.patch(
+                bare, new ContainerBuilder().withName("pggat").build(), List.of(), POOL);
+        Pod out = SERIALIZATION.convertValue(
+                JsonPatch.apply(patch, SERIALIZATION.convertValue(bare, JsonNode.class)), Pod.class);
+        assertThat(out.getMetadata().getLabels()).containsOnly(Map.entry(SidecarInjector.SIDECAR_OF_LABEL, POOL));
+        assertThat(out.getMetadata().getAnnotations())
+                .containsOnly(Map.entry(SidecarInjector.INJECTED_ANNOTATION, POOL));
     }
 
     @Test
