@@ -465,6 +465,28 @@ class ListenRelayTest {
     }
 
     @Test
+    void aCommittedListenTheRelayCannotTakeWarnsAndLeavesTheClientUnsubscribed() throws Exception {
+        String yaml =
+                PoolerFixture.config(fx.cluster, POOL, "").replace("pools:\n", "pools:\n  listenRelayMaxChannels: 1\n");
+        try (PoolerFixture small = PoolerFixture.startYaml(yaml);
+                Connection c = small.connect("appdb", "plain_user", "plain_user-secret");
+                Connection notifier = small.connect("appdb", "plain_user", "plain_user-secret")) {
+            execute(c, "LISTEN relay_warn_1");
+            c.setAutoCommit(false);
+            execute(c, "LISTEN relay_warn_2");
+            c.commit();
+            java.sql.SQLWarning w = c.getWarnings();
+            assertThat(w).isNotNull();
+            assertThat(w.getSQLState()).isEqualTo("53400");
+            assertThat(w.getMessage()).contains("relay_warn_2").contains("pools.listenRelayMaxChannels");
+            c.setAutoCommit(true);
+            execute(notifier, "NOTIFY relay_warn_2, 'not subscribed'");
+            execute(notifier, "NOTIFY relay_warn_1, 'subscribed'");
+            assertThat(received(c, 2, 1000)).containsExactly("relay_warn_1:subscribed");
+        }
+    }
+
+    @Test
     void aListenWhoseRelayCannotConnectGetsTheServersErrorAndTheClientStaysUsable() throws Exception {
         String user = "plain_user";
         try (PoolerFixture one = PoolerFixture.startYaml(PoolerFixture.config(fx.cluster, 1, ""));
