@@ -476,8 +476,7 @@ class ListenRelayTest {
             execute(c, "LISTEN relay_warn_2");
             c.commit();
             java.sql.SQLWarning w = c.getWarnings();
-            assertThat(w).isNotNull();
-            assertThat(w.getSQLState()).isEqualTo("53400");
+            assertThat(w == null ? "no warning" : w.getSQLState()).isEqualTo("53400");
             assertThat(w.getMessage()).contains("relay_warn_2").contains("pools.listenRelayMaxChannels");
             c.setAutoCommit(true);
             execute(notifier, "NOTIFY relay_warn_2, 'not subscribed'");
