@@ -188,6 +188,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private boolean listenWaiting;
     /** Relayed notifications that arrived while the client was inside a transaction: sent at its end. */
     private ArrayDeque<ByteBuf> heldNotifications;
+    /** Transaction mode: LISTEN/UNLISTEN the pooler answered inside a transaction block, applied at COMMIT. */
+    private final ListenRelayTransaction listenTx;
+    /** The relay is being told about a commit's LISTENs: the server's replies wait in {@link #deferred}. */
+    private boolean listenApplying;
+
+    private ArrayDeque<ByteBuf> deferred;
 
     ClientSession(
             FrontendContext context,
@@ -211,6 +217,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         this.idleInTransactionNanos = settings.idleInTransaction().toNanos();
         this.queryNanos = settings.queryTimeout().toNanos();
         this.timed = clientIdleNanos != 0 || idleInTransactionNanos != 0 || queryNanos != 0;
+        this.listenTx = sessionMode ? null : new ListenRelayTransaction();
     }
 
     private static Target target(String attrs, String route) {
@@ -359,6 +366,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         releasePending();
         releaseReplay();
         leaveListenRelay();
+        if (listenTx != null) {
+            listenTx.clear();
+        }
+        releaseDeferred();
         if (was != State.STARTING) {
             user.clientLeft(
                     was == State.ATTACHED
@@ -606,6 +617,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
         s.listener(this);
         tracker.clear();
+        if (listenTx != null) {
+            listenTx.clear();
+        }
         skipUntilSync = false;
         syncParameters(s);
         ByteBuf frame;
@@ -710,18 +724,31 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             }
             skipUntilSync = false;
         }
+        if (listenTx != null && pinned == null && context.listenRelays != null && takeListen(frame, type)) {
+            return;
+        }
         boolean batchStart = timed && awaitingReady == 0 && !extendedOpen;
+        boolean aborted = listenTx != null
+                && awaitingReady == 0
+                && server.transactionStatus() == ProtocolConstants.TX_FAILED
+                && !listenTx.batchEnds();
         switch (type) {
             case ProtocolConstants.QUERY, ProtocolConstants.FUNCTION_CALL -> awaitingReady++;
             case ProtocolConstants.SYNC -> {
                 awaitingReady++;
                 extendedOpen = false;
+                if (listenTx != null) {
+                    listenTx.synced();
+                }
             }
-            case ProtocolConstants.PARSE,
-                    ProtocolConstants.BIND,
-                    ProtocolConstants.DESCRIBE,
-                    ProtocolConstants.EXECUTE,
-                    ProtocolConstants.CLOSE -> extendedOpen = true;
+            case ProtocolConstants.EXECUTE -> {
+                extendedOpen = true;
+                if (listenTx != null) {
+                    listenTx.executed();
+                }
+            }
+            case ProtocolConstants.PARSE, ProtocolConstants.BIND, ProtocolConstants.DESCRIBE, ProtocolConstants.CLOSE ->
+                extendedOpen = true;
             case ProtocolConstants.TERMINATE -> {
                 // Terminate ends the client, not the server: the server goes back to the pool (or is closed).
                 frame.release();
@@ -743,7 +770,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             }
         }
         if (!sessionMode && (type == ProtocolConstants.QUERY || type == ProtocolConstants.PARSE)) {
-            noteSessionEffects(frame, type);
+            noteSessionEffects(frame, type, aborted);
         }
         if (!sessionMode) {
             frame = track(frame, type);
@@ -756,12 +783,19 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
     // ---------------------------------------------------------------- session state (transaction mode)
 
-    private void noteSessionEffects(ByteBuf frame, byte type) {
+    /** {@code aborted}: sent in a failed transaction, where the server runs nothing but its end. */
+    private void noteSessionEffects(ByteBuf frame, byte type, boolean aborted) {
         int start = Frames.bodyStart(frame);
+        boolean unnamed = false;
         if (type == ProtocolConstants.PARSE) {
+            unnamed = frame.getByte(start) == 0;
             start = Frames.skipCstring(frame, start);
         }
         int end = frame.indexOf(start, frame.writerIndex(), (byte) 0);
+        if (end >= 0 && listenTx != null) {
+            boolean onlyQuery = type == ProtocolConstants.QUERY && awaitingReady == 1 && !extendedOpen;
+            listenTx.clientStatement(frame, start, end, type == ProtocolConstants.PARSE, unnamed, onlyQuery);
+        }
         if (end < 0 || !SessionStatements.mayChangeSession(frame, start, end)) {
             return;
         }
@@ -772,7 +806,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (!effect.unlisten().isEmpty()) {
             unlistened(effect.unlisten());
         }
-        if (effect.pinReason() != null && pinned == null) {
+        if (effect.pinReason() != null && pinned == null && !(aborted && "listen".equals(effect.pinReason()))) {
             pinned = effect.pinReason();
             context.pinned(pinned);
             log.info(
@@ -1041,6 +1075,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                     .buffer(5)
                     .writeByte(ProtocolConstants.CLOSE_COMPLETE)
                     .writeInt(4);
+        } else if (kind == ResponseTracker.SYNTHETIC_REPLY) {
+            listenReply((ListenReply) payload);
+            return;
         } else {
             String[] e = (String[]) payload;
             out = Messages.errorResponse(ctx.alloc(), "ERROR", e[0], e[1]);
@@ -1143,6 +1180,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     /** DISCARD ALL and DEALLOCATE ALL drop every prepared statement of the session, including the pooler's. */
     private void commandComplete(ServerConnection s, ByteBuf frame) {
         int len = Frames.bodyLength(frame);
+        if (listenTx != null) {
+            listenTx.commandTag(frame, Frames.bodyStart(frame), len);
+        }
         if (len == 12 || len == 15) {
             String tag = Frames.cstring(frame, Frames.bodyStart(frame));
             if (tag.equals("DISCARD ALL") || tag.equals("DEALLOCATE ALL")) {
@@ -1464,14 +1504,291 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         heldNotifications = null;
     }
 
+    // ---------------------------------------------------------------- LISTEN inside a transaction block
+
+    private static final byte[] SIMPLE_IN_TRANSACTION = {
+        ProtocolConstants.COMMAND_COMPLETE, ProtocolConstants.READY_FOR_QUERY
+    };
+    private static final byte[] PARSED = {ProtocolConstants.PARSE_COMPLETE};
+    private static final byte[] BOUND = {ProtocolConstants.BIND_COMPLETE};
+    private static final byte[] DESCRIBED_STATEMENT = {
+        ProtocolConstants.PARAMETER_DESCRIPTION, ProtocolConstants.NO_DATA
+    };
+    private static final byte[] DESCRIBED_PORTAL = {ProtocolConstants.NO_DATA};
+    private static final byte[] EXECUTED = {ProtocolConstants.COMMAND_COMPLETE};
+    private static final byte[] CLOSED = {ProtocolConstants.CLOSE_COMPLETE};
+
+    /** Replies the pooler gives in place of the server's; a CommandComplete records the statement as taken. */
+    private record ListenReply(ListenStatement statement, byte[] replies) {}
+
+    /**
+     * Inside a transaction block (the server said so and nothing is in flight, or the batch began it), a LISTEN or
+     * UNLISTEN alone in a Query, or as the unnamed statement of an extended batch, is answered by the pooler in
+     * its place among the server's replies and applied to the relay if the transaction commits, as PostgreSQL
+     * applies it at COMMIT. Returns true when {@code frame} was taken here.
+     */
+    private boolean takeListen(ByteBuf frame, byte type) {
+        ListenRelayTransaction tx = listenTx;
+        int body = Frames.bodyStart(frame);
+        ListenReply reply;
+        switch (type) {
+            case ProtocolConstants.QUERY -> {
+                if (!tx.mayTakeQuery(server.transactionStatus(), awaitingReady, extendedOpen)) {
+                    return false;
+                }
+                ListenStatement st = listenStatement(frame);
+                if (st == null) {
+                    return false;
+                }
+                reply = new ListenReply(st, SIMPLE_IN_TRANSACTION);
+            }
+            case ProtocolConstants.PARSE -> {
+                if (frame.getByte(body) != 0) {
+                    return false;
+                }
+                ListenStatement st =
+                        tx.mayTakeParse(server.transactionStatus(), awaitingReady) ? listenStatement(frame) : null;
+                // Any unnamed Parse replaces the unnamed statement, the pooler's included.
+                tx.dropUnnamed();
+                if (st == null) {
+                    return false;
+                }
+                keepForReplay(frame);
+                tx.unnamed = st;
+                tx.unnamedParse = frame;
+                extendedOpen = true;
+                tracker.add(ResponseTracker.SYNTHETIC_REPLY, new ListenReply(st, PARSED), this);
+                return true;
+            }
+            case ProtocolConstants.BIND -> {
+                if (tx.unnamed == null && !tx.portal) {
+                    return false;
+                }
+                boolean unnamedPortal = frame.getByte(body) == 0;
+                int stmtAt = Frames.skipCstring(frame, body);
+                if (frame.getByte(stmtAt) == 0 && tx.unnamed != null) {
+                    if (unnamedPortal && bindsNoParameters(frame, stmtAt + 1)) {
+                        tx.portal = true;
+                        reply = new ListenReply(tx.unnamed, BOUND);
+                    } else {
+                        // A use the pooler does not answer (parameters, a named portal): the server gets the
+                        // statement after all, and the client keeps that server as before.
+                        sendUnnamedListen();
+                        return false;
+                    }
+                } else {
+                    if (unnamedPortal) {
+                        tx.portal = false;
+                    }
+                    return false;
+                }
+            }
+            case ProtocolConstants.DESCRIBE -> {
+                if (body + 2 > frame.writerIndex() || frame.getByte(body + 1) != 0) {
+                    return false;
+                }
+                if (frame.getByte(body) == 'S' && tx.unnamed != null) {
+                    reply = new ListenReply(tx.unnamed, DESCRIBED_STATEMENT);
+                } else if (frame.getByte(body) == 'P' && tx.portal) {
+                    reply = new ListenReply(tx.unnamed, DESCRIBED_PORTAL);
+                } else {
+                    return false;
+                }
+            }
+            case ProtocolConstants.EXECUTE -> {
+                if (!tx.portal || frame.getByte(body) != 0) {
+                    return false;
+                }
+                reply = new ListenReply(tx.unnamed, EXECUTED);
+            }
+            case ProtocolConstants.CLOSE -> {
+                if (frame.getByte(body + 1) != 0) {
+                    return false;
+                }
+                if (frame.getByte(body) == 'S' && tx.unnamed != null) {
+                    tx.dropUnnamed();
+                } else if (frame.getByte(body) == 'P' && tx.portal) {
+                    tx.portal = false;
+                } else {
+                    return false;
+                }
+                reply = new ListenReply(null, CLOSED);
+            }
+            default -> {
+                return false;
+            }
+        }
+        keepForReplay(frame);
+        frame.release();
+        if (type != ProtocolConstants.QUERY) {
+            extendedOpen = true;
+        }
+        tracker.add(ResponseTracker.SYNTHETIC_REPLY, reply, this);
+        if (type == ProtocolConstants.QUERY) {
+            ctx.flush(); // nothing goes to the server, so no reply of its own will flush this one
+        }
+        return true;
+    }
+
+    /** A frame the pooler answers itself is still part of what a replayed replica transaction sends again. */
+    private void keepForReplay(ByteBuf frame) {
+        if (replayFrames != null) {
+            replayFrames.add(frame.retainedDuplicate());
+        }
+    }
+
+    /** The pooler's unnamed LISTEN statement is needed on the server: it is parsed there now. */
+    private void sendUnnamedListen() {
+        ByteBuf parse = listenTx.unnamedParse;
+        listenTx.unnamedParse = null;
+        listenTx.dropUnnamed();
+        noteSessionEffects(parse, ProtocolConstants.PARSE, false);
+        tracker.add(ResponseTracker.ADDED_PARSE, null, this); // the client already has its ParseComplete
+        server.channel().write(parse, server.channel().voidPromise());
+    }
+
+    private void listenReply(ListenReply r) {
+        for (byte kind : r.replies()) {
+            ByteBuf out;
+            if (kind == ProtocolConstants.READY_FOR_QUERY) {
+                out = Messages.readyForQuery(ctx.alloc(), ProtocolConstants.TX_IN_BLOCK);
+            } else {
+                out = ctx.alloc().buffer(16);
+                out.writeByte(kind).writeInt(4);
+                if (kind == ProtocolConstants.PARAMETER_DESCRIPTION) {
+                    out.writeShort(0);
+                } else if (kind == ProtocolConstants.COMMAND_COMPLETE) {
+                    listenTx.taken(r.statement());
+                    out.writeBytes((r.statement().listen() ? "LISTEN" : "UNLISTEN")
+                                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                            .writeByte(0);
+                }
+                out.setInt(1, out.writerIndex() - 1);
+            }
+            toClient(out);
+        }
+    }
+
+    /**
+     * A committed transaction's LISTEN/UNLISTEN reach the relay before the client hears ReadyForQuery, so a
+     * NOTIFY sent once its COMMIT returned is delivered. Returns true when that ReadyForQuery now waits for the
+     * relay; a channel the relay cannot listen to is reported as a WARNING and the client stays unsubscribed.
+     */
+    private boolean applyCommittedListens(
+            List<ListenStatement> committed, ServerConnection s, ByteBuf frame, byte status) {
+        java.util.Set<String> target = ListenRelayTransaction.after(listening, committed);
+        List<String> gone = new java.util.ArrayList<>();
+        for (String ch : listening) {
+            if (!target.contains(ch)) {
+                gone.add(ch);
+            }
+        }
+        if (!gone.isEmpty()) {
+            gone.forEach(listening::remove);
+            relay().unsubscribeAll(this, gone);
+        }
+        int max = context.listenRelays.maxChannelsPerClient();
+        int[] left = {0};
+        for (String ch : target) {
+            if (listening.contains(ch)) {
+                continue;
+            }
+            if (listening.size() >= max) {
+                committedListenFailed(
+                        ch,
+                        CONFIGURATION_LIMIT_EXCEEDED,
+                        "this client already listens to " + max
+                                + " channels through the pooler (limit set by pools.listenRelayMaxChannels)");
+                continue;
+            }
+            listening.add(ch);
+            left[0]++;
+            relay().subscribe(
+                            this,
+                            ch,
+                            error -> loop.execute(() -> {
+                                if (state == State.CLOSED) {
+                                    if (--left[0] == 0) {
+                                        frame.release();
+                                        releaseDeferred();
+                                    }
+                                    return;
+                                }
+                                if (error != null) {
+                                    listening.remove(ch);
+                                    committedListenFailed(ch, error.sqlState(), error.message());
+                                }
+                                if (--left[0] == 0) {
+                                    committedListensApplied(s, frame, status);
+                                }
+                            }));
+        }
+        if (left[0] == 0) {
+            return false;
+        }
+        listenApplying = true;
+        if (deferred == null) {
+            deferred = new ArrayDeque<>(2);
+        }
+        s.channel().config().setAutoRead(false);
+        return true;
+    }
+
+    private void committedListenFailed(String channel, String sqlState, String message) {
+        ctx.write(Messages.noticeResponse(
+                ctx.alloc(),
+                "WARNING",
+                sqlState,
+                "LISTEN " + ListenStatement.quote(channel)
+                        + " was committed, but the pooler could not listen to that channel: " + message
+                        + "; this client gets no notifications of it"));
+    }
+
+    private void committedListensApplied(ServerConnection s, ByteBuf frame, byte status) {
+        listenApplying = false;
+        if (server != s || state != State.ATTACHED) {
+            frame.release();
+            releaseDeferred();
+            return;
+        }
+        finishReady(s, frame, status);
+        if (server == s && state == State.ATTACHED) {
+            tracker.afterFrame(this);
+        }
+        ByteBuf f;
+        while (deferred != null && (f = deferred.poll()) != null) {
+            serverFrameThenSynthetic(s, f);
+        }
+        if (server == s) {
+            s.channel().config().setAutoRead(ctx.channel().isWritable());
+        }
+        ctx.flush();
+    }
+
+    private void releaseDeferred() {
+        listenApplying = false;
+        if (deferred != null) {
+            deferred.forEach(ByteBuf::release);
+            deferred.clear();
+        }
+    }
+
     // ---------------------------------------------------------------- server events (any loop)
 
     @Override
     public void onFrame(ServerConnection s, ByteBuf frame) {
         if (loop.inEventLoop()) {
-            serverFrame(s, frame);
+            serverFrameThenSynthetic(s, frame);
         } else {
-            loop.execute(() -> serverFrame(s, frame));
+            loop.execute(() -> serverFrameThenSynthetic(s, frame));
+        }
+    }
+
+    /** Synthetic replies that follow a server frame go out after it, in the order the server would have used. */
+    private void serverFrameThenSynthetic(ServerConnection s, ByteBuf frame) {
+        serverFrame(s, frame);
+        if (!sessionMode && s == server && state == State.ATTACHED && !listenApplying) {
+            tracker.afterFrame(this);
         }
     }
 
@@ -1501,6 +1818,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private void serverFrame(ServerConnection s, ByteBuf frame) {
         if (s != server || state != State.ATTACHED) {
             frame.release();
+            return;
+        }
+        if (listenApplying) {
+            deferred.add(frame);
             return;
         }
         byte type = Frames.type(frame);
@@ -1572,6 +1893,20 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (timed) {
             timedReady();
         }
+        if (listenTx != null) {
+            if (awaitingReady == 0 && !extendedOpen) {
+                listenTx.synced();
+            }
+            List<ListenStatement> committed = listenTx.ready(status);
+            if (!committed.isEmpty() && applyCommittedListens(committed, s, frame, status)) {
+                return;
+            }
+        }
+        finishReady(s, frame, status);
+    }
+
+    /** The client's ReadyForQuery goes out; at a transaction's end the server is let go. */
+    private void finishReady(ServerConnection s, ByteBuf frame, byte status) {
         if (heldNotifications != null && status == ProtocolConstants.TX_IDLE) {
             // As PostgreSQL does: notifications that came during the transaction go out just before its end.
             flushNotifications();

@@ -28,6 +28,8 @@ final class ResponseTracker {
     // Messages the pooler added: their replies are dropped.
     static final byte ADDED_PARSE = 13;
     static final byte ADDED_CLOSE = 14;
+    /** A reply the session makes up itself from its payload (LISTEN answered inside a transaction block). */
+    static final byte SYNTHETIC_REPLY = 15;
 
     /** Verdicts for a server frame. */
     static final int FORWARD = 0;
@@ -99,7 +101,7 @@ final class ResponseTracker {
     }
 
     private static boolean isSynthetic(byte kind) {
-        return kind >= SYNTHETIC_PARSE_COMPLETE && kind <= SYNTHETIC_ERROR;
+        return (kind >= SYNTHETIC_PARSE_COMPLETE && kind <= SYNTHETIC_ERROR) || kind == SYNTHETIC_REPLY;
     }
 
     /** Releases synthetic replies that are now first in line. */
@@ -161,9 +163,14 @@ final class ResponseTracker {
             }
             poll();
             describedParameters = false;
-            releaseSynthetic(sink);
+            // Synthetic replies now first in line follow this frame: the caller releases them once it is written.
         }
         return verdict;
+    }
+
+    /** After the server frame just decided on went out: releases the synthetic replies that come next. */
+    void afterFrame(Sink sink) {
+        releaseSynthetic(sink);
     }
 
     /**

@@ -228,6 +228,63 @@ class IsolationConformanceTest {
         return out;
     }
 
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(value = Target.class, names = "SESSION")
+    void listenInsideATransactionTakesEffectAtCommit(Target target) throws Exception {
+        conformance.check("listen in transaction", target, this::listenInTransaction);
+    }
+
+    @Test
+    void listenInsideATransactionTakesEffectAtCommitInTransactionMode() throws Exception {
+        conformance.check("listen in transaction", Target.TRANSACTION, this::listenInTransaction);
+    }
+
+    private List<String> listenInTransaction(Target t) throws Exception {
+        List<String> out = new ArrayList<>();
+        for (String mode : List.of("extended", "simple")) {
+            try (Connection listener = fx.jdbc(t, USER, "prepareThreshold", "0", "preferQueryMode", mode);
+                    Connection notifier = fx.jdbc(t, USER, "prepareThreshold", "0")) {
+                out.add("mode " + mode);
+                listener.setAutoCommit(false);
+                out.add("listen: " + execute(listener, "LISTEN conf_tx"));
+                out.add("notify: " + execute(notifier, "NOTIFY conf_tx, 'before commit'"));
+                out.add("received in transaction: " + notifications(listener, 1, 300));
+                listener.commit();
+                out.add("notify: " + execute(notifier, "NOTIFY conf_tx, 'after commit'"));
+                // Had 'before commit' come through, it would be the first one here.
+                out.add("received after commit: " + notifications(listener, 1, 3000));
+                // Rolled back: the LISTEN never happened, and neither did the UNLISTEN.
+                out.add("listen: " + execute(listener, "LISTEN conf_tx_rolled_back"));
+                out.add("unlisten: " + execute(listener, "UNLISTEN conf_tx"));
+                listener.rollback();
+                out.add("notify: " + execute(notifier, "NOTIFY conf_tx_rolled_back, 'not listened'"));
+                out.add("notify: " + execute(notifier, "NOTIFY conf_tx, 'still listened'"));
+                out.add("received after rollback: " + notifications(listener, 1, 3000));
+                // In a failed transaction the server refuses it; a failed transaction's COMMIT rolls back.
+                out.add("listen: " + execute(listener, "LISTEN conf_tx_failed"));
+                out.add("failing query: " + query(listener, "SELECT 1/0 AS x"));
+                out.add("listen in failed transaction: " + execute(listener, "LISTEN conf_tx_failed_too"));
+                listener.commit();
+                out.add("notify: " + execute(notifier, "NOTIFY conf_tx_failed, 'a'"));
+                out.add("notify: " + execute(notifier, "NOTIFY conf_tx_failed_too, 'b'"));
+                out.add("received after failed commit: " + notifications(listener, 1, 500));
+                // A LISTEN before a savepoint survives a rollback to it.
+                out.add("listen: " + execute(listener, "LISTEN conf_tx_savepoint"));
+                java.sql.Savepoint sp = listener.setSavepoint("sp");
+                out.add("failing query: " + query(listener, "SELECT 1/0 AS x"));
+                listener.rollback(sp);
+                listener.commit();
+                out.add("notify: " + execute(notifier, "NOTIFY conf_tx_savepoint, 'kept'"));
+                out.add("received after savepoint: " + notifications(listener, 1, 3000));
+                out.add("unlisten: " + execute(listener, "UNLISTEN *"));
+                listener.commit();
+                out.add("notify: " + execute(notifier, "NOTIFY conf_tx, 'after unlisten'"));
+                out.add("received after unlisten: " + notifications(listener, 1, 500));
+            }
+        }
+        return out;
+    }
+
     private static String notifications(Connection c, int expected, long timeoutMillis) throws SQLException {
         List<String> got = new ArrayList<>();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);

@@ -306,19 +306,137 @@ class ListenRelayTest {
         }
     }
 
+    private static long listenPins() {
+        return fx.pooler.frontend().pins().getOrDefault("listen", 0L);
+    }
+
+    /** Rows of this user's server connections: query text and state, as "state: query". */
+    private static List<String> serverSessions() throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (Connection c = fx.superuser();
+                PreparedStatement ps = c.prepareStatement("SELECT state || ': ' || query FROM pg_stat_activity"
+                        + " WHERE usename = ? AND datname = 'appdb' AND backend_type = 'client backend'")) {
+            ps.setString(1, USER);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
+                }
+            }
+        }
+        return out;
+    }
+
     @Test
-    void listenInsideATransactionBlockPinsTheClientAndStillDelivers() throws Exception {
-        long pinnedBefore = fx.pooler.frontend().pins().getOrDefault("listen", 0L);
+    void listenInATransactionTakesEffectAtCommitWithoutPinningAServer() throws Exception {
+        // Extended protocol (pgjdbc sends BEGIN in the LISTEN's own batch) and simple protocol (BEGIN ahead of it).
+        for (String mode : List.of("extended", "simple")) {
+            String channel = "relay_commit_" + mode;
+            long pinnedBefore = listenPins();
+            try (Connection listener = client("preferQueryMode", mode);
+                    Connection notifier = client()) {
+                listener.setAutoCommit(false);
+                execute(listener, "LISTEN " + channel);
+                execute(listener, "SELECT 1");
+                assertThat(relay().channelNames()).as(mode + ": before COMMIT").doesNotContain(channel);
+                execute(notifier, "NOTIFY " + channel + ", 'before commit'");
+                listener.commit();
+                // The COMMIT returned: the relay listens already, so a NOTIFY sent now is delivered.
+                execute(notifier, "NOTIFY " + channel + ", 'after commit'");
+                assertThat(received(listener, 1, 3000)).as(mode).containsExactly(channel + ":after commit");
+                assertThat(listenPins()).as(mode + ": clients pinned by LISTEN").isEqualTo(pinnedBefore);
+                assertThat(serverSessions())
+                        .as(mode + ": the client's LISTEN never reached a server, and no server stays in its"
+                                + " transaction")
+                        .noneMatch(q -> q.endsWith("LISTEN " + channel))
+                        .noneMatch(q -> q.startsWith("idle in transaction"));
+                execute(listener, "SELECT 2");
+                listener.commit();
+                execute(notifier, "NOTIFY " + channel + ", 'later'");
+                assertThat(received(listener, 1, 3000)).as(mode).containsExactly(channel + ":later");
+            }
+        }
+    }
+
+    @Test
+    void listenInATransactionThatRollsBackIsNeverDelivered() throws Exception {
+        long pinnedBefore = listenPins();
         try (Connection listener = client();
                 Connection notifier = client()) {
             listener.setAutoCommit(false);
-            execute(listener, "LISTEN relay_in_tx");
-            listener.commit();
+            execute(listener, "LISTEN relay_rolled_back");
+            listener.rollback();
+            // A failed transaction's COMMIT is a rollback too.
+            execute(listener, "LISTEN relay_failed_commit");
+            assertThatThrownBy(() -> execute(listener, "SELECT 1/0")).isInstanceOf(PSQLException.class);
+            listener.commit(); // the server answers ROLLBACK
             listener.setAutoCommit(true);
-            assertThat(fx.pooler.frontend().pins().getOrDefault("listen", 0L)).isEqualTo(pinnedBefore + 1);
+            execute(notifier, "NOTIFY relay_rolled_back, 'x'");
+            execute(notifier, "NOTIFY relay_failed_commit, 'y'");
+            assertThat(received(listener, 1, 500)).isEmpty();
+            assertThat(relay().channelNames()).doesNotContain("relay_rolled_back", "relay_failed_commit");
+            assertThat(listenPins()).isEqualTo(pinnedBefore);
+        }
+    }
+
+    @Test
+    void unlistenInATransactionThatRollsBackKeepsTheSubscription() throws Exception {
+        try (Connection listener = client();
+                Connection notifier = client()) {
+            execute(listener, "LISTEN relay_kept");
+            listener.setAutoCommit(false);
+            execute(listener, "UNLISTEN relay_kept");
+            listener.rollback();
+            execute(notifier, "NOTIFY relay_kept, 'still listening'");
+            assertThat(received(listener, 1, 3000)).containsExactly("relay_kept:still listening");
+            execute(listener, "UNLISTEN *");
+            listener.commit();
+            execute(notifier, "NOTIFY relay_kept, 'after unlisten'");
+            assertThat(received(listener, 1, 500)).isEmpty();
+        }
+    }
+
+    @Test
+    void listenBeforeASavepointSurvivesARollbackToIt() throws Exception {
+        long pinnedBefore = listenPins();
+        try (Connection listener = client();
+                Connection notifier = client()) {
+            listener.setAutoCommit(false);
+            execute(listener, "LISTEN relay_savepoint");
+            java.sql.Savepoint sp = listener.setSavepoint("sp");
+            assertThatThrownBy(() -> execute(listener, "SELECT 1/0")).isInstanceOf(PSQLException.class);
+            listener.rollback(sp);
+            listener.commit();
+            execute(notifier, "NOTIFY relay_savepoint, 'kept'");
+            assertThat(received(listener, 1, 3000)).containsExactly("relay_savepoint:kept");
+            assertThat(listenPins()).isEqualTo(pinnedBefore);
+        }
+    }
+
+    @Test
+    void listenInAnAbortedTransactionGets25P02AndPinsNothing() throws Exception {
+        long pinnedBefore = listenPins();
+        try (Connection listener = client("preferQueryMode", "simple")) {
+            listener.setAutoCommit(false);
+            assertThatThrownBy(() -> execute(listener, "SELECT 1/0")).isInstanceOf(PSQLException.class);
+            assertThatThrownBy(() -> execute(listener, "LISTEN relay_aborted"))
+                    .isInstanceOf(PSQLException.class)
+                    .satisfies(
+                            e -> assertThat(((PSQLException) e).getSQLState()).isEqualTo("25P02"));
+            listener.rollback();
+            assertThat(listenPins()).isEqualTo(pinnedBefore);
+        }
+    }
+
+    @Test
+    void listenInAMultiStatementQueryStillPinsTheClientAndDelivers() throws Exception {
+        long pinnedBefore = listenPins();
+        try (Connection listener = client("preferQueryMode", "simple");
+                Connection notifier = client()) {
+            execute(listener, "LISTEN relay_multi; SELECT 1");
+            assertThat(listenPins()).isEqualTo(pinnedBefore + 1);
             int pid = backendPid(listener);
-            execute(notifier, "NOTIFY relay_in_tx, 'pinned'");
-            assertThat(received(listener, 1, 5000)).containsExactly("relay_in_tx:pinned");
+            execute(notifier, "NOTIFY relay_multi, 'pinned'");
+            assertThat(received(listener, 1, 5000)).containsExactly("relay_multi:pinned");
             assertThat(backendPid(listener)).as("still on its own server").isEqualTo(pid);
         }
     }
@@ -343,6 +461,27 @@ class ListenRelayTest {
                 execute(notifier, "NOTIFY relay_cap_3, 'fits again'");
             }
             assertThat(received(c, 1, 5000)).containsExactly("relay_cap_3:fits again");
+        }
+    }
+
+    @Test
+    void aCommittedListenTheRelayCannotTakeWarnsAndLeavesTheClientUnsubscribed() throws Exception {
+        String yaml =
+                PoolerFixture.config(fx.cluster, POOL, "").replace("pools:\n", "pools:\n  listenRelayMaxChannels: 1\n");
+        try (PoolerFixture small = PoolerFixture.startYaml(yaml);
+                Connection c = small.connect("appdb", "plain_user", "plain_user-secret");
+                Connection notifier = small.connect("appdb", "plain_user", "plain_user-secret")) {
+            execute(c, "LISTEN relay_warn_1");
+            c.setAutoCommit(false);
+            execute(c, "LISTEN relay_warn_2");
+            c.commit();
+            java.sql.SQLWarning w = c.getWarnings();
+            assertThat(w == null ? "no warning" : w.getSQLState()).isEqualTo("53400");
+            assertThat(w.getMessage()).contains("relay_warn_2").contains("pools.listenRelayMaxChannels");
+            c.setAutoCommit(true);
+            execute(notifier, "NOTIFY relay_warn_2, 'not subscribed'");
+            execute(notifier, "NOTIFY relay_warn_1, 'subscribed'");
+            assertThat(received(c, 2, 1000)).containsExactly("relay_warn_1:subscribed");
         }
     }
 

@@ -1,0 +1,279 @@
+package dev.pggat.pooler.frontend;
+
+import io.netty.buffer.ByteBuf;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The LISTEN and UNLISTEN statements a transaction-mode client issued inside a transaction block, which the pooler
+ * answered itself instead of sending them to the client's server. PostgreSQL applies them when the transaction
+ * commits and forgets them when it rolls back; this follows the outcome from what the server says about the
+ * client's own statements (command tags and the transaction status of ReadyForQuery) and hands over the
+ * statements to apply at the ReadyForQuery that ends a committed transaction.
+ *
+ * <p>Savepoints: statements taken before the first savepoint of a transaction belong to its top level, which a
+ * {@code ROLLBACK TO SAVEPOINT} does not undo; once a savepoint exists, new LISTENs are left to the server (so
+ * PostgreSQL itself tracks which subtransaction they belong to).
+ */
+final class ListenRelayTransaction {
+    /** Statements answered by the pooler whose transaction has not ended yet, in order. */
+    private final List<ListenStatement> open = new ArrayList<>(2);
+    /** Statements whose transaction committed: applied at the next ReadyForQuery. */
+    private final List<ListenStatement> committed = new ArrayList<>(2);
+
+    private boolean rollbackSeen;
+    /** The transaction has (or may have) a savepoint: new LISTENs go to the server. */
+    private boolean savepoint;
+    /** The current extended batch executed BEGIN (pgjdbc sends it in front of the first query). */
+    private boolean batchBegan;
+    /** The current extended batch parsed an unnamed BEGIN that has not been executed yet. */
+    private boolean beginParsed;
+    /** The only Query in flight is a lone BEGIN. */
+    private boolean queryBegan;
+    /** The current batch ends or may end its transaction before its Sync: what follows is not taken. */
+    private boolean batchEnds;
+
+    /** The pooler's unnamed statement: its Parse (kept to send it after all if the client uses it otherwise). */
+    ByteBuf unnamedParse;
+
+    ListenStatement unnamed;
+    /** The unnamed portal is bound to {@link #unnamed}. */
+    boolean portal;
+
+    /** The current batch ends or may end its transaction before its Sync. */
+    boolean batchEnds() {
+        return batchEnds;
+    }
+
+    /**
+     * May a LISTEN alone in a Query be taken now? Yes inside a transaction block with nothing in flight, or right
+     * behind a lone BEGIN Query (psql, psycopg and pgjdbc's simple mode send it just before).
+     */
+    boolean mayTakeQuery(byte lastStatus, int awaitingReady, boolean extendedOpen) {
+        if (savepoint || batchEnds || extendedOpen) {
+            return false;
+        }
+        return (awaitingReady == 0 && lastStatus == 'T') || (awaitingReady == 1 && queryBegan && lastStatus != 'E');
+    }
+
+    /** May an unnamed Parse of a LISTEN be taken now (inside a block, or right behind a BEGIN)? */
+    boolean mayTakeParse(byte lastStatus, int awaitingReady) {
+        if (savepoint || batchEnds) {
+            return false;
+        }
+        if (awaitingReady == 1 && queryBegan) {
+            return lastStatus != 'E'; // pgjdbc sends BEGIN as a Query just before the batch
+        }
+        return awaitingReady == 0 && (lastStatus == 'T' || (lastStatus == 'I' && batchBegan));
+    }
+
+    /** The client's statement was answered: it takes effect if its transaction commits. */
+    void taken(ListenStatement st) {
+        open.add(st);
+    }
+
+    /**
+     * A Query or Parse the client sends to the server: notes what it does to the transaction. {@code onlyQuery}:
+     * a Query with nothing else in flight.
+     */
+    void clientStatement(ByteBuf frame, int start, int end, boolean parse, boolean unnamedParse, boolean onlyQuery) {
+        if (!parse) {
+            queryBegan = false;
+        }
+        int word = firstWord(frame, start, end);
+        if (word < 0) {
+            return;
+        }
+        if (!parse
+                && onlyQuery
+                && (is(frame, word, end, BEGIN) || is(frame, word, end, START))
+                && alone(frame, word, end)) {
+            queryBegan = true;
+        }
+        if (is(frame, word, end, SAVEPOINT)) {
+            savepoint = true;
+        } else if (parse && unnamedParse && (is(frame, word, end, BEGIN) || is(frame, word, end, START))) {
+            beginParsed = true;
+        } else if (is(frame, word, end, COMMIT)
+                || is(frame, word, end, END)
+                || is(frame, word, end, ROLLBACK)
+                || is(frame, word, end, ABORT)
+                || is(frame, word, end, PREPARE)
+                || is(frame, word, end, RELEASE)) {
+            batchEnds = true;
+        }
+        if (parse && unnamedParse && !is(frame, word, end, BEGIN) && !is(frame, word, end, START)) {
+            beginParsed = false;
+        }
+    }
+
+    /** An Execute of the unnamed portal went to the server. */
+    void executed() {
+        if (beginParsed) {
+            batchBegan = true;
+        }
+    }
+
+    /** A Sync went to the server: the batch is over. */
+    void synced() {
+        queryBegan = false;
+        batchBegan = false;
+        beginParsed = false;
+        batchEnds = false;
+    }
+
+    /** A CommandComplete of the client's own statements. */
+    void commandTag(ByteBuf frame, int bodyStart, int bodyLength) {
+        switch (bodyLength) {
+            case 7 -> {
+                if (tagIs(frame, bodyStart, "COMMIT")) {
+                    committed.addAll(open);
+                    open.clear();
+                }
+            }
+            case 9 -> rollbackSeen |= tagIs(frame, bodyStart, "ROLLBACK");
+            case 10 -> savepoint |= tagIs(frame, bodyStart, "SAVEPOINT");
+            default -> {}
+        }
+    }
+
+    /**
+     * A ReadyForQuery for the client: returns the statements to apply now (those of a committed transaction) and
+     * forgets those of a transaction that rolled back.
+     */
+    List<ListenStatement> ready(byte status) {
+        if (status == 'I' || (rollbackSeen && !savepoint)) {
+            // Ended without COMMIT (ROLLBACK, a failed transaction's COMMIT, PREPARE TRANSACTION) or ROLLBACK AND
+            // CHAIN: PostgreSQL drops the transaction's LISTENs.
+            open.clear();
+        }
+        rollbackSeen = false;
+        if (status == 'I') {
+            endOfTransaction();
+        }
+        if (committed.isEmpty()) {
+            return List.of();
+        }
+        List<ListenStatement> out = List.copyOf(committed);
+        committed.clear();
+        return out;
+    }
+
+    private void endOfTransaction() {
+        savepoint = false;
+        dropUnnamed();
+    }
+
+    /** The pooler's unnamed statement (and the portal bound to it) is replaced or closed. */
+    void dropUnnamed() {
+        portal = false;
+        unnamed = null;
+        if (unnamedParse != null) {
+            unnamedParse.release();
+            unnamedParse = null;
+        }
+    }
+
+    /** Forgets everything (a new server, a replayed transaction, the client leaving). */
+    void clear() {
+        open.clear();
+        committed.clear();
+        rollbackSeen = false;
+        synced();
+        endOfTransaction();
+    }
+
+    /** The channels listened to after applying {@code statements} to {@code listening}, in order. */
+    static Set<String> after(Set<String> listening, List<ListenStatement> statements) {
+        Set<String> out = new java.util.LinkedHashSet<>(listening);
+        for (ListenStatement st : statements) {
+            if (st.listen()) {
+                out.add(st.channel());
+            } else if (st.channel() == null) {
+                out.clear();
+            } else {
+                out.remove(st.channel());
+            }
+        }
+        return out;
+    }
+
+    private static final byte[] SAVEPOINT = bytes("savepoint");
+    private static final byte[] BEGIN = bytes("begin");
+    private static final byte[] START = bytes("start");
+    private static final byte[] COMMIT = bytes("commit");
+    private static final byte[] END = bytes("end");
+    private static final byte[] ROLLBACK = bytes("rollback");
+    private static final byte[] ABORT = bytes("abort");
+    private static final byte[] PREPARE = bytes("prepare");
+    private static final byte[] RELEASE = bytes("release");
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /** Where the first word of the text starts, after white space and comments; -1 when there is none. */
+    private static int firstWord(ByteBuf b, int i, int end) {
+        while (i < end) {
+            byte c = b.getByte(i);
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '(') {
+                i++;
+            } else if (c == '-' && i + 1 < end && b.getByte(i + 1) == '-') {
+                while (i < end && b.getByte(i) != '\n') {
+                    i++;
+                }
+            } else if (c == '/' && i + 1 < end && b.getByte(i + 1) == '*') {
+                i += 2;
+                while (i + 1 < end && !(b.getByte(i) == '*' && b.getByte(i + 1) == '/')) {
+                    i++;
+                }
+                i += 2;
+            } else {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static boolean is(ByteBuf b, int i, int end, byte[] word) {
+        if (end - i < word.length) {
+            return false;
+        }
+        for (int j = 0; j < word.length; j++) {
+            if ((b.getByte(i + j) | 0x20) != word[j]) {
+                return false;
+            }
+        }
+        if (i + word.length == end) {
+            return true;
+        }
+        byte next = b.getByte(i + word.length);
+        return !(Character.isLetterOrDigit(next) || next == '_' || next == '$' || next < 0);
+    }
+
+    /** No statement follows the first one (a trailing ';' and white space aside). */
+    private static boolean alone(ByteBuf b, int from, int end) {
+        int semi = b.indexOf(from, end, (byte) ';');
+        if (semi < 0) {
+            return true;
+        }
+        for (int i = semi + 1; i < end; i++) {
+            byte c = b.getByte(i);
+            if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f') {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean tagIs(ByteBuf frame, int start, String tag) {
+        for (int i = 0; i < tag.length(); i++) {
+            if (frame.getByte(start + i) != tag.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+}
