@@ -95,34 +95,25 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                 options.hub() != null && streamBaseUrl != null ? new PoolerVersions(Duration.ofSeconds(1)) : null;
     }
 
+    /** Objects this operator made for a PgPool (labelled as managed), mapped back through their owner reference. */
+    private static <R extends HasMetadata> InformerEventSource<R, PgPool> owned(
+            Class<R> type, String managedSelector, EventSourceContext<PgPool> context) {
+        return new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(type, PgPool.class)
+                        .withLabelSelector(managedSelector)
+                        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(PgPool.class))
+                        .build(),
+                context);
+    }
+
     @Override
     public List<EventSource<?, PgPool>> prepareEventSources(EventSourceContext<PgPool> context) {
         var primaries = context.getPrimaryCache();
         String managed = PoolerResources.MANAGED_BY + "=" + PoolerResources.MANAGED_BY_VALUE;
-        var configMaps = new InformerEventSource<>(
-                InformerEventSourceConfiguration.from(ConfigMap.class, PgPool.class)
-                        .withLabelSelector(managed)
-                        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(PgPool.class))
-                        .build(),
-                context);
-        var deployments = new InformerEventSource<>(
-                InformerEventSourceConfiguration.from(Deployment.class, PgPool.class)
-                        .withLabelSelector(managed)
-                        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(PgPool.class))
-                        .build(),
-                context);
-        var services = new InformerEventSource<>(
-                InformerEventSourceConfiguration.from(Service.class, PgPool.class)
-                        .withLabelSelector(managed)
-                        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(PgPool.class))
-                        .build(),
-                context);
-        var pdbs = new InformerEventSource<>(
-                InformerEventSourceConfiguration.from(PodDisruptionBudget.class, PgPool.class)
-                        .withLabelSelector(managed)
-                        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(PgPool.class))
-                        .build(),
-                context);
+        var configMaps = owned(ConfigMap.class, managed, context);
+        var deployments = owned(Deployment.class, managed, context);
+        var services = owned(Service.class, managed, context);
+        var pdbs = owned(PodDisruptionBudget.class, managed, context);
         var cnpgPods = new InformerEventSource<>(
                 InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
                         .withName("cnpg-pods")
