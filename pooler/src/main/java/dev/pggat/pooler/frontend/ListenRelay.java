@@ -152,6 +152,8 @@ public final class ListenRelay implements ServerListener {
             if (c.subscribers.add(s)) {
                 subscribers.merge(s, 1, Integer::sum);
             }
+            // Before any answer: a client that has its answer must find itself counted.
+            counts();
             cancelLinger();
             if (connection != null && c.sent && !c.waiters.containsKey(s) && confirmed(c)) {
                 reply.accept(null);
@@ -284,18 +286,22 @@ public final class ListenRelay implements ServerListener {
     }
 
     private void failWaiters(ErrorFields error) {
+        List<Consumer<ErrorFields>> refused = new ArrayList<>();
         for (Iterator<Channel> it = channels.values().iterator(); it.hasNext(); ) {
             Channel c = it.next();
             for (Map.Entry<Subscriber, Consumer<ErrorFields>> w : c.waiters.entrySet()) {
                 c.subscribers.remove(w.getKey());
                 subscribers.computeIfPresent(w.getKey(), (k, n) -> n == 1 ? null : n - 1);
-                w.getValue().accept(error);
+                refused.add(w.getValue());
             }
             c.waiters.clear();
             if (c.subscribers.isEmpty()) {
                 it.remove();
             }
         }
+        // Counted before the clients hear of it, as in subscribe.
+        counts();
+        refused.forEach(w -> w.accept(error));
     }
 
     private void scheduleRetry() {
@@ -379,16 +385,18 @@ public final class ListenRelay implements ServerListener {
             return;
         }
         c.sent = false;
-        for (Map.Entry<Subscriber, Consumer<ErrorFields>> w : c.waiters.entrySet()) {
-            c.subscribers.remove(w.getKey());
-            subscribers.computeIfPresent(w.getKey(), (k, n) -> n == 1 ? null : n - 1);
-            w.getValue().accept(cmd.error);
+        List<Consumer<ErrorFields>> refused = new ArrayList<>(c.waiters.values());
+        for (Subscriber w : c.waiters.keySet()) {
+            c.subscribers.remove(w);
+            subscribers.computeIfPresent(w, (k, n) -> n == 1 ? null : n - 1);
         }
         c.waiters.clear();
         if (c.subscribers.isEmpty()) {
             channels.remove(c.name);
         }
+        // Counted before the clients hear of it, as in subscribe.
         counts();
+        refused.forEach(w -> w.accept(cmd.error));
         lingerIfUnused();
     }
 
