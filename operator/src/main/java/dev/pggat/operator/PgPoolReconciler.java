@@ -44,6 +44,7 @@ import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.ResourceCache;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
@@ -106,6 +107,37 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                 context);
     }
 
+    /** The database pods of one cluster kind, mapped to the PgPools whose cluster they belong to. */
+    private static InformerEventSource<Pod, PgPool> clusterPods(
+            String name, ClusterKinds kind, ResourceCache<PgPool> primaries, EventSourceContext<PgPool> context) {
+        return new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
+                        .withName(name)
+                        .withLabelSelector(kind.podClusterLabel())
+                        .withSecondaryToPrimaryMapper((Pod pod) -> ClusterWatches.referencing(primaries, kind, pod))
+                        .build(),
+                context);
+    }
+
+    /** Pods whose label {@code ownerLabel} names their PgPool (in the pod's namespace). */
+    private static InformerEventSource<Pod, PgPool> podsNamingTheirPgPool(
+            String name, String selector, String ownerLabel, EventSourceContext<PgPool> context) {
+        return new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
+                        .withName(name)
+                        .withLabelSelector(selector)
+                        .withSecondaryToPrimaryMapper((Pod pod) -> {
+                            Map<String, String> labels = pod.getMetadata().getLabels();
+                            String owner = labels == null ? null : labels.get(ownerLabel);
+                            return owner == null
+                                    ? Set.of()
+                                    : Set.of(new ResourceID(
+                                            owner, pod.getMetadata().getNamespace()));
+                        })
+                        .build(),
+                context);
+    }
+
     @Override
     public List<EventSource<?, PgPool>> prepareEventSources(EventSourceContext<PgPool> context) {
         var primaries = context.getPrimaryCache();
@@ -114,52 +146,14 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         var deployments = owned(Deployment.class, managed, context);
         var services = owned(Service.class, managed, context);
         var pdbs = owned(PodDisruptionBudget.class, managed, context);
-        var cnpgPods = new InformerEventSource<>(
-                InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
-                        .withName("cnpg-pods")
-                        .withLabelSelector(ClusterKinds.CNPG.podClusterLabel())
-                        .withSecondaryToPrimaryMapper(
-                                (Pod pod) -> ClusterWatches.referencing(primaries, ClusterKinds.CNPG, pod))
-                        .build(),
-                context);
-        var zalandoPods = new InformerEventSource<>(
-                InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
-                        .withName("zalando-pods")
-                        .withLabelSelector(ClusterKinds.ZALANDO.podClusterLabel())
-                        .withSecondaryToPrimaryMapper(
-                                (Pod pod) -> ClusterWatches.referencing(primaries, ClusterKinds.ZALANDO, pod))
-                        .build(),
-                context);
+        var cnpgPods = clusterPods("cnpg-pods", ClusterKinds.CNPG, primaries, context);
+        var zalandoPods = clusterPods("zalando-pods", ClusterKinds.ZALANDO, primaries, context);
         // A new pooler pod needs its cancel-key instance id before it hands out keys.
-        var poolerPods = new InformerEventSource<>(
-                InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
-                        .withName(POOLER_PODS)
-                        .withLabelSelector(managed + ",app.kubernetes.io/component=pooler")
-                        .withSecondaryToPrimaryMapper((Pod pod) -> {
-                            String owner = pod.getMetadata().getLabels() == null
-                                    ? null
-                                    : pod.getMetadata().getLabels().get(PoolerResources.INSTANCE);
-                            return owner == null
-                                    ? Set.of()
-                                    : Set.of(new ResourceID(
-                                            owner, pod.getMetadata().getNamespace()));
-                        })
-                        .build(),
-                context);
+        var poolerPods = podsNamingTheirPgPool(
+                POOLER_PODS, managed + ",app.kubernetes.io/component=pooler", PoolerResources.INSTANCE, context);
         // A sidecar starting, getting its address or going away changes status.sidecars.
-        var sidecarPods = new InformerEventSource<>(
-                InformerEventSourceConfiguration.from(Pod.class, PgPool.class)
-                        .withName(SIDECAR_PODS)
-                        .withLabelSelector(SidecarInjector.SIDECAR_OF_LABEL)
-                        .withSecondaryToPrimaryMapper((Pod pod) -> {
-                            String owner = sidecarOf(pod);
-                            return owner == null
-                                    ? Set.of()
-                                    : Set.of(new ResourceID(
-                                            owner, pod.getMetadata().getNamespace()));
-                        })
-                        .build(),
-                context);
+        var sidecarPods = podsNamingTheirPgPool(
+                SIDECAR_PODS, SidecarInjector.SIDECAR_OF_LABEL, SidecarInjector.SIDECAR_OF_LABEL, context);
         // A CRD appearing is what lets a waiting PgPool start its cluster informer.
         var crds = new InformerEventSource<>(
                 InformerEventSourceConfiguration.from(CustomResourceDefinition.class, PgPool.class)
@@ -178,8 +172,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         return sources;
     }
 
-    private static Set<ResourceID> waitingOn(
-            io.javaoperatorsdk.operator.api.reconciler.ResourceCache<PgPool> primaries, CustomResourceDefinition crd) {
+    private static Set<ResourceID> waitingOn(ResourceCache<PgPool> primaries, CustomResourceDefinition crd) {
         for (ClusterKinds kind : ClusterKinds.values()) {
             if (kind.crdName().equals(crd.getMetadata().getName())) {
                 return primaries
