@@ -8,7 +8,10 @@ FROM maven:3.9-eclipse-temurin-17 AS build
 WORKDIR /src
 # Poms first, so that dependency downloads stay cached while only sources change.
 COPY pom.xml ./
+COPY api/pom.xml api/
+COPY testkit/pom.xml testkit/
 COPY pooler/pom.xml pooler/
+COPY demo/pom.xml demo/
 COPY crds/pom.xml crds/
 COPY operator/pom.xml operator/
 COPY dist/pom.xml dist/

@@ -3,8 +3,8 @@ package dev.pggat.dist;
 import picocli.CommandLine;
 
 /**
- * {@code pggat}: the pooler's command line ({@code pooler}, {@code demo}) with {@code operator} added, so that one
- * image runs either.
+ * {@code pggat}: the pooler's command line ({@code pooler}) with {@code operator} added, so that one image runs
+ * either.
  */
 public final class Main {
     private Main() {}

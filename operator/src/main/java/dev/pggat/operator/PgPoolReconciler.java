@@ -21,8 +21,8 @@ import dev.pggat.operator.stream.StreamAuth;
 import dev.pggat.operator.stream.StreamTokens;
 import dev.pggat.operator.stream.VersionEvents;
 import dev.pggat.operator.webhook.SidecarInjector;
-import dev.pggat.pooler.frontend.CancelRegistry;
 import dev.pggat.pooler.routing.EndpointSet;
+import dev.pggat.pooler.stream.InstanceIds;
 import dev.pggat.pooler.stream.StreamProtocol;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -361,13 +361,13 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
             while (used.contains(next)) {
                 next++;
             }
-            if (next >= CancelRegistry.UNASSIGNED) {
+            if (next >= InstanceIds.UNASSIGNED) {
                 LOG.warn(
                         "PgPool {}/{}: more than {} pooler pods; pod {} gets no cancel-key instance id and its"
                                 + " clients' cancels are honoured only when they reach it directly",
                         ns(pool),
                         name(pool),
-                        CancelRegistry.UNASSIGNED,
+                        InstanceIds.UNASSIGNED,
                         p.getMetadata().getName());
                 return;
             }

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.pggat.pooler.frontend.CancelRegistry;
 import dev.pggat.pooler.routing.EndpointSet;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -53,9 +52,9 @@ public record Envelope(String pool, EndpointSet endpoints, List<Peer> peers) {
                 throw new IllegalArgumentException(
                         "peer " + name + ": port " + port + " is out of range; accepted are 1 to 65535");
             }
-            if (instanceId < 0 || instanceId >= CancelRegistry.UNASSIGNED) {
+            if (instanceId < 0 || instanceId >= InstanceIds.UNASSIGNED) {
                 throw new IllegalArgumentException("peer " + name + ": instanceId " + instanceId
-                        + " is out of range; accepted are 0 to " + (CancelRegistry.UNASSIGNED - 1));
+                        + " is out of range; accepted are 0 to " + InstanceIds.MAX_ASSIGNED);
             }
         }
     }
@@ -78,7 +77,7 @@ public record Envelope(String pool, EndpointSet endpoints, List<Peer> peers) {
         }
     }
 
-    /** Instance id to the address of that pooler's client listener, for {@link CancelRegistry#setPeers}. */
+    /** Instance id to the address of that pooler's client listener, for the pooler's cancel registry. */
     public Map<Integer, InetSocketAddress> peerAddresses() {
         Map<Integer, InetSocketAddress> out = new LinkedHashMap<>();
         for (Peer p : peers) {

@@ -9,9 +9,9 @@ import dev.pggat.operator.model.Problem;
 import dev.pggat.operator.model.Topologies;
 import dev.pggat.operator.model.Topology;
 import dev.pggat.pooler.config.Endpoint;
-import dev.pggat.pooler.frontend.CancelRegistry;
 import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.stream.Envelope;
+import dev.pggat.pooler.stream.InstanceIds;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -186,7 +186,7 @@ public final class Snapshots {
         }
         try {
             int id = Integer.parseInt(v.trim());
-            return id >= 0 && id < CancelRegistry.UNASSIGNED ? id : null;
+            return InstanceIds.isAssigned(id) ? id : null;
         } catch (NumberFormatException e) {
             return null;
         }

@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Version.class,
         description = "PostgreSQL connection pooler with replica-aware routing.",
-        subcommands = {PoolerCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {PoolerCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -1,5 +1,6 @@
 package dev.pggat.pooler.frontend;
 
+import dev.pggat.pooler.stream.InstanceIds;
 import java.net.InetSocketAddress;
 import java.security.SecureRandom;
 import java.util.Iterator;
@@ -19,7 +20,7 @@ import java.util.concurrent.atomic.LongAdder;
  */
 public final class CancelRegistry {
     /** Never given to a pooler by the operator: keys issued under it are known only to the pooler that holds them. */
-    public static final int UNASSIGNED = 127;
+    public static final int UNASSIGNED = InstanceIds.UNASSIGNED;
 
     /**
      * Two poolers whose peer lists disagree for a moment (an id moved from one pod to another) could send a cancel
