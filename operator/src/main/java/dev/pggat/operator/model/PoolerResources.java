@@ -348,6 +348,7 @@ public final class PoolerResources {
         DeploymentSpec d = pool.getSpec().deployment;
         String image = d != null && d.image != null && !d.image.isBlank() ? d.image : defaultImage;
         List<EnvVar> env = secretEnvVars(config.secretEnv());
+        env.addAll(PoolerJvm.env());
         return new DeploymentBuilder()
                 .withMetadata(meta(pool, deploymentName(pool), Map.of()))
                 .withNewSpec()
@@ -392,7 +393,7 @@ public final class PoolerResources {
                 .withProtocol("TCP")
                 .endPort()
                 .withEnv(env)
-                .withResources(d == null ? null : d.resources)
+                .withResources(d == null || d.resources == null ? PoolerJvm.deploymentResources() : d.resources)
                 .withReadinessProbe(probe("/readyz", 5, 3))
                 .withLivenessProbe(probe("/healthz", 10, 6))
                 .addNewVolumeMount()

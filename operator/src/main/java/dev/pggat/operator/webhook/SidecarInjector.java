@@ -8,6 +8,7 @@ import dev.pggat.crds.v1alpha1.DeploymentSpec;
 import dev.pggat.crds.v1alpha1.PgPool;
 import dev.pggat.crds.v1alpha1.SidecarSpec;
 import dev.pggat.operator.model.PoolerConfig;
+import dev.pggat.operator.model.PoolerJvm;
 import dev.pggat.operator.model.PoolerResources;
 import dev.pggat.operator.model.SecretEnvAnnotation;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -23,7 +24,6 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Probe;
 import io.fabric8.kubernetes.api.model.ProbeBuilder;
-import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
@@ -234,6 +234,7 @@ public final class SidecarInjector {
                 .endValueFrom()
                 .build());
         env.addAll(PoolerResources.secretEnvVars(secretEnv));
+        env.addAll(PoolerJvm.env());
         Container container = new ContainerBuilder()
                 .withName(CONTAINER)
                 .withImage(image)
@@ -246,11 +247,7 @@ public final class SidecarInjector {
                 .endPort()
                 .withEnv(env)
                 // A pooler serving one pod needs little; the app's own limits are not ours to guess.
-                .withNewResources()
-                .addToRequests("cpu", new Quantity("50m"))
-                .addToRequests("memory", new Quantity("128Mi"))
-                .addToLimits("memory", new Quantity("256Mi"))
-                .endResources()
+                .withResources(PoolerJvm.sidecarResources())
                 // Up to two minutes for the first start; the app's containers wait for it.
                 .withStartupProbe(probe("/readyz", 1, 120))
                 .withReadinessProbe(probe("/readyz", 5, 3))

@@ -338,6 +338,22 @@ class PoolerModelTest {
                         .getImage())
                 .isEqualTo("mirror.example/pggat:dev");
         assertThat(custom.getSpec().getReplicas()).isEqualTo(5);
+
+        // The sidecar memory profile, and resources from the measurements unless the PgPool names its own.
+        assertThat(c.getEnv())
+                .contains(new io.fabric8.kubernetes.api.model.EnvVar("JAVA_OPTS", PoolerJvm.OPTIONS, null));
+        assertThat(c.getResources()).isEqualTo(PoolerJvm.deploymentResources());
+        pool.getSpec().deployment.resources = new io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder()
+                .addToLimits("memory", new io.fabric8.kubernetes.api.model.Quantity("1Gi"))
+                .build();
+        assertThat(PoolerResources.deployment(pool, config, "ghcr.io/pggat/pggat:1.2.3")
+                        .getSpec()
+                        .getTemplate()
+                        .getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getResources())
+                .isEqualTo(pool.getSpec().deployment.resources);
     }
 
     @Test

@@ -261,6 +261,8 @@ class SidecarInjectionTest {
                 .getEnv();
         assertThat(standaloneEnv).isNotEmpty();
         assertThat(sidecar.getEnv()).containsAll(standaloneEnv);
+        assertThat(env.get("JAVA_OPTS").getValue()).isEqualTo(dev.pggat.operator.model.PoolerJvm.OPTIONS);
+        assertThat(sidecar.getResources()).isEqualTo(dev.pggat.operator.model.PoolerJvm.sidecarResources());
 
         assertThat(out.getSpec().getVolumes())
                 .extracting(v -> v.getName())
