@@ -2,7 +2,7 @@
 # Builds the pooler's runtime image directory: a Java runtime trimmed to the modules the pooler uses (jdeps +
 # jlink), the pooler jar, and a class-data archive made by a training start so that the pooler starts faster.
 #
-#   bash dist/build-runtime.sh [--jar FILE] [--out DIR] [--java-home DIR]
+#   bash dist/build-runtime.sh [--jar FILE] [--out DIR] [--java-home DIR] [--drop-modules LIST]
 #
 #   --jar FILE        the pooler jar (default pooler/target/pggat.jar; build it with mvn -pl pooler -am package)
 #   --out DIR         where the image directory goes (default dist/target/runtime); replaced if it exists
@@ -22,12 +22,14 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 jar="$here/pooler/target/pggat.jar"
 out="$here/dist/target/runtime"
 java_home=""
+drop="java.desktop,java.compiler"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --jar) jar="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --java-home) java_home="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --drop-modules) drop="$2"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-runtime.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,7 +48,9 @@ feature="$("$java_home/bin/java" -XshowSettings:properties -version 2>&1 | sed -
 # cannot see them, because they are found through services: jdk.crypto.ec (elliptic-curve TLS on JDK < 22) and
 # jdk.management (the JVM metrics' operating-system figures).
 modules="$("$java_home/bin/jdeps" --ignore-missing-deps --print-module-deps --multi-release "$feature" -q "$jar")"
-modules="$(tr ',' '\n' <<<"$modules" | grep -vxE 'java\.desktop|java\.compiler' | paste -sd, -)"
+kept=()
+for m in ${modules//,/ }; do [[ ",$drop," == *",$m,"* ]] || kept+=("$m"); done
+modules="$(IFS=,; echo "${kept[*]}")"
 for extra in jdk.crypto.ec jdk.management; do
   if [[ ",$modules," != *",$extra,"* ]] && "$java_home/bin/java" --list-modules | grep -q "^$extra@"; then
     modules="$modules,$extra"
@@ -70,7 +74,9 @@ if ((feature >= 25)); then
 else
   archive="$out/app/pggat.jsa"
   train=(-XX:DumpLoadedClassList="$out/app/classes.lst")
-  use="-XX:SharedArchiveFile=\$here/app/pggat.jsa"
+  # Mapped where it was dumped: some JDK 17 builds relocate it by default (address randomisation), which turns
+  # its 30 MB into private dirty memory in every process; mapped in place its pages stay clean and shared.
+  use="-XX:SharedArchiveFile=\$here/app/pggat.jsa -XX:+UnlockDiagnosticVMOptions -XX:ArchiveRelocationMode=0"
 fi
 cat >"$out/bin/pggat" <<EOF
 #!/bin/sh
