@@ -858,19 +858,23 @@ final class Commands {
         return r;
     }
 
+    /** Per pool: server connections opened, and closed by reason (one column per reason). */
     private Result serverCloses() {
-        Result r = new Result(List.of(
-                text("database"), text("user"), text("endpoint"), numeric("opened"), text("reason"), numeric("closed")));
+        List<Column> cols = new ArrayList<>(List.of(text("database"), text("user"), text("endpoint"), numeric("opened")));
+        for (ServerStats.CloseReason c : ServerStats.CloseReason.values()) {
+            cols.add(numeric("closed_" + c.label()));
+        }
+        Result r = new Result(cols);
         for (Pool p : router.pools()) {
+            Object[] row = new Object[cols.size()];
+            row[0] = p.database();
+            row[1] = p.user();
+            row[2] = p.endpoint();
+            row[3] = p.serverStats.opened.sum();
             for (ServerStats.CloseReason c : ServerStats.CloseReason.values()) {
-                r.row(
-                        p.database(),
-                        p.user(),
-                        p.endpoint(),
-                        p.serverStats.opened.sum(),
-                        c.label(),
-                        p.serverStats.closedCount(c));
+                row[4 + c.ordinal()] = p.serverStats.closedCount(c);
             }
+            r.row(row);
         }
         return r;
     }
