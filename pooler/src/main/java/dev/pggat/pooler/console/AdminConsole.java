@@ -100,7 +100,7 @@ public final class AdminConsole implements ConsoleGate {
         ConsoleSession session = new ConsoleSession(commands, client, access);
         var alloc = ctx.alloc();
         for (Map.Entry<String, String> p : Map.of(
-                        "server_version", Commands.VERSION + "/pggat",
+                        "server_version", Commands.SERVER_VERSION,
                         "server_encoding", "UTF8",
                         "client_encoding", "UTF8",
                         "DateStyle", "ISO",

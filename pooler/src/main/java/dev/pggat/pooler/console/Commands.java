@@ -52,6 +52,8 @@ import java.util.regex.Pattern;
  */
 final class Commands {
     static final String VERSION = version();
+    /** What the console reports as server_version at login: numeric, as drivers parse it, like PgBouncer's. */
+    static final String SERVER_VERSION = serverVersion() + "/pggat";
     /** Where PgBouncer lists its own console as a database, user and pool. */
     private static final String CONSOLE_DB = "pgbouncer";
 
@@ -80,6 +82,11 @@ final class Commands {
         this.frontend = frontend;
         this.actions = actions;
         this.window = window;
+    }
+
+    private static String serverVersion() {
+        String v = Commands.class.getPackage().getImplementationVersion();
+        return v == null || !v.matches("\\d+(\\.\\d+)*.*") ? "0.0.0" : v;
     }
 
     private static String version() {

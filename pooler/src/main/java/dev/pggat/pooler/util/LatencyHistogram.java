@@ -44,27 +44,16 @@ public final class LatencyHistogram {
         sumNanos.add(nanos);
     }
 
-    /** Counts per bucket, cumulative as Prometheus wants them, the last being the total count. */
-    public long[] cumulativeCounts() {
+    /** Observations per bucket (not cumulative), the last one above the largest bound. */
+    public long[] counts() {
         long[] out = new long[buckets.length];
-        long running = 0;
         for (int i = 0; i < buckets.length; i++) {
-            running += buckets[i].sum();
-            out[i] = running;
+            out[i] = buckets[i].sum();
         }
         return out;
     }
 
     public long sumNanos() {
         return sumNanos.sum();
-    }
-
-    /** Adds another histogram's counts into {@code counts} (cumulative) and returns its sum in nanoseconds. */
-    public long addTo(long[] counts) {
-        long[] c = cumulativeCounts();
-        for (int i = 0; i < c.length; i++) {
-            counts[i] += c[i];
-        }
-        return sumNanos();
     }
 }
