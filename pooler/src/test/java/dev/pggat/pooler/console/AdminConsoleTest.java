@@ -402,6 +402,89 @@ class AdminConsoleTest {
         }
     }
 
+    @Test
+    void reconnectClosesServersOnceIdleAndWaitCloseWaitsForThem() throws Exception {
+        try (Connection console = admin();
+                Connection app = fx.connect("appdb", "trust_user", "trust_user-secret")) {
+            app.setAutoCommit(false);
+            int before = backendPid(app); // its transaction holds this server
+            execute(console, "RECONNECT appdb");
+            assertThat(rowsOf(console, "SHOW SERVERS"))
+                    .anyMatch(r -> r.contains("|trust_user|appdb|none|active|") && r.contains("|1|0xs"));
+            CompletableFuture<Void> waitClose = run(() -> execute(console, "WAIT_CLOSE appdb"));
+            assertStillRunning(waitClose, "WAIT_CLOSE while a marked server is checked out");
+            app.commit();
+            waitClose.get(30, TimeUnit.SECONDS);
+            int after = backendPid(app);
+            app.commit();
+            assertThat(after).isNotEqualTo(before);
+            assertThat(rowsOf(console, "SHOW SERVER_CLOSES"))
+                    .anyMatch(r -> r.startsWith("appdb|trust_user|") && !r.split("\\|")[9].equals("0"));
+        }
+    }
+
+    private static int backendPid(Connection c) throws SQLException {
+        try (Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SELECT pg_backend_pid()")) {
+            assertThat(rs.next()).isTrue();
+            return rs.getInt(1);
+        }
+    }
+
+    @Test
+    void disableRefusesNewLoginsUntilEnable() throws Exception {
+        try (Connection console = admin();
+                Connection already = fx.connect("appdb_session", "plain_user", "plain_user-secret")) {
+            execute(console, "DISABLE appdb_session");
+            try {
+                assertThatThrownBy(() -> fx.connect("appdb_session", "plain_user", "plain_user-secret"))
+                        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("57P03"));
+                assertThat(rowsOf(console, "SHOW DATABASES"))
+                        .anyMatch(r -> r.startsWith("appdb_session|") && r.endsWith("|0|1"));
+                execute(already, "SELECT 1"); // clients already in stay
+            } finally {
+                execute(console, "ENABLE appdb_session");
+            }
+            try (Connection again = fx.connect("appdb_session", "plain_user", "plain_user-secret")) {
+                execute(again, "SELECT 1");
+            }
+        }
+    }
+
+    @Test
+    void killEndsTheDatabasesClientsAndHoldsNewOnesUntilResume() throws Exception {
+        try (Connection console = admin();
+                Connection victim = fx.connect("appdb_session", "md5_user", "md5_user-secret")) {
+            execute(victim, "SELECT 1");
+            execute(console, "KILL appdb_session");
+            try {
+                assertThatThrownBy(() -> execute(victim, "SELECT 1")).isInstanceOf(SQLException.class);
+                CompletableFuture<Void> next = run(() -> {
+                    try (Connection c = fx.connect("appdb_session", "md5_user", "md5_user-secret")) {
+                        execute(c, "SELECT 1");
+                    }
+                });
+                assertStillRunning(next, "a new client of a killed database before RESUME");
+                execute(console, "RESUME appdb_session");
+                next.get(30, TimeUnit.SECONDS);
+            } finally {
+                execute(console, "RESUME appdb_session");
+            }
+        }
+    }
+
+    @Test
+    void pggatsOwnShowCommandsDescribeEndpointsErrorsAndPins() throws Exception {
+        try (Connection console = admin()) {
+            String port = Integer.toString(fx.cluster.primary().port());
+            assertThat(rowsOf(console, "SHOW ENDPOINTS"))
+                    .anyMatch(r -> r.startsWith("appdb|127.0.0.1:" + port + "|127.0.0.1|" + port + "|primary|"));
+            assertThat(layout(console, "SHOW PINS")).isEqualTo("reason:text count:numeric");
+            assertThat(layout(console, "SHOW ERRORS"))
+                    .isEqualTo("database:text user:text endpoint:text sqlstate_class:text count:numeric");
+        }
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private interface SqlAction {
