@@ -149,6 +149,15 @@ layout() {
   "$PYTHON" "$LAYOUT" "host=127.0.0.1 port=$1 dbname=pgbouncer user=admin sslmode=disable application_name=compare" \
     "${args[@]}" | awk -F'\t' '{print $1 "\t" $2 "\t" $3 "\t" $5}'
 }
+psql_rows() {
+  "$PYTHON" - "$1" "$2" <<'PY'
+import sys, psycopg
+with psycopg.connect(f"host=127.0.0.1 port={sys.argv[1]} dbname=pgbouncer user=admin sslmode=disable",
+                     autocommit=True, cursor_factory=psycopg.ClientCursor) as c:
+    for row in c.execute(sys.argv[2]).fetchall():
+        print(row[0])
+PY
+}
 layout "$PGB_PORT" >"$WORK/pgbouncer.tsv"
 layout "$PGGAT_PORT" >"$WORK/pggat.tsv"
 
@@ -168,5 +177,16 @@ if [[ $status -ne 0 ]]; then
   echo "Differences (< PgBouncer, > pggat; command, position, name, type):"
   diff "$WORK/pgbouncer.tsv" "$WORK/pggat.tsv" || true
 fi
+
+# Commands whose rows are fixed names (key/value lists): the names must match too.
+echo
+echo "| command | row names |"
+echo "|---|---|"
+for c in TOTALS LISTS STATE; do
+  rows() { psql_rows "$1" "SHOW $c"; }
+  a="$(rows "$PGB_PORT")"; b="$(rows "$PGGAT_PORT")"
+  if [[ "$a" == "$b" ]]; then echo "| SHOW $c | same ($(printf '%s\n' "$a" | grep -c .) rows) |"
+  else echo "| SHOW $c | **differ**: PgBouncer [$(echo $a)] pggat [$(echo $b)] |"; status=1; fi
+done
 [[ $KEEP -eq 0 ]] || cp "$WORK/pgbouncer.tsv" "$WORK/pggat.tsv" bench/console/ 2>/dev/null || true
 exit $status
