@@ -38,6 +38,11 @@ import org.slf4j.LoggerFactory;
 public final class Pool {
     private static final Logger log = LoggerFactory.getLogger(Pool.class);
     private static final long INITIAL_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /**
+     * Off only to measure what the statistics cost ({@code -Dpggat.serverStats=false}): the servers are then not
+     * measured, and queries, transactions, bytes and errors stay 0.
+     */
+    private static final boolean MEASURE_SERVERS = !"false".equals(System.getProperty("pggat.serverStats"));
     /** How far into the idle stack to look for a server on the caller's event loop. */
     private static final int AFFINITY_SCAN = 8;
     /** Set on a server connection while it holds a slot of its pool's caps; cleared when the slot is given back. */
@@ -516,7 +521,7 @@ public final class Pool {
     private void startConnect(EventLoop loop) {
         connecting++;
         connectsTotal.increment();
-        connector.connect(loop, address, serverStats).addListener((Future<ServerConnection> f) -> onConnected(f));
+        connector.connect(loop, address, MEASURE_SERVERS ? serverStats : null).addListener((Future<ServerConnection> f) -> onConnected(f));
     }
 
     private void onConnected(Future<ServerConnection> f) {
