@@ -49,7 +49,8 @@ public final class ServerConnection {
     /** When a client last got this connection, for the console's request times. */
     private volatile long checkedOutNanos;
 
-    private static final java.util.concurrent.atomic.AtomicInteger IDS = new java.util.concurrent.atomic.AtomicInteger();
+    private static final java.util.concurrent.atomic.AtomicInteger IDS =
+            new java.util.concurrent.atomic.AtomicInteger();
     /** Small number unique within this pooler's run, shown by the admin console. */
     private final int id = IDS.incrementAndGet();
 

@@ -65,13 +65,14 @@ public final class ServerConnector {
                 promise.trySuccess((ServerConnection) f.getNow());
             } else if (f.cause() instanceof ServerError e
                     && SqlState.INVALID_AUTHORIZATION_SPECIFICATION.equals(e.sqlState())) {
-                connect(loop, address, ServerSslMode.REQUIRE, tls.context(), stats).addListener(g -> {
-                    if (g.isSuccess()) {
-                        promise.trySuccess((ServerConnection) g.getNow());
-                    } else {
-                        promise.tryFailure(g.cause());
-                    }
-                });
+                connect(loop, address, ServerSslMode.REQUIRE, tls.context(), stats)
+                        .addListener(g -> {
+                            if (g.isSuccess()) {
+                                promise.trySuccess((ServerConnection) g.getNow());
+                            } else {
+                                promise.tryFailure(g.cause());
+                            }
+                        });
             } else {
                 promise.tryFailure(f.cause());
             }

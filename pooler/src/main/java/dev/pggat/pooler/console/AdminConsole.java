@@ -71,8 +71,8 @@ public final class AdminConsole implements ConsoleGate {
     }
 
     public AdminConsole start() {
-        sampling = timer.scheduleAtFixedRate(
-                window::sample, period.toMillis(), period.toMillis(), TimeUnit.MILLISECONDS);
+        sampling =
+                timer.scheduleAtFixedRate(window::sample, period.toMillis(), period.toMillis(), TimeUnit.MILLISECONDS);
         return this;
     }
 

@@ -474,7 +474,8 @@ final class Commands {
         Links links = links();
         long now = System.nanoTime();
         for (ClientInfo c : frontend.clientInfos()) {
-            ServerConnection server = c.handler() == null ? null : links.serverOf().get(c.handler());
+            ServerConnection server =
+                    c.handler() == null ? null : links.serverOf().get(c.handler());
             Long since = c.handler() == null ? null : links.waitingSince().get(c.handler());
             String state = server != null ? "active" : since != null ? "waiting" : "idle";
             long waitMicros = since == null ? 0 : (now - since) / 1000;
@@ -585,7 +586,9 @@ final class Commands {
             EndpointSet.Member primary = d.endpoints().primary();
             EndpointSet.Member shown = primary != null
                     ? primary
-                    : d.endpoints().endpoints().isEmpty() ? null : d.endpoints().endpoints().get(0);
+                    : d.endpoints().endpoints().isEmpty()
+                            ? null
+                            : d.endpoints().endpoints().get(0);
             PoolSettings ps = d.settings();
             int servers = 0;
             for (Pool p : d.pools()) {
@@ -666,8 +669,8 @@ final class Commands {
         for (ClientInfo c : frontend.clientInfos()) {
             servers.putIfAbsent(c.user(), 0);
         }
-        servers.forEach((user, n) ->
-                r.row(user, null, null, null, caps.getOrDefault(user, 0), n, 0, clientsOf(null, user)));
+        servers.forEach(
+                (user, n) -> r.row(user, null, null, null, caps.getOrDefault(user, 0), n, 0, clientsOf(null, user)));
         return r;
     }
 
@@ -689,7 +692,9 @@ final class Commands {
         r.row("peer_pools", 0);
         r.row("free_clients", 0);
         r.row("used_clients", frontend.clientInfos().size());
-        r.row("login_clients", Math.max(0, frontend.clientCount() - frontend.clientInfos().size()));
+        r.row(
+                "login_clients",
+                Math.max(0, frontend.clientCount() - frontend.clientInfos().size()));
         r.row("free_servers", 0);
         r.row("used_servers", servers);
         r.row("dns_names", 0);
@@ -746,8 +751,7 @@ final class Commands {
 
     /** The JVM's memory and Netty's pooled buffers; size 1 (bytes), used and free in bytes, clamped to int4. */
     private Result mem() {
-        Result r = new Result(
-                List.of(text("name"), int4("size"), int4("used"), int4("free"), int4("memtotal")));
+        Result r = new Result(List.of(text("name"), int4("size"), int4("used"), int4("free"), int4("memtotal")));
         MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
         MemoryUsage nonHeap = ManagementFactory.getMemoryMXBean().getNonHeapMemoryUsage();
         r.row("jvm_heap", 1, heap.getUsed(), heap.getCommitted() - heap.getUsed(), heap.getCommitted());
@@ -819,7 +823,9 @@ final class Commands {
                     queryMicros += s.queryNanos.sum() / 1000;
                     received += s.bytesToServer.sum();
                     sent += s.bytesFromServer.sum();
-                    errors += s.errorsByClass().values().stream().mapToLong(Long::longValue).sum();
+                    errors += s.errorsByClass().values().stream()
+                            .mapToLong(Long::longValue)
+                            .sum();
                     paused |= p.paused();
                 }
                 r.row(
@@ -828,7 +834,9 @@ final class Commands {
                         m.host(),
                         m.port(),
                         m.role() == null ? null : m.role().yamlName(),
-                        st.observedRole() == null ? "unknown" : st.observedRole().yamlName(),
+                        st.observedRole() == null
+                                ? "unknown"
+                                : st.observedRole().yamlName(),
                         String.valueOf(st.health()).toLowerCase(Locale.ROOT),
                         st.lagBytes(),
                         st.lagMillis(),
@@ -867,7 +875,8 @@ final class Commands {
 
     /** Per pool: server connections opened, and closed by reason (one column per reason). */
     private Result serverCloses() {
-        List<Column> cols = new ArrayList<>(List.of(text("database"), text("user"), text("endpoint"), numeric("opened")));
+        List<Column> cols =
+                new ArrayList<>(List.of(text("database"), text("user"), text("endpoint"), numeric("opened")));
         for (ServerStats.CloseReason c : ServerStats.CloseReason.values()) {
             cols.add(numeric("closed_" + c.label()));
         }
@@ -983,15 +992,16 @@ final class Commands {
             }
             case "RELOAD" -> {
                 var loop = s.ctx().executor();
-                CompletableFuture.supplyAsync(actions::reload).whenComplete((problem, error) -> loop.execute(() -> {
-                    if (error != null) {
-                        s.error(SqlState.INTERNAL_ERROR, "reload failed: " + error.getMessage());
-                    } else if (problem != null) {
-                        s.error(SqlState.CONFIG_FILE_ERROR, problem);
-                    } else {
-                        tag(s, "RELOAD");
-                    }
-                }));
+                CompletableFuture.supplyAsync(actions::reload)
+                        .whenComplete((problem, error) -> loop.execute(() -> {
+                            if (error != null) {
+                                s.error(SqlState.INTERNAL_ERROR, "reload failed: " + error.getMessage());
+                            } else if (problem != null) {
+                                s.error(SqlState.CONFIG_FILE_ERROR, problem);
+                            } else {
+                                tag(s, "RELOAD");
+                            }
+                        }));
             }
             case "SHUTDOWN" -> {
                 ByteBuf buf = s.ctx().alloc().buffer(16);

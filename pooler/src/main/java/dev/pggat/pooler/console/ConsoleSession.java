@@ -104,7 +104,10 @@ final class ConsoleSession extends ChannelInboundHandlerAdapter {
             }
             case ProtocolConstants.FUNCTION_CALL -> {
                 ctx.write(Messages.errorResponse(
-                        ctx.alloc(), "ERROR", SqlState.FEATURE_NOT_SUPPORTED, "function calls not supported by admin console"));
+                        ctx.alloc(),
+                        "ERROR",
+                        SqlState.FEATURE_NOT_SUPPORTED,
+                        "function calls not supported by admin console"));
                 ctx.writeAndFlush(Messages.readyForQueryIdle());
             }
             default -> fatal(SqlState.PROTOCOL_VIOLATION, "invalid frontend message type " + (char) type);

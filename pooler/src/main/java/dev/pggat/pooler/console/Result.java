@@ -22,8 +22,8 @@ final class Result {
 
     Result row(Object... values) {
         if (values.length != columns.size()) {
-            throw new IllegalArgumentException(
-                    "row of " + values.length + " values for " + columns.size() + " columns: " + Arrays.toString(values));
+            throw new IllegalArgumentException("row of " + values.length + " values for " + columns.size()
+                    + " columns: " + Arrays.toString(values));
         }
         rows.add(values);
         return this;

@@ -826,7 +826,10 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
     private static void killConsoleClient(ChannelHandlerContext ctx) {
         ctx.channel().eventLoop().execute(() -> ctx.channel()
                 .writeAndFlush(Messages.errorResponse(
-                        ctx.alloc(), "FATAL", SqlState.ADMIN_SHUTDOWN, "terminating connection due to administrator command"))
+                        ctx.alloc(),
+                        "FATAL",
+                        SqlState.ADMIN_SHUTDOWN,
+                        "terminating connection due to administrator command"))
                 .addListener(ChannelFutureListener.CLOSE));
     }
 

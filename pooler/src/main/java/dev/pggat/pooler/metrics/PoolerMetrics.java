@@ -10,10 +10,10 @@ import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.routing.EndpointState;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.util.LatencyHistogram;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
-import dev.pggat.pooler.util.LatencyHistogram;
 import io.prometheus.metrics.model.registry.Collector;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.ClassicHistogramBuckets;
@@ -347,7 +347,8 @@ public final class PoolerMetrics {
         registry.register(new Collector() {
             @Override
             public MetricSnapshot collect() {
-                HistogramSnapshot.Builder b = HistogramSnapshot.builder().name(name).help(help);
+                HistogramSnapshot.Builder b =
+                        HistogramSnapshot.builder().name(name).help(help);
                 for (Pool p : router.pools()) {
                     LatencyHistogram h = of.apply(p);
                     b.dataPoint(HistogramSnapshot.HistogramDataPointSnapshot.builder()

@@ -521,7 +521,9 @@ public final class Pool {
     private void startConnect(EventLoop loop) {
         connecting++;
         connectsTotal.increment();
-        connector.connect(loop, address, MEASURE_SERVERS ? serverStats : null).addListener((Future<ServerConnection> f) -> onConnected(f));
+        connector
+                .connect(loop, address, MEASURE_SERVERS ? serverStats : null)
+                .addListener((Future<ServerConnection> f) -> onConnected(f));
     }
 
     private void onConnected(Future<ServerConnection> f) {

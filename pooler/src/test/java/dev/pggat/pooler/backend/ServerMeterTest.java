@@ -72,8 +72,10 @@ class ServerMeterTest {
         ready('I');
         assertThat(stats.queries.sum()).isEqualTo(4);
         assertThat(stats.transactions.sum()).isEqualTo(2);
-        assertThat(stats.queryTime.counts()).satisfies(c -> assertThat(Arrays.stream(c).sum()).isEqualTo(4));
-        assertThat(stats.transactionTime.counts()).satisfies(c -> assertThat(Arrays.stream(c).sum()).isEqualTo(2));
+        assertThat(stats.queryTime.counts())
+                .satisfies(c -> assertThat(Arrays.stream(c).sum()).isEqualTo(4));
+        assertThat(stats.transactionTime.counts())
+                .satisfies(c -> assertThat(Arrays.stream(c).sum()).isEqualTo(2));
         assertThat(stats.transactionNanos.sum()).isGreaterThanOrEqualTo(0);
     }
 

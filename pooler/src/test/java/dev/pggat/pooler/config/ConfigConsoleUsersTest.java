@@ -44,7 +44,8 @@ class ConfigConsoleUsersTest {
                 .hasMessageContaining("admin.users[1]")
                 .hasMessageContaining("two words")
                 .hasMessageContaining("a user name or a list of user names");
-        assertThatThrownBy(() -> ConfigLoader.parse("admin:\n  statsUsers: {a: b}\n" + DATABASES, "test.yaml", Map.of()))
+        assertThatThrownBy(
+                        () -> ConfigLoader.parse("admin:\n  statsUsers: {a: b}\n" + DATABASES, "test.yaml", Map.of()))
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("admin.statsUsers");
     }

@@ -112,7 +112,8 @@ class AdminConsoleTest {
     }
 
     private static String typed(String names, String type) {
-        return String.join(" ", List.of(names.split(" ")).stream().map(n -> n + ":" + type).toList());
+        return String.join(
+                " ", List.of(names.split(" ")).stream().map(n -> n + ":" + type).toList());
     }
 
     /** A console connection as pgjdbc makes it: simple query protocol (the console refuses the extended one). */
@@ -148,7 +149,9 @@ class AdminConsoleTest {
     void everyShowCommandHasPgBouncer125sColumnsInOrderWithTheirTypes() throws Exception {
         try (Connection c = admin()) {
             for (Map.Entry<String, String> e : PGBOUNCER_LAYOUTS.entrySet()) {
-                assertThat(layout(c, "SHOW " + e.getKey())).as("SHOW " + e.getKey()).isEqualTo(e.getValue());
+                assertThat(layout(c, "SHOW " + e.getKey()))
+                        .as("SHOW " + e.getKey())
+                        .isEqualTo(e.getValue());
             }
             // Lower case and a trailing semicolon, as people type them.
             assertThat(layout(c, "show pools;")).isEqualTo(PGBOUNCER_LAYOUTS.get("POOLS"));
@@ -209,7 +212,8 @@ class AdminConsoleTest {
                 app.setAutoCommit(true);
                 assertThatThrownBy(() -> st.execute("SELECT 1/0"))
                         .isInstanceOf(SQLException.class)
-                        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("22012"));
+                        .satisfies(e ->
+                                assertThat(((SQLException) e).getSQLState()).isEqualTo("22012"));
             }
             Map<String, Long> after = statsTotals(console, db);
             long xacts = after.get("xact_count") - before.get("xact_count");
@@ -221,11 +225,12 @@ class AdminConsoleTest {
             assertThat(after.get("bytes_received")).isGreaterThan(before.get("bytes_received"));
             assertThat(after.get("bytes_sent")).isGreaterThan(before.get("bytes_sent"));
             assertThat(after.get("query_time")).isGreaterThan(before.get("query_time"));
-            assertThat(after.get("xact_time")).isGreaterThanOrEqualTo(after.get("query_time") - before.get("query_time"));
+            assertThat(after.get("xact_time"))
+                    .isGreaterThanOrEqualTo(after.get("query_time") - before.get("query_time"));
 
             String metricsAfter = metrics();
-            String labels = "database=\"" + db + "\",endpoint=\"127.0.0.1:" + fx.cluster.primary().port()
-                    + "\",user=\"" + user + "\"";
+            String labels = "database=\"" + db + "\",endpoint=\"127.0.0.1:"
+                    + fx.cluster.primary().port() + "\",user=\"" + user + "\"";
             assertThat(counter(metricsAfter, "pggat_transactions_total", labels)
                             - counter(metricsBefore, "pggat_transactions_total", labels))
                     .isEqualTo(xacts);
@@ -235,7 +240,10 @@ class AdminConsoleTest {
             assertThat(counter(metricsAfter, "pggat_transaction_duration_seconds_count", labels)
                             - counter(metricsBefore, "pggat_transaction_duration_seconds_count", labels))
                     .isEqualTo(xacts);
-            assertThat(counter(metricsAfter, "pggat_server_errors_total", labels.replace("user=", "sqlstate_class=\"22\",user=")))
+            assertThat(counter(
+                            metricsAfter,
+                            "pggat_server_errors_total",
+                            labels.replace("user=", "sqlstate_class=\"22\",user=")))
                     .isGreaterThanOrEqualTo(1);
             assertThat(rowsOf(console, "SHOW ERRORS"))
                     .anyMatch(r -> r.startsWith(db + "|" + user + "|") && r.contains("|22|"));
@@ -261,8 +269,7 @@ class AdminConsoleTest {
             pause.get(30, TimeUnit.SECONDS);
             assertThat(rowsOf(console, "SHOW DATABASES")).anyMatch(r -> r.startsWith(db + "|") && r.endsWith("|1|0"));
 
-            CompletableFuture<Void> write =
-                    run(() -> execute(writer, "INSERT INTO console_pause VALUES (1)"));
+            CompletableFuture<Void> write = run(() -> execute(writer, "INSERT INTO console_pause VALUES (1)"));
             assertStillRunning(write, "a write while the database is paused");
             assertThat(rowsOf(console, "SHOW CLIENTS")).anyMatch(r -> r.contains("|trust_user|appdb|none|waiting|"));
 
@@ -279,7 +286,8 @@ class AdminConsoleTest {
     @Test
     void killClientDisconnectsThatClientWithAFatalError() throws Exception {
         try (Connection console = admin();
-                Connection victim = fx.connect("appdb", "plain_user", "plain_user-secret", "ApplicationName", "victim");
+                Connection victim =
+                        fx.connect("appdb", "plain_user", "plain_user-secret", "ApplicationName", "victim");
                 Connection bystander = fx.connect("appdb", "plain_user", "plain_user-secret")) {
             int id = -1;
             try (Statement st = console.createStatement();
@@ -311,8 +319,20 @@ class AdminConsoleTest {
         try (Connection console = admin()) {
             Path psql = PostgresPrograms.find("psql");
             ProcessBuilder pb = new ProcessBuilder(
-                    psql.toString(), "-X", "-h", "127.0.0.1", "-p", Integer.toString(fx.port()), "-U", "plain_user",
-                    "-d", "appdb", "-c", "SELECT pg_sleep(0.1)", "-c", "SELECT pg_sleep(120)");
+                    psql.toString(),
+                    "-X",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    Integer.toString(fx.port()),
+                    "-U",
+                    "plain_user",
+                    "-d",
+                    "appdb",
+                    "-c",
+                    "SELECT pg_sleep(0.1)",
+                    "-c",
+                    "SELECT pg_sleep(120)");
             pb.environment().put("PGPASSWORD", "plain_user-secret");
             pb.environment().put("PGSSLMODE", "disable");
             pb.environment().put("PGAPPNAME", "psql-victim");
@@ -341,14 +361,12 @@ class AdminConsoleTest {
     void statsUsersMayShowButNotChangeAnything() throws Exception {
         try (Connection c = console(STATS, STATS + "-secret")) {
             assertThat(rowsOf(c, "SHOW POOLS")).isNotEmpty();
-            for (String command : List.of("PAUSE", "RESUME", "RECONNECT", "KILL appdb", "DISABLE appdb", "RELOAD",
-                    "SHUTDOWN")) {
-                assertThatThrownBy(() -> execute(c, command))
-                        .as(command)
-                        .satisfies(e -> {
-                            assertThat(((SQLException) e).getSQLState()).isEqualTo("42501");
-                            assertThat(e.getMessage()).contains("admin access needed");
-                        });
+            for (String command :
+                    List.of("PAUSE", "RESUME", "RECONNECT", "KILL appdb", "DISABLE appdb", "RELOAD", "SHUTDOWN")) {
+                assertThatThrownBy(() -> execute(c, command)).as(command).satisfies(e -> {
+                    assertThat(((SQLException) e).getSQLState()).isEqualTo("42501");
+                    assertThat(e.getMessage()).contains("admin access needed");
+                });
             }
         }
         try (Connection c = admin()) {
@@ -359,11 +377,10 @@ class AdminConsoleTest {
     @Test
     void onlyConsoleUsersWithTheRightPasswordGetIn() {
         // A configured user that is not a console user: authenticated, then refused.
-        assertThatThrownBy(() -> console("plain_user", "plain_user-secret"))
-                .satisfies(e -> {
-                    assertThat(((SQLException) e).getSQLState()).isEqualTo("28000");
-                    assertThat(e.getMessage()).contains("not allowed");
-                });
+        assertThatThrownBy(() -> console("plain_user", "plain_user-secret")).satisfies(e -> {
+            assertThat(((SQLException) e).getSQLState()).isEqualTo("28000");
+            assertThat(e.getMessage()).contains("not allowed");
+        });
         assertThatThrownBy(() -> console(ADMIN, "wrong"))
                 .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("28P01"));
         assertThatThrownBy(() -> console("nobody", "whatever"))
@@ -384,21 +401,19 @@ class AdminConsoleTest {
                     .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42601"));
             assertThatThrownBy(() -> execute(c, "SELECT 1"))
                     .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("42601"));
-            assertThatThrownBy(() -> execute(c, "PAUSE nosuchdb"))
-                    .satisfies(e -> {
-                        assertThat(((SQLException) e).getSQLState()).isEqualTo("3D000");
-                        assertThat(e.getMessage()).contains("no such database: nosuchdb");
-                    });
+            assertThatThrownBy(() -> execute(c, "PAUSE nosuchdb")).satisfies(e -> {
+                assertThat(((SQLException) e).getSQLState()).isEqualTo("3D000");
+                assertThat(e.getMessage()).contains("no such database: nosuchdb");
+            });
             assertThat(rowsOf(c, "SHOW STATE")).contains("active|yes", "paused|no", "suspended|no");
         }
         p.setProperty("preferQueryMode", "extended");
         try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + fx.port() + "/pggat", p);
                 var ps = c.prepareStatement("SHOW POOLS")) {
-            assertThatThrownBy(ps::executeQuery)
-                    .satisfies(e -> {
-                        assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000");
-                        assertThat(e.getMessage()).contains("extended query protocol not supported by admin console");
-                    });
+            assertThatThrownBy(ps::executeQuery).satisfies(e -> {
+                assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000");
+                assertThat(e.getMessage()).contains("extended query protocol not supported by admin console");
+            });
         }
     }
 
@@ -438,7 +453,8 @@ class AdminConsoleTest {
             execute(console, "DISABLE appdb_session");
             try {
                 assertThatThrownBy(() -> fx.connect("appdb_session", "plain_user", "plain_user-secret"))
-                        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("57P03"));
+                        .satisfies(e ->
+                                assertThat(((SQLException) e).getSQLState()).isEqualTo("57P03"));
                 assertThat(rowsOf(console, "SHOW DATABASES"))
                         .anyMatch(r -> r.startsWith("appdb_session|") && r.endsWith("|0|1"));
                 execute(already, "SELECT 1"); // clients already in stay
@@ -538,8 +554,18 @@ class AdminConsoleTest {
     private static List<String> psql(String user, String password, String... commands) throws Exception {
         Path psql = PostgresPrograms.find("psql");
         List<String> cmd = new ArrayList<>(List.of(
-                psql.toString(), "-X", "-A", "-t", "-h", "127.0.0.1", "-p", Integer.toString(fx.port()), "-U", user,
-                "-d", "pgbouncer"));
+                psql.toString(),
+                "-X",
+                "-A",
+                "-t",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                Integer.toString(fx.port()),
+                "-U",
+                user,
+                "-d",
+                "pgbouncer"));
         for (String c : commands) {
             cmd.add("-c");
             cmd.add(c);
@@ -566,7 +592,8 @@ class AdminConsoleTest {
     }
 
     private static long counter(String metrics, String name, String labels) {
-        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name + "{" + labels + "}") + " (\\S+)$").matcher(metrics);
+        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name + "{" + labels + "}") + " (\\S+)$")
+                .matcher(metrics);
         return m.find() ? (long) Double.parseDouble(m.group(1)) : 0;
     }
 }
