@@ -14,6 +14,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.DecoderException;
 import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
+import java.util.ArrayDeque;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,6 +34,10 @@ final class ConsoleSession extends ChannelInboundHandlerAdapter {
     private ChannelHandlerContext ctx;
     /** After a refused extended-protocol message: everything up to the next Sync is dropped. */
     private boolean skipUntilSync;
+    /** A command runs (PAUSE may take long): what the client sent behind it waits here, in order. */
+    private boolean busy;
+
+    private final ArrayDeque<ByteBuf> queued = new ArrayDeque<>(2);
 
     ConsoleSession(Commands commands, ClientInfo client, ConsoleGate.Access access) {
         this.commands = commands;
@@ -63,6 +68,15 @@ final class ConsoleSession extends ChannelInboundHandlerAdapter {
             ReferenceCountUtil.release(msg);
             return;
         }
+        if (busy) {
+            // Frames decoded from the same read as the running command; a client that pipelines waits its turn.
+            queued.add(frame);
+            return;
+        }
+        handle(ctx, frame);
+    }
+
+    private void handle(ChannelHandlerContext ctx, ByteBuf frame) {
         byte type;
         String sql = null;
         try {
@@ -79,6 +93,7 @@ final class ConsoleSession extends ChannelInboundHandlerAdapter {
                     return;
                 }
                 // One command at a time: the next is read once this one is answered.
+                busy = true;
                 ctx.channel().config().setAutoRead(false);
                 commands.run(this, sql);
             }
@@ -122,7 +137,23 @@ final class ConsoleSession extends ChannelInboundHandlerAdapter {
         }
         ctx.write(answer);
         ctx.writeAndFlush(Messages.readyForQueryIdle());
-        ctx.channel().config().setAutoRead(true);
+        busy = false;
+        ByteBuf next;
+        while (!busy && (next = queued.poll()) != null) {
+            handle(ctx, next);
+        }
+        if (!busy) {
+            ctx.channel().config().setAutoRead(true);
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        ByteBuf f;
+        while ((f = queued.poll()) != null) {
+            f.release();
+        }
+        ctx.fireChannelInactive();
     }
 
     void error(String sqlState, String message) {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pggat.pooler.testing.PoolerFixture;
 import dev.pggat.pooler.testing.PostgresPrograms;
+import dev.pggat.pooler.testing.RawClient;
 import dev.pggat.pooler.testing.TestPostgres;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -40,6 +41,9 @@ import org.junit.jupiter.api.Test;
 class AdminConsoleTest {
     private static final String ADMIN = "scram_user";
     private static final String STATS = "md5_user";
+    /** A console user whose configured method is trust: the raw protocol client logs in without a password. */
+    private static final String TRUSTED_ADMIN = "trust_user";
+
     private static PoolerFixture fx;
 
     @BeforeAll
@@ -47,7 +51,8 @@ class AdminConsoleTest {
         String yaml = PoolerFixture.config(TestPostgres.shared(), 4, "");
         String admin = "admin:\n  host: 127.0.0.1\n  port: 0\n";
         assertThat(yaml).contains(admin);
-        yaml = yaml.replace(admin, admin + "  users: [" + ADMIN + "]\n  statsUsers: [" + STATS + "]\n");
+        yaml = yaml.replace(
+                admin, admin + "  users: [" + ADMIN + ", " + TRUSTED_ADMIN + "]\n  statsUsers: [" + STATS + "]\n");
         fx = PoolerFixture.startYaml(yaml);
     }
 
@@ -499,6 +504,39 @@ class AdminConsoleTest {
             assertThat(layout(console, "SHOW ERRORS"))
                     .isEqualTo("database:text user:text endpoint:text sqlstate_class:text count:numeric");
         }
+    }
+
+    @Test
+    void pipelinedCommandsAreAnsweredInOrderAndExtendedMessagesUpToSyncAreRefused() throws Exception {
+        try (RawClient raw = new RawClient("127.0.0.1", fx.port())) {
+            assertThat(raw.login(TRUSTED_ADMIN, "pgbouncer", null)).last().satisfies(m -> assertThat(m.type())
+                    .isEqualTo('Z'));
+            raw.send(concat(RawClient.query("SHOW VERSION"), RawClient.query("SHOW STATE;")));
+            List<RawClient.Msg> first = raw.readUntilReady();
+            assertThat(first).extracting(RawClient.Msg::type).containsExactly('T', 'D', 'C', 'Z');
+            assertThat(first.get(1).text()).contains("pggat");
+            List<RawClient.Msg> second = raw.readUntilReady();
+            assertThat(second).extracting(RawClient.Msg::type).containsExactly('T', 'D', 'D', 'D', 'C', 'Z');
+
+            byte[] parse = RawClient.message('P', "\0SHOW POOLS\0\0\0".getBytes(StandardCharsets.UTF_8));
+            byte[] bind = RawClient.message('B', new byte[] {0, 0, 0, 0, 0, 0, 0, 0});
+            byte[] execute = RawClient.message('E', new byte[] {0, 0, 0, 0, 0});
+            byte[] sync = RawClient.message('S', new byte[0]);
+            raw.send(concat(parse, bind, execute, sync));
+            List<RawClient.Msg> refused = raw.readUntilReady();
+            assertThat(refused).extracting(RawClient.Msg::type).containsExactly('E', 'Z');
+            assertThat(refused.get(0).field('C')).isEqualTo("0A000");
+            raw.send(RawClient.query("SHOW VERSION"));
+            assertThat(raw.readUntilReady()).extracting(RawClient.Msg::type).containsExactly('T', 'D', 'C', 'Z');
+        }
+    }
+
+    private static byte[] concat(byte[]... parts) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (byte[] p : parts) {
+            out.writeBytes(p);
+        }
+        return out.toByteArray();
     }
 
     // ---------------------------------------------------------------- helpers
