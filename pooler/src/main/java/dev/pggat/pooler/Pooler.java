@@ -5,6 +5,7 @@ import dev.pggat.pooler.admin.AdminServer;
 import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
+import dev.pggat.pooler.console.AdminConsole;
 import dev.pggat.pooler.frontend.CancelRegistry;
 import dev.pggat.pooler.frontend.ClientSession;
 import dev.pggat.pooler.frontend.FrontendContext;
@@ -49,6 +50,12 @@ public final class Pooler implements AutoCloseable {
     private final Security security;
     private Channel listener;
     private AdminServer admin;
+    /** The PgBouncer-compatible console on the client listener; null when admin.users and statsUsers are empty. */
+    private final AdminConsole console;
+
+    private volatile java.util.function.Supplier<String> reloadAction =
+            () -> "RELOAD needs a configuration file, and this pooler was not started from one";
+    private volatile Runnable shutdownAction;
     private volatile boolean ready;
 
     public Pooler(PoolerConfig config) {
@@ -96,10 +103,39 @@ public final class Pooler implements AutoCloseable {
                     new ListenRelays(connector, workerGroup, config.pools().listenRelayMaxChannels()));
         }
         this.metrics = new PoolerMetrics(router, frontend, security);
+        this.shutdownAction = () -> shutdown(config.timeouts().shutdown());
+        if (config.admin().console()) {
+            console = new AdminConsole(config, router, frontend, workerGroup.next(), new AdminConsole.Actions() {
+                @Override
+                public String reload() {
+                    return reloadAction.get();
+                }
+
+                @Override
+                public void shutdown() {
+                    shutdownAction.run();
+                }
+            });
+            frontend.console(console);
+        } else {
+            console = null;
+        }
+    }
+
+    /**
+     * What the console's RELOAD and SHUTDOWN do when the pooler runs from the command line: read the file again
+     * (returning null or what went wrong), and stop as a signal would.
+     */
+    public void consoleActions(java.util.function.Supplier<String> reload, Runnable shutdown) {
+        this.reloadAction = reload;
+        this.shutdownAction = shutdown;
     }
 
     public Pooler start() throws IOException {
         router.start();
+        if (console != null) {
+            console.start();
+        }
         ReloadingSslContext directTls =
                 config.security().tls().directTls() && security.listenerPolicy().offersTls()
                         ? security.clientTls().orElse(null)
@@ -290,6 +326,9 @@ public final class Pooler implements AutoCloseable {
         }
         if (admin != null) {
             admin.stop();
+        }
+        if (console != null) {
+            console.close();
         }
         if (frontend.listenRelays() != null) {
             frontend.listenRelays().close();

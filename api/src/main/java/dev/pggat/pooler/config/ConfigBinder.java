@@ -29,7 +29,7 @@ final class ConfigBinder {
     static final List<String> ROOT_KEYS = List.of(
             "listen", "admin", "limits", "timeouts", "pools", "routing", "databases", "tls", "auth", "credentials");
     static final List<String> LISTEN_KEYS = List.of("host", "port");
-    static final List<String> ADMIN_KEYS = List.of("enabled", "host", "port", "token");
+    static final List<String> ADMIN_KEYS = List.of("enabled", "host", "port", "token", "users", "statsUsers");
     static final List<String> LIMITS_KEYS = List.of("maxClientConnections", "maxStartupPacketSize", "maxMessageSize");
     static final List<String> TIMEOUTS_KEYS = List.of(
             "clientLogin",
@@ -227,7 +227,13 @@ final class ConfigBinder {
         boolean enabled = bool(m, path, "enabled").or(Admin.DEFAULT.enabled());
         String host = host(m, path, "host").or(Admin.DEFAULT.host());
         Field<Integer> port = listenPort(m, path, "port");
-        Admin admin = new Admin(enabled, host, port.or(Admin.DEFAULT.port()), adminToken(m, path));
+        Admin admin = new Admin(
+                enabled,
+                host,
+                port.or(Admin.DEFAULT.port()),
+                adminToken(m, path),
+                consoleUsers(m, path, "users"),
+                consoleUsers(m, path, "statsUsers"));
         if (enabled
                 && !port.invalid
                 && admin.port() != 0
@@ -240,6 +246,22 @@ final class ConfigBinder {
                     "a port other than " + listen.port() + ", or admin.enabled: false");
         }
         return admin;
+    }
+
+    /** admin.users / admin.statsUsers: user names (as clients give them at login) allowed on the admin console. */
+    private List<String> consoleUsers(MapNode m, KeyPath path, String key) {
+        String accepted = "a user name or a list of user names (no whitespace), like [ops, monitoring]";
+        List<String> out = new ArrayList<>();
+        List<String> names = strings(m, path, key, accepted);
+        for (int i = 0; i < names.size(); i++) {
+            String n = names.get(i);
+            if (n.isBlank() || n.chars().anyMatch(Character::isWhitespace) || n.length() > 63) {
+                problems.add(path.key(key).index(i), "is not a user name", n, accepted + ", at most 63 characters");
+            } else {
+                out.add(n);
+            }
+        }
+        return out;
     }
 
     private static boolean overlaps(String a, String b) {

@@ -52,6 +52,10 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         ByteBuf frame = (ByteBuf) msg;
         if (loggedIn) {
+            ServerMeter meter = connection.meter();
+            if (meter != null) {
+                meter.received(frame);
+            }
             ServerListener l = connection.listener();
             if (l != null) {
                 l.onFrame(connection, frame);
@@ -82,6 +86,9 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             }
             case ProtocolConstants.READY_FOR_QUERY -> {
                 loggedIn = true;
+                if (connection.meter() != null) {
+                    connection.meter().loggedIn();
+                }
                 connection.transactionStatus(Frames.readyStatus(frame));
                 loginPromise.trySuccess(connection);
             }

@@ -40,6 +40,23 @@ public final class ServerConnection {
     private Object lastOwner;
 
     private int lastOwnerVersion;
+    /** Measures this connection for its pool's statistics; null for connections no pool owns (probes). */
+    private ServerMeter meter;
+    /** Why the pooler closed it; null while open, or when the server or the network ended it. */
+    private volatile ServerStats.CloseReason closeReason;
+    /** The pool's reconnect generation when this connection was opened. */
+    private int generation;
+    /** When a client last got this connection, for the console's request times. */
+    private volatile long checkedOutNanos;
+
+    private static final java.util.concurrent.atomic.AtomicInteger IDS =
+            new java.util.concurrent.atomic.AtomicInteger();
+    /** Small number unique within this pooler's run, shown by the admin console. */
+    private final int id = IDS.incrementAndGet();
+
+    public int id() {
+        return id;
+    }
 
     ServerConnection(Channel channel, ServerAddress address, long lifetimeNanos) {
         this.channel = channel;
@@ -47,6 +64,63 @@ public final class ServerConnection {
         this.createdNanos = System.nanoTime();
         this.lifetimeNanos = lifetimeNanos;
         this.lastReleasedNanos = createdNanos;
+    }
+
+    void meter(ServerMeter meter) {
+        this.meter = meter;
+    }
+
+    ServerMeter meter() {
+        return meter;
+    }
+
+    /**
+     * The pooler itself sent a query (a session reset, parameters for the next client): its ReadyForQuery is not
+     * counted as a client's query or transaction. Call before the query's write, on the thread that writes it.
+     */
+    public void poolerQuerySent() {
+        ServerMeter m = meter;
+        if (m == null) {
+            return;
+        }
+        if (channel.eventLoop().inEventLoop()) {
+            m.poolerQuery();
+        } else {
+            // Queued before the caller's write is, so it still runs first.
+            channel.eventLoop().execute(m::poolerQuery);
+        }
+    }
+
+    /** Records why the pooler is about to close this connection; the first reason given stays. */
+    public void closeReason(ServerStats.CloseReason reason) {
+        if (closeReason == null) {
+            closeReason = reason;
+        }
+    }
+
+    /** Why it closed: the reason the pooler gave, else whether the pooler or the server ended it. */
+    public ServerStats.CloseReason closeReason() {
+        ServerStats.CloseReason r = closeReason;
+        if (r != null) {
+            return r;
+        }
+        return closing ? ServerStats.CloseReason.OTHER : ServerStats.CloseReason.SERVER_CLOSED;
+    }
+
+    public int generation() {
+        return generation;
+    }
+
+    public void generation(int generation) {
+        this.generation = generation;
+    }
+
+    public long checkedOutNanos() {
+        return checkedOutNanos;
+    }
+
+    public void checkedOut(long now) {
+        this.checkedOutNanos = now;
     }
 
     public Channel channel() {

@@ -49,24 +49,30 @@ public final class ServerConnector {
      * connection that does not finish login within the connect timeout is closed.
      */
     public Future<ServerConnection> connect(EventLoop loop, ServerAddress address) {
+        return connect(loop, address, null);
+    }
+
+    /** As {@link #connect(EventLoop, ServerAddress)}, measuring the connection into {@code stats} (null: not). */
+    public Future<ServerConnection> connect(EventLoop loop, ServerAddress address, ServerStats stats) {
         ServerSecurity.Tls tls = security.tls(address);
         if (tls.mode() != ServerSslMode.ALLOW) {
-            return connect(loop, address, tls.mode(), tls.context());
+            return connect(loop, address, tls.mode(), tls.context(), stats);
         }
         // libpq's allow: plain text first, TLS only when the server refuses the plain connection.
         Promise<ServerConnection> promise = loop.newPromise();
-        connect(loop, address, ServerSslMode.DISABLE, null).addListener(f -> {
+        connect(loop, address, ServerSslMode.DISABLE, null, stats).addListener(f -> {
             if (f.isSuccess()) {
                 promise.trySuccess((ServerConnection) f.getNow());
             } else if (f.cause() instanceof ServerError e
                     && SqlState.INVALID_AUTHORIZATION_SPECIFICATION.equals(e.sqlState())) {
-                connect(loop, address, ServerSslMode.REQUIRE, tls.context()).addListener(g -> {
-                    if (g.isSuccess()) {
-                        promise.trySuccess((ServerConnection) g.getNow());
-                    } else {
-                        promise.tryFailure(g.cause());
-                    }
-                });
+                connect(loop, address, ServerSslMode.REQUIRE, tls.context(), stats)
+                        .addListener(g -> {
+                            if (g.isSuccess()) {
+                                promise.trySuccess((ServerConnection) g.getNow());
+                            } else {
+                                promise.tryFailure(g.cause());
+                            }
+                        });
             } else {
                 promise.tryFailure(f.cause());
             }
@@ -75,7 +81,7 @@ public final class ServerConnector {
     }
 
     private Future<ServerConnection> connect(
-            EventLoop loop, ServerAddress address, ServerSslMode sslMode, SslContext sslContext) {
+            EventLoop loop, ServerAddress address, ServerSslMode sslMode, SslContext sslContext, ServerStats stats) {
         Promise<ServerConnection> promise = loop.newPromise();
         long lifetimeNanos = lifetime.isZero() ? 0 : jittered(lifetime.toNanos());
         int timeoutMillis = (int) Math.min(Integer.MAX_VALUE, connectTimeout.toMillis());
@@ -92,6 +98,12 @@ public final class ServerConnector {
                         ch.pipeline()
                                 .addLast(MessageFramer.NAME, new MessageFramer(SERVER_MAX_MESSAGE))
                                 .addLast(BackendHandler.NAME, new BackendHandler(conn, promise, security));
+                        if (stats != null) {
+                            // Last, so that it is the first outbound handler every write meets.
+                            ServerMeter meter = new ServerMeter(stats);
+                            conn.meter(meter);
+                            ch.pipeline().addLast(ServerMeter.NAME, meter);
+                        }
                     }
                 });
         ChannelFuture cf = b.connect(address.host(), address.port());

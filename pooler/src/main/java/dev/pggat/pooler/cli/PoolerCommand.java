@@ -93,6 +93,10 @@ final class PoolerCommand implements Callable<Integer> {
         }
         // Endpoint changes in the file (or a SIGHUP) apply live; the rest of a changed file needs a restart.
         ConfigReloader reloader = new ConfigReloader(config, env, pooler, cfg).start(2);
+        // The console's RELOAD reads the file now; its SHUTDOWN stops the pooler as SIGTERM does (the hook drains).
+        pooler.consoleActions(
+                () -> reloader.reload().valid() ? null : "the configuration file is not valid; the log says why",
+                () -> System.exit(0));
         runUntilSignal(pooler, cfg.timeouts().shutdown());
         reloader.close();
         if (streamClient != null) {

@@ -102,4 +102,50 @@ public final class FrontendContext {
     public Router router() {
         return router;
     }
+
+    // ---------------------------------------------------------------- admin console
+
+    private final AtomicInteger nextClientId = new AtomicInteger();
+    private final java.util.concurrent.ConcurrentHashMap<Integer, ClientInfo> clientInfos =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    /** Databases DISABLE'd on the console: new clients are refused until ENABLE. */
+    private final Set<String> disabledDatabases = ConcurrentHashMap.newKeySet();
+
+    private volatile ConsoleGate console;
+
+    public void console(ConsoleGate console) {
+        this.console = console;
+    }
+
+    public ConsoleGate console() {
+        return console;
+    }
+
+    int nextClientId() {
+        return nextClientId.incrementAndGet();
+    }
+
+    /** Lists a logged-in client for the console until its channel closes. */
+    void register(ClientInfo info) {
+        clientInfos.put(info.id(), info);
+        info.channel().closeFuture().addListener(f -> clientInfos.remove(info.id()));
+    }
+
+    /** The logged-in clients, console clients among them, by id. */
+    public java.util.Collection<ClientInfo> clientInfos() {
+        return new java.util.TreeMap<>(clientInfos).values();
+    }
+
+    public ClientInfo clientInfo(int id) {
+        return clientInfos.get(id);
+    }
+
+    public Set<String> disabledDatabases() {
+        return disabledDatabases;
+    }
+
+    /** Whether new clients are still accepted (false once a drain began). */
+    public boolean draining() {
+        return draining;
+    }
 }

@@ -94,6 +94,11 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
     private boolean methodFromSecret;
     /** This login holds a dynamic user against removal until it hands over or ends. */
     private boolean holdsDynamicUser;
+    /**
+     * The client named the admin console's virtual database: it authenticates as a configured user of that name (any
+     * database's, first in the configuration) or one the credential files know, and is then handed to the console.
+     */
+    private boolean console;
 
     private Map<String, String> wanted = Map.of();
     private byte[] md5Salt;
@@ -289,13 +294,24 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         }
 
         db = context.router.database(databaseName);
-        if (db == null) {
+        ConsoleGate gate = context.console();
+        if (db == null && gate != null && gate.isConsoleDatabase(databaseName)) {
+            console = true;
+            wanted = StartupOptions.sessionParameters(params);
+            user = consoleIdentity(userName);
+            dynamicCandidate = false;
+        } else if (db == null) {
             failed(SqlState.INVALID_CATALOG_NAME, "database \"" + databaseName + "\" does not exist");
             return;
+        } else if (context.disabledDatabases().contains(databaseName)) {
+            context.rejectedTotal.increment();
+            fatal(SqlState.CANNOT_CONNECT_NOW, "database \"" + databaseName + "\" is disabled");
+            return;
+        } else {
+            wanted = StartupOptions.sessionParameters(params);
+            user = db.user(userName);
+            dynamicCandidate = (user == null || user.dynamic()) && db.allowsDynamicUsers();
         }
-        wanted = StartupOptions.sessionParameters(params);
-        user = db.user(userName);
-        dynamicCandidate = (user == null || user.dynamic()) && db.allowsDynamicUsers();
         tls = TlsInfo.of(ctx.channel()).orElse(null);
 
         // hasAttr first: attr() would add an attribute (about 70 bytes) to every connection that asks.
@@ -371,6 +387,17 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         }
     }
 
+    /** A console user's password and method: those of the first configured user of that name, if any. */
+    private Router.User consoleIdentity(String name) {
+        for (Router.Database d : context.router.databases()) {
+            Router.User u = d.user(name);
+            if (u != null && !u.dynamic()) {
+                return u;
+            }
+        }
+        return null;
+    }
+
     private boolean configuredUser() {
         return user != null && !user.dynamic();
     }
@@ -427,14 +454,14 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
      * depend on existence. For a database with dynamic users, a user the sources know is a user.
      */
     private void resolveSecret(Runnable next) {
-        boolean candidate = configuredUser() || dynamicCandidate;
+        boolean candidate = configuredUser() || dynamicCandidate || console;
         secret = configuredUser() ? user.secret() : null;
         if (secret != null) {
             next.run();
             return;
         }
         Secret fromFiles = security.files().flatMap(f -> f.secret(userName)).orElse(null);
-        if (fromFiles != null || security.authQuery().isEmpty()) {
+        if (fromFiles != null || security.authQuery().isEmpty() || console) {
             secret = candidate ? fromFiles : null;
             next.run();
             return;
@@ -636,6 +663,10 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
     }
 
     private void loginSucceeded() {
+        if (console) {
+            consoleLoggedIn();
+            return;
+        }
         if (!configuredUser()) {
             if (!dynamicCandidate) {
                 passwordFailed();
@@ -738,11 +769,75 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         context.logins.remove(this);
         context.loginsTotal.increment();
         ClientSession session = new ClientSession(context, userName, databaseName, user, wanted);
+        context.register(new ClientInfo(
+                context.nextClientId(),
+                userName,
+                databaseName,
+                ctx.channel(),
+                session,
+                System.currentTimeMillis(),
+                wanted.getOrDefault("application_name", ""),
+                tls == null ? null : tls.protocol(),
+                session::terminate));
         ctx.pipeline().replace(this, ClientSession.NAME, session);
         session.start(serverParams, early);
         // The session counts as a client of the user now, which keeps a dynamic user in place.
         releaseDynamicUser();
         ctx.channel().config().setAutoRead(true);
+    }
+
+    /**
+     * A console login proved who it is: a console user gets the console; anyone else is refused now, after the
+     * password (as PgBouncer does), so that the answer tells nothing to whom cannot log in at all.
+     */
+    private void consoleLoggedIn() {
+        ConsoleGate gate = context.console();
+        ConsoleGate.Access access = gate.access(userName);
+        if (access == ConsoleGate.Access.NONE) {
+            context.loginFailuresTotal.increment();
+            security.metrics().login(methodLabel(), "failed");
+            log.info(
+                    "client {}: user \"{}\" is not an admin or stats user of the console",
+                    ctx.channel().remoteAddress(),
+                    Printable.log(userName));
+            fatal(SqlState.INVALID_AUTHORIZATION_SPECIFICATION, "not allowed");
+            return;
+        }
+        security.metrics().login(methodLabel(), "ok");
+        StartupDecoder decoder = ctx.pipeline().get(StartupDecoder.class);
+        if (decoder != null) {
+            decoder.loginCompleted();
+        }
+        ctx.write(Messages.authenticationOk());
+        if (loginTimeout != null) {
+            loginTimeout.cancel(false);
+        }
+        state = State.DONE;
+        context.logins.remove(this);
+        context.loginsTotal.increment();
+        ClientInfo info = new ClientInfo(
+                context.nextClientId(),
+                userName,
+                databaseName,
+                ctx.channel(),
+                null,
+                System.currentTimeMillis(),
+                wanted.getOrDefault("application_name", ""),
+                tls == null ? null : tls.protocol(),
+                () -> killConsoleClient(ctx));
+        context.register(info);
+        gate.open(ctx, info, access);
+        ctx.channel().config().setAutoRead(true);
+    }
+
+    private static void killConsoleClient(ChannelHandlerContext ctx) {
+        ctx.channel().eventLoop().execute(() -> ctx.channel()
+                .writeAndFlush(Messages.errorResponse(
+                        ctx.alloc(),
+                        "FATAL",
+                        SqlState.ADMIN_SHUTDOWN,
+                        "terminating connection due to administrator command"))
+                .addListener(ChannelFutureListener.CLOSE));
     }
 
     private void releaseDynamicUser() {

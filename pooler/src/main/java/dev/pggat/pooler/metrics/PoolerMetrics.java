@@ -2,6 +2,7 @@ package dev.pggat.pooler.metrics;
 
 import dev.pggat.pooler.auth.AuthMetrics;
 import dev.pggat.pooler.auth.Security;
+import dev.pggat.pooler.backend.ServerStats;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.frontend.FrontendContext;
 import dev.pggat.pooler.frontend.ListenRelay;
@@ -9,10 +10,16 @@ import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.routing.EndpointState;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.util.LatencyHistogram;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.prometheus.metrics.model.registry.Collector;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.ClassicHistogramBuckets;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
+import io.prometheus.metrics.model.snapshots.Labels;
+import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import java.util.Locale;
 import java.util.function.ToDoubleFunction;
 import java.util.function.ToLongFunction;
@@ -173,6 +180,7 @@ public final class PoolerMetrics {
                 .labelNames("reason")
                 .callback(cb -> frontend.pins().forEach((k, v) -> cb.call(v, k)))
                 .register(registry);
+        serverStatsMetrics(router);
         timeoutAndLimitMetrics(router, frontend);
         listenRelayMetrics(frontend);
         authMetrics(router, security);
@@ -244,6 +252,119 @@ public final class PoolerMetrics {
                     }
                 })
                 .register(registry);
+    }
+
+    /**
+     * What the pools' servers did (counted at the backend, see {@link ServerStats}): queries, transactions and
+     * waits as histograms, bytes, checkouts, opened and closed connections, errors by SQLSTATE class.
+     */
+    private void serverStatsMetrics(Router router) {
+        poolCounter(
+                router,
+                "pggat_queries",
+                "Queries run on servers (ReadyForQuery messages answering clients' Query, Sync or FunctionCall)",
+                p -> p.serverStats.queries.sum());
+        poolCounter(
+                router,
+                "pggat_transactions",
+                "Transactions run on servers (ended by a ReadyForQuery reporting the server idle)",
+                p -> p.serverStats.transactions.sum());
+        poolCounter(
+                router,
+                "pggat_server_assignments",
+                "Times a client got a server (at once or after waiting)",
+                p -> p.serverStats.assignments.sum());
+        poolCounter(
+                router,
+                "pggat_server_received_bytes",
+                "Bytes the pooler read from servers (what clients were sent)",
+                p -> p.serverStats.bytesFromServer.sum());
+        poolCounter(
+                router,
+                "pggat_server_sent_bytes",
+                "Bytes the pooler wrote to servers (what clients sent, plus the pooler's own queries)",
+                p -> p.serverStats.bytesToServer.sum());
+        poolCounter(
+                router,
+                "pggat_server_parses",
+                "Parse messages written to servers (prepared statements made on a server)",
+                p -> p.serverStats.serverParses.sum());
+        poolCounter(router, "pggat_server_binds", "Bind messages written to servers", p -> p.serverStats.binds.sum());
+        poolCounter(
+                router,
+                "pggat_server_connections_opened",
+                "Server connections opened and logged in",
+                p -> p.serverStats.opened.sum());
+        CounterWithCallback.builder()
+                .name("pggat_server_connections_closed")
+                .help("Server connections closed, by reason: idle_timeout, lifetime, surplus (reserve or cap),"
+                        + " discarded (state unknown), pool_closed, reconnect (console), server_closed, other")
+                .labelNames("database", "user", "endpoint", "reason")
+                .callback(cb -> {
+                    for (Pool p : router.pools()) {
+                        for (ServerStats.CloseReason r : ServerStats.CloseReason.values()) {
+                            cb.call(p.serverStats.closedCount(r), p.database(), p.user(), p.endpoint(), r.label());
+                        }
+                    }
+                })
+                .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_server_errors")
+                .help("ErrorResponse messages servers sent, by SQLSTATE class (the code's first two characters)")
+                .labelNames("database", "user", "endpoint", "sqlstate_class")
+                .callback(cb -> {
+                    for (Pool p : router.pools()) {
+                        p.serverStats
+                                .errorsByClass()
+                                .forEach((k, v) -> cb.call(v, p.database(), p.user(), p.endpoint(), k));
+                    }
+                })
+                .register(registry);
+        histogram(
+                router,
+                "pggat_query_duration_seconds",
+                "Query time on the server: first message written to the ReadyForQuery that ends it",
+                p -> p.serverStats.queryTime);
+        histogram(
+                router,
+                "pggat_transaction_duration_seconds",
+                "Transaction time on the server: first message written while idle to the ReadyForQuery that reports"
+                        + " it idle again",
+                p -> p.serverStats.transactionTime);
+        histogram(
+                router,
+                "pggat_pool_wait_duration_seconds",
+                "Time clients waited for a server (0 when one was idle)",
+                p -> p.serverStats.waitTime);
+    }
+
+    /** A histogram per pool, read from the pools' own fixed-bucket histograms at scrape time. */
+    private void histogram(
+            Router router, String name, String help, java.util.function.Function<Pool, LatencyHistogram> of) {
+        double[] bounds = new double[LatencyHistogram.BOUNDS_SECONDS.length + 1];
+        System.arraycopy(LatencyHistogram.BOUNDS_SECONDS, 0, bounds, 0, LatencyHistogram.BOUNDS_SECONDS.length);
+        bounds[bounds.length - 1] = Double.POSITIVE_INFINITY;
+        registry.register(new Collector() {
+            @Override
+            public MetricSnapshot collect() {
+                HistogramSnapshot.Builder b =
+                        HistogramSnapshot.builder().name(name).help(help);
+                for (Pool p : router.pools()) {
+                    LatencyHistogram h = of.apply(p);
+                    b.dataPoint(HistogramSnapshot.HistogramDataPointSnapshot.builder()
+                            .classicHistogramBuckets(ClassicHistogramBuckets.of(bounds, h.counts()))
+                            .sum(h.sumNanos() / 1e9)
+                            .labels(Labels.of("database", p.database(), "user", p.user(), "endpoint", p.endpoint()))
+                            .build());
+                }
+                return b.build();
+            }
+
+            @Override
+            public String getPrometheusName() {
+                return name;
+            }
+        });
     }
 
     private static String capLabel(ConnectionCap c) {

@@ -5,6 +5,8 @@ import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.backend.ServerListener;
+import dev.pggat.pooler.backend.ServerStats;
+import dev.pggat.pooler.backend.ServerStats.CloseReason;
 import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.util.Printable;
@@ -21,6 +23,8 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
@@ -34,6 +38,11 @@ import org.slf4j.LoggerFactory;
 public final class Pool {
     private static final Logger log = LoggerFactory.getLogger(Pool.class);
     private static final long INITIAL_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /**
+     * Off only to measure what the statistics cost ({@code -Dpggat.serverStats=false}): the servers are then not
+     * measured, and queries, transactions, bytes and errors stay 0.
+     */
+    private static final boolean MEASURE_SERVERS = !"false".equals(System.getProperty("pggat.serverStats"));
     /** How far into the idle stack to look for a server on the caller's event loop. */
     private static final int AFFINITY_SCAN = 8;
     /** Set on a server connection while it holds a slot of its pool's caps; cleared when the slot is given back. */
@@ -63,6 +72,12 @@ public final class Pool {
     private boolean closed;
     private ScheduledFuture<?> maintenance;
     private ScheduledFuture<?> sweep;
+    /** PAUSE from the admin console: clients queue for a server until RESUME (or queryWait). */
+    private boolean paused;
+    /** Bumped by RECONNECT: servers opened before are closed as soon as they are idle. */
+    private int generation;
+    /** Every logged-in server connection of this pool, idle or checked out, for the admin console. */
+    private final Set<ServerConnection> servers = ConcurrentHashMap.newKeySet();
     /** What the server reports at login (server_version, encodings...), shown to clients as they log in. */
     private volatile Map<String, String> serverParameters;
 
@@ -73,6 +88,8 @@ public final class Pool {
     public final LongAdder waitedTotal = new LongAdder();
     /** Connections opened beyond maxServerConnections from the reserve pool. */
     public final LongAdder reserveOpenedTotal = new LongAdder();
+    /** Queries, transactions, bytes, waits, closes and errors of this pool's servers. */
+    public final ServerStats serverStats = new ServerStats();
 
     public Pool(
             String database,
@@ -194,7 +211,7 @@ public final class Pool {
             if (closed) {
                 failure = new ServerError(SqlState.ADMIN_SHUTDOWN, "the pooler is shutting down", false, null);
             } else {
-                granted = pollIdle(loop);
+                granted = paused ? null : pollIdle(loop);
                 if (granted != null) {
                     active++;
                 } else {
@@ -210,6 +227,8 @@ public final class Pool {
             callback.failed(failure);
         } else if (granted != null) {
             granted.listener(null);
+            granted.checkedOut(System.nanoTime());
+            serverStats.assigned(0);
             callback.granted(granted);
         }
         return waiter;
@@ -219,6 +238,7 @@ public final class Pool {
     public void release(ServerConnection server) {
         long now = System.nanoTime();
         if (!server.isUsable() || server.expired(now)) {
+            server.closeReason(server.isUsable() ? CloseReason.LIFETIME : CloseReason.SERVER_CLOSED);
             discard(server);
             return;
         }
@@ -228,12 +248,21 @@ public final class Pool {
             if (closed) {
                 active--;
                 closeIt = true;
+                server.closeReason(CloseReason.POOL_CLOSED);
+            } else if (server.generation() != generation) {
+                active--;
+                closeIt = true;
+                server.closeReason(CloseReason.RECONNECT);
+                if (!waiters.isEmpty()) {
+                    connectIfNeeded(waiters.peekFirst().loop);
+                }
             } else {
-                next = pollWaiterFor(server);
+                next = paused ? null : pollWaiterFor(server);
                 if (next == null) {
                     active--;
                     if (surplus()) {
                         closeIt = true;
+                        server.closeReason(CloseReason.SURPLUS);
                     } else {
                         server.markReleased(now);
                         server.listener(idleListener);
@@ -281,6 +310,7 @@ public final class Pool {
 
     /** Closes a checked-out server whose state is unknown or broken, and makes room for a replacement. */
     public void discard(ServerConnection server) {
+        server.closeReason(CloseReason.DISCARDED);
         retire(server, false);
         synchronized (this) {
             active--;
@@ -317,6 +347,7 @@ public final class Pool {
             if (s.isUsable()) {
                 return s;
             }
+            s.closeReason(CloseReason.SERVER_CLOSED);
             retire(s, false);
         }
         return null;
@@ -368,7 +399,11 @@ public final class Pool {
             scheduleRetry(now);
             return;
         }
-        int wanted = Math.max(waiters.size() - connecting, settings.minServerConnections() - total());
+        // Paused: waiting clients stay queued, so no server is opened for them (the one they need may be elsewhere
+        // after a switchover).
+        int wanted = paused
+                ? settings.minServerConnections() - total()
+                : Math.max(waiters.size() - connecting, settings.minServerConnections() - total());
         int max = settings.maxServerConnections();
         int limit = reserveOpen(now) ? max + settings.reservePoolSize() : max;
         while (wanted-- > 0 && total() < limit) {
@@ -430,6 +465,7 @@ public final class Pool {
                 return false;
             }
         }
+        s.closeReason(CloseReason.SURPLUS);
         retire(s, true);
         return true;
     }
@@ -485,13 +521,21 @@ public final class Pool {
     private void startConnect(EventLoop loop) {
         connecting++;
         connectsTotal.increment();
-        connector.connect(loop, address).addListener((Future<ServerConnection> f) -> onConnected(f));
+        connector
+                .connect(loop, address, MEASURE_SERVERS ? serverStats : null)
+                .addListener((Future<ServerConnection> f) -> onConnected(f));
     }
 
     private void onConnected(Future<ServerConnection> f) {
         if (f.isSuccess()) {
             ServerConnection server = f.getNow();
             server.statements().capacity(settings.preparedStatementCacheSize());
+            serverStats.opened.increment();
+            servers.add(server);
+            server.channel().closeFuture().addListener(c -> {
+                servers.remove(server);
+                serverStats.closed(server.closeReason());
+            });
             if (caps.length > 0) {
                 // The slot taken for this connection stays with it until the connection is closed.
                 Channel ch = server.channel();
@@ -511,15 +555,18 @@ public final class Pool {
                 if (serverParameters == null) {
                     serverParameters = Map.copyOf(server.reportedParameters());
                 }
+                server.generation(generation);
                 if (closed) {
                     closeIt = true;
+                    server.closeReason(CloseReason.POOL_CLOSED);
                 } else {
-                    next = pollWaiter();
+                    next = paused ? null : pollWaiter();
                     if (next != null) {
                         active++;
                     } else if (surplus()) {
                         // A reserve connection whose client no longer waits, or one another pool needs room for.
                         closeIt = true;
+                        server.closeReason(CloseReason.SURPLUS);
                     } else {
                         server.listener(idleListener);
                         server.markReleased(System.nanoTime());
@@ -596,6 +643,10 @@ public final class Pool {
                         && now - s.lastReleasedNanos() >= idleNanos
                         && total() - toClose.size() > settings.minServerConnections();
                 if (!s.isUsable() || s.expired(now) || idleTooLong) {
+                    s.closeReason(
+                            !s.isUsable()
+                                    ? CloseReason.SERVER_CLOSED
+                                    : s.expired(now) ? CloseReason.LIFETIME : CloseReason.IDLE_TIMEOUT);
                     it.remove();
                     toClose.add(s);
                 }
@@ -633,6 +684,7 @@ public final class Pool {
             closed = true;
             toClose = new ArrayList<>(idle);
             idle.clear();
+            toClose.forEach(s -> s.closeReason(CloseReason.POOL_CLOSED));
             Waiter w;
             while ((w = pollWaiter()) != null) {
                 failed.add(w);
@@ -649,6 +701,117 @@ public final class Pool {
         }
         toClose.forEach(s -> retire(s, true));
         failed.forEach(w -> w.fail(e));
+    }
+
+    // ---------------------------------------------------------------- admin console
+
+    /**
+     * PAUSE: from now on clients queue for a server instead of getting one, until {@link #resume()} or queryWait;
+     * servers already checked out finish their transactions and come back.
+     */
+    public void pause() {
+        synchronized (this) {
+            paused = true;
+        }
+    }
+
+    public synchronized int generation() {
+        return generation;
+    }
+
+    public synchronized boolean paused() {
+        return paused;
+    }
+
+    /** RESUME: the clients queued while paused get servers, idle ones first, in order. */
+    public void resume() {
+        List<ServerConnection> grants = new ArrayList<>();
+        List<Waiter> to = new ArrayList<>();
+        synchronized (this) {
+            if (!paused) {
+                return;
+            }
+            paused = false;
+            if (closed) {
+                return;
+            }
+            while (!idle.isEmpty()) {
+                Waiter w = pollWaiter();
+                if (w == null) {
+                    break;
+                }
+                ServerConnection s = pollIdle(w.loop);
+                if (s == null) {
+                    // Only dead servers were left; the waiter keeps its place.
+                    waiters.addFirst(w);
+                    break;
+                }
+                active++;
+                grants.add(s);
+                to.add(w);
+            }
+            if (!waiters.isEmpty()) {
+                connectIfNeeded(waiters.peekFirst().loop);
+            }
+        }
+        for (int i = 0; i < grants.size(); i++) {
+            to.get(i).grant(grants.get(i));
+        }
+    }
+
+    /**
+     * RECONNECT: every server open now is closed as soon as it is idle (idle ones at once); new ones are opened as
+     * clients need them. With {@code now}, checked-out servers are closed at once too (KILL).
+     */
+    public void reconnect(boolean now) {
+        List<ServerConnection> toClose;
+        synchronized (this) {
+            generation++;
+            toClose = new ArrayList<>(idle);
+            idle.clear();
+        }
+        for (ServerConnection s : toClose) {
+            s.closeReason(CloseReason.RECONNECT);
+            retire(s, true);
+        }
+        if (now) {
+            for (ServerConnection s : servers) {
+                s.closeReason(CloseReason.RECONNECT);
+                s.abort();
+            }
+        }
+    }
+
+    /** Servers opened before the last RECONNECT that are still open (WAIT_CLOSE waits for none). */
+    public synchronized int serversFromOlderGenerations() {
+        int n = 0;
+        for (ServerConnection s : servers) {
+            if (s.generation() != generation && s.channel().isActive()) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** The logged-in server connections of this pool now, idle or checked out. */
+    public List<ServerConnection> servers() {
+        return List.copyOf(servers);
+    }
+
+    /** Whether {@code s} sits idle in this pool now. */
+    public synchronized boolean isIdle(ServerConnection s) {
+        return idle.contains(s);
+    }
+
+    /** The callbacks of the clients waiting now, with when each began to wait. */
+    public synchronized List<Map.Entry<PoolCallback, Long>> waiting() {
+        List<Map.Entry<PoolCallback, Long>> out = new ArrayList<>();
+        for (Waiter w : waiters) {
+            if (!w.done) {
+                out.add(Map.entry(w.callback, w.enqueuedNanos));
+            }
+        }
+        return out;
     }
 
     /** Connections open now beyond maxServerConnections (from the reserve pool). */
@@ -709,6 +872,9 @@ public final class Pool {
         void grant(ServerConnection server) {
             done = true;
             server.listener(null);
+            long now = System.nanoTime();
+            server.checkedOut(now);
+            pool.serverStats.assigned(now - enqueuedNanos);
             callback.granted(server);
         }
 

@@ -26,6 +26,7 @@ public final class ServerReset implements ServerListener {
             return;
         }
         server.listener(new ServerReset(pool));
+        server.poolerQuerySent();
         server.channel().writeAndFlush(Messages.query(server.channel().alloc(), query));
     }
 

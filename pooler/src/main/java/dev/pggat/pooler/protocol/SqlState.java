@@ -19,4 +19,10 @@ public final class SqlState {
     public static final String CANNOT_CONNECT_NOW = "57P03";
     public static final String IDLE_SESSION_TIMEOUT = "57P05";
     public static final String INTERNAL_ERROR = "XX000";
+    public static final String SUCCESSFUL_COMPLETION = "00000";
+    public static final String INVALID_PARAMETER_VALUE = "22023";
+    public static final String INSUFFICIENT_PRIVILEGE = "42501";
+    public static final String SYNTAX_ERROR = "42601";
+    public static final String UNDEFINED_OBJECT = "42704";
+    public static final String CONFIG_FILE_ERROR = "F0000";
 }

@@ -173,6 +173,9 @@ public final class Router implements AutoCloseable {
         private final int maxDynamicUsers;
         private final long dynamicIdleNanos;
         private ScheduledFuture<?> dynamicSweep;
+        /** PAUSE from the admin console: pools made while it lasts (new endpoints, dynamic users) start paused. */
+        private volatile boolean paused;
+
         public final LongAdder dynamicCreatedTotal = new LongAdder();
         public final LongAdder dynamicRemovedTotal = new LongAdder();
         public final LongAdder dynamicRefusedTotal = new LongAdder();
@@ -308,6 +311,37 @@ public final class Router implements AutoCloseable {
             for (User u : dynamic.values()) {
                 u.pools.values().forEach(Pool::close);
             }
+        }
+
+        /** Every pool of this database now: configured users', then dynamic users'. */
+        public List<Pool> pools() {
+            List<Pool> all = new ArrayList<>();
+            for (User u : users.values()) {
+                all.addAll(u.pools.values());
+            }
+            for (User u : dynamic.values()) {
+                all.addAll(u.pools.values());
+            }
+            return all;
+        }
+
+        /** PAUSE: new transactions wait for a server until {@link #resume()}; see {@link Pool#pause()}. */
+        public synchronized void pause() {
+            paused = true;
+            pools().forEach(Pool::pause);
+        }
+
+        public synchronized void resume() {
+            paused = false;
+            pools().forEach(Pool::resume);
+        }
+
+        public boolean paused() {
+            return paused;
+        }
+
+        public DatabaseConfig config() {
+            return config;
         }
 
         /** Whether users not in the configuration may log in when a credential source knows them. */
@@ -646,6 +680,9 @@ public final class Router implements AutoCloseable {
                             database.connector,
                             database.loops,
                             database.capsFor(name));
+                    if (database.paused) {
+                        p.pause();
+                    }
                     next.put(m.name(), p);
                     added.add(p);
                 }

@@ -82,7 +82,7 @@ class ConfigAdminTokenTest {
     void misspeltTokenKeyIsSuggestedButItsValueIsNeverShown() {
         assertThat(problems("admin:\n  tokn: " + TOKEN + "\n" + MINIMAL))
                 .containsExactly(SOURCE + ": admin.tokn: unknown key; did you mean 'token'? (accepted: enabled, host,"
-                        + " port, token)");
+                        + " port, token, users, statsUsers)");
     }
 
     @Test

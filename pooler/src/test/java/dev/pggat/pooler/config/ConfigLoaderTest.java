@@ -36,7 +36,8 @@ class ConfigLoaderTest {
         PoolerConfig config = ConfigLoader.load(example, EXAMPLE_ENV);
 
         assertThat(config.listen()).isEqualTo(new Listen("0.0.0.0", 6432));
-        assertThat(config.admin()).isEqualTo(new Admin(true, "127.0.0.1", 9930));
+        assertThat(config.admin())
+                .isEqualTo(new Admin(true, "127.0.0.1", 9930, null, List.of("alice"), List.of("olduser")));
         assertThat(config.limits()).isEqualTo(new Limits(10_000, 10_000, 64 * 1024 * 1024));
         assertThat(config.timeouts()).isEqualTo(Timeouts.DEFAULT);
         assertThat(config.pools()).isEqualTo(PoolDefaults.DEFAULT);

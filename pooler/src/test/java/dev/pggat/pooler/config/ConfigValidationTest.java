@@ -60,7 +60,8 @@ class ConfigValidationTest {
         @Test
         void unknownKeyFarFromAnyKnownKeyGetsNoSuggestion() {
             assertThat(problems("admin:\n  banana: 1\n" + MINIMAL))
-                    .containsExactly(SOURCE + ": admin.banana: unknown key (accepted: enabled, host, port, token)");
+                    .containsExactly(SOURCE
+                            + ": admin.banana: unknown key (accepted: enabled, host, port, token, users, statsUsers)");
         }
 
         @Test

@@ -1,0 +1,138 @@
+package dev.pggat.pooler.backend;
+
+import dev.pggat.pooler.protocol.ProtocolConstants;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
+
+/**
+ * Measures one server connection for its pool's {@link ServerStats}: what is written to the server passes here (the
+ * last handler of the pipeline, so the first outbound one), and the backend handler reports each frame the server
+ * sends. All of it runs on the connection's event loop, so the per-connection state needs no locking.
+ *
+ * <p>A query runs from its first message written to the ReadyForQuery that ends it; when several were pipelined (one
+ * ReadyForQuery is owed per Query, Sync and FunctionCall written), the next one starts where the previous one ended.
+ * A transaction runs from the first write while the server was idle to the ReadyForQuery that reports it idle again.
+ */
+final class ServerMeter extends ChannelOutboundHandlerAdapter {
+    static final String NAME = "pg-meter";
+
+    private final ServerStats stats;
+    private long queryStart;
+    private long transactionStart;
+    /** ReadyForQuery messages the server still owes. */
+    private int owed;
+    /** ReadyForQuery messages that end the pooler's own queries: not counted as the clients'. */
+    private int poolerQueries;
+    /** Login traffic (startup, authentication) is not a client's: measuring starts at the first ReadyForQuery. */
+    private boolean loggedIn;
+
+    ServerMeter(ServerStats stats) {
+        this.stats = stats;
+    }
+
+    @Override
+    public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) throws Exception {
+        if (loggedIn && msg instanceof ByteBuf b) {
+            int n = b.readableBytes();
+            if (n > 0) {
+                stats.bytesToServer.add(n);
+                if (owed == 0) {
+                    long now = System.nanoTime();
+                    queryStart = now;
+                    if (transactionStart == 0) {
+                        transactionStart = now;
+                    }
+                }
+                if (!countMessages(b)) {
+                    owed = Math.max(owed, 1);
+                }
+            }
+        }
+        ctx.write(msg, promise);
+    }
+
+    /**
+     * Counts the messages of a buffer of whole messages: Parse and Bind for the statistics, and the ReadyForQuery
+     * each Query, Sync and FunctionCall is owed. Returns false at anything that does not frame.
+     */
+    private boolean countMessages(ByteBuf b) {
+        int pos = b.readerIndex();
+        int end = b.writerIndex();
+        while (end - pos >= 5) {
+            byte type = b.getByte(pos);
+            int len = b.getInt(pos + 1);
+            if (len < 4 || len > end - pos - 1) {
+                return false;
+            }
+            switch (type) {
+                case ProtocolConstants.PARSE -> stats.serverParses.increment();
+                case ProtocolConstants.BIND -> stats.binds.increment();
+                case ProtocolConstants.QUERY, ProtocolConstants.SYNC, ProtocolConstants.FUNCTION_CALL -> owed++;
+                default -> {}
+            }
+            pos += 1 + len;
+        }
+        return pos == end;
+    }
+
+    void loggedIn() {
+        loggedIn = true;
+    }
+
+    void poolerQuery() {
+        poolerQueries++;
+    }
+
+    /** A frame the server sent after login; the frame stays the caller's. */
+    void received(ByteBuf frame) {
+        stats.bytesFromServer.add(frame.readableBytes());
+        int at = frame.readerIndex();
+        byte type = frame.getByte(at);
+        if (type == ProtocolConstants.READY_FOR_QUERY) {
+            ready(frame.getByte(at + 5));
+        } else if (type == ProtocolConstants.ERROR_RESPONSE) {
+            error(frame, at + 5, frame.writerIndex());
+        }
+    }
+
+    private void ready(byte status) {
+        long now = System.nanoTime();
+        if (poolerQueries > 0) {
+            poolerQueries--;
+        } else {
+            stats.query(now - queryStart);
+            if (status == ProtocolConstants.TX_IDLE && transactionStart != 0) {
+                stats.transaction(now - transactionStart);
+            }
+        }
+        if (owed > 0) {
+            owed--;
+        }
+        // A query already pipelined behind this one starts now; with none, the next write starts one.
+        queryStart = now;
+        if (status == ProtocolConstants.TX_IDLE) {
+            transactionStart = owed > 0 ? now : 0;
+        }
+    }
+
+    /** Finds the SQLSTATE field ('C') and counts its class, without copying the message. */
+    private void error(ByteBuf frame, int pos, int end) {
+        while (pos < end) {
+            byte field = frame.getByte(pos);
+            if (field == 0) {
+                return;
+            }
+            if (field == 'C' && pos + 2 < end) {
+                stats.error(frame.getByte(pos + 1), frame.getByte(pos + 2));
+                return;
+            }
+            int zero = frame.indexOf(pos + 1, end, (byte) 0);
+            if (zero < 0) {
+                return;
+            }
+            pos = zero + 1;
+        }
+    }
+}
