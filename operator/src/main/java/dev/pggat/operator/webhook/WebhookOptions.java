@@ -62,6 +62,11 @@ public final class WebhookOptions {
             defaultValue = "${env:POD_NAMESPACE}")
     String operatorNamespace;
 
+    /** --operator-namespace, else POD_NAMESPACE; null when neither is set. */
+    public String operatorNamespace() {
+        return operatorNamespace == null || operatorNamespace.isBlank() ? null : operatorNamespace.trim();
+    }
+
     @Option(
             names = "--sidecar-stream-url",
             description = "Endpoint stream URL handed to sidecars, with {namespace} and {pgpool} placeholders."
