@@ -378,6 +378,8 @@ public final class PoolerResources {
                 .withNewSpec()
                 .withTerminationGracePeriodSeconds(TERMINATION_GRACE_SECONDS)
                 .withEnableServiceLinks(false)
+                // The pooler calls no Kubernetes API; its only token is the projected, audience-bound stream token.
+                .withAutomountServiceAccountToken(false)
                 .withNewSecurityContext()
                 .withRunAsNonRoot(true)
                 .withNewSeccompProfile()

@@ -324,6 +324,13 @@ class PoolerModelTest {
         Deployment d = PoolerResources.deployment(pool, config, "ghcr.io/pggat/pggat:1.2.3");
         var c = d.getSpec().getTemplate().getSpec().getContainers().get(0);
         assertThat(d.getMetadata().getName()).isEqualTo("shop-pggat");
+        // No ServiceAccount token the pooler does not need; the stream's projected token is mounted explicitly.
+        assertThat(d.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken()).isFalse();
+        Deployment projected = PoolerResources.deployment(
+                pool, config, "img", "http://op:8090/s", dev.pggat.operator.stream.StreamAuth.SERVICE_ACCOUNT);
+        assertThat(projected.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken()).isFalse();
+        assertThat(projected.getSpec().getTemplate().getSpec().getVolumes())
+                .anySatisfy(v -> assertThat(v.getProjected()).isNotNull());
         assertThat(c.getImage()).isEqualTo("ghcr.io/pggat/pggat:1.2.3");
         assertThat(c.getCommand()).containsExactly("pggat", "pooler", "--config", "/etc/pggat/pggat.yaml");
         assertThat(c.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/readyz");
