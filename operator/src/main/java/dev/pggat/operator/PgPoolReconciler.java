@@ -281,19 +281,19 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                     why + "; grant it to the operator's ServiceAccount (see the RBAC table of docs/operator.md)");
             LOG.warn("PgPool {}/{}: {}", ns(pool), name(pool), outcome.message());
         }
-        writeStatusIfChanged(
-                client,
-                pool,
-                StatusModel.next(
-                        pool.getStatus(),
-                        generation,
-                        outcome,
-                        topology,
-                        endpointSetVersion,
-                        podsAtVersion,
-                        podsCounted,
-                        sidecars,
-                        clock.instant()));
+        PgPoolStatus nextStatus = StatusModel.next(
+                pool.getStatus(),
+                generation,
+                outcome,
+                topology,
+                endpointSetVersion,
+                podsAtVersion,
+                podsCounted,
+                sidecars,
+                clock.instant());
+        if (writeStatusIfChanged(client, pool, nextStatus)) {
+            ReconcileEvents.recordTransition(client, pool, pool.getStatus(), nextStatus, clock.instant());
+        }
         UpdateControl<PgPool> control = UpdateControl.noUpdate();
         // Informers report rollouts, pods and clusters; only waits on Secrets and CRD-less kinds need a timer.
         if (outcome.state() == Outcome.State.PROGRESSING && !"RollingOut".equals(outcome.reason())) {
@@ -636,9 +636,10 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
      * patch: the test API server appends list items on merge instead of replacing the list. No query string: the
      * test API server drops status writes that carry one.
      */
-    private static void writeStatusIfChanged(KubernetesClient client, PgPool pool, PgPoolStatus next) {
+    /** @return whether the status was written */
+    private static boolean writeStatusIfChanged(KubernetesClient client, PgPool pool, PgPoolStatus next) {
         if (next.equals(pool.getStatus())) {
-            return;
+            return false;
         }
         PgPool update = new PgPool();
         update.setMetadata(new ObjectMetaBuilder()
@@ -650,10 +651,12 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         update.setStatus(next);
         try {
             client.resource(update).updateStatus();
+            return true;
         } catch (KubernetesClientException e) {
             if (e.getCode() != 404) {
                 throw e;
             }
+            return false;
         }
     }
 

@@ -150,6 +150,13 @@ class StatusTruthOnRealServerTest {
             });
             assertThat(ready.status).isEqualTo("False");
             assertThat(ready.message).contains("secrets", "create", "RBAC");
+            var event = await("a Warning Event on the PgPool", () -> k8s.admin().v1().events().inNamespace(ns)
+                    .list().getItems().stream()
+                    .filter(e -> POOL.equals(e.getInvolvedObject().getName()) && "Forbidden".equals(e.getReason()))
+                    .findFirst()
+                    .orElse(null));
+            assertThat(event.getType()).isEqualTo("Warning");
+            assertThat(event.getInvolvedObject().getKind()).isEqualTo("PgPool");
         }
     }
 
