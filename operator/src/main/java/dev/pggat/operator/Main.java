@@ -113,14 +113,44 @@ public final class Main implements Callable<Integer> {
 
     @Option(
             names = "--leader-election",
-            description = "Reconcile only while holding the Lease pggat-operator in the operator's namespace (env"
-                    + " POD_NAMESPACE); all replicas serve the webhook. Env PGGAT_LEADER_ELECTION.",
+            description = "Reconcile only while holding the Lease pggat-operator in the operator's namespace"
+                    + " (--operator-namespace, else env POD_NAMESPACE, else the ServiceAccount's); all replicas serve"
+                    + " the webhook. Env PGGAT_LEADER_ELECTION.",
             defaultValue = "${env:PGGAT_LEADER_ELECTION:-false}")
     boolean leaderElection;
+
+    /**
+     * Where the leader election Lease lives: the operator's own namespace, as --help says (--operator-namespace,
+     * POD_NAMESPACE, the ServiceAccount's), and only failing those the kubeconfig's.
+     */
+    String leaseNamespace(KubernetesClient client) {
+        String ns = webhook.operatorNamespace();
+        if (ns == null) {
+            ns = ownNamespace();
+        }
+        return ns != null ? ns : client.getNamespace();
+    }
 
     @Override
     public Integer call() throws Exception {
         KubernetesClient client = new KubernetesClientBuilder().build();
+        LeaderElection election = null;
+        if (leaderElection) {
+            String ns = leaseNamespace(client);
+            if (ns == null || ns.isBlank()) {
+                System.err.println("pggat-operator: --leader-election needs the operator's namespace; set"
+                        + " --operator-namespace or POD_NAMESPACE");
+                return 2;
+            }
+            election = new LeaderElection(ns, System.getenv("HOSTNAME"));
+            try {
+                election.checkPermissions(client);
+            } catch (IllegalStateException e) {
+                System.err.println("pggat-operator: " + e.getMessage());
+                client.close();
+                return 1;
+            }
+        }
         String image = defaultImage == null || defaultImage.isBlank() ? PggatOperator.defaultImage() : defaultImage;
         java.util.Set<String> watched = namespaces == null ? java.util.Set.of() : new LinkedHashSet<>(namespaces);
         EndpointStreamServer stream = null;
@@ -146,24 +176,33 @@ public final class Main implements Callable<Integer> {
                 image,
                 recheck,
                 Clock.systemUTC(),
-                true,
+                // The shutdown hook still needs the client to hand the Lease back; it closes the client last.
+                false,
                 new PggatOperator.Options(
                         advertised,
                         stream == null ? null : stream.hub(),
-                        leaderElection ? PggatOperator.leaderElection(client.getNamespace()) : null,
+                        election == null ? null : election.configuration(),
                         streamAuth,
                         PggatOperator.DEFAULT_STATUS_RECHECK));
         AutoCloseable webhookServer = webhook.start(client, image);
         CountDownLatch stopped = new CountDownLatch(1);
         EndpointStreamServer streamToStop = stream;
+        LeaderElection electionToStop = election;
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
+                            if (electionToStop != null) {
+                                electionToStop.shuttingDown();
+                            }
                             if (streamToStop != null) {
                                 streamToStop.close();
                             }
                             operator.stop();
+                            if (electionToStop != null) {
+                                electionToStop.release(client);
+                            }
                             closeQuietly(webhookServer);
+                            client.close();
                             stopped.countDown();
                         },
                         "pggat-operator-shutdown"));

@@ -207,14 +207,18 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
             }
             Discovered discovered = discover(client, pool, context);
             topology = discovered.topology();
-            PoolerConfig config = PoolerConfig.render(spec, topology, discovered.databases());
+            // The configuration file must name a primary; while none is settled it names the cluster's read-write
+            // Service, never a pod that has stopped being the primary.
+            Topology forFile = topology.hasPrimary() ? topology : topology.withPrimary(discovered.standInPrimary());
+            PoolerConfig config = PoolerConfig.render(spec, forFile, discovered.databases());
             requireTlsSecret(client, pool);
             ConfigMap currentConfigMap = client.configMaps()
                     .inNamespace(ns(pool))
                     .withName(PoolerResources.configMapName(pool))
                     .get();
-            endpointSetVersion = PoolerResources.nextEndpointSetVersion(currentConfigMap, topology);
-            apply(client, pool, PoolerResources.configMap(pool, config, topology, endpointSetVersion));
+            endpointSetVersion =
+                    PoolerResources.nextEndpointSetVersion(currentConfigMap, forFile, clock.millis());
+            apply(client, pool, PoolerResources.configMap(pool, config, forFile, endpointSetVersion));
             EndpointSet served = servedSet(pool);
             if (PoolerResources.deploymentEnabled(pool)) {
                 String streamUrl = null;
@@ -254,23 +258,42 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                 sidecars = new StatusModel.Sidecars(count.pods(), count.atVersion());
                 podsBehind |= count.atVersion() < count.pods();
             }
+            if (!topology.hasPrimary()) {
+                outcome = Outcome.progressing(
+                        "PrimaryNotFound",
+                        discovered.clusterDescription() + " has no primary that may take writes now (a switchover or"
+                                + " failover is under way); writes wait, reads go to "
+                                + topology.replicas().size() + " replica(s)");
+            }
         } catch (Problem p) {
             outcome = Outcome.of(p);
             LOG.info("PgPool {}/{}: {}", ns(pool), name(pool), p.getMessage());
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 403) {
+                throw e;
+            }
+            // A missing permission does not go away by retrying at once; say so on the PgPool, look again later.
+            String why = e.getStatus() != null && e.getStatus().getMessage() != null
+                    ? e.getStatus().getMessage()
+                    : e.getMessage();
+            outcome = Outcome.progressing(
+                    "Forbidden",
+                    why + "; grant it to the operator's ServiceAccount (see the RBAC table of docs/operator.md)");
+            LOG.warn("PgPool {}/{}: {}", ns(pool), name(pool), outcome.message());
         }
-        writeStatusIfChanged(
-                client,
-                pool,
-                StatusModel.next(
-                        pool.getStatus(),
-                        generation,
-                        outcome,
-                        topology,
-                        endpointSetVersion,
-                        podsAtVersion,
-                        podsCounted,
-                        sidecars,
-                        clock.instant()));
+        PgPoolStatus nextStatus = StatusModel.next(
+                pool.getStatus(),
+                generation,
+                outcome,
+                topology,
+                endpointSetVersion,
+                podsAtVersion,
+                podsCounted,
+                sidecars,
+                clock.instant());
+        if (writeStatusIfChanged(client, pool, nextStatus)) {
+            ReconcileEvents.recordTransition(client, pool, pool.getStatus(), nextStatus, clock.instant());
+        }
         UpdateControl<PgPool> control = UpdateControl.noUpdate();
         // Informers report rollouts, pods and clusters; only waits on Secrets and CRD-less kinds need a timer.
         if (outcome.state() == Outcome.State.PROGRESSING && !"RollingOut".equals(outcome.reason())) {
@@ -392,14 +415,22 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         }
     }
 
-    private record Discovered(Topology topology, List<PoolerDatabase> databases) {}
+    /**
+     * @param standInPrimary what the configuration file names as primary while the topology has none
+     */
+    private record Discovered(
+            Topology topology,
+            List<PoolerDatabase> databases,
+            dev.pggat.pooler.config.Endpoint standInPrimary,
+            String clusterDescription) {}
 
     private Discovered discover(KubernetesClient client, PgPool pool, Context<PgPool> context) {
         PgPoolSpec spec = pool.getSpec();
         if (spec.cluster.staticCluster != null) {
             List<PoolerDatabase> dbs = Credentials.ofSpec(spec.databases);
             requireSecrets(client, pool, dbs);
-            return new Discovered(Topologies.ofStatic(spec.cluster.staticCluster), dbs);
+            return new Discovered(
+                    Topologies.of(spec.cluster, null, List.of()), dbs, null, "spec.cluster.static");
         }
         ClusterKinds kind = spec.cluster.cnpg != null ? ClusterKinds.CNPG : ClusterKinds.ZALANDO;
         String clusterName = spec.cluster.cnpg != null ? spec.cluster.cnpg.name : spec.cluster.zalando.name;
@@ -419,8 +450,8 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                 .withLabel(kind.podClusterLabel(), clusterName)
                 .list()
                 .getItems();
-        Topology topology =
-                kind == ClusterKinds.CNPG ? Topologies.ofCnpg(cluster, pods) : Topologies.ofZalando(cluster, pods);
+        Topology topology = Topologies.of(spec.cluster, cluster, pods);
+        int port = pods.isEmpty() ? dev.pggat.pooler.config.Endpoint.DEFAULT_PORT : Topologies.postgresPort(pods.get(0));
         List<PoolerDatabase> dbs;
         if (spec.databases != null && !spec.databases.isEmpty()) {
             dbs = Credentials.ofSpec(spec.databases);
@@ -431,7 +462,11 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
             dbs = Credentials.ofZalando(cluster, name -> secret(client, pool, name));
         }
         requireSecrets(client, pool, dbs);
-        return new Discovered(topology, dbs);
+        return new Discovered(
+                topology,
+                dbs,
+                Topologies.readWriteService(kind, clusterName, ns(pool), port),
+                kind.kind + " " + clusterName);
     }
 
     /** A pod whose Secret key is missing never starts; say which one instead of leaving pods stuck. */
@@ -601,9 +636,10 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
      * patch: the test API server appends list items on merge instead of replacing the list. No query string: the
      * test API server drops status writes that carry one.
      */
-    private static void writeStatusIfChanged(KubernetesClient client, PgPool pool, PgPoolStatus next) {
+    /** @return whether the status was written */
+    private static boolean writeStatusIfChanged(KubernetesClient client, PgPool pool, PgPoolStatus next) {
         if (next.equals(pool.getStatus())) {
-            return;
+            return false;
         }
         PgPool update = new PgPool();
         update.setMetadata(new ObjectMetaBuilder()
@@ -615,10 +651,12 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         update.setStatus(next);
         try {
             client.resource(update).updateStatus();
+            return true;
         } catch (KubernetesClientException e) {
             if (e.getCode() != 404) {
                 throw e;
             }
+            return false;
         }
     }
 

@@ -120,12 +120,11 @@ public final class PggatOperator {
     }
 
     /**
-     * Production timings (JOSDK's defaults: a 15 s lease renewed within 10 s). Losing the lease ends the process:
-     * a replica that may have missed a renewal must not keep reconciling beside the new leader; Kubernetes restarts
-     * it as a follower. The identity is the pod name (HOSTNAME).
+     * Production timings (JOSDK's defaults: a 15 s lease renewed within 10 s). Losing the lease ends the process
+     * (see {@link LeaderElection}); Kubernetes restarts it as a follower. The identity is the pod name (HOSTNAME).
      */
     public static LeaderElectionConfiguration leaderElection(String leaseNamespace) {
-        return new LeaderElectionConfiguration(LEASE_NAME, leaseNamespace);
+        return new LeaderElection(leaseNamespace, System.getenv("HOSTNAME")).configuration();
     }
 
     public static Operator create(

@@ -48,6 +48,31 @@ class MainTest {
     }
 
     @Test
+    void theLeaseLivesInTheOperatorNamespaceNotTheKubeconfigs() {
+        Main main = new Main();
+        new CommandLine(main).parseArgs("--operator-namespace", "ops");
+        try (var client = new io.fabric8.kubernetes.client.KubernetesClientBuilder()
+                .withConfig(new io.fabric8.kubernetes.client.ConfigBuilder(io.fabric8.kubernetes.client.Config.empty())
+                        .withMasterUrl("https://127.0.0.1:1")
+                        .withNamespace("default")
+                        .build())
+                .build()) {
+            assertThat(main.leaseNamespace(client)).isEqualTo("ops");
+        }
+    }
+
+    @Test
+    void logLinesCarryATimestamp() throws Exception {
+        var props = new java.util.Properties();
+        try (var in = Main.class.getResourceAsStream("/simplelogger.properties")) {
+            assertThat(in).as("simplelogger.properties on the classpath").isNotNull();
+            props.load(in);
+        }
+        assertThat(props.getProperty("org.slf4j.simpleLogger.showDateTime")).isEqualTo("true");
+        assertThat(props.getProperty("org.slf4j.simpleLogger.dateTimeFormat")).contains("HH:mm:ss");
+    }
+
+    @Test
     void onlyTheJdkHttpClientIsOnTheClasspathSoFabric8ChoosesDeterministically() {
         var factories = ServiceLoader.load(HttpClient.Factory.class).stream()
                 .map(p -> p.type().getName())

@@ -12,6 +12,7 @@ import dev.pggat.crds.v1alpha1.TlsMode;
 import dev.pggat.crds.v1alpha1.TlsSpec;
 import dev.pggat.pooler.config.ConfigException;
 import dev.pggat.pooler.config.ConfigLoader;
+import dev.pggat.pooler.config.Endpoint;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -134,13 +135,13 @@ public final class PoolerConfig {
         for (Endpoint e : topology.endpoints()) {
             Map<String, Object> entry = ordered(
                     "name",
-                    e.name(),
+                    Topology.name(e),
                     "host",
                     e.host(),
                     "port",
                     e.port(),
                     "role",
-                    e.role().wireName());
+                    e.role().yamlName());
             putIfSet(entry, "zone", e.zone());
             if (e.weight() != Endpoint.DEFAULT_WEIGHT) {
                 entry.put("weight", e.weight());

@@ -111,23 +111,30 @@ public final class PoolerResources {
     }
 
     /**
-     * The endpoint set version grows by one whenever the endpoints' fingerprint differs from the one the current
-     * ConfigMap was written with, so it survives operator restarts without state of its own.
+     * The endpoint set version moves whenever the endpoints' fingerprint differs from the one the current ConfigMap
+     * was written with, so it survives operator restarts without state of its own. It moves as the endpoint stream's
+     * versions do (see {@code EndpointHub}): to at least the wall clock in milliseconds, and at least one more than
+     * before, so a file and a stream version can be compared.
      */
-    public static long nextEndpointSetVersion(ConfigMap current, Topology topology) {
+    public static long nextEndpointSetVersion(ConfigMap current, Topology topology, long nowMillis) {
+        long previous = storedEndpointSetVersion(current);
+        if (previous > 0 && topology.fingerprint().equals(current.getMetadata().getAnnotations()
+                .get(ENDPOINT_SET_FINGERPRINT_ANNOTATION))) {
+            return previous;
+        }
+        return Math.max(previous + 1, nowMillis);
+    }
+
+    private static long storedEndpointSetVersion(ConfigMap current) {
         if (current == null || current.getMetadata().getAnnotations() == null) {
-            return 1;
+            return 0;
         }
-        Map<String, String> a = current.getMetadata().getAnnotations();
-        long version;
         try {
-            version = Long.parseLong(a.getOrDefault(ENDPOINT_SET_VERSION_ANNOTATION, "0"));
+            return Math.max(0, Long.parseLong(current.getMetadata().getAnnotations()
+                    .getOrDefault(ENDPOINT_SET_VERSION_ANNOTATION, "0")));
         } catch (NumberFormatException e) {
-            version = 0;
+            return 0;
         }
-        return topology.fingerprint().equals(a.get(ENDPOINT_SET_FINGERPRINT_ANNOTATION))
-                ? Math.max(version, 1)
-                : version + 1;
     }
 
     public static ConfigMap configMap(PgPool pool, PoolerConfig config, Topology topology, long endpointSetVersion) {
@@ -372,6 +379,8 @@ public final class PoolerResources {
                 .withNewSpec()
                 .withTerminationGracePeriodSeconds(TERMINATION_GRACE_SECONDS)
                 .withEnableServiceLinks(false)
+                // The pooler calls no Kubernetes API; its only token is the projected, audience-bound stream token.
+                .withAutomountServiceAccountToken(false)
                 .withNewSecurityContext()
                 .withRunAsNonRoot(true)
                 .withNewSeccompProfile()

@@ -124,7 +124,8 @@ public final class StatusModel {
         PgPoolStatus prev = previous == null ? new PgPoolStatus() : previous;
         PgPoolStatus s = new PgPoolStatus();
         s.observedGeneration = generation;
-        s.primary = topology != null ? topology.primary().name() : prev.primary;
+        // During a switchover or failover there is no primary, and the status says so rather than naming the old one.
+        s.primary = topology != null ? topology.primaryName() : prev.primary;
         s.replicas = topology != null ? new ArrayList<>(topology.replicaNames()) : prev.replicas;
         s.endpointSetVersion = endpointSetVersion != null ? endpointSetVersion : prev.endpointSetVersion;
         s.podsAtVersion = podsAtVersion != null ? podsAtVersion : prev.podsAtVersion;

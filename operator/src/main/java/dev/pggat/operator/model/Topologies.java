@@ -1,8 +1,10 @@
 package dev.pggat.operator.model;
 
+import dev.pggat.crds.v1alpha1.ClusterRef;
 import dev.pggat.crds.v1alpha1.EndpointRole;
 import dev.pggat.crds.v1alpha1.StaticCluster;
 import dev.pggat.crds.v1alpha1.StaticEndpoint;
+import dev.pggat.pooler.config.Endpoint;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerPort;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -14,7 +16,10 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 
-/** Turns what the cluster operators publish into a {@link Topology}. */
+/**
+ * Turns what the cluster operators publish into a {@link Topology}: the one set of rules that the pooler ConfigMap,
+ * the endpoint stream and the PgPool's status are all computed with.
+ */
 public final class Topologies {
     private static final String CNPG_ROLE_LABEL = "cnpg.io/instanceRole";
     // Older CloudNativePG releases only set this one.
@@ -25,6 +30,21 @@ public final class Topologies {
     private static final String POSTGRES_PORT_NAME = "postgresql";
 
     private Topologies() {}
+
+    /**
+     * @param cluster the CloudNativePG Cluster or Zalando postgresql the reference names (ignored for static)
+     * @param pods the pods labelled as that cluster's
+     * @throws Problem when the static endpoints are invalid or the cluster resource is missing
+     */
+    public static Topology of(ClusterRef ref, GenericKubernetesResource cluster, List<Pod> pods) {
+        if (ref.staticCluster != null) {
+            return ofStatic(ref.staticCluster);
+        }
+        if (cluster == null) {
+            throw Problem.waiting("ClusterNotFound", "the cluster resource does not exist");
+        }
+        return ref.cnpg != null ? ofCnpg(cluster, pods) : ofZalando(cluster, pods);
+    }
 
     public static Topology ofStatic(StaticCluster cluster) {
         Endpoint primary = null;
@@ -39,7 +59,7 @@ public final class Topologies {
             EndpointRole role = e.role == null ? EndpointRole.PRIMARY : e.role;
             String name = e.name != null ? e.name : e.host + ":" + port;
             Endpoint endpoint = new Endpoint(
-                    name, e.host, port, role, e.zone, e.weight == null ? Endpoint.DEFAULT_WEIGHT : e.weight);
+                    e.host, port, role(role), name, e.zone, e.weight == null ? Endpoint.DEFAULT_WEIGHT : e.weight);
             if (role == EndpointRole.PRIMARY) {
                 if (primary != null) {
                     throw Problem.invalid(
@@ -61,14 +81,19 @@ public final class Topologies {
     }
 
     /**
-     * The CloudNativePG Cluster's {@code status.currentPrimary} names the primary pod: it is what the CNPG operator
-     * acts on, and pod labels follow it only later. Pods that {@code status.instancesStatus} lists as anything
-     * other than healthy or replicating take no traffic.
+     * {@code status.currentPrimary} is the primary only while {@code status.targetPrimary} agrees: when they differ
+     * CloudNativePG is moving the primary (a switchover, or {@code pending} during a failover), and no server may
+     * take writes until it is done. A Cluster with neither field (status not written yet, an old release) is read
+     * from the pod labels. Instances that {@code instancesStatus} reports as anything but healthy or replicating
+     * take no reads; a pod that does not run takes nothing.
      */
     public static Topology ofCnpg(GenericKubernetesResource cluster, List<Pod> pods) {
         String clusterName = cluster.getMetadata().getName();
         Map<String, Object> status = map(cluster.getAdditionalProperties().get("status"));
-        String currentPrimary = string(status.get("currentPrimary"));
+        String current = string(status.get("currentPrimary"));
+        String target = string(status.get("targetPrimary"));
+        boolean settled = current != null && (target == null || target.equals(current));
+        boolean byLabel = current == null && target == null;
         Set<String> unhealthy = new HashSet<>();
         for (Map.Entry<String, Object> e : map(status.get("instancesStatus")).entrySet()) {
             if (!e.getKey().equals("healthy") && !e.getKey().equals("replicating") && e.getValue() instanceof List) {
@@ -77,7 +102,7 @@ public final class Topologies {
                 }
             }
         }
-        Endpoint primary = null;
+        List<Endpoint> primaries = new ArrayList<>();
         List<Endpoint> replicas = new ArrayList<>();
         for (Pod pod : pods) {
             String name = pod.getMetadata().getName();
@@ -88,26 +113,23 @@ public final class Topologies {
             if (roleLabel == null) {
                 roleLabel = label(pod, CNPG_LEGACY_ROLE_LABEL);
             }
-            boolean isPrimary = currentPrimary != null ? currentPrimary.equals(name) : "primary".equals(roleLabel);
+            boolean isPrimary = byLabel ? "primary".equals(roleLabel) : settled && name.equals(current);
             if (isPrimary) {
-                primary = endpoint(pod, EndpointRole.PRIMARY);
+                primaries.add(endpoint(pod, EndpointRole.PRIMARY));
             } else if (!unhealthy.contains(name)) {
                 replicas.add(endpoint(pod, EndpointRole.REPLICA));
             }
         }
-        if (primary == null) {
-            throw Problem.waiting(
-                    "PrimaryNotFound",
-                    "CloudNativePG Cluster " + clusterName + " has no running primary pod with an IP yet"
-                            + (currentPrimary != null ? " (status.currentPrimary=" + currentPrimary + ")" : ""));
-        }
-        return new Topology(primary, replicas);
+        return settle(primaries, replicas);
     }
 
-    /** Spilo labels its pods master (older) or primary, and replica. */
+    /**
+     * Spilo labels the primary master (older) or primary. Two pods labelled so is a failover in flight: both serve
+     * reads, and writes wait until one remains.
+     */
     public static Topology ofZalando(GenericKubernetesResource cluster, List<Pod> pods) {
         String clusterName = cluster.getMetadata().getName();
-        Endpoint primary = null;
+        List<Endpoint> primaries = new ArrayList<>();
         List<Endpoint> replicas = new ArrayList<>();
         for (Pod pod : pods) {
             if (!clusterName.equals(label(pod, ClusterKinds.ZALANDO.podClusterLabel())) || !serving(pod)) {
@@ -115,24 +137,40 @@ public final class Topologies {
             }
             String role = label(pod, ZALANDO_ROLE_LABEL);
             if ("master".equals(role) || "primary".equals(role)) {
-                if (primary != null) {
-                    // Two pods claiming to be primary is a failover in flight: wait rather than split writes.
-                    throw Problem.waiting(
-                            "PrimaryAmbiguous",
-                            "Zalando cluster " + clusterName + " has two pods labelled primary: " + primary.name()
-                                    + " and " + pod.getMetadata().getName());
-                }
-                primary = endpoint(pod, EndpointRole.PRIMARY);
+                primaries.add(endpoint(pod, EndpointRole.PRIMARY));
             } else if ("replica".equals(role)) {
                 replicas.add(endpoint(pod, EndpointRole.REPLICA));
             }
         }
-        if (primary == null) {
-            throw Problem.waiting(
-                    "PrimaryNotFound",
-                    "Zalando cluster " + clusterName + " has no running pod labelled spilo-role=master with an IP yet");
+        return settle(primaries, replicas);
+    }
+
+    /** One primary is the primary; several are demoted to replicas, so that no write can go to the wrong one. */
+    private static Topology settle(List<Endpoint> primaries, List<Endpoint> replicas) {
+        if (primaries.size() == 1) {
+            return new Topology(primaries.get(0), replicas);
         }
-        return new Topology(primary, replicas);
+        List<Endpoint> all = new ArrayList<>(replicas);
+        for (Endpoint p : primaries) {
+            all.add(new Endpoint(p.host(), p.port(), Endpoint.Role.REPLICA, p.name(), p.zone(), p.weight()));
+        }
+        return new Topology(null, all);
+    }
+
+    /**
+     * The cluster's own read-write Service, which its operator points at the primary once one is settled: what
+     * the pooler configuration file names as primary while there is none (the file format requires one). Pods
+     * started from the file then reach the new primary through it; the endpoint stream tells them the truth.
+     */
+    public static Endpoint readWriteService(ClusterKinds kind, String clusterName, String namespace, int port) {
+        String service = kind == ClusterKinds.CNPG ? clusterName + "-rw" : clusterName;
+        return new Endpoint(
+                service + "." + namespace + ".svc", port, Endpoint.Role.PRIMARY, service, null,
+                Endpoint.DEFAULT_WEIGHT);
+    }
+
+    static Endpoint.Role role(EndpointRole role) {
+        return role == EndpointRole.PRIMARY ? Endpoint.Role.PRIMARY : Endpoint.Role.REPLICA;
     }
 
     private static boolean serving(Pod pod) {
@@ -145,10 +183,10 @@ public final class Topologies {
 
     private static Endpoint endpoint(Pod pod, EndpointRole role) {
         return new Endpoint(
-                pod.getMetadata().getName(),
                 pod.getStatus().getPodIP(),
                 postgresPort(pod),
-                role,
+                role(role),
+                pod.getMetadata().getName(),
                 label(pod, ZONE_LABEL),
                 Endpoint.DEFAULT_WEIGHT);
     }
@@ -196,6 +234,10 @@ public final class Topologies {
     }
 
     static String string(Object o) {
-        return o == null ? null : Objects.toString(o);
+        if (o == null) {
+            return null;
+        }
+        String s = Objects.toString(o);
+        return s.isEmpty() ? null : s;
     }
 }

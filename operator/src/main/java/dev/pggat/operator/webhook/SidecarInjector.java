@@ -37,10 +37,11 @@ import java.util.stream.Stream;
  * Decides whether a Pod gets the pooler sidecar and writes the JSON patch that adds it. Pure: everything it looks
  * at comes in through {@link Lookup}, so it runs the same in tests and behind the HTTPS endpoint.
  *
- * <p>The sidecar is a native sidecar (an init container with {@code restartPolicy: Always}): the kubelet starts it
- * before the app's containers and waits for its startup probe, and stops it only after they have exited, so the
- * app never sees the pooler missing. It is put first among the init containers so that other init containers
- * (schema migrations) can already use it.
+ * <p>Where the API server has them, the sidecar is a native sidecar (an init container with {@code restartPolicy:
+ * Always}): the kubelet starts it before the app's containers and waits for its startup probe, and stops it only
+ * after they have exited, so the app never sees the pooler missing. It is put first among the init containers so
+ * that other init containers (schema migrations) can already use it. Elsewhere it is the first ordinary container,
+ * with the caveats {@link SidecarPlacement} names.
  */
 public final class SidecarInjector {
     /** On a Pod: the name of the PgPool (same namespace) whose pooler it wants. Also the webhook's objectSelector. */
@@ -101,11 +102,14 @@ public final class SidecarInjector {
         if (annotations != null && "false".equalsIgnoreCase(annotations.get(INJECT_ANNOTATION))) {
             return Decision.skip("opted out with annotation " + INJECT_ANNOTATION + "=false");
         }
+        if (settings.placement().refusal() != null) {
+            return Decision.deny(403, settings.placement().refusal());
+        }
         PodSpec spec = pod.getSpec();
         if (spec == null) {
             return Decision.deny(400, "the Pod has no spec");
         }
-        boolean hasOurContainer = initContainers(spec).anyMatch(c -> CONTAINER.equals(c.getName()));
+        boolean hasOurContainer = allContainers(spec).anyMatch(c -> CONTAINER.equals(c.getName()));
         if (hasOurContainer && annotations != null && annotations.containsKey(INJECTED_ANNOTATION)) {
             return Decision.skip("already injected for PgPool " + annotations.get(INJECTED_ANNOTATION));
         }
@@ -161,7 +165,8 @@ public final class SidecarInjector {
                         pod,
                         sidecar(pool, namespace, poolName, secretEnv),
                         volumes(configMapName, PoolerResources.tlsSecretName(pool)),
-                        poolName),
+                        poolName,
+                        settings.placement().nativeSidecar()),
                 "injected the pggat sidecar for PgPool " + poolName);
     }
 
@@ -238,7 +243,7 @@ public final class SidecarInjector {
         Container container = new ContainerBuilder()
                 .withName(CONTAINER)
                 .withImage(image)
-                .withRestartPolicy("Always")
+                .withRestartPolicy(settings.placement().nativeSidecar() ? "Always" : null)
                 .withCommand("pggat", "pooler", "--config", PoolerResources.CONFIG_DIR + "/" + PoolerConfig.FILE_NAME)
                 .addNewPort()
                 .withName(ADMIN_PORT_NAME)
@@ -320,17 +325,24 @@ public final class SidecarInjector {
     }
 
     static ArrayNode patch(Pod pod, Container sidecar, List<Volume> volumes, String poolName) {
+        return patch(pod, sidecar, volumes, poolName, true);
+    }
+
+    /** @param nativeSidecar first init container when true, else first container */
+    static ArrayNode patch(Pod pod, Container sidecar, List<Volume> volumes, String poolName, boolean nativeSidecar) {
         JsonNodeFactory f = JsonNodeFactory.instance;
         ArrayNode ops = f.arrayNode();
         addToMap(ops, "/metadata/annotations", pod.getMetadata().getAnnotations(), INJECTED_ANNOTATION, poolName);
         // "add" replaces a value already there, so a label copied from another pod's template cannot lie.
         addToMap(ops, "/metadata/labels", pod.getMetadata().getLabels(), SIDECAR_OF_LABEL, poolName);
         JsonNode container = json(sidecar);
-        if (pod.getSpec().getInitContainers() == null
-                || pod.getSpec().getInitContainers().isEmpty()) {
-            ops.add(op("add", "/spec/initContainers", f.arrayNode().add(container)));
+        List<Container> existing =
+                nativeSidecar ? pod.getSpec().getInitContainers() : pod.getSpec().getContainers();
+        String list = nativeSidecar ? "/spec/initContainers" : "/spec/containers";
+        if (existing == null || existing.isEmpty()) {
+            ops.add(op("add", list, f.arrayNode().add(container)));
         } else {
-            ops.add(op("add", "/spec/initContainers/0", container));
+            ops.add(op("add", list + "/0", container));
         }
         if (pod.getSpec().getVolumes() == null || pod.getSpec().getVolumes().isEmpty()) {
             ArrayNode all = f.arrayNode();

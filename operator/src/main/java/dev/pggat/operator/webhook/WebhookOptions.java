@@ -62,6 +62,11 @@ public final class WebhookOptions {
             defaultValue = "${env:POD_NAMESPACE}")
     String operatorNamespace;
 
+    /** --operator-namespace, else POD_NAMESPACE; null when neither is set. */
+    public String operatorNamespace() {
+        return operatorNamespace == null || operatorNamespace.isBlank() ? null : operatorNamespace.trim();
+    }
+
     @Option(
             names = "--sidecar-stream-url",
             description = "Endpoint stream URL handed to sidecars, with {namespace} and {pgpool} placeholders."
@@ -69,6 +74,15 @@ public final class WebhookOptions {
                     + "/v1/namespaces/{namespace}/pgpools/{pgpool}/stream. Env PGGAT_SIDECAR_STREAM_URL.",
             defaultValue = "${env:PGGAT_SIDECAR_STREAM_URL}")
     String streamUrl;
+
+    @Option(
+            names = "--sidecar-mode",
+            description = "How the sidecar is injected: auto (a native sidecar on Kubernetes 1.29 and later, an"
+                    + " ordinary first container below), native (native only, also on 1.28 with the"
+                    + " SidecarContainers feature gate; pods are refused on older servers) or container. Default:"
+                    + " ${DEFAULT-VALUE}. Env PGGAT_SIDECAR_MODE.",
+            defaultValue = "${env:PGGAT_SIDECAR_MODE:-auto}")
+    String sidecarMode;
 
     /** The port of the operator's endpoint stream on its Service (deploy/ and the Helm chart expose it). */
     public static final int STREAM_PORT = 8090;
@@ -97,6 +111,27 @@ public final class WebhookOptions {
             throw new IllegalArgumentException(
                     "--webhook-cert-mode \"" + certMode + "\" is not known; accepted: " + SELF_SIGNED + ", " + FILES);
         }
+        org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(WebhookOptions.class);
+        String major = "0";
+        String minor = "0";
+        try {
+            var version = client.getKubernetesVersion();
+            major = java.util.Objects.toString(version.getMajor(), "0");
+            minor = java.util.Objects.toString(version.getMinor(), "0");
+        } catch (RuntimeException e) {
+            // Unknown counts as old: an ordinary container works everywhere, a native sidecar only on new servers.
+            log.warn("cannot read the API server's version ({}); assuming it has no native sidecars", e.getMessage());
+        }
+        SidecarPlacement placement = SidecarPlacement.choose(sidecarMode, major, minor);
+        if (placement.refusal() != null) {
+            log.error("sidecar injection: {}", placement.refusal());
+        } else if (!placement.nativeSidecar()) {
+            log.warn(
+                    "sidecar injection: API server v{}.{} has no native sidecars; the pooler is injected as the pod's"
+                            + " first container, which the app may reach before it listens",
+                    major,
+                    minor);
+        }
         ReloadingKeyManager keys = new ReloadingKeyManager();
         AutoCloseable certificates;
         if (FILES.equals(certMode)) {
@@ -107,7 +142,7 @@ public final class WebhookOptions {
                     .start(Duration.ofMinutes(5));
         }
         AdmissionHandler handler = new AdmissionHandler(
-                new SidecarInjector(new SidecarSettings(defaultImage, stream)), new ClientLookup(client));
+                new SidecarInjector(new SidecarSettings(defaultImage, stream, placement)), new ClientLookup(client));
         WebhookServer server = new WebhookServer(new InetSocketAddress(port), keys, handler).start();
         return () -> {
             server.close();

@@ -12,7 +12,6 @@ import dev.pggat.crds.v1alpha1.PgPool;
 import dev.pggat.crds.v1alpha1.PgPoolSpec;
 import dev.pggat.crds.v1alpha1.TlsMode;
 import dev.pggat.operator.model.Credentials;
-import dev.pggat.operator.model.Endpoint;
 import dev.pggat.operator.model.PoolerConfig;
 import dev.pggat.operator.model.PoolerDatabase;
 import dev.pggat.operator.model.PoolerResources;
@@ -178,8 +177,8 @@ class ExamplesTest {
             topology = Topologies.ofStatic(spec.cluster.staticCluster);
         } else {
             topology = new Topology(
-                    new Endpoint("pg-1", "10.0.0.1", 5432, EndpointRole.PRIMARY, null, 100),
-                    List.of(new Endpoint("pg-2", "10.0.0.2", 5432, EndpointRole.REPLICA, null, 100)));
+                    new dev.pggat.pooler.config.Endpoint("10.0.0.1", 5432, dev.pggat.pooler.config.Endpoint.Role.PRIMARY, "pg-1", null, 100),
+                    List.of(new dev.pggat.pooler.config.Endpoint("10.0.0.2", 5432, dev.pggat.pooler.config.Endpoint.Role.REPLICA, "pg-2", null, 100)));
         }
         if (spec.databases != null && !spec.databases.isEmpty()) {
             dbs = Credentials.ofSpec(spec.databases);

@@ -235,18 +235,32 @@ class PoolerModelTest {
     }
 
     @Test
-    void cnpgWithoutARunningPrimaryWaitsInsteadOfFailing() {
+    void cnpgWithoutARunningPrimaryHasNoPrimaryRatherThanTheOldOne() {
         GenericKubernetesResource cluster = cnpg("pg", Map.of("currentPrimary", "pg-1"));
-        assertThatThrownBy(
-                        () -> Topologies.ofCnpg(cluster, List.of(pod("pg-1", Map.of("cnpg.io/cluster", "pg"), null))))
-                .isInstanceOfSatisfying(Problem.class, p -> {
-                    assertThat(p.kind()).isEqualTo(Problem.Kind.WAITING);
-                    assertThat(p.reason()).isEqualTo("PrimaryNotFound");
-                });
+        Topology t = Topologies.ofCnpg(
+                cluster,
+                List.of(pod("pg-1", Map.of("cnpg.io/cluster", "pg"), null), pod("pg-2", Map.of("cnpg.io/cluster",
+                        "pg"), "10.0.0.2")));
+        assertThat(t.hasPrimary()).isFalse();
+        assertThat(t.replicaNames()).containsExactly("pg-2");
     }
 
     @Test
-    void zalandoTreatsMasterAndPrimaryLabelsAsPrimaryAndRefusesTwo() {
+    void cnpgFailoverPendingOrSwitchoverInFlightHasNoPrimaryAndTheFileNamesTheReadWriteService() {
+        Map<String, String> labels = Map.of("cnpg.io/cluster", "pg");
+        List<Pod> pods = List.of(pod("pg-1", labels, "10.0.0.1"), pod("pg-2", labels, "10.0.0.2"));
+        for (String target : List.of("pending", "pg-2")) {
+            Topology t = Topologies.ofCnpg(cnpg("pg", Map.of("currentPrimary", "pg-1", "targetPrimary", target)), pods);
+            assertThat(t.hasPrimary()).as("targetPrimary %s", target).isFalse();
+            assertThat(t.replicaNames()).containsExactly("pg-1", "pg-2");
+        }
+        var standIn = Topologies.readWriteService(ClusterKinds.CNPG, "pg", "shop", 5432);
+        assertThat(standIn.host()).isEqualTo("pg-rw.shop.svc");
+        assertThat(standIn.role()).isEqualTo(dev.pggat.pooler.config.Endpoint.Role.PRIMARY);
+    }
+
+    @Test
+    void zalandoTreatsMasterAndPrimaryLabelsAsPrimaryAndDemotesTwo() {
         GenericKubernetesResource cluster = cnpg("acid", Map.of());
         Topology t = Topologies.ofZalando(
                 cluster,
@@ -254,13 +268,14 @@ class PoolerModelTest {
                         pod("acid-0", Map.of("cluster-name", "acid", "spilo-role", "replica"), "10.0.0.1"),
                         pod("acid-1", Map.of("cluster-name", "acid", "spilo-role", "master"), "10.0.0.2")));
         assertThat(t.primary().name()).isEqualTo("acid-1");
-        assertThatThrownBy(() -> Topologies.ofZalando(
-                        cluster,
-                        List.of(
-                                pod("acid-0", Map.of("cluster-name", "acid", "spilo-role", "primary"), "10.0.0.1"),
-                                pod("acid-1", Map.of("cluster-name", "acid", "spilo-role", "master"), "10.0.0.2"))))
-                .isInstanceOfSatisfying(
-                        Problem.class, p -> assertThat(p.reason()).isEqualTo("PrimaryAmbiguous"));
+        Topology two = Topologies.ofZalando(
+                cluster,
+                List.of(
+                        pod("acid-0", Map.of("cluster-name", "acid", "spilo-role", "primary"), "10.0.0.1"),
+                        pod("acid-1", Map.of("cluster-name", "acid", "spilo-role", "master"), "10.0.0.2")));
+        // A failover in flight: both serve reads, writes wait until one remains.
+        assertThat(two.hasPrimary()).isFalse();
+        assertThat(two.replicaNames()).containsExactly("acid-0", "acid-1");
     }
 
     @Test
@@ -309,6 +324,13 @@ class PoolerModelTest {
         Deployment d = PoolerResources.deployment(pool, config, "ghcr.io/pggat/pggat:1.2.3");
         var c = d.getSpec().getTemplate().getSpec().getContainers().get(0);
         assertThat(d.getMetadata().getName()).isEqualTo("shop-pggat");
+        // No ServiceAccount token the pooler does not need; the stream's projected token is mounted explicitly.
+        assertThat(d.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken()).isFalse();
+        Deployment projected = PoolerResources.deployment(
+                pool, config, "img", "http://op:8090/s", dev.pggat.operator.stream.StreamAuth.SERVICE_ACCOUNT);
+        assertThat(projected.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken()).isFalse();
+        assertThat(projected.getSpec().getTemplate().getSpec().getVolumes())
+                .anySatisfy(v -> assertThat(v.getProjected()).isNotNull());
         assertThat(c.getImage()).isEqualTo("ghcr.io/pggat/pggat:1.2.3");
         assertThat(c.getCommand()).containsExactly("pggat", "pooler", "--config", "/etc/pggat/pggat.yaml");
         assertThat(c.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/readyz");
@@ -383,12 +405,19 @@ class PoolerModelTest {
         PgPool pool = staticPool(new StaticEndpoint("db-a", null, null));
         Topology one = Topologies.ofStatic(pool.getSpec().cluster.staticCluster);
         PoolerConfig config = PoolerConfig.render(pool.getSpec(), one, Credentials.ofSpec(pool.getSpec().databases));
-        assertThat(PoolerResources.nextEndpointSetVersion(null, one)).isEqualTo(1);
-        ConfigMap v1 = PoolerResources.configMap(pool, config, one, 1);
-        assertThat(PoolerResources.nextEndpointSetVersion(v1, one)).isEqualTo(1);
-        Topology two =
-                new Topology(one.primary(), List.of(new Endpoint("r", "db-r", 5432, EndpointRole.REPLICA, null, 100)));
-        assertThat(PoolerResources.nextEndpointSetVersion(v1, two)).isEqualTo(2);
+        // The stream's scheme: at least the wall clock in ms, and at least one more than before.
+        long now = 1_700_000_000_000L;
+        long first = PoolerResources.nextEndpointSetVersion(null, one, now);
+        assertThat(first).isEqualTo(now);
+        ConfigMap v1 = PoolerResources.configMap(pool, config, one, first);
+        assertThat(PoolerResources.nextEndpointSetVersion(v1, one, now + 5000)).isEqualTo(first);
+        Topology two = new Topology(
+                one.primary(),
+                List.of(new dev.pggat.pooler.config.Endpoint(
+                        "db-r", 5432, dev.pggat.pooler.config.Endpoint.Role.REPLICA, "r", null, 100)));
+        assertThat(PoolerResources.nextEndpointSetVersion(v1, two, now + 5000)).isEqualTo(now + 5000);
+        // A clock behind the stored version still moves it forward.
+        assertThat(PoolerResources.nextEndpointSetVersion(v1, two, now - 60_000)).isEqualTo(first + 1);
     }
 
     @Test

@@ -1,5 +1,7 @@
 package dev.pggat.operator.stream;
 
+import dev.pggat.operator.model.Topologies;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pggat.crds.v1alpha1.ClusterRef;
@@ -59,6 +61,15 @@ class SnapshotsTest {
         return p;
     }
 
+    /** The endpoint set the stream sends, computed with the same rules as the ConfigMap and status. */
+    private static List<EndpointSet.Member> cnpg(GenericKubernetesResource cluster, List<Pod> pods) {
+        return EndpointSet.fromConfig(0, Topologies.ofCnpg(cluster, pods).endpoints()).endpoints();
+    }
+
+    private static List<EndpointSet.Member> zalando(GenericKubernetesResource cluster, List<Pod> pods) {
+        return EndpointSet.fromConfig(0, Topologies.ofZalando(cluster, pods).endpoints()).endpoints();
+    }
+
     private static List<String> roles(List<EndpointSet.Member> members) {
         return members.stream()
                 .map(m -> m.name() + "=" + m.role().yamlName())
@@ -75,9 +86,9 @@ class SnapshotsTest {
     @Test
     void cnpgPrimaryIsCurrentPrimaryOnlyWhileTargetPrimaryAgrees() {
         var settled =
-                Snapshots.cnpg(cluster("pg", Map.of("currentPrimary", "pg-2", "targetPrimary", "pg-2")), cnpgPods);
+                cnpg(cluster("pg", Map.of("currentPrimary", "pg-2", "targetPrimary", "pg-2")), cnpgPods);
         assertThat(roles(settled)).containsExactly("pg-1=replica", "pg-2=primary", "pg-3=replica");
-        var moving = Snapshots.cnpg(cluster("pg", Map.of("currentPrimary", "pg-2", "targetPrimary", "pg-3")), cnpgPods);
+        var moving = cnpg(cluster("pg", Map.of("currentPrimary", "pg-2", "targetPrimary", "pg-3")), cnpgPods);
         assertThat(roles(moving)).containsExactly("pg-1=replica", "pg-2=replica", "pg-3=replica");
     }
 
@@ -98,7 +109,7 @@ class SnapshotsTest {
                 .endContainer()
                 .endSpec()
                 .build();
-        var members = Snapshots.cnpg(
+        var members = cnpg(
                 cluster("pg", Map.of("currentPrimary", "pg-1", "targetPrimary", "pg-1")),
                 List.of(primary, cnpgPods.get(1)));
         assertThat(members)
@@ -113,7 +124,7 @@ class SnapshotsTest {
                 cnpgPods.get(1),
                 pod("pg-3", Map.of("cnpg.io/cluster", "pg"), null, "Pending"),
                 pod("pg-4", Map.of("cnpg.io/cluster", "pg"), "10.0.0.4", "Running"));
-        var members = Snapshots.cnpg(
+        var members = cnpg(
                 cluster(
                         "pg",
                         Map.of(
@@ -130,12 +141,12 @@ class SnapshotsTest {
         List<Pod> labelled = List.of(
                 pod("pg-1", Map.of("cnpg.io/cluster", "pg", "cnpg.io/instanceRole", "replica"), "10.0.0.1", "Running"),
                 pod("pg-2", Map.of("cnpg.io/cluster", "pg", "role", "primary"), "10.0.0.2", "Running"));
-        assertThat(roles(Snapshots.cnpg(cluster("pg", null), labelled)))
+        assertThat(roles(cnpg(cluster("pg", null), labelled)))
                 .containsExactly("pg-1=replica", "pg-2=primary");
         List<Pod> twice = List.of(
                 pod("pg-1", Map.of("cnpg.io/cluster", "pg", "cnpg.io/instanceRole", "primary"), "10.0.0.1", "Running"),
                 pod("pg-2", Map.of("cnpg.io/cluster", "pg", "cnpg.io/instanceRole", "primary"), "10.0.0.2", "Running"));
-        assertThat(roles(Snapshots.cnpg(cluster("pg", null), twice))).containsExactly("pg-1=replica", "pg-2=replica");
+        assertThat(roles(cnpg(cluster("pg", null), twice))).containsExactly("pg-1=replica", "pg-2=replica");
     }
 
     @Test
@@ -144,12 +155,12 @@ class SnapshotsTest {
                 pod("acid-0", Map.of("cluster-name", "acid", "spilo-role", "master"), "10.0.1.1", "Running"),
                 pod("acid-1", Map.of("cluster-name", "acid", "spilo-role", "replica"), "10.0.1.2", "Running"),
                 pod("acid-2", Map.of("cluster-name", "acid"), "10.0.1.3", "Running"));
-        assertThat(roles(Snapshots.zalando(cluster("acid", null), pods)))
+        assertThat(roles(zalando(cluster("acid", null), pods)))
                 .containsExactly("acid-0=primary", "acid-1=replica");
         List<Pod> split = List.of(
                 pod("acid-0", Map.of("cluster-name", "acid", "spilo-role", "master"), "10.0.1.1", "Running"),
                 pod("acid-1", Map.of("cluster-name", "acid", "spilo-role", "primary"), "10.0.1.2", "Running"));
-        assertThat(roles(Snapshots.zalando(cluster("acid", null), split)))
+        assertThat(roles(zalando(cluster("acid", null), split)))
                 .containsExactly("acid-0=replica", "acid-1=replica");
     }
 
