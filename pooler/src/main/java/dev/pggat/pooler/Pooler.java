@@ -91,6 +91,7 @@ public final class Pooler implements AutoCloseable {
                 config.limits().maxMessageSize(),
                 config.limits().maxClientConnections(),
                 config.timeouts().clientLogin());
+        frontend.strictSessionState(config.pools().strictSessionState());
         if (config.pools().listenRelay()) {
             frontend.listenRelays(
                     new ListenRelays(connector, workerGroup, config.pools().listenRelayMaxChannels()));
