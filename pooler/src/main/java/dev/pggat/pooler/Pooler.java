@@ -2,7 +2,7 @@ package dev.pggat.pooler;
 
 import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import dev.pggat.pooler.admin.AdminServer;
-import dev.pggat.pooler.auth.Security;
+import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.frontend.CancelRegistry;

@@ -1,7 +1,7 @@
 package dev.pggat.pooler.cli;
 
 import dev.pggat.pooler.Pooler;
-import dev.pggat.pooler.auth.Security;
+import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.config.ConfigException;
 import dev.pggat.pooler.config.ConfigLoader;
 import dev.pggat.pooler.config.PoolerConfig;

@@ -1,7 +1,7 @@
 package dev.pggat.pooler.frontend;
 
 import dev.pggat.pooler.auth.AuthFailedException;
-import dev.pggat.pooler.auth.AuthQuery;
+import dev.pggat.pooler.security.AuthQuery;
 import dev.pggat.pooler.auth.AuthRules;
 import dev.pggat.pooler.auth.CleartextPassword;
 import dev.pggat.pooler.auth.Md5Password;
@@ -9,7 +9,7 @@ import dev.pggat.pooler.auth.PassThroughStore;
 import dev.pggat.pooler.auth.ScramClient;
 import dev.pggat.pooler.auth.ScramServer;
 import dev.pggat.pooler.auth.Secret;
-import dev.pggat.pooler.auth.Security;
+import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.config.AuthMethod;

@@ -1,7 +1,7 @@
 package dev.pggat.pooler.metrics;
 
 import dev.pggat.pooler.auth.AuthMetrics;
-import dev.pggat.pooler.auth.Security;
+import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.frontend.FrontendContext;
 import dev.pggat.pooler.frontend.ListenRelay;
