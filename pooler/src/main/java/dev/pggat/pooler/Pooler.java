@@ -2,7 +2,6 @@ package dev.pggat.pooler;
 
 import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import dev.pggat.pooler.admin.AdminServer;
-import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.frontend.CancelRegistry;
@@ -16,6 +15,7 @@ import dev.pggat.pooler.net.Transport;
 import dev.pggat.pooler.protocol.StartupDecoder;
 import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.tls.DirectTlsDetector;
 import dev.pggat.pooler.tls.ReloadingSslContext;
 import io.netty.bootstrap.ServerBootstrap;

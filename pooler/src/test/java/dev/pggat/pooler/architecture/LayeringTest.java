@@ -108,8 +108,8 @@ class LayeringTest {
             .resideInAnyPackage(P + "auth..", P + "tls..", P + "config..", P + "net..", P + "util..")
             .should()
             .dependOnClassesThat()
-            .resideInAnyPackage(outerAnd(
-                    P + "frontend..", P + "security..", P + "routing..", P + "pool..", P + "backend.."))
+            .resideInAnyPackage(
+                    outerAnd(P + "frontend..", P + "security..", P + "routing..", P + "pool..", P + "backend.."))
             .because("auth, tls, config, net and util are used by every part of the path and use none of it");
 
     @ArchTest

@@ -161,7 +161,9 @@ class SessionStateLeakTest {
             b.setAutoCommit(false);
             for (int i = 0; i < 4; i++) {
                 read(b);
-                assertThat(read(a)[0]).as("A keeps the server that holds its lock").isEqualTo(pid);
+                assertThat(read(a)[0])
+                        .as("A keeps the server that holds its lock")
+                        .isEqualTo(pid);
                 b.commit();
             }
         }
