@@ -149,6 +149,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private final java.util.LinkedHashSet<String> settingsTouched = new java.util.LinkedHashSet<>();
 
     private java.util.List<String> capturingSettings;
+    /** The session's state is read back after this transaction (strict mode, or SQL that hides its effects). */
+    private boolean checkSessionState;
+    /** The read-back of the session's state in flight. */
+    private SessionStateCheck stateCheck;
+
     private boolean resetAllSeen;
     /** Why this transaction-mode client keeps its server for the rest of its session (null: it does not). */
     private String pinned;
@@ -796,18 +801,29 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             boolean onlyQuery = type == ProtocolConstants.QUERY && awaitingReady == 1 && !extendedOpen;
             listenTx.clientStatement(frame, start, end, type == ProtocolConstants.PARSE, unnamed, onlyQuery);
         }
-        if (end < 0 || !SessionStatements.mayChangeSession(frame, start, end)) {
+        if (end < 0) {
             return;
         }
-        SessionStatements.Effect effect =
-                SessionStatements.analyse(frame.toString(start, end - start, java.nio.charset.StandardCharsets.UTF_8));
+        checkSessionState |= context.strictSessionState;
+        SessionStatements.Effect effect = SessionStatements.analyse(
+                frame, start, end, !"off".equals(server.reportedParameters().get("standard_conforming_strings")));
+        if (effect.isNone()) {
+            return;
+        }
         settingsTouched.addAll(effect.settings());
+        checkSessionState |= effect.unknownSettings();
         resetAllSeen |= effect.resetAll();
         if (!effect.unlisten().isEmpty()) {
             unlistened(effect.unlisten());
         }
-        if (effect.pinReason() != null && pinned == null && !(aborted && "listen".equals(effect.pinReason()))) {
-            pinned = effect.pinReason();
+        if (effect.pinReason() != null && !(aborted && "listen".equals(effect.pinReason()))) {
+            pin(effect.pinReason());
+        }
+    }
+
+    private void pin(String reason) {
+        if (pinned == null) {
+            pinned = reason;
             context.pinned(pinned);
             log.info(
                     "client {} ({}@{}): keeps its server for the rest of its session ({}: state that cannot move"
@@ -839,6 +855,20 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             wanted = new LinkedHashMap<>(startupWanted);
             wantedVersion++;
         }
+        if (checkSessionState && pinned == null) {
+            checkSessionState = false;
+            // Read back everything set at session level, what the client wants and this server has, and what the
+            // transaction touched: one round trip instead of two.
+            java.util.Set<String> names = new java.util.LinkedHashSet<>(settingsTouched);
+            names.addAll(wanted.keySet());
+            names.addAll(s.appliedParameters().keySet());
+            settingsTouched.clear();
+            stateCheck = new SessionStateCheck();
+            poolerQuery(s, SessionStateCheck.query(names));
+            s.channel().flush();
+            return;
+        }
+        checkSessionState = false; // a pinned client keeps its server: nothing to carry over
         if (!settingsTouched.isEmpty()) {
             capturingSettings = new java.util.ArrayList<>(settingsTouched);
             settingsTouched.clear();
@@ -1991,9 +2021,21 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 s.transactionStatus(Frames.readyStatus(frame));
                 capturingSettings = null;
                 capturingLsn = false;
+                if (stateCheck != null) {
+                    SessionStateCheck check = stateCheck;
+                    stateCheck = null;
+                    wanted = mutable(wanted);
+                    check.apply(wanted, s.appliedParameters());
+                    wantedVersion++;
+                    if (check.pin() != null) {
+                        pin(check.pin());
+                    }
+                }
                 if (poolerQueries == 0 && afterTransaction) {
                     endOfTransaction(s);
                 }
+            } else if (type == ProtocolConstants.DATA_ROW && stateCheck != null) {
+                stateCheck.row(frame);
             } else if (type == ProtocolConstants.DATA_ROW && capturingSettings != null) {
                 capturedSettings(s, frame);
             } else if (type == ProtocolConstants.DATA_ROW && capturingLsn) {

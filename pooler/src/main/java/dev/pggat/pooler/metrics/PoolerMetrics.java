@@ -1,7 +1,6 @@
 package dev.pggat.pooler.metrics;
 
 import dev.pggat.pooler.auth.AuthMetrics;
-import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.backend.ServerStats;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.frontend.FrontendContext;
@@ -10,6 +9,7 @@ import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.routing.EndpointState;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.util.LatencyHistogram;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
