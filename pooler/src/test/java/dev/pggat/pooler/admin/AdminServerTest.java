@@ -115,7 +115,8 @@ class AdminServerTest {
         HttpResponse<String> metrics = get("/metrics", null);
         assertThat(metrics.statusCode()).isEqualTo(200);
         assertThat(metrics.body()).contains("admin_test_total 1");
-        assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(1));
+        // Served while the stalled requests wait out their 30 s: a bound only a blocked server misses.
+        assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(15));
         assertThat(applied.get()).as("a half-sent body is never applied").isNull();
     }
 
@@ -126,7 +127,8 @@ class AdminServerTest {
         s.getOutputStream().write("GET /healthz HTTP/1.1\r\nHost: x\r\n".getBytes(StandardCharsets.US_ASCII));
         long started = System.nanoTime();
         assertThat(s.getInputStream().read()).as("closed without an answer").isEqualTo(-1);
-        assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(3));
+        // Closed by the 300 ms request timeout; without it the connection would stay open for good.
+        assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(15));
     }
 
     @Test
