@@ -26,8 +26,11 @@ class AdminServerTest {
     private final List<Socket> sockets = new ArrayList<>();
     private final AtomicReference<String> applied = new AtomicReference<>();
     private AdminServer server;
+    /** Client-side timeouts only stop a test that would hang: far above what a busy machine takes. */
+    private static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(20);
+
     private final HttpClient http =
-            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+            HttpClient.newBuilder().connectTimeout(CLIENT_TIMEOUT).build();
 
     @AfterEach
     void stop() throws Exception {
@@ -70,14 +73,14 @@ class AdminServerTest {
 
     private Socket connect() throws Exception {
         Socket s = new Socket("127.0.0.1", server.address().getPort());
-        s.setSoTimeout(5000);
+        s.setSoTimeout((int) CLIENT_TIMEOUT.toMillis());
         sockets.add(s);
         return s;
     }
 
     private HttpResponse<String> get(String path, String token) throws Exception {
         HttpRequest.Builder b =
-                HttpRequest.newBuilder(URI.create(base() + path)).timeout(Duration.ofSeconds(2));
+                HttpRequest.newBuilder(URI.create(base() + path)).timeout(CLIENT_TIMEOUT);
         if (token != null) {
             b.header("Authorization", "Bearer " + token);
         }

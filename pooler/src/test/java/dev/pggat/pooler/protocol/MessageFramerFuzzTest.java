@@ -23,8 +23,8 @@ class MessageFramerFuzzTest {
     @FuzzTest(maxDuration = "30s")
     void serverOrClientBytes(byte[] input) {
         ByteArrayOutputStream framed = new ByteArrayOutputStream();
-        List<String> whole = DecoderRun.run(
-                new MessageFramer(MAX_MESSAGE), input, new int[] {input.length}, null, frame -> {
+        List<String> whole =
+                DecoderRun.run(new MessageFramer(MAX_MESSAGE), input, new int[] {input.length}, null, frame -> {
                     framed.writeBytes(ByteBufUtil.getBytes(frame));
                     read(frame);
                 });
@@ -42,7 +42,7 @@ class MessageFramerFuzzTest {
             assertThat(rest < 5 || rest < 1 + readInt(input, f.length + 1)).isTrue();
         }
         assertThat(DecoderRun.run(
-                        new MessageFramer(MAX_MESSAGE), input, DecoderRun.every(input.length, 1), null, frame -> {}))
+                        new MessageFramer(MAX_MESSAGE), input, DecoderRun.fine(input.length), null, frame -> {}))
                 .isEqualTo(whole);
         int third = Math.max(1, input.length / 3);
         assertThat(DecoderRun.run(new MessageFramer(MAX_MESSAGE), input, new int[] {third, third}, null, frame -> {}))
