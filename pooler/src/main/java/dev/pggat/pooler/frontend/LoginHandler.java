@@ -33,6 +33,7 @@ import dev.pggat.pooler.tls.TlsInfo;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -243,6 +244,24 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         } else {
             // GSSENCRequest: not offered; the client goes on in plain text or gives up.
             ctx.writeAndFlush(Messages.encryptionDeclined());
+            resumeDecoding();
+        }
+    }
+
+    /**
+     * The decoder stops after an SSLRequest or GSSENCRequest, since TLS may start with the next byte. Once the
+     * request is declined, bytes the client sent behind it in the same read are plain protocol: they are decoded
+     * now, not when more bytes arrive, which may be never (the client waits for its answer). Found by the
+     * startup decoder's fuzz test, which compares decoding a stream whole and cut into pieces.
+     */
+    private void resumeDecoding() {
+        StartupDecoder decoder = ctx.pipeline().get(StartupDecoder.class);
+        if (decoder != null && decoder.bufferedBytes() > 0) {
+            loop.execute(() -> {
+                if (ctx.channel().isActive()) {
+                    ctx.pipeline().fireChannelRead(Unpooled.EMPTY_BUFFER);
+                }
+            });
         }
     }
 
@@ -254,6 +273,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         var tlsContext = security.clientTls();
         if (!security.listenerPolicy().offersTls() || tlsContext.isEmpty()) {
             ctx.writeAndFlush(Messages.encryptionDeclined());
+            resumeDecoding();
             return;
         }
         StartupDecoder decoder = ctx.pipeline().get(StartupDecoder.class);

@@ -50,7 +50,8 @@ public final class RawClient implements AutoCloseable {
 
     public RawClient(String host, int port) throws IOException {
         socket = new Socket(host, port);
-        socket.setSoTimeout(10_000);
+        // Only stops a test that would otherwise hang; a busy machine must never come near it.
+        socket.setSoTimeout(30_000);
         in = new DataInputStream(socket.getInputStream());
         out = socket.getOutputStream();
     }
