@@ -5,6 +5,7 @@ import dev.pggat.pooler.admin.AdminServer;
 import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
+import dev.pggat.pooler.discovery.Discovery;
 import dev.pggat.pooler.frontend.CancelRegistry;
 import dev.pggat.pooler.frontend.ClientSession;
 import dev.pggat.pooler.frontend.FrontendContext;
@@ -47,6 +48,8 @@ public final class Pooler implements AutoCloseable {
     private final CancelRegistry cancels;
     private final PoolerMetrics metrics;
     private final Security security;
+    /** The discovery sources' runners; started with the pooler. */
+    private final Discovery discovery;
     private Channel listener;
     private AdminServer admin;
     private volatile boolean ready;
@@ -96,10 +99,13 @@ public final class Pooler implements AutoCloseable {
                     new ListenRelays(connector, workerGroup, config.pools().listenRelayMaxChannels()));
         }
         this.metrics = new PoolerMetrics(router, frontend, security);
+        this.discovery = new Discovery(config.discovery(), router, this::applyEndpointSet);
+        metrics.discovery(discovery.runners());
     }
 
     public Pooler start() throws IOException {
         router.start();
+        discovery.start();
         ReloadingSslContext directTls =
                 config.security().tls().directTls() && security.listenerPolicy().offersTls()
                         ? security.clientTls().orElse(null)
@@ -239,7 +245,20 @@ public final class Pooler implements AutoCloseable {
      */
     public boolean applyEndpointSet(String database, EndpointSet set) {
         Router.Database db = router.database(database);
-        return db != null && db.apply(set);
+        if (db == null || !db.apply(set)) {
+            return false;
+        }
+        if (config.discovery().targets().containsKey(database)) {
+            EndpointSet.Member primary = set.primary();
+            if (primary != null) {
+                security.authQueryTarget(database, primary.host(), primary.port(), db.serverDatabase());
+            }
+        }
+        return true;
+    }
+
+    public Discovery discovery() {
+        return discovery;
     }
 
     public Security security() {
@@ -278,6 +297,7 @@ public final class Pooler implements AutoCloseable {
             }
         }
         frontend.sessions().forEach(ClientSession::terminate);
+        discovery.close();
         router.close();
         close();
     }
@@ -291,6 +311,7 @@ public final class Pooler implements AutoCloseable {
         if (admin != null) {
             admin.stop();
         }
+        discovery.close();
         if (frontend.listenRelays() != null) {
             frontend.listenRelays().close();
         }
