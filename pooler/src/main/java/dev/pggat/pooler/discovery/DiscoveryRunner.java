@@ -49,6 +49,8 @@ public final class DiscoveryRunner implements AutoCloseable {
 
     /** How often a source is asked while it reports a switchover or failover under way. */
     static final Duration CHANGING_INTERVAL = Duration.ofMillis(100);
+    /** How long the quick looks go on before the interval applies again. */
+    static final Duration CHANGING_LIMIT = Duration.ofSeconds(30);
 
     private final String name;
     private final DiscoveryConfig.Source config;
@@ -62,6 +64,7 @@ public final class DiscoveryRunner implements AutoCloseable {
     private boolean again;
     private boolean closed;
     private int failures;
+    private long changingSince;
 
     public final LongAdder refreshesTotal = new LongAdder();
     private final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
@@ -179,9 +182,18 @@ public final class DiscoveryRunner implements AutoCloseable {
         if (allMatched) {
             lastSuccessSeconds = System.currentTimeMillis() / 1000.0;
         }
-        if (d.changing()) {
-            // A new primary is on its way: writes wait for it, so look again soon.
-            return min(config.schedule().interval(), CHANGING_INTERVAL);
+        if (!d.changing()) {
+            changingSince = 0;
+        } else {
+            long now = System.nanoTime();
+            if (changingSince == 0) {
+                changingSince = now;
+            }
+            // A new primary is on its way and writes wait for it: look again soon, but not for ever (a cluster
+            // that stays without a leader is down, not switching over).
+            if (now - changingSince < CHANGING_LIMIT.toNanos()) {
+                return min(config.schedule().interval(), CHANGING_INTERVAL);
+            }
         }
         return config.schedule().interval();
     }
@@ -191,6 +203,11 @@ public final class DiscoveryRunner implements AutoCloseable {
     }
 
     private Duration failed(DiscoveryException e) {
+        synchronized (this) {
+            if (closed) {
+                return config.schedule().interval();
+            }
+        }
         count(e.reason());
         failures++;
         Duration interval = config.schedule().interval();

@@ -38,6 +38,17 @@ public final class PatroniSource implements DiscoverySource {
     private int preferred;
     /** Per member: whether it reported a timeline while leader (a leader that stops reporting one is demoting). */
     private final Map<String, Boolean> leaderHadTimeline = new HashMap<>();
+    /**
+     * The leader seen being demoted: kept out of the set until another leader runs, or until it has shown its
+     * timeline again for {@link #DEMOTION_ABANDONED} (a switchover that did not happen). Patroni's member keys lag,
+     * so the timeline can flicker back during a demotion.
+     */
+    private String demotingLeader;
+    /** What was last logged about a leader kept out, so that each change is logged once, not every look. */
+    private String lastNote;
+    private long timelineBackSince;
+
+    static final java.time.Duration DEMOTION_ABANDONED = java.time.Duration.ofSeconds(3);
 
     public PatroniSource(String name, DiscoveryConfig.Patroni config) {
         this.name = name;
@@ -112,18 +123,35 @@ public final class PatroniSource implements DiscoverySource {
             int weight = tags.path("noloadbalance").asBoolean(false) ? 0 : EndpointSet.DEFAULT_WEIGHT;
             if (role.equals("leader") || role.equals("master") || role.equals("primary")) {
                 boolean hasTimeline = m.hasNonNull("timeline");
-                boolean demoting = !hasTimeline && leaderHadTimeline.getOrDefault(member, false);
+                long now = System.nanoTime();
+                if (!hasTimeline && leaderHadTimeline.getOrDefault(member, false)) {
+                    demotingLeader = member;
+                    timelineBackSince = 0;
+                } else if (demotingLeader != null && !demotingLeader.equals(member) && usable) {
+                    demotingLeader = null;
+                }
                 leaderHadTimeline.put(member, hasTimeline);
+                boolean demoting = member.equals(demotingLeader);
+                if (demoting && hasTimeline) {
+                    if (timelineBackSince == 0) {
+                        timelineBackSince = now;
+                    } else if (now - timelineBackSince > DEMOTION_ABANDONED.toNanos()) {
+                        log.info("discovery {}: leader {} was not demoted after all: it takes writes again", name, member);
+                        demotingLeader = null;
+                        demoting = false;
+                    }
+                }
                 if (!usable || demoting || switchoverDue) {
                     changing = true;
-                    log.info(
-                            "discovery {}: leader {} is {}{}: writes wait for the next leader",
-                            name,
-                            member,
-                            state,
-                            demoting ? " and being demoted" : switchoverDue ? " with a switchover due" : "");
+                    String note = member + " is " + state
+                            + (demoting ? " and being demoted" : switchoverDue ? " with a switchover due" : "");
+                    if (!note.equals(lastNote)) {
+                        log.info("discovery {}: leader {}: writes wait for the next leader", name, note);
+                        lastNote = note;
+                    }
                     continue;
                 }
+                lastNote = null;
                 leaderSeen = true;
                 members.add(new EndpointSet.Member(member, host, port, Endpoint.Role.PRIMARY, zone, weight));
             } else if (role.equals("replica") || role.equals("sync_standby") || role.equals("standby_leader")) {

@@ -40,6 +40,12 @@ class PatroniDiscoveryTest {
     private static final String DB = "app";
     private static final int WRITERS = 10;
     private static final Duration WAIT = Duration.ofSeconds(90);
+    /**
+     * Patroni shows a switchover only once the leader's demotion has begun (its timeline goes from /cluster), about
+     * a second before it stops PostgreSQL; the poll interval must be well below that for writes to be held rather
+     * than cut off by the stop.
+     */
+    private static final Duration POLL = Duration.ofMillis(250);
 
     private static PatroniCluster patroni;
     private static Pooler pooler;
@@ -64,6 +70,7 @@ class PatroniDiscoveryTest {
                   probeInterval: 500ms
                 discovery:
                   main:
+                    interval: %s
                     patroni:
                       members:
                 %s
@@ -74,7 +81,7 @@ class PatroniDiscoveryTest {
                     users:
                       postgres:
                         password: %s
-                """.formatted(members, PatroniCluster.SUPERUSER_PASSWORD);
+                """.formatted(POLL.toMillis() + "ms", members, PatroniCluster.SUPERUSER_PASSWORD);
         pooler = new Pooler(ConfigLoader.parse(yaml, "patroni-test.yaml", Map.of()), 2).start();
         await("the first endpoint set from Patroni", () -> db().endpoints().endpoints().size() == 3);
         try (Connection c = direct(patroni.member(patroni.leader()).pgPort());
@@ -141,7 +148,21 @@ class PatroniDiscoveryTest {
         long warm = System.nanoTime();
         await("every writer to commit", () -> writers.stream().allMatch(w -> w.successesAfter(warm) >= 5));
 
+        long[] noPrimarySince = {0};
+        Thread watcher = new Thread(() -> {
+            while (noPrimarySince[0] == 0) {
+                if (db().endpoints().primary() == null) {
+                    noPrimarySince[0] = System.nanoTime();
+                }
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        });
         long t0 = System.nanoTime();
+        watcher.start();
         String out = patroni.switchover(oldLeader, candidate);
         long patronictlDone = System.nanoTime();
         await("a write committed on the new leader", () -> writers.stream().anyMatch(w -> w.lastPort == newPort));
@@ -156,23 +177,45 @@ class PatroniDiscoveryTest {
         for (Writer w : writers) {
             w.close();
         }
+        watcher.interrupt();
+        watcher.join();
+        long held = noPrimarySince[0];
+        assertThat(held).as("a set without a primary was applied during the switchover").isPositive();
+        long heldThenCommitted = writers.stream()
+                .mapToLong(w -> w.commitsBetween(held, firstOnNew, newPort))
+                .sum();
+        List<String> cutOff = writers.stream()
+                .flatMap(w -> w.errorsBegunBefore(held).stream())
+                .toList();
+        List<String> failedWhileHeld = writers.stream()
+                .flatMap(w -> w.errorsBegunAfter(held).stream())
+                .toList();
         long total = writers.stream().mapToLong(Writer::successes).sum();
         long longestWait = writers.stream().mapToLong(Writer::slowestMillis).max().orElse(0);
         System.out.printf(
-                "patroni switchover %s -> %s: patronictl returned after %d ms, first write on the new leader %d ms"
-                        + " after the command; %d writes committed by %d clients, slowest write %d ms, %d errors%n",
+                "patroni switchover %s -> %s: patronictl returned after %d ms; pggat held writes from %d ms, first"
+                        + " write on the new leader %d ms after the command; %d writes committed by %d clients, %d of"
+                        + " them held until the new leader took them, slowest write %d ms; %d writes cut off by the"
+                        + " old leader's stop before pggat saw the switchover%s%n",
                 oldLeader,
                 candidate,
                 (patronictlDone - t0) / 1_000_000,
+                (held - t0) / 1_000_000,
                 (firstOnNew - t0) / 1_000_000,
                 total,
                 WRITERS,
+                heldThenCommitted,
                 longestWait,
-                writers.stream().mapToInt(w -> w.errors.size()).sum());
+                cutOff.size(),
+                cutOff.isEmpty() ? "" : ": " + cutOff);
         assertThat(out).contains("Successfully switched over");
-        assertThat(writers.stream().flatMap(w -> w.errors.stream()).toList())
-                .as("errors any client saw (routing decisions: %s)", db().decisions())
+        assertThat(failedWhileHeld)
+                .as("writes begun while pggat held writes that failed instead (routing decisions: %s)",
+                        db().decisions())
                 .isEmpty();
+        assertThat(heldThenCommitted)
+                .as("writes that waited for the new leader instead of failing")
+                .isPositive();
         try (Connection c = direct(newPort);
                 Statement st = c.createStatement();
                 ResultSet rs = st.executeQuery("SELECT writer, seq FROM writes WHERE writer >= 0")) {
@@ -218,11 +261,12 @@ class PatroniDiscoveryTest {
             long firstOnNew = w.firstCommitOn(newPort);
             System.out.printf(
                     "patroni failover after killing %s's postgres: Patroni named %s after %d ms, the first write"
-                            + " through pggat committed there after %d ms (poll interval 1000 ms); %d errors: %s%n",
+                            + " through pggat committed there after %d ms (poll interval %d ms); %d errors: %s%n",
                     oldLeader,
                     newLeader,
                     (patroniNewLeader[0] - t0) / 1_000_000,
                     (firstOnNew - t0) / 1_000_000,
+                    POLL.toMillis(),
                     w.errors.size(),
                     w.errors);
             assertThat(db().endpoints().primary().name()).isEqualTo(newLeader);
@@ -271,6 +315,7 @@ class PatroniDiscoveryTest {
         final int id;
         final List<long[]> commits = new ArrayList<>();
         final List<String> errors = new ArrayList<>();
+        final List<Failure> failures = new ArrayList<>();
         private final Thread thread;
         private volatile boolean stop;
         volatile int lastPort;
@@ -298,8 +343,11 @@ class PatroniDiscoveryTest {
                             seq++;
                         } catch (SQLException e) {
                             synchronized (commits) {
-                                errors.add("writer " + id + " row " + seq + ", " + (System.nanoTime() - t) / 1_000_000
-                                        + " ms into its write: " + e.getSQLState() + " " + e.getMessage());
+                                String text = "writer " + id + " row " + seq + ", "
+                                        + (System.nanoTime() - t) / 1_000_000 + " ms into its write: "
+                                        + e.getSQLState() + " " + e.getMessage();
+                                errors.add(text);
+                                failures.add(new Failure(t, text));
                             }
                             if (e.getSQLState() != null && e.getSQLState().equals("23505")) {
                                 // The row is there after all: the commit went through, its answer did not.
@@ -310,12 +358,16 @@ class PatroniDiscoveryTest {
                     }
                 } catch (SQLException e) {
                     synchronized (commits) {
-                        errors.add("writer " + id + " connect: " + e.getSQLState() + " " + e.getMessage());
+                        String text = "writer " + id + " connect: " + e.getSQLState() + " " + e.getMessage();
+                        errors.add(text);
+                        failures.add(new Failure(System.nanoTime(), text));
                     }
                     sleepQuietly();
                 }
             }
         }
+
+        record Failure(long begun, String text) {}
 
         private static void sleepQuietly() {
             try {
@@ -334,6 +386,26 @@ class PatroniDiscoveryTest {
         long successesAfter(long since) {
             synchronized (commits) {
                 return commits.stream().filter(c -> c[0] >= since).count();
+            }
+        }
+
+        long commitsBetween(long from, long to, int port) {
+            synchronized (commits) {
+                return commits.stream()
+                        .filter(c -> c[0] >= from && c[0] <= to && c[2] == port)
+                        .count();
+            }
+        }
+
+        List<String> errorsBegunBefore(long t) {
+            synchronized (commits) {
+                return failures.stream().filter(f -> f.begun < t).map(f -> f.text).toList();
+            }
+        }
+
+        List<String> errorsBegunAfter(long t) {
+            synchronized (commits) {
+                return failures.stream().filter(f -> f.begun >= t).map(f -> f.text).toList();
             }
         }
 
