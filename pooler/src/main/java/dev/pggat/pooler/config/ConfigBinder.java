@@ -110,7 +110,7 @@ final class ConfigBinder {
             List.of("patroni", "cloudSql", "digitalOcean", "interval", "timeout", "backoffMax");
     static final List<String> PATRONI_KEYS = List.of("members", "maxLagBytes");
     static final List<String> CLOUD_SQL_KEYS =
-            List.of("project", "instances", "labels", "ipType", "rootUrl", "credentialsFile");
+            List.of("project", "instances", "labels", "ipType", "rootUrl", "credentialsFile", "port");
     static final List<String> DIGITAL_OCEAN_KEYS =
             List.of("baseUrl", "tokenEnv", "tokenFile", "tag", "network");
 
@@ -1667,6 +1667,7 @@ final class ConfigBinder {
             httpUrl(path.key("rootUrl"), rootUrl.value, "an http or https URL ending in /");
         }
         Field<java.nio.file.Path> credentials = filePath(m, path, "credentialsFile");
+        Field<Integer> port = port(m, path, "port");
         if (project.value == null) {
             return null;
         }
@@ -1677,6 +1678,7 @@ final class ConfigBinder {
                 ipType.or(DiscoveryConfig.IpType.PRIVATE),
                 rootUrl.value,
                 credentials.value,
+                port.or(Endpoint.DEFAULT_PORT),
                 schedule);
     }
 

@@ -95,6 +95,7 @@ public record DiscoveryConfig(Map<String, Source> sources, Map<String, Target> t
      * @param labels every one must be on the instance (user labels); empty = any
      * @param rootUrl the API's root URL; null = Google's
      * @param credentialsFile a service account or authorized-user JSON file; null = application-default credentials
+     * @param port where the instances' addresses accept connections: 5432, unless a tunnel sits in between
      */
     public record CloudSql(
             String project,
@@ -103,6 +104,7 @@ public record DiscoveryConfig(Map<String, Source> sources, Map<String, Target> t
             IpType ipType,
             String rootUrl,
             Path credentialsFile,
+            int port,
             Schedule schedule)
             implements Source {
         public static final Schedule DEFAULT_SCHEDULE =

@@ -67,6 +67,9 @@ public final class Discovery implements AutoCloseable {
         if (source instanceof DiscoveryConfig.Patroni p) {
             return new PatroniSource(name, p);
         }
+        if (source instanceof DiscoveryConfig.CloudSql c) {
+            return new CloudSqlSource(name, c);
+        }
         throw new IllegalArgumentException("discovery " + name + ": " + source.kind() + " is not supported");
     }
 

@@ -285,6 +285,15 @@ public final class DiscoveryRunner implements AutoCloseable {
                 having.add(c);
             }
         }
+        if (having.size() > 1) {
+            // A database lives where its writable primary is: a promoted replica's cluster wins over the old one.
+            List<Discovered.Cluster> withPrimary = having.stream()
+                    .filter(c -> c.members().stream().anyMatch(m -> m.role() == dev.pggat.pooler.config.Endpoint.Role.PRIMARY))
+                    .toList();
+            if (withPrimary.size() == 1) {
+                return withPrimary.get(0);
+            }
+        }
         if (having.size() == 1) {
             return having.get(0);
         }
