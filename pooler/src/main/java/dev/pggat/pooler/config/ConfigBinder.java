@@ -440,7 +440,10 @@ final class ConfigBinder {
                     "minServerConnections <= maxServerConnections");
         }
         java.util.Set<String> passThrough = new java.util.LinkedHashSet<>();
-        Map<String, UserConfig> users = users(m.get("users"), path.key("users"), passThrough);
+        // A source that lists users (DigitalOcean, Cloud SQL) may be the only place they are named.
+        Map<String, UserConfig> users = discovered != null && m.get("users") == null
+                ? new LinkedHashMap<>()
+                : users(m.get("users"), path.key("users"), passThrough);
         boolean dynamicUsers = dynamicUsers(m, path, users.isEmpty() && m.get("users") == null);
         RoutingConfig dbRouting = routing(m.get("routing"), path.key("routing"), routing);
         TlsPolicy clientTls = tlsPolicy(m, path, "tls").value;

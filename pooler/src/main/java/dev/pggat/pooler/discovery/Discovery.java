@@ -70,6 +70,9 @@ public final class Discovery implements AutoCloseable {
         if (source instanceof DiscoveryConfig.CloudSql c) {
             return new CloudSqlSource(name, c);
         }
+        if (source instanceof DiscoveryConfig.DigitalOcean d) {
+            return new DigitalOceanSource(name, d);
+        }
         throw new IllegalArgumentException("discovery " + name + ": " + source.kind() + " is not supported");
     }
 

@@ -188,6 +188,9 @@ public final class Router implements AutoCloseable {
         private final int defaultMaxUserConnections;
 
         private final boolean dynamicUsers;
+        /** No configured user or auth query to probe with: the first user discovery lists with a password will do. */
+        private final boolean probeWithDiscoveredUser;
+        private String probeUser;
         private final int maxDynamicUsers;
         private final long dynamicIdleNanos;
         private ScheduledFuture<?> dynamicSweep;
@@ -234,6 +237,8 @@ public final class Router implements AutoCloseable {
             for (User u : users.values()) {
                 u.syncPools(endpoints);
             }
+            this.probeWithDiscoveredUser =
+                    db.users().isEmpty() && pooler.security().credentials().authQuery() == null;
             this.dynamicUsers = pooler.security().route(name).dynamicUsers();
             this.maxDynamicUsers = pooler.security().credentials().maxDynamicUsers();
             // Without serverIdle (0 = keep idle servers), an unused dynamic user still goes after 10 minutes.
@@ -391,6 +396,17 @@ public final class Router implements AutoCloseable {
             }
             if (!changes.isEmpty()) {
                 log.info("database {}: users from discovery: {}", name, String.join(", ", changes));
+            }
+            if (probeWithDiscoveredUser && (probeUser == null || !discovered.containsKey(probeUser))) {
+                // The first the source lists, so that the choice does not change from one look to the next.
+                for (String listedName : listed.keySet()) {
+                    User u = discovered.get(listedName);
+                    if (u != null && u.serverPassword != null) {
+                        probeUser = u.name;
+                        prober.login(new HealthProber.Login(config.serverDatabase(), u.serverUser, u.serverPassword));
+                        break;
+                    }
+                }
             }
         }
 
