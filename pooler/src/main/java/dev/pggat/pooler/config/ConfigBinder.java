@@ -412,7 +412,8 @@ final class ConfigBinder {
         }
         Map<String, dev.pggat.pooler.tls.BackendTlsConfig> endpointTls = new LinkedHashMap<>();
         DiscoveryConfig.Target discovered = discoveryTarget(m, path);
-        List<Endpoint> endpoints = discovered != null
+        // A discovery key that names no source is reported once, not again as missing endpoints.
+        List<Endpoint> endpoints = discovered != null || m.get("discovery") != null
                 ? List.of()
                 : endpoints(m.get("endpoints"), path.key("endpoints"), endpointTls);
         if (discovered != null) {
