@@ -124,7 +124,9 @@ public final class StatusModel {
         PgPoolStatus prev = previous == null ? new PgPoolStatus() : previous;
         PgPoolStatus s = new PgPoolStatus();
         s.observedGeneration = generation;
-        s.primary = topology != null ? topology.primary().name() : prev.primary;
+        s.primary = topology != null
+                ? (topology.primary() != null ? topology.primary().name() : null)
+                : prev.primary;
         s.replicas = topology != null ? new ArrayList<>(topology.replicaNames()) : prev.replicas;
         s.endpointSetVersion = endpointSetVersion != null ? endpointSetVersion : prev.endpointSetVersion;
         s.podsAtVersion = podsAtVersion != null ? podsAtVersion : prev.podsAtVersion;

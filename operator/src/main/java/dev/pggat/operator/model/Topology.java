@@ -12,9 +12,16 @@ public record Topology(Endpoint primary, List<Endpoint> replicas) {
                 .toList();
     }
 
+    /** For a cluster the pooler discovers itself (Patroni, Cloud SQL, DigitalOcean): the operator knows no servers. */
+    public static Topology discoveredByPooler() {
+        return new Topology(null, List.of());
+    }
+
     public List<Endpoint> endpoints() {
         List<Endpoint> all = new ArrayList<>();
-        all.add(primary);
+        if (primary != null) {
+            all.add(primary);
+        }
         all.addAll(replicas);
         return all;
     }
