@@ -50,6 +50,7 @@ public final class Pooler implements AutoCloseable {
     private final Security security;
     /** The discovery sources' runners; started with the pooler. */
     private final Discovery discovery;
+
     private Channel listener;
     private AdminServer admin;
     private volatile boolean ready;

@@ -29,12 +29,13 @@ public class ClusterRef {
             + " and follows switchovers itself.")
     public PatroniCluster patroni;
 
-    @JsonPropertyDescription("Google Cloud SQL for PostgreSQL instances, found by the pooler through the Cloud SQL Admin"
-            + " API (needs roles/cloudsql.viewer for the pod's Google service account).")
+    @JsonPropertyDescription(
+            "Google Cloud SQL for PostgreSQL instances, found by the pooler through the Cloud SQL Admin"
+                    + " API (needs roles/cloudsql.viewer for the pod's Google service account).")
     public CloudSqlCluster cloudSql;
 
-    @JsonPropertyDescription("DigitalOcean managed PostgreSQL clusters, found by the pooler through the DigitalOcean"
-            + " API.")
+    @JsonPropertyDescription(
+            "DigitalOcean managed PostgreSQL clusters, found by the pooler through the DigitalOcean" + " API.")
     public DigitalOceanCluster digitalOcean;
 
     /** The number of cluster kinds set; the model rejects anything but one because the mock API has no CEL. */

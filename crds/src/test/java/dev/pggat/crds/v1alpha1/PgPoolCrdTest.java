@@ -123,9 +123,13 @@ class PgPoolCrdTest {
                         .asText())
                 .contains("'primary'");
         // The kinds the pooler discovers itself: each with its required keys.
-        assertThat(spec.at("/properties/cluster/properties/patroni/required").toString()).contains("members");
-        assertThat(spec.at("/properties/cluster/properties/cloudSql/required").toString()).contains("project");
-        assertThat(spec.at("/properties/cluster/properties/digitalOcean/required").toString()).contains("token");
+        assertThat(spec.at("/properties/cluster/properties/patroni/required").toString())
+                .contains("members");
+        assertThat(spec.at("/properties/cluster/properties/cloudSql/required").toString())
+                .contains("project");
+        assertThat(spec.at("/properties/cluster/properties/digitalOcean/required")
+                        .toString())
+                .contains("token");
     }
 
     @Test

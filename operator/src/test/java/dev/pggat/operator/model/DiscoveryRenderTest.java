@@ -59,7 +59,8 @@ class DiscoveryRenderTest {
         assertThat(root.at("/databases/shop/discovery").asText()).isEqualTo("cluster");
         assertThat(root.at("/databases/shop/endpoints").isMissingNode()).isTrue();
         PoolerConfig c = load(rendered);
-        DiscoveryConfig.Patroni p = (DiscoveryConfig.Patroni) c.discovery().sources().get("cluster");
+        DiscoveryConfig.Patroni p =
+                (DiscoveryConfig.Patroni) c.discovery().sources().get("cluster");
         assertThat(p.members()).hasSize(2);
         assertThat(p.maxLagBytes()).isEqualTo(1048576L);
         assertThat(p.schedule().interval()).hasMillis(500);
@@ -77,12 +78,12 @@ class DiscoveryRenderTest {
         ref.cloudSql.ipType = "PSC";
         ref.cloudSql.instance = "orders-main";
         PoolerConfig c = load(render(spec(ref)));
-        DiscoveryConfig.CloudSql g = (DiscoveryConfig.CloudSql) c.discovery().sources().get("cluster");
+        DiscoveryConfig.CloudSql g =
+                (DiscoveryConfig.CloudSql) c.discovery().sources().get("cluster");
         assertThat(g.project()).isEqualTo("my-project");
         assertThat(g.ipType()).isEqualTo(DiscoveryConfig.IpType.PSC);
         assertThat(g.labels()).containsExactly(Map.entry("env", "prod"));
-        assertThat(c.discovery().targets().get("shop"))
-                .isEqualTo(new DiscoveryConfig.Target("cluster", "orders-main"));
+        assertThat(c.discovery().targets().get("shop")).isEqualTo(new DiscoveryConfig.Target("cluster", "orders-main"));
     }
 
     @Test
@@ -97,8 +98,8 @@ class DiscoveryRenderTest {
                 .contains(new dev.pggat.operator.model.PoolerConfig.SecretEnv(
                         dev.pggat.operator.model.PoolerConfig.DIGITALOCEAN_TOKEN_VARIABLE, "do-api", "token"));
         assertThat(rendered.yaml()).doesNotContain("do-api");
-        DiscoveryConfig.DigitalOcean d =
-                (DiscoveryConfig.DigitalOcean) load(rendered).discovery().sources().get("cluster");
+        DiscoveryConfig.DigitalOcean d = (DiscoveryConfig.DigitalOcean)
+                load(rendered).discovery().sources().get("cluster");
         assertThat(d.tokenEnv()).isEqualTo(dev.pggat.operator.model.PoolerConfig.DIGITALOCEAN_TOKEN_VARIABLE);
         assertThat(d.privateNetwork()).isTrue();
         assertThat(d.tag()).isEqualTo("prod");

@@ -111,8 +111,7 @@ final class ConfigBinder {
     static final List<String> PATRONI_KEYS = List.of("members", "maxLagBytes");
     static final List<String> CLOUD_SQL_KEYS =
             List.of("project", "instances", "labels", "ipType", "rootUrl", "credentialsFile", "port");
-    static final List<String> DIGITAL_OCEAN_KEYS =
-            List.of("baseUrl", "tokenEnv", "tokenFile", "tag", "network");
+    static final List<String> DIGITAL_OCEAN_KEYS = List.of("baseUrl", "tokenEnv", "tokenFile", "tag", "network");
 
     /** PostgreSQL's NAMEDATALEN - 1: longer identifiers are truncated by the server. */
     static final int MAX_NAME_BYTES = 63;
@@ -1582,10 +1581,12 @@ final class ConfigBinder {
             return null;
         }
         String kind = kinds.get(0);
-        DiscoveryConfig.Schedule d = switch (kind) {
-            case "patroni" -> DiscoveryConfig.Patroni.DEFAULT_SCHEDULE;
-            case "cloudSql" -> DiscoveryConfig.CloudSql.DEFAULT_SCHEDULE;
-            default -> DiscoveryConfig.DigitalOcean.DEFAULT_SCHEDULE;};
+        DiscoveryConfig.Schedule d =
+                switch (kind) {
+                    case "patroni" -> DiscoveryConfig.Patroni.DEFAULT_SCHEDULE;
+                    case "cloudSql" -> DiscoveryConfig.CloudSql.DEFAULT_SCHEDULE;
+                    default -> DiscoveryConfig.DigitalOcean.DEFAULT_SCHEDULE;
+                };
         Field<Duration> interval = duration(m, path, "interval", false);
         Field<Duration> timeout = duration(m, path, "timeout", false);
         Field<Duration> backoffMax = duration(m, path, "backoffMax", false);
@@ -1660,12 +1661,7 @@ final class ConfigBinder {
             }
         }
         Field<DiscoveryConfig.IpType> ipType = choice(
-                m,
-                path,
-                "ipType",
-                DiscoveryConfig.IpType.values(),
-                t -> t.name(),
-                "PRIMARY (public), PRIVATE or PSC");
+                m, path, "ipType", DiscoveryConfig.IpType.values(), t -> t.name(), "PRIMARY (public), PRIVATE or PSC");
         Field<String> rootUrl = text(m, path, "rootUrl", "an http or https URL");
         if (rootUrl.value != null) {
             httpUrl(path.key("rootUrl"), rootUrl.value, "an http or https URL ending in /");
@@ -1745,7 +1741,9 @@ final class ConfigBinder {
      */
     private DiscoveryConfig.Target discoveryTarget(MapNode m, KeyPath path) {
         String accepted = "the name of a source under discovery, optionally followed by /<cluster name>"
-                + (discoverySources.isEmpty() ? " (none is configured)" : " (" + String.join(", ", discoverySources.keySet()) + ")");
+                + (discoverySources.isEmpty()
+                        ? " (none is configured)"
+                        : " (" + String.join(", ", discoverySources.keySet()) + ")");
         Field<String> f = text(m, path, "discovery", accepted);
         if (f.value == null) {
             return null;

@@ -107,8 +107,10 @@ public final class CloudSqlSource implements DiscoverySource {
             List<DatabaseInstance> all = new ArrayList<>();
             String page = null;
             do {
-                InstancesListResponse r =
-                        sql.instances().list(config.project()).setPageToken(page).execute();
+                InstancesListResponse r = sql.instances()
+                        .list(config.project())
+                        .setPageToken(page)
+                        .execute();
                 if (r.getItems() != null) {
                     all.addAll(r.getItems());
                 }
@@ -127,7 +129,10 @@ public final class CloudSqlSource implements DiscoverySource {
                     e);
         } catch (IOException e) {
             throw new DiscoveryException(
-                    "unreachable", "Cloud SQL Admin API: " + e.getClass().getSimpleName() + " " + e.getMessage(), null, e);
+                    "unreachable",
+                    "Cloud SQL Admin API: " + e.getClass().getSimpleName() + " " + e.getMessage(),
+                    null,
+                    e);
         }
     }
 
@@ -149,7 +154,9 @@ public final class CloudSqlSource implements DiscoverySource {
     private Discovered group(SQLAdmin sql, List<DatabaseInstance> all) throws IOException {
         Map<String, DatabaseInstance> byName = new LinkedHashMap<>();
         for (DatabaseInstance i : all) {
-            if (i.getName() != null && i.getDatabaseVersion() != null && i.getDatabaseVersion().startsWith("POSTGRES_")) {
+            if (i.getName() != null
+                    && i.getDatabaseVersion() != null
+                    && i.getDatabaseVersion().startsWith("POSTGRES_")) {
                 byName.put(i.getName(), i);
             }
         }
@@ -167,7 +174,8 @@ public final class CloudSqlSource implements DiscoverySource {
             }
             // A replica names its primary as project:instance; either side may list the pair first.
             for (DatabaseInstance i : byName.values()) {
-                if (REPLICA_TYPE.equals(i.getInstanceType()) && primary.getName().equals(masterName(i))) {
+                if (REPLICA_TYPE.equals(i.getInstanceType())
+                        && primary.getName().equals(masterName(i))) {
                     replicaNames.add(i.getName());
                 }
             }
@@ -187,16 +195,19 @@ public final class CloudSqlSource implements DiscoverySource {
             Set<String> databases = new LinkedHashSet<>();
             Map<String, String> users = new LinkedHashMap<>();
             if (any != null) {
-                DatabasesListResponse dbs = sql.databases().list(config.project(), any.getName()).execute();
+                DatabasesListResponse dbs =
+                        sql.databases().list(config.project(), any.getName()).execute();
                 if (dbs.getItems() != null) {
                     for (Database d : dbs.getItems()) {
                         databases.add(d.getName());
                     }
                 }
-                UsersListResponse us = sql.users().list(config.project(), any.getName()).execute();
+                UsersListResponse us =
+                        sql.users().list(config.project(), any.getName()).execute();
                 if (us.getItems() != null) {
                     for (User u : us.getItems()) {
-                        if (u.getName() != null && (u.getType() == null || u.getType().equals("BUILT_IN"))) {
+                        if (u.getName() != null
+                                && (u.getType() == null || u.getType().equals("BUILT_IN"))) {
                             users.put(u.getName(), null);
                         }
                     }
@@ -217,13 +228,15 @@ public final class CloudSqlSource implements DiscoverySource {
     }
 
     private boolean selected(DatabaseInstance i) {
-        if (config.instances() != null && !config.instances().matcher(i.getName()).matches()) {
+        if (config.instances() != null
+                && !config.instances().matcher(i.getName()).matches()) {
             return false;
         }
         if (config.labels().isEmpty()) {
             return true;
         }
-        Map<String, String> labels = i.getSettings() == null ? null : i.getSettings().getUserLabels();
+        Map<String, String> labels =
+                i.getSettings() == null ? null : i.getSettings().getUserLabels();
         if (labels == null) {
             return false;
         }

@@ -65,7 +65,8 @@ public final class DigitalOceanSource implements DiscoverySource {
             } catch (IOException e) {
                 throw new DiscoveryException(
                         "credentials",
-                        "cannot read the API token file " + config.tokenFile() + ": " + e.getClass().getSimpleName());
+                        "cannot read the API token file " + config.tokenFile() + ": "
+                                + e.getClass().getSimpleName());
             }
         } else {
             t = env.apply(config.tokenEnv());
@@ -98,7 +99,8 @@ public final class DigitalOceanSource implements DiscoverySource {
         }
         List<Discovered.Cluster> clusters = new ArrayList<>();
         for (JsonNode c : all) {
-            if (!"pg".equals(c.path("engine").asText()) || !"online".equals(c.path("status").asText())) {
+            if (!"pg".equals(c.path("engine").asText())
+                    || !"online".equals(c.path("status").asText())) {
                 continue;
             }
             String id = c.path("id").asText(null);
@@ -120,7 +122,11 @@ public final class DigitalOceanSource implements DiscoverySource {
                 String rName = r.path("name").asText(null);
                 EndpointSet.Member m = rName == null
                         ? null
-                        : member(rName, r, Endpoint.Role.REPLICA, r.path("region").asText(zone));
+                        : member(
+                                rName,
+                                r,
+                                Endpoint.Role.REPLICA,
+                                r.path("region").asText(zone));
                 if (m != null && members.stream().noneMatch(x -> x.name().equals(m.name()) || sameAddress(x, m))) {
                     members.add(m);
                 }
@@ -136,7 +142,8 @@ public final class DigitalOceanSource implements DiscoverySource {
             Map<String, String> users = new LinkedHashMap<>();
             JsonNode userList = c.has("users")
                     ? c.path("users")
-                    : get(base.resolve("v2/databases/" + encode(id) + "/users"), token).path("users");
+                    : get(base.resolve("v2/databases/" + encode(id) + "/users"), token)
+                            .path("users");
             for (JsonNode u : userList) {
                 String n = u.path("name").asText(null);
                 String password = u.path("password").asText(null);
@@ -197,7 +204,10 @@ public final class DigitalOceanSource implements DiscoverySource {
                     HttpResponse.BodyHandlers.ofByteArray());
         } catch (IOException e) {
             throw new DiscoveryException(
-                    "unreachable", "DigitalOcean API " + uri.getPath() + ": " + e.getClass().getSimpleName(), null, e);
+                    "unreachable",
+                    "DigitalOcean API " + uri.getPath() + ": " + e.getClass().getSimpleName(),
+                    null,
+                    e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new DiscoveryException("unreachable", "interrupted");
@@ -223,12 +233,15 @@ public final class DigitalOceanSource implements DiscoverySource {
             throw new DiscoveryException(
                     DiscoveryException.httpReason(r.statusCode()),
                     "DigitalOcean API " + uri.getPath() + " answered HTTP " + r.statusCode()
-                            + (message.isEmpty() ? "" : ": " + (message.length() > 200 ? message.substring(0, 200) : message)),
+                            + (message.isEmpty()
+                                    ? ""
+                                    : ": " + (message.length() > 200 ? message.substring(0, 200) : message)),
                     retryAfter,
                     null);
         }
         if (r.body().length > MAX_ANSWER_BYTES) {
-            throw new DiscoveryException("invalid_answer", "DigitalOcean API answer over " + MAX_ANSWER_BYTES + " bytes");
+            throw new DiscoveryException(
+                    "invalid_answer", "DigitalOcean API answer over " + MAX_ANSWER_BYTES + " bytes");
         }
         try {
             return JSON.readTree(r.body());

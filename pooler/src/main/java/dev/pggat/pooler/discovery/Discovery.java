@@ -51,7 +51,8 @@ public final class Discovery implements AutoCloseable {
                     targets.put(db, t);
                 }
             });
-            DiscoveryRunner r = new DiscoveryRunner(e.getKey(), e.getValue(), create(e.getKey(), e.getValue()), targets, sink);
+            DiscoveryRunner r =
+                    new DiscoveryRunner(e.getKey(), e.getValue(), create(e.getKey(), e.getValue()), targets, sink);
             runners.add(r);
             targets.keySet().forEach(db -> byDatabase.put(db, r));
         }

@@ -172,7 +172,10 @@ public final class DiscoveryRunner implements AutoCloseable {
                 allMatched = false;
                 count(e.reason());
                 log.warn(
-                        "discovery {}: database {}: {}; keeping its last endpoint set", name, t.getKey(), e.getMessage());
+                        "discovery {}: database {}: {}; keeping its last endpoint set",
+                        name,
+                        t.getKey(),
+                        e.getMessage());
             }
         }
         if (failures > 0) {
@@ -288,7 +291,8 @@ public final class DiscoveryRunner implements AutoCloseable {
         if (having.size() > 1) {
             // A database lives where its writable primary is: a promoted replica's cluster wins over the old one.
             List<Discovered.Cluster> withPrimary = having.stream()
-                    .filter(c -> c.members().stream().anyMatch(m -> m.role() == dev.pggat.pooler.config.Endpoint.Role.PRIMARY))
+                    .filter(c -> c.members().stream()
+                            .anyMatch(m -> m.role() == dev.pggat.pooler.config.Endpoint.Role.PRIMARY))
                     .toList();
             if (withPrimary.size() == 1) {
                 return withPrimary.get(0);
@@ -337,7 +341,8 @@ public final class DiscoveryRunner implements AutoCloseable {
             if (old == null || !old.sameServer(m)) {
                 parts.add("added " + m.name());
             } else if (old.role() != m.role()) {
-                parts.add(m.name() + " " + old.role().yamlName() + " -> " + m.role().yamlName());
+                parts.add(m.name() + " " + old.role().yamlName() + " -> "
+                        + m.role().yamlName());
             } else if (!old.equals(m)) {
                 parts.add(m.name() + " changed");
             }

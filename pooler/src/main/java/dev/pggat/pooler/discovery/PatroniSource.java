@@ -46,6 +46,7 @@ public final class PatroniSource implements DiscoverySource {
     private String demotingLeader;
     /** What was last logged about a leader kept out, so that each change is logged once, not every look. */
     private String lastNote;
+
     private long timelineBackSince;
 
     static final java.time.Duration DEMOTION_ABANDONED = java.time.Duration.ofSeconds(3);
@@ -136,7 +137,10 @@ public final class PatroniSource implements DiscoverySource {
                     if (timelineBackSince == 0) {
                         timelineBackSince = now;
                     } else if (now - timelineBackSince > DEMOTION_ABANDONED.toNanos()) {
-                        log.info("discovery {}: leader {} was not demoted after all: it takes writes again", name, member);
+                        log.info(
+                                "discovery {}: leader {} was not demoted after all: it takes writes again",
+                                name,
+                                member);
                         demotingLeader = null;
                         demoting = false;
                     }

@@ -667,7 +667,10 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             recordPassThrough(
                     user.loginPool().address().user(),
                     user.passThroughLogin()
-                            || security.config().route(databaseName).passThroughUsers().contains(userName));
+                            || security.config()
+                                    .route(databaseName)
+                                    .passThroughUsers()
+                                    .contains(userName));
         }
         security.metrics().login(methodLabel(), "ok");
         StartupDecoder decoder = ctx.pipeline().get(StartupDecoder.class);

@@ -92,6 +92,7 @@ public final class HealthProber implements AutoCloseable {
     private final EventLoop loop;
     /** Replaced when discovery names a user to probe with (a database that configures none). */
     private volatile Login login;
+
     private final Settings settings;
     private final Listener listener;
 

@@ -190,6 +190,7 @@ public final class Router implements AutoCloseable {
         private final boolean dynamicUsers;
         /** No configured user or auth query to probe with: the first user discovery lists with a password will do. */
         private final boolean probeWithDiscoveredUser;
+
         private String probeUser;
         private final int maxDynamicUsers;
         private final long dynamicIdleNanos;

@@ -30,8 +30,10 @@ class ConfigDiscoveryTest {
                     discovery: ha
                 """ + USERS);
         assertThat(c.databases().get("app").endpoints()).isEmpty();
-        DiscoveryConfig.Patroni p = (DiscoveryConfig.Patroni) c.discovery().sources().get("ha");
-        assertThat(p.members()).containsExactly(URI.create("http://10.0.0.1:8008"), URI.create("http://10.0.0.2:8008/"));
+        DiscoveryConfig.Patroni p =
+                (DiscoveryConfig.Patroni) c.discovery().sources().get("ha");
+        assertThat(p.members())
+                .containsExactly(URI.create("http://10.0.0.1:8008"), URI.create("http://10.0.0.2:8008/"));
         assertThat(p.schedule().interval()).isEqualTo(Duration.ofMillis(500));
         assertThat(p.schedule().timeout()).isEqualTo(Duration.ofSeconds(2));
         assertThat(c.discovery().targets().get("app")).isEqualTo(new DiscoveryConfig.Target("ha", null));
@@ -51,7 +53,8 @@ class ConfigDiscoveryTest {
                     discovery: gcp/orders-main
                 """ + USERS);
         assertThat(c.discovery().targets().get("app")).isEqualTo(new DiscoveryConfig.Target("gcp", "orders-main"));
-        DiscoveryConfig.CloudSql g = (DiscoveryConfig.CloudSql) c.discovery().sources().get("gcp");
+        DiscoveryConfig.CloudSql g =
+                (DiscoveryConfig.CloudSql) c.discovery().sources().get("gcp");
         assertThat(g.ipType()).isEqualTo(DiscoveryConfig.IpType.PSC);
         assertThat(g.port()).isEqualTo(5432);
         assertThat(g.instances().matcher("orders-main").matches()).isTrue();
@@ -85,7 +88,8 @@ class ConfigDiscoveryTest {
                 .contains(
                         SOURCE + ": discovery.ha.backoffMax: is shorter than the interval (5000 ms) (value '1000ms';"
                                 + " accepted: a duration of at least the interval)",
-                        SOURCE + ": discovery.ha.patroni.members[0]: is not an http or https URL (value 'ftp://10.0.0.1';"
+                        SOURCE
+                                + ": discovery.ha.patroni.members[0]: is not an http or https URL (value 'ftp://10.0.0.1';"
                                 + " accepted: a list of the members' REST API URLs, like http://10.0.0.5:8008)",
                         SOURCE + ": discovery.gcp.cloudSql.project: is required (accepted: a Google Cloud project id,"
                                 + " like my-project-123)",
@@ -107,10 +111,9 @@ class ConfigDiscoveryTest {
                 databases:
                   app:
                     discovery: nowhere
-                """ + USERS))
-                .anySatisfy(p -> assertThat(p)
-                        .startsWith(SOURCE + ": databases.app.discovery: names no configured discovery source (value"
-                                + " 'nowhere';"));
+                """ + USERS)).anySatisfy(p -> assertThat(p)
+                .startsWith(SOURCE + ": databases.app.discovery: names no configured discovery source (value"
+                        + " 'nowhere';"));
         assertThat(problems("""
                 discovery:
                   ha:

@@ -46,17 +46,20 @@ class ConfigLoaderTest {
         assertThat(config.discovery().targets()).containsOnlyKeys("orders");
         assertThat(config.discovery().targets().get("orders")).isEqualTo(new DiscoveryConfig.Target("ha", null));
         assertThat(config.databases().get("orders").endpoints()).isEmpty();
-        DiscoveryConfig.Patroni ha = (DiscoveryConfig.Patroni) config.discovery().sources().get("ha");
+        DiscoveryConfig.Patroni ha =
+                (DiscoveryConfig.Patroni) config.discovery().sources().get("ha");
         assertThat(ha.members()).hasSize(2);
         assertThat(ha.maxLagBytes()).isEqualTo(16L * 1024 * 1024);
         assertThat(ha.schedule())
                 .isEqualTo(new DiscoveryConfig.Schedule(
                         Duration.ofSeconds(1), Duration.ofSeconds(2), Duration.ofSeconds(10)));
-        DiscoveryConfig.CloudSql gcp = (DiscoveryConfig.CloudSql) config.discovery().sources().get("gcp");
+        DiscoveryConfig.CloudSql gcp =
+                (DiscoveryConfig.CloudSql) config.discovery().sources().get("gcp");
         assertThat(gcp.ipType()).isEqualTo(DiscoveryConfig.IpType.PRIVATE);
         assertThat(gcp.labels()).containsExactly(Map.entry("env", "prod"));
         assertThat(gcp.schedule()).isEqualTo(DiscoveryConfig.CloudSql.DEFAULT_SCHEDULE);
-        DiscoveryConfig.DigitalOcean digitalOcean = (DiscoveryConfig.DigitalOcean) config.discovery().sources().get("do");
+        DiscoveryConfig.DigitalOcean digitalOcean =
+                (DiscoveryConfig.DigitalOcean) config.discovery().sources().get("do");
         assertThat(digitalOcean.privateNetwork()).isTrue();
         assertThat(digitalOcean.tokenEnv()).isEqualTo("DIGITALOCEAN_TOKEN");
 
@@ -151,8 +154,9 @@ class ConfigLoaderTest {
         assertThat(databases)
                 .as("some database sets every database key but discovery")
                 .anySatisfy(db -> assertHasKeys(db, databaseKeys, "database"));
-        assertThat(databases).as("some database names a discovery source").anySatisfy(db -> assertThat(db.get("discovery"))
-                .isNotNull());
+        assertThat(databases)
+                .as("some database names a discovery source")
+                .anySatisfy(db -> assertThat(db.get("discovery")).isNotNull());
         for (String kind : List.of("patroni", "cloudSql", "digitalOcean")) {
             List<JsonNode> sources = new ArrayList<>();
             root.get("discovery").forEach(sources::add);

@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.pggat.pooler.Pooler;
 import dev.pggat.pooler.config.ConfigLoader;
-import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.demo.PostgresCluster;
 import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.routing.Router;
@@ -89,8 +88,12 @@ class CloudSqlDiscoveryTest {
 
         instances.put("orders", instance("orders", "POSTGRES_16", "CLOUD_SQL_INSTANCE", null, "127.0.0.2", "test"));
         instances.get("orders").putArray("replicaNames").add("orders-r1").add("orders-r2");
-        instances.put("orders-r1", instance("orders-r1", "POSTGRES_16", "READ_REPLICA_INSTANCE", "orders", "127.0.0.3", "test"));
-        instances.put("orders-r2", instance("orders-r2", "POSTGRES_16", "READ_REPLICA_INSTANCE", "orders", "127.0.0.4", "test"));
+        instances.put(
+                "orders-r1",
+                instance("orders-r1", "POSTGRES_16", "READ_REPLICA_INSTANCE", "orders", "127.0.0.3", "test"));
+        instances.put(
+                "orders-r2",
+                instance("orders-r2", "POSTGRES_16", "READ_REPLICA_INSTANCE", "orders", "127.0.0.4", "test"));
         // Left out: another engine, and a PostgreSQL instance without the label.
         instances.put("legacy", instance("legacy", "MYSQL_8_0", "CLOUD_SQL_INSTANCE", null, "127.0.0.9", "test"));
         instances.put("billing", instance("billing", "POSTGRES_15", "CLOUD_SQL_INSTANCE", null, "127.0.0.8", "other"));
@@ -147,7 +150,8 @@ class CloudSqlDiscoveryTest {
         }
         if (dir != null) {
             try (var files = Files.walk(dir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                files.sorted(java.util.Comparator.reverseOrder())
+                        .forEach(f -> f.toFile().delete());
             }
         }
     }
@@ -177,7 +181,9 @@ class CloudSqlDiscoveryTest {
         ObjectNode removed;
         synchronized (instances) {
             removed = instances.remove("orders-r2");
-            ((ArrayNode) instances.get("orders").get("replicaNames")).removeAll().add("orders-r1");
+            ((ArrayNode) instances.get("orders").get("replicaNames"))
+                    .removeAll()
+                    .add("orders-r1");
         }
         Thread.sleep(1000);
         awaitSet("orders-r2 still gone", "orders", Set.of("orders-r1"));
@@ -195,7 +201,9 @@ class CloudSqlDiscoveryTest {
         await("the injected failures to be answered", () -> api.pendingFailures() == 0);
         Map<String, Long> errors = runner.errors();
         assertThat(errors).containsKeys("http_429", "http_5xx");
-        assertThat(db().endpoints().version()).as("no set applied from a failure").isEqualTo(versionBefore);
+        assertThat(db().endpoints().version())
+                .as("no set applied from a failure")
+                .isEqualTo(versionBefore);
         checkServers(primaryPort, Set.of(replica1Port, replica2Port));
         await("a successful look after the failures", () -> runner.lastSuccessSeconds() > before);
         String metrics = scrape();
@@ -212,7 +220,9 @@ class CloudSqlDiscoveryTest {
             ObjectNode r1 = instances.get("orders-r1");
             r1.put("instanceType", "CLOUD_SQL_INSTANCE");
             r1.remove("masterInstanceName");
-            ((ArrayNode) instances.get("orders").get("replicaNames")).removeAll().add("orders-r2");
+            ((ArrayNode) instances.get("orders").get("replicaNames"))
+                    .removeAll()
+                    .add("orders-r2");
         }
         awaitSet("orders-r1 promoted", "orders-r1", Set.of());
         checkServers(replica1Port, Set.of(replica1Port));
@@ -226,7 +236,8 @@ class CloudSqlDiscoveryTest {
                 .allMatch(s -> s.observedRole() == s.member().role()));
         try (Connection c = pooled();
                 Statement st = c.createStatement()) {
-            try (ResultSet rs = st.executeQuery("INSERT INTO cloudsql_writes VALUES (1) RETURNING inet_server_port()")) {
+            try (ResultSet rs =
+                    st.executeQuery("INSERT INTO cloudsql_writes VALUES (1) RETURNING inet_server_port()")) {
                 rs.next();
                 assertThat(rs.getInt(1)).as("the server a write reached").isEqualTo(writePort);
             }
@@ -246,7 +257,9 @@ class CloudSqlDiscoveryTest {
             EndpointSet s = db().endpoints();
             return s.primary() != null
                     && s.primary().name().equals(primary)
-                    && s.replicas().stream().map(EndpointSet.Member::name).collect(java.util.stream.Collectors.toSet())
+                    && s.replicas().stream()
+                            .map(EndpointSet.Member::name)
+                            .collect(java.util.stream.Collectors.toSet())
                             .equals(replicas);
         });
     }
@@ -280,7 +293,8 @@ class CloudSqlDiscoveryTest {
         while (!done.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("timed out waiting for " + what + "; endpoint set "
-                        + db().endpoints().toJson() + "; discovery errors " + pooler.discovery().runner("appdb").errors());
+                        + db().endpoints().toJson() + "; discovery errors "
+                        + pooler.discovery().runner("appdb").errors());
             }
             Thread.sleep(50);
         }
@@ -313,11 +327,12 @@ class CloudSqlDiscoveryTest {
                         + "{\"kind\":\"sql#database\",\"name\":\"postgres\",\"instance\":\"" + m.group(2) + "\"},"
                         + "{\"kind\":\"sql#database\",\"name\":\"appdb\",\"instance\":\"" + m.group(2) + "\"}]}");
             }
-            return FakeApi.Answer.ok("{\"kind\":\"sql#usersList\",\"items\":["
-                    + "{\"kind\":\"sql#user\",\"name\":\"postgres\",\"type\":\"BUILT_IN\"},"
-                    + "{\"kind\":\"sql#user\",\"name\":\"" + USER + "\",\"type\":\"BUILT_IN\"},"
-                    + "{\"kind\":\"sql#user\",\"name\":\"reporting\",\"type\":\"BUILT_IN\"},"
-                    + "{\"kind\":\"sql#user\",\"name\":\"sa@test-project.iam\",\"type\":\"CLOUD_IAM_SERVICE_ACCOUNT\"}]}");
+            return FakeApi.Answer.ok(
+                    "{\"kind\":\"sql#usersList\",\"items\":["
+                            + "{\"kind\":\"sql#user\",\"name\":\"postgres\",\"type\":\"BUILT_IN\"},"
+                            + "{\"kind\":\"sql#user\",\"name\":\"" + USER + "\",\"type\":\"BUILT_IN\"},"
+                            + "{\"kind\":\"sql#user\",\"name\":\"reporting\",\"type\":\"BUILT_IN\"},"
+                            + "{\"kind\":\"sql#user\",\"name\":\"sa@test-project.iam\",\"type\":\"CLOUD_IAM_SERVICE_ACCOUNT\"}]}");
         }
         m = LIST_PATH.matcher(path);
         if (m.matches() && m.group(1).equals(PROJECT)) {
@@ -359,9 +374,14 @@ class CloudSqlDiscoveryTest {
             i.put("masterInstanceName", PROJECT + ":" + master);
         }
         ArrayNode ips = i.putArray("ipAddresses");
-        ips.addObject().put("type", "PRIMARY").put("ipAddress", "203.0.113." + (10 + privateIp.charAt(privateIp.length() - 1)));
+        ips.addObject()
+                .put("type", "PRIMARY")
+                .put("ipAddress", "203.0.113." + (10 + privateIp.charAt(privateIp.length() - 1)));
         ips.addObject().put("type", "PRIVATE").put("ipAddress", privateIp);
-        i.putObject("settings").put("tier", "db-custom-1-3840").putObject("userLabels").put("env", env);
+        i.putObject("settings")
+                .put("tier", "db-custom-1-3840")
+                .putObject("userLabels")
+                .put("env", env);
         return i;
     }
 

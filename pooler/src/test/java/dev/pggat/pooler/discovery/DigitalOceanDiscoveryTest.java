@@ -58,6 +58,7 @@ class DigitalOceanDiscoveryTest {
     private static Path dir;
     /** Clusters by id, and each cluster's replicas; changed by the test. */
     private static final Map<String, ObjectNode> clusters = new LinkedHashMap<>();
+
     private static final Map<String, List<ObjectNode>> replicas = new LinkedHashMap<>();
 
     @BeforeAll
@@ -68,7 +69,8 @@ class DigitalOceanDiscoveryTest {
             st.execute("CREATE TABLE do_writes (x int)");
         }
         clusters.put("c-other", cluster("c-other", "cache", "redis", 6379, "prod"));
-        clusters.put("c-orders", cluster("c-orders", "orders", "pg", pg.primary().port(), "prod"));
+        clusters.put(
+                "c-orders", cluster("c-orders", "orders", "pg", pg.primary().port(), "prod"));
         clusters.put("c-staging", cluster("c-staging", "staging", "pg", 1, "staging"));
         replicas.put(
                 "c-orders",
@@ -117,7 +119,8 @@ class DigitalOceanDiscoveryTest {
         }
         if (dir != null) {
             try (var files = Files.walk(dir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                files.sorted(java.util.Comparator.reverseOrder())
+                        .forEach(f -> f.toFile().delete());
             }
         }
     }
@@ -132,8 +135,9 @@ class DigitalOceanDiscoveryTest {
         awaitSet("orders with both replicas", "orders", Set.of("orders-replica-1", "orders-replica-2"));
         assertThat(db().endpoints().primary().zone()).isEqualTo("fra1");
         assertThat(api.requests).as("clusters listed page by page").anyMatch(r -> r.contains("page=2"));
-        assertThat(api.requests).as("only clusters with the tag").allMatch(r -> !r.startsWith("GET /v2/databases?")
-                || r.contains("tag_name=prod"));
+        assertThat(api.requests)
+                .as("only clusters with the tag")
+                .allMatch(r -> !r.startsWith("GET /v2/databases?") || r.contains("tag_name=prod"));
         checkServers(primary, Set.of(r1, r2));
 
         // A replica that is not online is left out.
@@ -206,7 +210,9 @@ class DigitalOceanDiscoveryTest {
             EndpointSet s = db().endpoints();
             return s.primary() != null
                     && s.primary().name().equals(primary)
-                    && s.replicas().stream().map(EndpointSet.Member::name).collect(Collectors.toSet())
+                    && s.replicas().stream()
+                            .map(EndpointSet.Member::name)
+                            .collect(Collectors.toSet())
                             .equals(replicaNames);
         });
     }
@@ -254,8 +260,7 @@ class DigitalOceanDiscoveryTest {
 
     private static FakeApi.Answer answer(String method, URI uri, String authorization, String body) {
         if (!("Bearer " + TOKEN).equals(authorization)) {
-            return new FakeApi.Answer(
-                    401, "{\"id\":\"Unauthorized\",\"message\":\"Unable to authenticate you\"}");
+            return new FakeApi.Answer(401, "{\"id\":\"Unauthorized\",\"message\":\"Unable to authenticate you\"}");
         }
         String path = uri.getPath();
         Matcher m = REPLICAS.matcher(path);
@@ -288,14 +293,17 @@ class DigitalOceanDiscoveryTest {
             }
             ObjectNode pages = r.putObject("links").putObject("pages");
             if (n < all.size()) {
-                pages.put("next", api.baseUrl() + "/v2/databases?page=" + (n + 1) + "&per_page=1"
-                        + (wanted == null ? "" : "&tag_name=" + wanted));
+                pages.put(
+                        "next",
+                        api.baseUrl() + "/v2/databases?page=" + (n + 1) + "&per_page=1"
+                                + (wanted == null ? "" : "&tag_name=" + wanted));
                 pages.put("last", api.baseUrl() + "/v2/databases?page=" + all.size() + "&per_page=1");
             }
             r.putObject("meta").put("total", all.size());
             return FakeApi.Answer.ok(r.toString());
         }
-        return new FakeApi.Answer(404, "{\"id\":\"not_found\",\"message\":\"The resource you requested could not be found.\"}");
+        return new FakeApi.Answer(
+                404, "{\"id\":\"not_found\",\"message\":\"The resource you requested could not be found.\"}");
     }
 
     private static ObjectNode cluster(String id, String name, String engine, int port, String tag) {

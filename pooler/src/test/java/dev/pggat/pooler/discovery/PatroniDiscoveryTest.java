@@ -55,9 +55,8 @@ class PatroniDiscoveryTest {
         long t0 = System.nanoTime();
         patroni = PatroniCluster.start(3);
         System.out.printf("patroni: 3 members up in %d ms%n", (System.nanoTime() - t0) / 1_000_000);
-        String members = patroni.members().stream()
-                .map(m -> "        - " + m.restUrl())
-                .collect(Collectors.joining("\n"));
+        String members =
+                patroni.members().stream().map(m -> "        - " + m.restUrl()).collect(Collectors.joining("\n"));
         String yaml = """
                 listen:
                   host: 127.0.0.1
@@ -83,7 +82,9 @@ class PatroniDiscoveryTest {
                         password: %s
                 """.formatted(POLL.toMillis() + "ms", members, PatroniCluster.SUPERUSER_PASSWORD);
         pooler = new Pooler(ConfigLoader.parse(yaml, "patroni-test.yaml", Map.of()), 2).start();
-        await("the first endpoint set from Patroni", () -> db().endpoints().endpoints().size() == 3);
+        await(
+                "the first endpoint set from Patroni",
+                () -> db().endpoints().endpoints().size() == 3);
         try (Connection c = direct(patroni.member(patroni.leader()).pgPort());
                 Statement st = c.createStatement()) {
             st.execute("CREATE TABLE IF NOT EXISTS writes (writer int, seq int, port int, PRIMARY KEY (writer, seq))");
@@ -107,11 +108,13 @@ class PatroniDiscoveryTest {
         List<String> replicas = patroni.runningReplicas();
         EndpointSet set = db().endpoints();
         assertThat(set.primary().name()).isEqualTo(leader);
-        assertThat(set.replicas().stream().map(EndpointSet.Member::name).sorted().toList())
+        assertThat(set.replicas().stream()
+                        .map(EndpointSet.Member::name)
+                        .sorted()
+                        .toList())
                 .isEqualTo(replicas);
-        Set<Integer> replicaPorts = replicas.stream()
-                .map(r -> patroni.member(r).pgPort())
-                .collect(Collectors.toCollection(TreeSet::new));
+        Set<Integer> replicaPorts =
+                replicas.stream().map(r -> patroni.member(r).pgPort()).collect(Collectors.toCollection(TreeSet::new));
         // The health probes confirm each replica before reads go there; wait for them.
         await("probes to see both replicas", () -> db().states().stream()
                 .filter(s -> s.member().role() == Endpoint.Role.REPLICA)
@@ -125,10 +128,12 @@ class PatroniDiscoveryTest {
                     readPorts.add(rs.getInt(1));
                 }
             }
-            try (ResultSet rs = st.executeQuery(
-                    "INSERT INTO writes VALUES (-1, 0, inet_server_port()) RETURNING port")) {
+            try (ResultSet rs =
+                    st.executeQuery("INSERT INTO writes VALUES (-1, 0, inet_server_port()) RETURNING port")) {
                 rs.next();
-                assertThat(rs.getInt(1)).as("a write's server").isEqualTo(patroni.member(leader).pgPort());
+                assertThat(rs.getInt(1))
+                        .as("a write's server")
+                        .isEqualTo(patroni.member(leader).pgPort());
             }
         }
         System.out.printf("reads went to ports %s; Patroni's replicas are on %s%n", readPorts, replicaPorts);
@@ -180,18 +185,20 @@ class PatroniDiscoveryTest {
         watcher.interrupt();
         watcher.join();
         long held = noPrimarySince[0];
-        assertThat(held).as("a set without a primary was applied during the switchover").isPositive();
+        assertThat(held)
+                .as("a set without a primary was applied during the switchover")
+                .isPositive();
         long heldThenCommitted = writers.stream()
                 .mapToLong(w -> w.commitsBetween(held, firstOnNew, newPort))
                 .sum();
         List<String> cutOff = writers.stream()
                 .flatMap(w -> w.errorsBegunBefore(held).stream())
                 .toList();
-        List<String> failedWhileHeld = writers.stream()
-                .flatMap(w -> w.errorsBegunAfter(held).stream())
-                .toList();
+        List<String> failedWhileHeld =
+                writers.stream().flatMap(w -> w.errorsBegunAfter(held).stream()).toList();
         long total = writers.stream().mapToLong(Writer::successes).sum();
-        long longestWait = writers.stream().mapToLong(Writer::slowestMillis).max().orElse(0);
+        long longestWait =
+                writers.stream().mapToLong(Writer::slowestMillis).max().orElse(0);
         System.out.printf(
                 "patroni switchover %s -> %s: patronictl returned after %d ms; pggat held writes from %d ms, first"
                         + " write on the new leader %d ms after the command; %d writes committed by %d clients, %d of"
@@ -210,7 +217,8 @@ class PatroniDiscoveryTest {
                 cutOff.isEmpty() ? "" : ": " + cutOff);
         assertThat(out).contains("Successfully switched over");
         assertThat(failedWhileHeld)
-                .as("writes begun while pggat held writes that failed instead (routing decisions: %s)",
+                .as(
+                        "writes begun while pggat held writes that failed instead (routing decisions: %s)",
                         db().decisions())
                 .isEmpty();
         assertThat(heldThenCommitted)
@@ -238,8 +246,10 @@ class PatroniDiscoveryTest {
     @Test
     @Order(3)
     void aCrashedLeaderIsFollowedWithinPatronisFailoverTimePlusOnePoll() throws Exception {
-        await("the set to name Patroni's leader", () -> db().endpoints().primary() != null
-                && db().endpoints().primary().name().equals(patroni.leader()));
+        await(
+                "the set to name Patroni's leader",
+                () -> db().endpoints().primary() != null
+                        && db().endpoints().primary().name().equals(patroni.leader()));
         String oldLeader = patroni.leader();
         try (Writer w = new Writer(100)) {
             long warm = System.nanoTime();
@@ -399,13 +409,19 @@ class PatroniDiscoveryTest {
 
         List<String> errorsBegunBefore(long t) {
             synchronized (commits) {
-                return failures.stream().filter(f -> f.begun < t).map(f -> f.text).toList();
+                return failures.stream()
+                        .filter(f -> f.begun < t)
+                        .map(f -> f.text)
+                        .toList();
             }
         }
 
         List<String> errorsBegunAfter(long t) {
             synchronized (commits) {
-                return failures.stream().filter(f -> f.begun >= t).map(f -> f.text).toList();
+                return failures.stream()
+                        .filter(f -> f.begun >= t)
+                        .map(f -> f.text)
+                        .toList();
             }
         }
 
@@ -421,7 +437,10 @@ class PatroniDiscoveryTest {
 
         long slowestMillis() {
             synchronized (commits) {
-                return commits.stream().mapToLong(c -> (c[1] - c[0]) / 1_000_000).max().orElse(0);
+                return commits.stream()
+                        .mapToLong(c -> (c[1] - c[0]) / 1_000_000)
+                        .max()
+                        .orElse(0);
             }
         }
 

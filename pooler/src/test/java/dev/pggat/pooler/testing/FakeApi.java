@@ -66,10 +66,14 @@ public final class FakeApi implements AutoCloseable {
             }
             a = new Answer(
                     fail,
-                    "{\"error\":{\"code\":" + fail + ",\"message\":\"injected by the test\",\"id\":\"too_many_requests\"}}");
+                    "{\"error\":{\"code\":" + fail
+                            + ",\"message\":\"injected by the test\",\"id\":\"too_many_requests\"}}");
         } else {
             a = handler.handle(
-                    exchange.getRequestMethod(), uri, exchange.getRequestHeaders().getFirst("Authorization"), body);
+                    exchange.getRequestMethod(),
+                    uri,
+                    exchange.getRequestHeaders().getFirst("Authorization"),
+                    body);
         }
         byte[] out = a.json().getBytes(StandardCharsets.UTF_8);
         exchange.getResponseHeaders().add("Content-Type", "application/json; charset=UTF-8");

@@ -113,15 +113,24 @@ public final class PatroniCluster implements AutoCloseable {
         int peerPort = freePort();
         etcd = new ProcessBuilder(
                         ETCD,
-                        "--name", scope,
-                        "--data-dir", work.resolve("etcd").toString(),
-                        "--listen-client-urls", "http://127.0.0.1:" + clientPort,
-                        "--advertise-client-urls", "http://127.0.0.1:" + clientPort,
-                        "--listen-peer-urls", "http://127.0.0.1:" + peerPort,
-                        "--initial-advertise-peer-urls", "http://127.0.0.1:" + peerPort,
-                        "--initial-cluster", scope + "=http://127.0.0.1:" + peerPort,
-                        "--initial-cluster-state", "new",
-                        "--initial-cluster-token", scope)
+                        "--name",
+                        scope,
+                        "--data-dir",
+                        work.resolve("etcd").toString(),
+                        "--listen-client-urls",
+                        "http://127.0.0.1:" + clientPort,
+                        "--advertise-client-urls",
+                        "http://127.0.0.1:" + clientPort,
+                        "--listen-peer-urls",
+                        "http://127.0.0.1:" + peerPort,
+                        "--initial-advertise-peer-urls",
+                        "http://127.0.0.1:" + peerPort,
+                        "--initial-cluster",
+                        scope + "=http://127.0.0.1:" + peerPort,
+                        "--initial-cluster-state",
+                        "new",
+                        "--initial-cluster-token",
+                        scope)
                 .redirectErrorStream(true)
                 .redirectOutput(work.resolve("etcd.log").toFile())
                 .start();
@@ -137,10 +146,18 @@ public final class PatroniCluster implements AutoCloseable {
                 "every member running on one timeline, replicas streaming",
                 Duration.ofSeconds(180),
                 cluster -> cluster.size() == n
-                        && cluster.stream().allMatch(x -> x.path("state").asText().equals("running"))
+                        && cluster.stream()
+                                .allMatch(x -> x.path("state").asText().equals("running"))
                         && cluster.stream().allMatch(x -> x.hasNonNull("timeline"))
-                        && cluster.stream().map(x -> x.path("timeline").asLong()).distinct().count() == 1
-                        && cluster.stream().filter(x -> x.path("role").asText().equals("leader")).count() == 1
+                        && cluster.stream()
+                                        .map(x -> x.path("timeline").asLong())
+                                        .distinct()
+                                        .count()
+                                == 1
+                        && cluster.stream()
+                                        .filter(x -> x.path("role").asText().equals("leader"))
+                                        .count()
+                                == 1
                         && streamingReplicas() == n - 1);
     }
 
@@ -196,8 +213,7 @@ public final class PatroniCluster implements AutoCloseable {
                     - local all all trust
                     - host replication replicator 127.0.0.1/32 scram-sha-256
                     - host all all 127.0.0.1/32 scram-sha-256
-                """
-                .formatted(
+                """.formatted(
                         scope,
                         name,
                         pgPort,
@@ -213,7 +229,11 @@ public final class PatroniCluster implements AutoCloseable {
         List<String> command = new ArrayList<>();
         if (root) {
             command.addAll(List.of(
-                    "setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "env",
+                    "setpriv",
+                    "--reuid=postgres",
+                    "--regid=postgres",
+                    "--init-groups",
+                    "env",
                     "HOME=" + work.resolve("run")));
         }
         command.addAll(List.of(PATRONI, config.toString()));
@@ -317,10 +337,18 @@ public final class PatroniCluster implements AutoCloseable {
                 "every member running on one timeline, replicas streaming",
                 timeout,
                 cluster -> cluster.size() == n
-                        && cluster.stream().allMatch(x -> x.path("state").asText().equals("running"))
+                        && cluster.stream()
+                                .allMatch(x -> x.path("state").asText().equals("running"))
                         && cluster.stream().allMatch(x -> x.hasNonNull("timeline"))
-                        && cluster.stream().map(x -> x.path("timeline").asLong()).distinct().count() == 1
-                        && cluster.stream().filter(x -> x.path("role").asText().equals("leader")).count() == 1
+                        && cluster.stream()
+                                        .map(x -> x.path("timeline").asLong())
+                                        .distinct()
+                                        .count()
+                                == 1
+                        && cluster.stream()
+                                        .filter(x -> x.path("role").asText().equals("leader"))
+                                        .count()
+                                == 1
                         && streamingReplicas() == n - 1);
     }
 
@@ -388,7 +416,10 @@ public final class PatroniCluster implements AutoCloseable {
                 if (Files.exists(pidFile)) {
                     long pid = Long.parseLong(Files.readAllLines(pidFile).get(0).trim());
                     ProcessHandle.of(pid)
-                            .filter(h -> h.info().command().map(c -> c.endsWith("postgres")).orElse(false))
+                            .filter(h -> h.info()
+                                    .command()
+                                    .map(c -> c.endsWith("postgres"))
+                                    .orElse(false))
                             .ifPresent(h -> {
                                 h.destroyForcibly();
                                 h.onExit().orTimeout(10, TimeUnit.SECONDS).join();
@@ -420,7 +451,9 @@ public final class PatroniCluster implements AutoCloseable {
         while (System.nanoTime() < deadline) {
             try {
                 HttpResponse<Void> r = http.send(
-                        HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(2)).build(),
+                        HttpRequest.newBuilder(uri)
+                                .timeout(Duration.ofSeconds(2))
+                                .build(),
                         HttpResponse.BodyHandlers.discarding());
                 if (r.statusCode() == 200) {
                     return;
