@@ -426,6 +426,12 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
 
     private Discovered discover(KubernetesClient client, PgPool pool, Context<PgPool> context) {
         PgPoolSpec spec = pool.getSpec();
+        if (spec.cluster.discoveredByPooler()) {
+            // The pooler finds the servers itself; the configuration names its discovery source.
+            List<PoolerDatabase> dbs = Credentials.ofSpec(spec.databases);
+            requireSecrets(client, pool, dbs);
+            return new Discovered(Topology.discoveredByPooler(), dbs);
+        }
         if (spec.cluster.staticCluster != null) {
             List<PoolerDatabase> dbs = Credentials.ofSpec(spec.databases);
             requireSecrets(client, pool, dbs);

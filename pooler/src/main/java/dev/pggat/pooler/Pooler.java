@@ -5,6 +5,7 @@ import dev.pggat.pooler.admin.AdminServer;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.console.AdminConsole;
+import dev.pggat.pooler.discovery.Discovery;
 import dev.pggat.pooler.frontend.CancelRegistry;
 import dev.pggat.pooler.frontend.ClientSession;
 import dev.pggat.pooler.frontend.FrontendContext;
@@ -48,6 +49,9 @@ public final class Pooler implements AutoCloseable {
     private final CancelRegistry cancels;
     private final PoolerMetrics metrics;
     private final Security security;
+    /** The discovery sources' runners; started with the pooler. */
+    private final Discovery discovery;
+
     private Channel listener;
     private AdminServer admin;
     /** The PgBouncer-compatible console on the client listener; null when admin.users and statsUsers are empty. */
@@ -130,6 +134,8 @@ public final class Pooler implements AutoCloseable {
     public void consoleActions(java.util.function.Supplier<String> reload, Runnable shutdown) {
         this.reloadAction = reload;
         this.shutdownAction = shutdown;
+        this.discovery = new Discovery(config.discovery(), router, this::applyEndpointSet);
+        metrics.discovery(discovery.runners());
     }
 
     public Pooler start() throws IOException {
@@ -137,6 +143,7 @@ public final class Pooler implements AutoCloseable {
         if (console != null) {
             console.start();
         }
+        discovery.start();
         ReloadingSslContext directTls =
                 config.security().tls().directTls() && security.listenerPolicy().offersTls()
                         ? security.clientTls().orElse(null)
@@ -276,7 +283,20 @@ public final class Pooler implements AutoCloseable {
      */
     public boolean applyEndpointSet(String database, EndpointSet set) {
         Router.Database db = router.database(database);
-        return db != null && db.apply(set);
+        if (db == null || !db.apply(set)) {
+            return false;
+        }
+        if (config.discovery().targets().containsKey(database)) {
+            EndpointSet.Member primary = set.primary();
+            if (primary != null) {
+                security.authQueryTarget(database, primary.host(), primary.port(), db.serverDatabase());
+            }
+        }
+        return true;
+    }
+
+    public Discovery discovery() {
+        return discovery;
     }
 
     public Security security() {
@@ -315,6 +335,7 @@ public final class Pooler implements AutoCloseable {
             }
         }
         frontend.sessions().forEach(ClientSession::terminate);
+        discovery.close();
         router.close();
         close();
     }
@@ -331,6 +352,7 @@ public final class Pooler implements AutoCloseable {
         if (console != null) {
             console.close();
         }
+        discovery.close();
         if (frontend.listenRelays() != null) {
             frontend.listenRelays().close();
         }

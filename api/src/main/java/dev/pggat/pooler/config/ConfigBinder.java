@@ -6,6 +6,7 @@ import dev.pggat.pooler.config.YamlTree.MapNode;
 import dev.pggat.pooler.config.YamlTree.Node;
 import dev.pggat.pooler.config.YamlTree.Scalar;
 import java.math.BigInteger;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
@@ -27,7 +28,17 @@ import java.util.regex.Pattern;
  */
 final class ConfigBinder {
     static final List<String> ROOT_KEYS = List.of(
-            "listen", "admin", "limits", "timeouts", "pools", "routing", "databases", "tls", "auth", "credentials");
+            "listen",
+            "admin",
+            "limits",
+            "timeouts",
+            "pools",
+            "routing",
+            "databases",
+            "tls",
+            "auth",
+            "credentials",
+            "discovery");
     static final List<String> LISTEN_KEYS = List.of("host", "port");
     static final List<String> ADMIN_KEYS = List.of("enabled", "host", "port", "token", "users", "statsUsers");
     static final List<String> LIMITS_KEYS = List.of("maxClientConnections", "maxStartupPacketSize", "maxMessageSize");
@@ -70,7 +81,8 @@ final class ConfigBinder {
             "users",
             "tls",
             "serverTls",
-            "dynamicUsers");
+            "dynamicUsers",
+            "discovery");
     static final List<String> ENDPOINT_KEYS = List.of("host", "port", "role", "name", "zone", "weight", "serverTls");
     static final List<String> USER_KEYS =
             List.of("password", "auth", "serverUser", "serverPassword", "passThrough", "maxUserConnections");
@@ -94,6 +106,13 @@ final class ConfigBinder {
             List.of("directory", "userlist", "reloadInterval", "authQuery", "maxDynamicUsers");
     static final List<String> AUTH_QUERY_KEYS =
             List.of("user", "password", "database", "query", "cacheTtl", "negativeCacheTtl");
+
+    static final List<String> DISCOVERY_SOURCE_KEYS =
+            List.of("patroni", "cloudSql", "digitalOcean", "interval", "timeout", "backoffMax");
+    static final List<String> PATRONI_KEYS = List.of("members", "maxLagBytes");
+    static final List<String> CLOUD_SQL_KEYS =
+            List.of("project", "instances", "labels", "ipType", "rootUrl", "credentialsFile", "port");
+    static final List<String> DIGITAL_OCEAN_KEYS = List.of("baseUrl", "tokenEnv", "tokenFile", "tag", "network");
 
     /** PostgreSQL's NAMEDATALEN - 1: longer identifiers are truncated by the server. */
     static final int MAX_NAME_BYTES = 63;
@@ -155,6 +174,10 @@ final class ConfigBinder {
     private final Map<String, String> env;
     /** Per database, filled while databases are bound. */
     private final Map<String, RouteSecurity> routeSecurity = new LinkedHashMap<>();
+    /** The discovery sources, bound before the databases that name them. */
+    private Map<String, DiscoveryConfig.Source> discoverySources = Map.of();
+    /** Per database that names a discovery source. */
+    private final Map<String, DiscoveryConfig.Target> discoveryTargets = new LinkedHashMap<>();
     /** Whether a credential source besides inline passwords exists, which makes {@code password} optional. */
     private CredentialSettings credentialSettings = CredentialSettings.DEFAULT;
 
@@ -184,6 +207,10 @@ final class ConfigBinder {
         keys.put("credentials", CREDENTIALS_KEYS);
         keys.put("credentials.authQuery", AUTH_QUERY_KEYS);
         keys.put("serverTls", SERVER_TLS_KEYS);
+        keys.put("discovery.<name>", DISCOVERY_SOURCE_KEYS);
+        keys.put("discovery.<name>.patroni", PATRONI_KEYS);
+        keys.put("discovery.<name>.cloudSql", CLOUD_SQL_KEYS);
+        keys.put("discovery.<name>.digitalOcean", DIGITAL_OCEAN_KEYS);
         return keys;
     }
 
@@ -202,10 +229,13 @@ final class ConfigBinder {
         ClientTlsSettings tls = clientTls(m.get("tls"), root0.key("tls"));
         CredentialSettings credentials = credentials(m.get("credentials"), root0.key("credentials"));
         credentialSettings = credentials;
+        Map<String, DiscoveryConfig.Source> sources = discoverySources(m.get("discovery"), root0.key("discovery"));
+        discoverySources = sources;
         Map<String, DatabaseConfig> databases = databases(m.get("databases"), root0.key("databases"), pools, routing);
         AuthSettings auth = auth(m.get("auth"), root0.key("auth"), databases);
         SecurityConfig security = new SecurityConfig(tls, auth, credentials, routeSecurity);
-        return new PoolerConfig(listen, admin, limits, timeouts, pools.value(), databases, security);
+        DiscoveryConfig discovery = new DiscoveryConfig(sources, discoveryTargets);
+        return new PoolerConfig(listen, admin, limits, timeouts, pools.value(), databases, security, discovery);
     }
 
     // ---- sections
@@ -405,7 +435,14 @@ final class ConfigBinder {
             name(path.key("serverDatabase"), serverDatabase.value, "");
         }
         Map<String, dev.pggat.pooler.tls.BackendTlsConfig> endpointTls = new LinkedHashMap<>();
-        List<Endpoint> endpoints = endpoints(m.get("endpoints"), path.key("endpoints"), endpointTls);
+        DiscoveryConfig.Target discovered = discoveryTarget(m, path);
+        // A discovery key that names no source is reported once, not again as missing endpoints.
+        List<Endpoint> endpoints = discovered != null || m.get("discovery") != null
+                ? List.of()
+                : endpoints(m.get("endpoints"), path.key("endpoints"), endpointTls);
+        if (discovered != null) {
+            discoveryTargets.put(name, discovered);
+        }
         PoolMode mode = poolMode(m, path).or(d.mode());
         Field<Integer> max = integer(m, path, "maxServerConnections", 1, Integer.MAX_VALUE);
         Field<Integer> min = integer(m, path, "minServerConnections", 0, Integer.MAX_VALUE);
@@ -428,7 +465,10 @@ final class ConfigBinder {
                     "minServerConnections <= maxServerConnections");
         }
         java.util.Set<String> passThrough = new java.util.LinkedHashSet<>();
-        Map<String, UserConfig> users = users(m.get("users"), path.key("users"), passThrough);
+        // A source that lists users (DigitalOcean, Cloud SQL) may be the only place they are named.
+        Map<String, UserConfig> users = discovered != null && m.get("users") == null
+                ? new LinkedHashMap<>()
+                : users(m.get("users"), path.key("users"), passThrough);
         boolean dynamicUsers = dynamicUsers(m, path, users.isEmpty() && m.get("users") == null);
         RoutingConfig dbRouting = routing(m.get("routing"), path.key("routing"), routing);
         TlsPolicy clientTls = tlsPolicy(m, path, "tls").value;
@@ -1521,6 +1561,241 @@ final class ConfigBinder {
         } else if (name.indexOf('\0') >= 0) {
             problems.add(path, prefix + "contains a NUL character", name, NAME_ACCEPTED);
         }
+    }
+
+    // ---- discovery (sources, and the databases' discovery key)
+
+    private Map<String, DiscoveryConfig.Source> discoverySources(Node node, KeyPath path) {
+        Map<String, DiscoveryConfig.Source> result = new LinkedHashMap<>();
+        MapNode m = mapping(node, path, null, "a mapping from a source name to its settings");
+        if (m == null) {
+            return result;
+        }
+        for (Map.Entry<String, Node> e : m.entries().entrySet()) {
+            KeyPath p = path.key(e.getKey());
+            if (!e.getKey().matches("[A-Za-z0-9_.-]{1,63}")) {
+                problems.add(p, "is not a valid source name", e.getKey(), "1 to 63 letters, digits, _, . or -");
+                continue;
+            }
+            DiscoveryConfig.Source source = discoverySource(e.getValue(), p);
+            if (source != null) {
+                result.put(e.getKey(), source);
+            }
+        }
+        return result;
+    }
+
+    private DiscoveryConfig.Source discoverySource(Node node, KeyPath path) {
+        MapNode m = section(node, path, DISCOVERY_SOURCE_KEYS);
+        if (m == null) {
+            return null;
+        }
+        List<String> kinds = new ArrayList<>();
+        for (String k : List.of("patroni", "cloudSql", "digitalOcean")) {
+            if (m.get(k) != null) {
+                kinds.add(k);
+            }
+        }
+        String accepted = "exactly one of patroni, cloudSql or digitalOcean";
+        if (kinds.size() != 1) {
+            problems.add(
+                    path,
+                    kinds.isEmpty() ? "names no kind of source" : "names " + kinds.size() + " kinds of source",
+                    kinds.isEmpty() ? null : String.join(", ", kinds),
+                    accepted);
+            return null;
+        }
+        String kind = kinds.get(0);
+        DiscoveryConfig.Schedule d =
+                switch (kind) {
+                    case "patroni" -> DiscoveryConfig.Patroni.DEFAULT_SCHEDULE;
+                    case "cloudSql" -> DiscoveryConfig.CloudSql.DEFAULT_SCHEDULE;
+                    default -> DiscoveryConfig.DigitalOcean.DEFAULT_SCHEDULE;
+                };
+        Field<Duration> interval = duration(m, path, "interval", false);
+        Field<Duration> timeout = duration(m, path, "timeout", false);
+        Field<Duration> backoffMax = duration(m, path, "backoffMax", false);
+        DiscoveryConfig.Schedule schedule = new DiscoveryConfig.Schedule(
+                interval.or(d.interval()), timeout.or(d.timeout()), backoffMax.or(d.backoffMax()));
+        if (!interval.invalid && !backoffMax.invalid && schedule.backoffMax().compareTo(schedule.interval()) < 0) {
+            problems.add(
+                    path.key("backoffMax"),
+                    "is shorter than the interval (" + schedule.interval().toMillis() + " ms)",
+                    String.valueOf(schedule.backoffMax().toMillis()) + "ms",
+                    "a duration of at least the interval");
+        }
+        KeyPath kp = path.key(kind);
+        return switch (kind) {
+            case "patroni" -> patroni(m.get(kind), kp, schedule);
+            case "cloudSql" -> cloudSql(m.get(kind), kp, schedule);
+            default -> digitalOcean(m.get(kind), kp, schedule);
+        };
+    }
+
+    private DiscoveryConfig.Patroni patroni(Node node, KeyPath path, DiscoveryConfig.Schedule schedule) {
+        MapNode m = section(node, path, PATRONI_KEYS);
+        if (m == null) {
+            return null;
+        }
+        String accepted = "a list of the members' REST API URLs, like http://10.0.0.5:8008";
+        List<URI> members = new ArrayList<>();
+        List<String> texts = strings(m, path, "members", accepted);
+        if (texts.isEmpty() && m.get("members") == null) {
+            problems.add(path.key("members"), "is required", null, accepted);
+        }
+        for (int i = 0; i < texts.size(); i++) {
+            URI u = httpUrl(path.key("members").index(i), texts.get(i), accepted);
+            if (u != null) {
+                members.add(u);
+            }
+        }
+        long maxLag = lagBytes(m, path, "maxLagBytes").or(0L);
+        return new DiscoveryConfig.Patroni(members, maxLag, schedule);
+    }
+
+    private DiscoveryConfig.CloudSql cloudSql(Node node, KeyPath path, DiscoveryConfig.Schedule schedule) {
+        MapNode m = section(node, path, CLOUD_SQL_KEYS);
+        if (m == null) {
+            return null;
+        }
+        String projectAccepted = "a Google Cloud project id, like my-project-123";
+        Field<String> project = text(m, path, "project", projectAccepted);
+        if (project.absent()) {
+            problems.add(path.key("project"), "is required", null, projectAccepted);
+        } else if (project.value != null && !project.value.matches("[a-z][a-z0-9-:.]{2,100}")) {
+            problems.add(path.key("project"), "is not a project id", project.value, projectAccepted);
+        }
+        String patternAccepted = "a Java regular expression that whole instance names must match, like orders-.*";
+        Field<String> instances = text(m, path, "instances", patternAccepted);
+        java.util.regex.Pattern pattern = null;
+        if (instances.value != null) {
+            try {
+                pattern = java.util.regex.Pattern.compile(instances.value);
+            } catch (java.util.regex.PatternSyntaxException e) {
+                problems.add(path.key("instances"), "is not a regular expression", instances.value, patternAccepted);
+            }
+        }
+        Map<String, String> labels = new LinkedHashMap<>();
+        MapNode lm = mapping(m.get("labels"), path.key("labels"), null, "a mapping from label key to value");
+        if (lm != null) {
+            for (Map.Entry<String, Node> e : lm.entries().entrySet()) {
+                Field<String> v = text(e.getValue(), path.key("labels").key(e.getKey()), "a label value");
+                if (v.value != null) {
+                    labels.put(e.getKey(), v.value);
+                }
+            }
+        }
+        Field<DiscoveryConfig.IpType> ipType = choice(
+                m, path, "ipType", DiscoveryConfig.IpType.values(), t -> t.name(), "PRIMARY (public), PRIVATE or PSC");
+        Field<String> rootUrl = text(m, path, "rootUrl", "an http or https URL");
+        if (rootUrl.value != null) {
+            httpUrl(path.key("rootUrl"), rootUrl.value, "an http or https URL ending in /");
+        }
+        Field<java.nio.file.Path> credentials = filePath(m, path, "credentialsFile");
+        Field<Integer> port = port(m, path, "port");
+        if (project.value == null) {
+            return null;
+        }
+        return new DiscoveryConfig.CloudSql(
+                project.value,
+                pattern,
+                labels,
+                ipType.or(DiscoveryConfig.IpType.PRIVATE),
+                rootUrl.value,
+                credentials.value,
+                port.or(Endpoint.DEFAULT_PORT),
+                schedule);
+    }
+
+    private DiscoveryConfig.DigitalOcean digitalOcean(Node node, KeyPath path, DiscoveryConfig.Schedule schedule) {
+        MapNode m = section(node, path, DIGITAL_OCEAN_KEYS);
+        if (m == null) {
+            return null;
+        }
+        Field<String> baseUrl = text(m, path, "baseUrl", "an http or https URL");
+        if (baseUrl.value != null) {
+            httpUrl(path.key("baseUrl"), baseUrl.value, "an http or https URL");
+        }
+        Field<String> tokenEnv = text(m, path, "tokenEnv", "the name of an environment variable");
+        Field<java.nio.file.Path> tokenFile = filePath(m, path, "tokenFile");
+        if (tokenEnv.present() && tokenFile.present()) {
+            problems.add(
+                    path.key("tokenFile"),
+                    "is set together with tokenEnv",
+                    tokenFile.value.toString(),
+                    "either tokenEnv or tokenFile");
+        }
+        Field<String> tag = label(m, path, "tag", "a DigitalOcean tag");
+        Field<String> network = text(m, path, "network", "public or private");
+        boolean privateNetwork = false;
+        if (network.value != null) {
+            if (network.value.equals("private")) {
+                privateNetwork = true;
+            } else if (!network.value.equals("public")) {
+                problems.add(path.key("network"), "is not a network", network.value, "public or private");
+            }
+        }
+        String env = tokenEnv.value == null && tokenFile.value == null
+                ? DiscoveryConfig.DigitalOcean.DEFAULT_TOKEN_ENV
+                : tokenEnv.value;
+        return new DiscoveryConfig.DigitalOcean(
+                baseUrl.or(DiscoveryConfig.DigitalOcean.DEFAULT_BASE_URL),
+                env,
+                tokenFile.value,
+                tag.value,
+                privateNetwork,
+                schedule);
+    }
+
+    private URI httpUrl(KeyPath path, String text, String accepted) {
+        try {
+            URI u = new URI(text);
+            if (("http".equals(u.getScheme()) || "https".equals(u.getScheme())) && u.getHost() != null) {
+                return u;
+            }
+        } catch (java.net.URISyntaxException e) {
+            // reported below
+        }
+        problems.add(path, "is not an http or https URL", text, accepted);
+        return null;
+    }
+
+    /**
+     * A database's {@code discovery}: {@code <source>} or {@code <source>/<cluster>}. Such a database lists no
+     * endpoints: the source gives them.
+     */
+    private DiscoveryConfig.Target discoveryTarget(MapNode m, KeyPath path) {
+        String accepted = "the name of a source under discovery, optionally followed by /<cluster name>"
+                + (discoverySources.isEmpty()
+                        ? " (none is configured)"
+                        : " (" + String.join(", ", discoverySources.keySet()) + ")");
+        Field<String> f = text(m, path, "discovery", accepted);
+        if (f.value == null) {
+            return null;
+        }
+        int slash = f.value.indexOf('/');
+        String source = slash < 0 ? f.value : f.value.substring(0, slash);
+        String cluster = slash < 0 ? null : f.value.substring(slash + 1);
+        if (!discoverySources.containsKey(source) || (cluster != null && cluster.isEmpty())) {
+            problems.add(path.key("discovery"), "names no configured discovery source", f.value, accepted);
+            return null;
+        }
+        if (m.get("endpoints") != null) {
+            problems.add(
+                    path.key("endpoints"),
+                    "is set together with discovery",
+                    null,
+                    "either endpoints or discovery: the source gives the endpoints");
+        }
+        if (cluster != null && discoverySources.get(source) instanceof DiscoveryConfig.Patroni) {
+            problems.add(
+                    path.key("discovery"),
+                    "names a cluster of a Patroni source, which has only one",
+                    f.value,
+                    "just the source name");
+            return null;
+        }
+        return new DiscoveryConfig.Target(source, cluster);
     }
 
     // ---- structure

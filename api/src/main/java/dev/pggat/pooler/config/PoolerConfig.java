@@ -13,6 +13,7 @@ import java.util.Objects;
  * @param pools the pool defaults as written; every {@link DatabaseConfig} already has them applied
  * @param databases by client-facing name, in file order
  * @param security authentication and TLS on both sides
+ * @param discovery sources that find databases' servers by themselves, and which databases they feed
  */
 public record PoolerConfig(
         Listen listen,
@@ -21,9 +22,11 @@ public record PoolerConfig(
         Timeouts timeouts,
         PoolDefaults pools,
         Map<String, DatabaseConfig> databases,
-        SecurityConfig security) {
+        SecurityConfig security,
+        DiscoveryConfig discovery) {
 
     public PoolerConfig {
+        Objects.requireNonNull(discovery, "discovery");
         Objects.requireNonNull(security, "security");
         Objects.requireNonNull(listen, "listen");
         Objects.requireNonNull(admin, "admin");
@@ -31,6 +34,18 @@ public record PoolerConfig(
         Objects.requireNonNull(timeouts, "timeouts");
         Objects.requireNonNull(pools, "pools");
         databases = Collections.unmodifiableMap(new LinkedHashMap<>(databases));
+    }
+
+    /** Without discovery sources. */
+    public PoolerConfig(
+            Listen listen,
+            Admin admin,
+            Limits limits,
+            Timeouts timeouts,
+            PoolDefaults pools,
+            Map<String, DatabaseConfig> databases,
+            SecurityConfig security) {
+        this(listen, admin, limits, timeouts, pools, databases, security, DiscoveryConfig.NONE);
     }
 
     /** Without authentication or TLS settings: every security section at its default. */
@@ -57,22 +72,26 @@ public record PoolerConfig(
     }
 
     public PoolerConfig withListen(Listen newListen) {
-        return new PoolerConfig(newListen, admin, limits, timeouts, pools, databases, security);
+        return new PoolerConfig(newListen, admin, limits, timeouts, pools, databases, security, discovery);
     }
 
     public PoolerConfig withAdmin(Admin newAdmin) {
-        return new PoolerConfig(listen, newAdmin, limits, timeouts, pools, databases, security);
+        return new PoolerConfig(listen, newAdmin, limits, timeouts, pools, databases, security, discovery);
     }
 
     public PoolerConfig withLimits(Limits newLimits) {
-        return new PoolerConfig(listen, admin, newLimits, timeouts, pools, databases, security);
+        return new PoolerConfig(listen, admin, newLimits, timeouts, pools, databases, security, discovery);
     }
 
     public PoolerConfig withTimeouts(Timeouts newTimeouts) {
-        return new PoolerConfig(listen, admin, limits, newTimeouts, pools, databases, security);
+        return new PoolerConfig(listen, admin, limits, newTimeouts, pools, databases, security, discovery);
     }
 
     public PoolerConfig withSecurity(SecurityConfig newSecurity) {
-        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, newSecurity);
+        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, newSecurity, discovery);
+    }
+
+    public PoolerConfig withDiscovery(DiscoveryConfig newDiscovery) {
+        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, security, newDiscovery);
     }
 }

@@ -28,7 +28,8 @@ import java.util.Set;
  * </pre>
  *
  * name defaults to host:port, port to 5432, weight to 100 (0 takes a replica out of read routing), zone is
- * optional. At most one primary: none is allowed while a failover is under way.
+ * optional. At most one primary: none is allowed while a failover is under way. The JSON form needs at least one
+ * endpoint; an empty set only comes from discovery, while a source knows no usable server of the database yet.
  */
 public record EndpointSet(long version, List<Member> endpoints) {
     public static final int DEFAULT_WEIGHT = 100;
@@ -86,9 +87,6 @@ public record EndpointSet(long version, List<Member> endpoints) {
             throw new IllegalArgumentException("version " + version + " is negative; accepted are 0 and up");
         }
         endpoints = List.copyOf(endpoints);
-        if (endpoints.isEmpty()) {
-            throw new IllegalArgumentException("endpoints is empty; at least one endpoint is required");
-        }
         Set<String> names = new HashSet<>();
         Set<String> addresses = new HashSet<>();
         String primary = null;
@@ -195,6 +193,9 @@ public record EndpointSet(long version, List<Member> endpoints) {
         if (list == null || !list.isArray()) {
             throw new IllegalArgumentException(
                     "endpoint set: endpoints " + describe(list) + " is not accepted; a JSON array is required");
+        }
+        if (list.isEmpty()) {
+            throw new IllegalArgumentException("endpoint set: endpoints is empty; at least one endpoint is required");
         }
         List<Member> members = new ArrayList<>();
         for (int i = 0; i < list.size(); i++) {

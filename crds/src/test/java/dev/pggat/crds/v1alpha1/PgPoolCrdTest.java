@@ -124,11 +124,25 @@ class PgPoolCrdTest {
                 YAML.readTree(generated().toFile()).at("/spec/versions/0/schema/openAPIV3Schema/properties/spec");
         assertThat(spec.at("/properties/cluster/x-kubernetes-validations/0/rule")
                         .asText())
-                .contains("has(self.cnpg)", "has(self.zalando)", "has(self.static)", "== 1");
+                .contains(
+                        "has(self.cnpg)",
+                        "has(self.zalando)",
+                        "has(self.static)",
+                        "has(self.patroni)",
+                        "has(self.cloudSql)",
+                        "has(self.digitalOcean)",
+                        "== 1");
         assertThat(spec.at("/properties/cluster/properties/static/properties/endpoints/x-kubernetes-validations/0/rule")
                         .asText())
                 .contains("'primary'");
-        assertThat(spec.at("/properties/cluster/properties").has("cloudSql")).isFalse();
+        // The kinds the pooler discovers itself: each with its required keys.
+        assertThat(spec.at("/properties/cluster/properties/patroni/required").toString())
+                .contains("members");
+        assertThat(spec.at("/properties/cluster/properties/cloudSql/required").toString())
+                .contains("project");
+        assertThat(spec.at("/properties/cluster/properties/digitalOcean/required")
+                        .toString())
+                .contains("token");
     }
 
     @Test

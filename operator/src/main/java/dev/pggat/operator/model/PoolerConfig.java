@@ -4,10 +4,14 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import dev.pggat.crds.v1alpha1.CloudSqlCluster;
+import dev.pggat.crds.v1alpha1.DigitalOceanCluster;
+import dev.pggat.crds.v1alpha1.PatroniCluster;
 import dev.pggat.crds.v1alpha1.PgPoolSpec;
 import dev.pggat.crds.v1alpha1.PoolSpec;
 import dev.pggat.crds.v1alpha1.PoolTimeouts;
 import dev.pggat.crds.v1alpha1.RoutingSpec;
+import dev.pggat.crds.v1alpha1.SecretKeyRef;
 import dev.pggat.crds.v1alpha1.TlsMode;
 import dev.pggat.crds.v1alpha1.TlsSpec;
 import dev.pggat.pooler.config.ConfigException;
@@ -131,8 +135,27 @@ public final class PoolerConfig {
         if (spec.tls != null) {
             root.put("tls", tls(spec.tls));
         }
+        // Patroni, Cloud SQL, DigitalOcean: the pooler finds the servers itself; the operator only renders the source.
+        Map<String, Object> source = discoverySource(spec);
+        String discoveryTarget = null;
+        SecretEnv tokenEnv = null;
+        if (source != null) {
+            root.put("discovery", ordered(DISCOVERY_SOURCE, source));
+            discoveryTarget = DISCOVERY_SOURCE;
+            if (spec.cluster.cloudSql != null && spec.cluster.cloudSql.instance != null) {
+                discoveryTarget += "/" + spec.cluster.cloudSql.instance;
+            }
+            if (spec.cluster.digitalOcean != null) {
+                if (spec.cluster.digitalOcean.cluster != null) {
+                    discoveryTarget += "/" + spec.cluster.digitalOcean.cluster;
+                }
+                SecretKeyRef t = spec.cluster.digitalOcean.token;
+                tokenEnv = new SecretEnv(
+                        DIGITALOCEAN_TOKEN_VARIABLE, t.name, t.key == null || t.key.isBlank() ? "password" : t.key);
+            }
+        }
         List<Map<String, Object>> endpoints = new ArrayList<>();
-        for (Endpoint e : topology.endpoints()) {
+        for (Endpoint e : source != null ? List.<Endpoint>of() : topology.endpoints()) {
             Map<String, Object> entry = ordered(
                     "name",
                     Topology.name(e),
@@ -156,7 +179,11 @@ public final class PoolerConfig {
             }
             Map<String, Object> entry = new LinkedHashMap<>();
             entry.put("serverDatabase", db.serverDatabase());
-            entry.put("endpoints", endpoints);
+            if (discoveryTarget != null) {
+                entry.put("discovery", discoveryTarget);
+            } else {
+                entry.put("endpoints", endpoints);
+            }
             entry.put("users", users);
             if (dbs.put(db.name(), entry) != null) {
                 throw Problem.invalid("InvalidSpec", "database " + db.name() + " is listed twice in spec.databases");
@@ -168,6 +195,9 @@ public final class PoolerConfig {
             String[] ref = e.getKey().split("\u0000", 2);
             env.add(new SecretEnv(e.getValue(), ref[0], ref[1]));
         }
+        if (tokenEnv != null) {
+            env.add(tokenEnv);
+        }
         env.sort(java.util.Comparator.comparing(SecretEnv::variable));
         String yaml;
         String yamlWithoutEndpoints;
@@ -176,7 +206,9 @@ public final class PoolerConfig {
             for (Object db : dbs.values()) {
                 @SuppressWarnings("unchecked")
                 Map<String, Object> entry = (Map<String, Object>) db;
-                entry.put("endpoints", List.of());
+                if (entry.containsKey("endpoints")) {
+                    entry.put("endpoints", List.of());
+                }
             }
             yamlWithoutEndpoints = YAML.writeValueAsString(root);
         } catch (JsonProcessingException e) {
@@ -184,6 +216,52 @@ public final class PoolerConfig {
         }
         checkThePoolerAccepts(yaml, env);
         return new PoolerConfig(yaml, List.copyOf(env), yamlWithoutEndpoints);
+    }
+
+    /** The name of the one discovery source a PgPool renders. */
+    public static final String DISCOVERY_SOURCE = "cluster";
+
+    /** The variable the DigitalOcean API token reaches the pooler in (from the PgPool's Secret). */
+    public static final String DIGITALOCEAN_TOKEN_VARIABLE = "PGGAT_DIGITALOCEAN_TOKEN";
+
+    /** The pooler's discovery source for a PgPool whose cluster the pooler finds itself, else null. */
+    private static Map<String, Object> discoverySource(PgPoolSpec spec) {
+        if (spec.cluster == null) {
+            return null;
+        }
+        if (spec.cluster.patroni != null) {
+            PatroniCluster p = spec.cluster.patroni;
+            Map<String, Object> kind = ordered("members", p.members);
+            putIfSet(kind, "maxLagBytes", p.maxLagBytes);
+            Map<String, Object> src = new LinkedHashMap<>();
+            putIfSet(src, "interval", p.interval);
+            src.put("patroni", kind);
+            return src;
+        }
+        if (spec.cluster.cloudSql != null) {
+            CloudSqlCluster c = spec.cluster.cloudSql;
+            Map<String, Object> kind = ordered("project", c.project);
+            putIfSet(kind, "instances", c.instances);
+            if (c.labels != null && !c.labels.isEmpty()) {
+                kind.put("labels", new LinkedHashMap<>(new java.util.TreeMap<>(c.labels)));
+            }
+            putIfSet(kind, "ipType", c.ipType);
+            Map<String, Object> src = new LinkedHashMap<>();
+            putIfSet(src, "interval", c.interval);
+            src.put("cloudSql", kind);
+            return src;
+        }
+        if (spec.cluster.digitalOcean != null) {
+            DigitalOceanCluster d = spec.cluster.digitalOcean;
+            Map<String, Object> kind = ordered("tokenEnv", DIGITALOCEAN_TOKEN_VARIABLE);
+            putIfSet(kind, "tag", d.tag);
+            putIfSet(kind, "network", d.network);
+            Map<String, Object> src = new LinkedHashMap<>();
+            putIfSet(src, "interval", d.interval);
+            src.put("digitalOcean", kind);
+            return src;
+        }
+        return null;
     }
 
     /**

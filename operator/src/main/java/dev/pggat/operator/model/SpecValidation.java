@@ -29,8 +29,8 @@ public final class SpecValidation {
         if (spec.cluster.kindsSet() != 1) {
             throw Problem.invalid(
                     "InvalidSpec",
-                    "spec.cluster has " + spec.cluster.kindsSet() + " of cnpg, zalando, static set; exactly one is"
-                            + " accepted");
+                    "spec.cluster has " + spec.cluster.kindsSet() + " of cnpg, zalando, static, patroni, cloudSql,"
+                            + " digitalOcean set; exactly one is accepted");
         }
         if (spec.cluster.cnpg != null && blank(spec.cluster.cnpg.name)) {
             throw Problem.invalid("InvalidSpec", "spec.cluster.cnpg.name is required");
@@ -41,6 +41,23 @@ public final class SpecValidation {
         if (spec.cluster.staticCluster != null
                 && (spec.cluster.staticCluster.endpoints == null || spec.cluster.staticCluster.endpoints.isEmpty())) {
             throw Problem.invalid("InvalidSpec", "spec.cluster.static.endpoints needs at least one endpoint");
+        }
+        if (spec.cluster.discoveredByPooler() && (spec.databases == null || spec.databases.isEmpty())) {
+            throw Problem.invalid(
+                    "InvalidSpec",
+                    "spec.databases is required with spec.cluster.patroni, cloudSql or digitalOcean: the pooler finds"
+                            + " the servers, the spec names the databases and their users");
+        }
+        if (spec.cluster.patroni != null
+                && (spec.cluster.patroni.members == null || spec.cluster.patroni.members.isEmpty())) {
+            throw Problem.invalid("InvalidSpec", "spec.cluster.patroni.members needs at least one REST API URL");
+        }
+        if (spec.cluster.cloudSql != null && blank(spec.cluster.cloudSql.project)) {
+            throw Problem.invalid("InvalidSpec", "spec.cluster.cloudSql.project is required");
+        }
+        if (spec.cluster.digitalOcean != null
+                && (spec.cluster.digitalOcean.token == null || blank(spec.cluster.digitalOcean.token.name))) {
+            throw Problem.invalid("InvalidSpec", "spec.cluster.digitalOcean.token.name is required");
         }
         if (spec.cluster.staticCluster != null && (spec.databases == null || spec.databases.isEmpty())) {
             throw Problem.invalid(

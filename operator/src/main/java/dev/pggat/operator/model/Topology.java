@@ -18,6 +18,11 @@ public record Topology(Endpoint primary, List<Endpoint> replicas) {
                 .toList();
     }
 
+    /** For a cluster the pooler discovers itself (Patroni, Cloud SQL, DigitalOcean): the operator knows no servers. */
+    public static Topology discoveredByPooler() {
+        return new Topology(null, List.of());
+    }
+
     /** The endpoint's name; every endpoint the operator builds has one. */
     public static String name(Endpoint e) {
         return e.name() != null ? e.name() : e.host() + ":" + e.port();

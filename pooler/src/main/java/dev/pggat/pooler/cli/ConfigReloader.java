@@ -123,7 +123,8 @@ public final class ConfigReloader implements AutoCloseable {
                 current.timeouts(),
                 current.pools(),
                 running,
-                current.security());
+                current.security(),
+                current.discovery());
         return new Outcome(true, List.copyOf(applied), List.copyOf(needRestart));
     }
 

@@ -487,7 +487,13 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             return;
         }
         AuthQuery query = security.authQuery().get();
-        AuthQuery.Target target = security.authQueryTarget(databaseName).orElseThrow();
+        AuthQuery.Target target = security.authQueryTarget(databaseName).orElse(null);
+        if (target == null) {
+            // A database whose servers discovery has not found yet: no server to ask.
+            secret = null;
+            next.run();
+            return;
+        }
         state = State.RESOLVING;
         query.lookup(loop, target, userName)
                 .whenComplete((found, error) -> loop.execute(() -> {
@@ -704,10 +710,25 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                 fatal(SqlState.TOO_MANY_CONNECTIONS, e.getMessage());
                 return;
             }
-        } else {
+        }
+        if (user.loginPool() == null) {
+            if (holdsDynamicUser) {
+                user.loginDone();
+                holdsDynamicUser = false;
+            }
+            fatal(
+                    SqlState.CONNECTION_FAILURE,
+                    "database \"" + databaseName + "\" has no known server yet (discovery has not found one)");
+            return;
+        }
+        if (!holdsDynamicUser) {
             recordPassThrough(
                     user.loginPool().address().user(),
-                    security.config().route(databaseName).passThroughUsers().contains(userName));
+                    user.passThroughLogin()
+                            || security.config()
+                                    .route(databaseName)
+                                    .passThroughUsers()
+                                    .contains(userName));
         }
         security.metrics().login(methodLabel(), "ok");
         StartupDecoder decoder = ctx.pipeline().get(StartupDecoder.class);

@@ -3,6 +3,7 @@ package dev.pggat.pooler.metrics;
 import dev.pggat.pooler.auth.AuthMetrics;
 import dev.pggat.pooler.backend.ServerStats;
 import dev.pggat.pooler.config.Endpoint;
+import dev.pggat.pooler.discovery.DiscoveryRunner;
 import dev.pggat.pooler.frontend.FrontendContext;
 import dev.pggat.pooler.frontend.ListenRelay;
 import dev.pggat.pooler.pool.ConnectionCap;
@@ -529,5 +530,53 @@ public final class PoolerMetrics {
 
     public PrometheusRegistry registry() {
         return registry;
+    }
+
+    /** The discovery sources' counters, read at scrape time: source names, kinds and database names only. */
+    public void discovery(java.util.List<DiscoveryRunner> runners) {
+        if (runners.isEmpty()) {
+            return;
+        }
+        CounterWithCallback.builder()
+                .name("pggat_discovery_refreshes")
+                .help("Looks at a discovery source (successful or not)")
+                .labelNames("source", "kind")
+                .callback(cb -> {
+                    for (DiscoveryRunner r : runners) {
+                        cb.call(r.refreshesTotal.sum(), r.name(), r.kind());
+                    }
+                })
+                .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_discovery_errors")
+                .help("Failed looks at a discovery source by reason (unreachable, http_429, http_5xx, http_4xx,"
+                        + " invalid_answer, no_cluster); the last good endpoint sets stay in use")
+                .labelNames("source", "kind", "reason")
+                .callback(cb -> {
+                    for (DiscoveryRunner r : runners) {
+                        r.errors().forEach((reason, n) -> cb.call(n, r.name(), r.kind(), reason));
+                    }
+                })
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("pggat_discovery_last_success_timestamp_seconds")
+                .help("Unix time of the last look at a discovery source that fed all its databases (0: none yet)")
+                .labelNames("source", "kind")
+                .callback(cb -> {
+                    for (DiscoveryRunner r : runners) {
+                        cb.call(r.lastSuccessSeconds(), r.name(), r.kind());
+                    }
+                })
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("pggat_discovery_endpoints")
+                .help("Usable endpoints the last look at a discovery source found, per database and role")
+                .labelNames("source", "database", "role")
+                .callback(cb -> {
+                    for (DiscoveryRunner r : runners) {
+                        r.found().forEach((db, roles) -> roles.forEach((role, n) -> cb.call(n, r.name(), db, role)));
+                    }
+                })
+                .register(registry);
     }
 }

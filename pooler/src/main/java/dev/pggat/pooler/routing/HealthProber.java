@@ -91,7 +91,9 @@ public final class HealthProber implements AutoCloseable {
 
     private final ServerConnector connector;
     private final EventLoop loop;
-    private final Login login;
+    /** Replaced when discovery names a user to probe with (a database that configures none). */
+    private volatile Login login;
+
     private final Settings settings;
     private final Listener listener;
 
@@ -108,6 +110,11 @@ public final class HealthProber implements AutoCloseable {
         this.login = Objects.requireNonNull(login, "login");
         this.settings = Objects.requireNonNull(settings, "settings");
         this.listener = listener != null ? listener : new Listener() {};
+    }
+
+    /** Probes log in as {@code newLogin} from their next connection on. */
+    public void login(Login newLogin) {
+        this.login = Objects.requireNonNull(newLogin, "login");
     }
 
     /** The states of the current endpoints, in set order. */

@@ -41,6 +41,8 @@ public final class Router implements AutoCloseable {
     private final Map<String, Database> databases = new LinkedHashMap<>();
     /** Told of every pool made after start (new endpoints, dynamic users) and of every pool removed. */
     private volatile PoolListener poolListener = PoolListener.NONE;
+    /** Told when a database's primary stops taking writes (seen down or read-only), e.g. to ask discovery again. */
+    private volatile java.util.function.Consumer<String> primaryTrouble = database -> {};
 
     /** Sees pools come and go, e.g. to tie each to its database's server TLS settings. */
     public interface PoolListener {
@@ -110,6 +112,14 @@ public final class Router implements AutoCloseable {
         }
     }
 
+    /**
+     * Sets who hears that a database's primary was seen down or read-only by the health probes. Called on a probe
+     * event loop: it must not block.
+     */
+    public void primaryTroubleListener(java.util.function.Consumer<String> listener) {
+        this.primaryTrouble = listener;
+    }
+
     /** The database clients named, or null when none is configured under that name. */
     public Database database(String name) {
         return databases.get(name);
@@ -127,6 +137,9 @@ public final class Router implements AutoCloseable {
                 all.addAll(u.pools.values());
             }
             for (User u : d.dynamic.values()) {
+                all.addAll(u.pools.values());
+            }
+            for (User u : d.discovered.values()) {
                 all.addAll(u.pools.values());
             }
         }
@@ -161,6 +174,11 @@ public final class Router implements AutoCloseable {
         private final RoutingConfig routing;
         private volatile EndpointSet endpoints;
         private final Map<String, LongAdder> decisions = new HashMap<>();
+        /**
+         * Users a discovery source lists for this database's cluster (with the password the source gives, or none:
+         * then the credential sources check clients and their login passes through to the server).
+         */
+        private final ConcurrentHashMap<String, User> discovered = new ConcurrentHashMap<>();
         /** Users not in the configuration, made on first login from a credential source; null when not allowed. */
         private final ConcurrentHashMap<String, User> dynamic = new ConcurrentHashMap<>();
 
@@ -170,6 +188,10 @@ public final class Router implements AutoCloseable {
         private final int defaultMaxUserConnections;
 
         private final boolean dynamicUsers;
+        /** No configured user or auth query to probe with: the first user discovery lists with a password will do. */
+        private final boolean probeWithDiscoveredUser;
+
+        private String probeUser;
         private final int maxDynamicUsers;
         private final long dynamicIdleNanos;
         private ScheduledFuture<?> dynamicSweep;
@@ -219,6 +241,8 @@ public final class Router implements AutoCloseable {
             for (User u : users.values()) {
                 u.syncPools(endpoints);
             }
+            this.probeWithDiscoveredUser =
+                    db.users().isEmpty() && pooler.security().credentials().authQuery() == null;
             this.dynamicUsers = pooler.security().route(name).dynamicUsers();
             this.maxDynamicUsers = pooler.security().credentials().maxDynamicUsers();
             // Without serverIdle (0 = keep idle servers), an unused dynamic user still goes after 10 minutes.
@@ -241,12 +265,19 @@ public final class Router implements AutoCloseable {
                                     state.name(),
                                     configured.yamlName(),
                                     observed.yamlName());
+                            if (configured == Endpoint.Role.PRIMARY) {
+                                router.primaryTrouble.accept(name);
+                            }
                         }
 
                         @Override
                         public void healthChanged(
                                 EndpointState state, EndpointState.Health from, EndpointState.Health to) {
                             log.info("database {}: endpoint {} is {} (was {})", name, state.name(), to, from);
+                            if (to == EndpointState.Health.DOWN
+                                    && state.member().role() == Endpoint.Role.PRIMARY) {
+                                router.primaryTrouble.accept(name);
+                            }
                         }
                     });
             this.chooser = new ReplicaChooser(new ReplicaChooser.Policy(
@@ -311,6 +342,81 @@ public final class Router implements AutoCloseable {
             for (User u : dynamic.values()) {
                 u.pools.values().forEach(Pool::close);
             }
+            for (User u : discovered.values()) {
+                u.pools.values().forEach(Pool::close);
+            }
+        }
+
+        /**
+         * Replaces the users a discovery source lists (name to password; a null password: the source does not know
+         * it). A configured user of the same name always wins. Users whose password changed get new pools; users no
+         * longer listed go, their pools drain.
+         */
+        public synchronized void discoveredUsers(Map<String, String> listed) {
+            List<Pool> removed = new ArrayList<>();
+            List<Pool> added = new ArrayList<>();
+            List<String> changes = new ArrayList<>();
+            for (Map.Entry<String, String> e : listed.entrySet()) {
+                String userName = e.getKey();
+                String password = e.getValue();
+                if (users.containsKey(userName)) {
+                    continue;
+                }
+                User old = discovered.get(userName);
+                if (old != null && java.util.Objects.equals(old.serverPassword, password)) {
+                    continue;
+                }
+                User u = new User(
+                        this,
+                        new UserConfig(
+                                userName,
+                                password == null ? null : new Secret.Plain(password),
+                                AuthMethod.SCRAM_SHA_256,
+                                userName,
+                                password),
+                        false,
+                        password == null);
+                u.syncPools(endpoints, new ArrayList<>(), added);
+                discovered.put(userName, u);
+                if (old != null) {
+                    removed.addAll(old.pools.values());
+                }
+                changes.add((old == null ? "added " : "new password for ") + Printable.log(userName));
+            }
+            for (String userName : List.copyOf(discovered.keySet())) {
+                if (!listed.containsKey(userName) || users.containsKey(userName)) {
+                    removed.addAll(discovered.remove(userName).pools.values());
+                    changes.add("removed " + Printable.log(userName));
+                }
+            }
+            PoolListener l = router.poolListener;
+            for (Pool p : added) {
+                l.added(name, p);
+                p.start();
+            }
+            for (Pool p : removed) {
+                p.drain();
+                l.removed(name, p);
+            }
+            if (!changes.isEmpty()) {
+                log.info("database {}: users from discovery: {}", name, String.join(", ", changes));
+            }
+            if (probeWithDiscoveredUser && (probeUser == null || !discovered.containsKey(probeUser))) {
+                // The first the source lists, so that the choice does not change from one look to the next.
+                for (String listedName : listed.keySet()) {
+                    User u = discovered.get(listedName);
+                    if (u != null && u.serverPassword != null) {
+                        probeUser = u.name;
+                        prober.login(new HealthProber.Login(config.serverDatabase(), u.serverUser, u.serverPassword));
+                        break;
+                    }
+                }
+            }
+        }
+
+        /** The database's name on the servers. */
+        public String serverDatabase() {
+            return config.serverDatabase();
         }
 
         /** Every pool of this database now: configured users', then dynamic users'. */
@@ -427,19 +533,26 @@ public final class Router implements AutoCloseable {
             return name;
         }
 
-        /** The configured users, then the dynamic ones that have a pool now. */
+        /** The configured users, then those discovery lists, then the dynamic ones that have a pool now. */
         public Map<String, User> users() {
-            if (dynamic.isEmpty()) {
+            if (dynamic.isEmpty() && discovered.isEmpty()) {
                 return users;
             }
             Map<String, User> all = new LinkedHashMap<>(users);
+            discovered.forEach(all::putIfAbsent);
             dynamic.forEach(all::putIfAbsent);
             return all;
         }
 
-        /** A configured user (they always win), else a dynamic user with a pool now, else null. */
+        /**
+         * A configured user (they always win), else one a discovery source lists, else a dynamic user with a pool
+         * now, else null.
+         */
         public User user(String name) {
             User u = users.get(name);
+            if (u == null) {
+                u = discovered.get(name);
+            }
             return u != null ? u : dynamic.get(name);
         }
 
@@ -526,6 +639,9 @@ public final class Router implements AutoCloseable {
             for (User u : dynamic.values()) {
                 u.syncPools(set, removed, added);
             }
+            for (User u : discovered.values()) {
+                u.syncPools(set, removed, added);
+            }
             endpoints = set;
             prober.update(set);
             PoolListener l = router.poolListener;
@@ -558,6 +674,7 @@ public final class Router implements AutoCloseable {
     public static final class User {
         private final Database database;
         private final boolean dynamic;
+        private final boolean passThroughLogin;
         private final AtomicInteger pendingLogins = new AtomicInteger();
         private volatile long lastUsedNanos = System.nanoTime();
         private final String name;
@@ -573,7 +690,12 @@ public final class Router implements AutoCloseable {
         }
 
         User(Database database, UserConfig u, boolean dynamic) {
+            this(database, u, dynamic, false);
+        }
+
+        User(Database database, UserConfig u, boolean dynamic, boolean passThroughLogin) {
             this.dynamic = dynamic;
+            this.passThroughLogin = passThroughLogin;
             this.database = database;
             this.name = u.name();
             this.auth = u.auth();
@@ -597,6 +719,14 @@ public final class Router implements AutoCloseable {
         /** Not in the configuration: made on first login from a credential source. */
         public boolean dynamic() {
             return dynamic;
+        }
+
+        /**
+         * Listed by discovery without a password: its server login reuses what the client proved (as {@code
+         * passThrough: true} does for a configured user).
+         */
+        public boolean passThroughLogin() {
+            return passThroughLogin;
         }
 
         /** The login that obtained this dynamic user handed over to its session or gave up. */
@@ -642,8 +772,14 @@ public final class Router implements AutoCloseable {
             return pool(database.primary());
         }
 
-        /** A pool that knows the server's startup parameters, or the primary's, for clients logging in. */
+        /**
+         * A pool that knows the server's startup parameters, or the primary's, for clients logging in; null while the
+         * database has no endpoint (discovery found no usable server yet).
+         */
         public Pool loginPool() {
+            if (pools.isEmpty()) {
+                return null;
+            }
             Pool primary = primaryPool();
             if (primary != null && primary.serverParameters() != null) {
                 return primary;

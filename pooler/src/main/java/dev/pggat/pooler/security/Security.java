@@ -59,7 +59,7 @@ public final class Security implements ServerSecurity, AutoCloseable {
 
     private final Map<BackendTlsConfig, ReloadingSslContext> contexts = new LinkedHashMap<>();
     private final List<ReloadingSslContext> serverContexts = new ArrayList<>();
-    private final Map<String, AuthQuery.Target> authQueryTargets = new HashMap<>();
+    private final Map<String, AuthQuery.Target> authQueryTargets = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile AuthQuery authQuery;
     private String selfSignedFingerprint;
 
@@ -129,6 +129,17 @@ public final class Security implements ServerSecurity, AutoCloseable {
             Map<BackendTlsConfig, ReloadingSslContext> contexts = s.contexts;
             for (DatabaseConfig db : poolerConfig.databases().values()) {
                 RouteSecurity route = config.route(db.name());
+                if (db.endpoints().isEmpty()) {
+                    // Discovery gives the endpoints later: they use the database's serverTls.
+                    BackendTlsConfig c = route.serverTls();
+                    if (c.sslMode() != ServerSslMode.DISABLE && !contexts.containsKey(c)) {
+                        ReloadingSslContext ctx = BackendTls.reloading(c, "server TLS for database " + db.name())
+                                .orElseThrow();
+                        contexts.put(c, ctx);
+                        s.serverContexts.add(ctx);
+                    }
+                    continue;
+                }
                 for (Endpoint e : db.endpoints()) {
                     BackendTlsConfig c = route.serverTls(e.host(), e.port());
                     ReloadingSslContext ctx = null;
@@ -245,6 +256,18 @@ public final class Security implements ServerSecurity, AutoCloseable {
 
     public Optional<AuthQuery.Target> authQueryTarget(String database) {
         return Optional.ofNullable(authQueryTargets.get(database));
+    }
+
+    /**
+     * Points the auth query of a database whose servers discovery finds at its current primary (null: none known;
+     * lookups then find no user until there is one again).
+     */
+    public void authQueryTarget(String database, String host, int port, String serverDatabase) {
+        if (host == null) {
+            authQueryTargets.remove(database);
+        } else {
+            authQueryTargets.put(database, new AuthQuery.Target(host, port, serverDatabase));
+        }
     }
 
     // ---------------------------------------------------------------- ServerSecurity

@@ -41,8 +41,28 @@ class ConfigLoaderTest {
         assertThat(config.limits()).isEqualTo(new Limits(10_000, 10_000, 64 * 1024 * 1024));
         assertThat(config.timeouts()).isEqualTo(Timeouts.DEFAULT);
         assertThat(config.pools()).isEqualTo(PoolDefaults.DEFAULT);
-        assertThat(config.databases()).containsOnlyKeys("app", "legacy");
-        assertThat(new ArrayList<>(config.databases().keySet())).containsExactly("app", "legacy");
+        assertThat(config.databases()).containsOnlyKeys("app", "orders", "legacy");
+        assertThat(new ArrayList<>(config.databases().keySet())).containsExactly("app", "orders", "legacy");
+        assertThat(config.discovery().sources()).containsOnlyKeys("ha", "gcp", "do");
+        assertThat(config.discovery().targets()).containsOnlyKeys("orders");
+        assertThat(config.discovery().targets().get("orders")).isEqualTo(new DiscoveryConfig.Target("ha", null));
+        assertThat(config.databases().get("orders").endpoints()).isEmpty();
+        DiscoveryConfig.Patroni ha =
+                (DiscoveryConfig.Patroni) config.discovery().sources().get("ha");
+        assertThat(ha.members()).hasSize(2);
+        assertThat(ha.maxLagBytes()).isEqualTo(16L * 1024 * 1024);
+        assertThat(ha.schedule())
+                .isEqualTo(new DiscoveryConfig.Schedule(
+                        Duration.ofSeconds(1), Duration.ofSeconds(2), Duration.ofSeconds(10)));
+        DiscoveryConfig.CloudSql gcp =
+                (DiscoveryConfig.CloudSql) config.discovery().sources().get("gcp");
+        assertThat(gcp.ipType()).isEqualTo(DiscoveryConfig.IpType.PRIVATE);
+        assertThat(gcp.labels()).containsExactly(Map.entry("env", "prod"));
+        assertThat(gcp.schedule()).isEqualTo(DiscoveryConfig.CloudSql.DEFAULT_SCHEDULE);
+        DiscoveryConfig.DigitalOcean digitalOcean =
+                (DiscoveryConfig.DigitalOcean) config.discovery().sources().get("do");
+        assertThat(digitalOcean.privateNetwork()).isTrue();
+        assertThat(digitalOcean.tokenEnv()).isEqualTo("DIGITALOCEAN_TOKEN");
 
         DatabaseConfig app = config.databases().get("app");
         assertThat(app.serverDatabase()).isEqualTo("app");
@@ -129,14 +149,35 @@ class ConfigLoaderTest {
         }
         List<JsonNode> databases = new ArrayList<>();
         root.get("databases").forEach(databases::add);
+        // discovery and endpoints exclude each other: one database shows every other key, another discovery.
+        List<String> databaseKeys = new ArrayList<>(schema.get("databases.<name>"));
+        databaseKeys.remove("discovery");
         assertThat(databases)
-                .as("some database sets every database key")
-                .anySatisfy(db -> assertHasKeys(db, schema.get("databases.<name>"), "database"));
+                .as("some database sets every database key but discovery")
+                .anySatisfy(db -> assertHasKeys(db, databaseKeys, "database"));
+        assertThat(databases)
+                .as("some database names a discovery source")
+                .anySatisfy(db -> assertThat(db.get("discovery")).isNotNull());
+        for (String kind : List.of("patroni", "cloudSql", "digitalOcean")) {
+            List<JsonNode> sources = new ArrayList<>();
+            root.get("discovery").forEach(sources::add);
+            assertThat(sources)
+                    .as("some source is of kind %s and sets every key", kind)
+                    .anySatisfy(src -> {
+                        List<String> keys = new ArrayList<>(schema.get("discovery.<name>." + kind));
+                        keys.remove("tokenFile"); // excludes tokenEnv; the example names it in a comment
+                        assertHasKeys(src.get(kind), keys, kind);
+                    });
+        }
         List<JsonNode> endpoints = new ArrayList<>();
         List<JsonNode> users = new ArrayList<>();
         for (JsonNode db : databases) {
-            db.get("endpoints").forEach(endpoints::add);
-            db.get("users").forEach(users::add);
+            if (db.get("endpoints") != null) {
+                db.get("endpoints").forEach(endpoints::add);
+            }
+            if (db.get("users") != null) {
+                db.get("users").forEach(users::add);
+            }
         }
         assertThat(endpoints).anySatisfy(e -> assertHasKeys(e, schema.get("databases.<name>.endpoints[]"), "endpoint"));
         // A database's routing section shows overriding a subset; every key it sets must be a routing key.
@@ -364,6 +405,6 @@ class ConfigLoaderTest {
         assertThat(problems("[]"))
                 .containsExactly(SOURCE + ": must be a mapping, not a list (accepted: a mapping"
                         + " with the keys listen, admin, limits, timeouts, pools, routing, databases, tls, auth,"
-                        + " credentials)");
+                        + " credentials, discovery)");
     }
 }

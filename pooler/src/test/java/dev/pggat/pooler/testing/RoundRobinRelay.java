@@ -23,8 +23,13 @@ public final class RoundRobinRelay implements AutoCloseable {
     private final List<Socket> open = new CopyOnWriteArrayList<>();
 
     public RoundRobinRelay(List<InetSocketAddress> targets) throws IOException {
+        this(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), targets);
+    }
+
+    /** Listening on {@code bind}, e.g. another loopback address (127.0.0.2) at a port shared with other relays. */
+    public RoundRobinRelay(InetSocketAddress bind, List<InetSocketAddress> targets) throws IOException {
         this.targets = List.copyOf(targets);
-        this.server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        this.server = new ServerSocket(bind.getPort(), 50, bind.getAddress());
         Thread accept = new Thread(this::acceptLoop, "relay-accept");
         accept.setDaemon(true);
         accept.start();

@@ -85,6 +85,11 @@ public final class TestPostgres {
         return DriverManager.getConnection(n.jdbcUrl(db), props);
     }
 
+    /** A cluster of its own (the caller closes it), with the same users and database as {@link #shared()}. */
+    public static PostgresCluster startOwn(int replicas) {
+        return start(replicas);
+    }
+
     private static PostgresCluster start(int replicas) {
         try {
             return PostgresCluster.builder()
