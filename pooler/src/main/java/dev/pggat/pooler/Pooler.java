@@ -108,6 +108,8 @@ public final class Pooler implements AutoCloseable {
                     new ListenRelays(connector, workerGroup, config.pools().listenRelayMaxChannels()));
         }
         this.metrics = new PoolerMetrics(router, frontend, security);
+        this.discovery = new Discovery(config.discovery(), router, this::applyEndpointSet);
+        metrics.discovery(discovery.runners());
         this.shutdownAction = () -> shutdown(config.timeouts().shutdown());
         if (config.admin().console()) {
             console = new AdminConsole(config, router, frontend, workerGroup.next(), new AdminConsole.Actions() {
@@ -134,8 +136,6 @@ public final class Pooler implements AutoCloseable {
     public void consoleActions(java.util.function.Supplier<String> reload, Runnable shutdown) {
         this.reloadAction = reload;
         this.shutdownAction = shutdown;
-        this.discovery = new Discovery(config.discovery(), router, this::applyEndpointSet);
-        metrics.discovery(discovery.runners());
     }
 
     public Pooler start() throws IOException {
