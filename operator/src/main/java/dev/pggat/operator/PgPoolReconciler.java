@@ -209,7 +209,9 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
             topology = discovered.topology();
             // The configuration file must name a primary; while none is settled it names the cluster's read-write
             // Service, never a pod that has stopped being the primary.
-            Topology forFile = topology.hasPrimary() ? topology : topology.withPrimary(discovered.standInPrimary());
+            Topology forFile = topology.hasPrimary() || spec.cluster.discoveredByPooler()
+                    ? topology
+                    : topology.withPrimary(discovered.standInPrimary());
             PoolerConfig config = PoolerConfig.render(spec, forFile, discovered.databases());
             requireTlsSecret(client, pool);
             ConfigMap currentConfigMap = client.configMaps()
@@ -258,7 +260,8 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                 sidecars = new StatusModel.Sidecars(count.pods(), count.atVersion());
                 podsBehind |= count.atVersion() < count.pods();
             }
-            if (!topology.hasPrimary()) {
+            // A source the pooler follows itself (Patroni, Cloud SQL, DigitalOcean) has no topology here.
+            if (!topology.hasPrimary() && !spec.cluster.discoveredByPooler()) {
                 outcome = Outcome.progressing(
                         "PrimaryNotFound",
                         discovered.clusterDescription() + " has no primary that may take writes now (a switchover or"
@@ -430,7 +433,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
             // The pooler finds the servers itself; the configuration names its discovery source.
             List<PoolerDatabase> dbs = Credentials.ofSpec(spec.databases);
             requireSecrets(client, pool, dbs);
-            return new Discovered(Topology.discoveredByPooler(), dbs);
+            return new Discovered(Topology.discoveredByPooler(), dbs, null, "the pooler's discovery source");
         }
         if (spec.cluster.staticCluster != null) {
             List<PoolerDatabase> dbs = Credentials.ofSpec(spec.databases);
