@@ -188,6 +188,9 @@ class DigitalOceanDiscoveryTest {
 
     /** A write lands on {@code writePort}; 30 reads land only on {@code readPorts}, and on each of them. */
     private static void checkServers(int writePort, Set<Integer> readPorts) throws Exception {
+        // Reads go to a replica once the health probes (logging in as a user the API lists) confirm it.
+        await("probes to confirm every endpoint's role", () -> db().states().stream()
+                .allMatch(s -> s.observedRole() == s.member().role()));
         try (Connection c = pooled();
                 Statement st = c.createStatement()) {
             try (ResultSet rs = st.executeQuery("INSERT INTO do_writes VALUES (1) RETURNING inet_server_port()")) {
