@@ -10,6 +10,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.DecoderException;
+import io.netty.util.ReferenceCountUtil;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
@@ -43,6 +44,11 @@ final class DecoderRun {
         ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
             @Override
             public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                if (ended[0]) {
+                    // Decoded from leftovers as the connection closes: the pooler has already let it go.
+                    ReferenceCountUtil.release(msg);
+                    return;
+                }
                 if (msg instanceof ByteBuf frame) {
                     try {
                         int length = frame.getInt(frame.readerIndex() + 1);
