@@ -76,7 +76,8 @@ class ProtocolViewsTest {
             Parse.copyStatement(p);
         });
         // No parameter-type count at all: not "no types declared".
-        assertThat(Parse.declaresNoParameterTypes(frame('P', bytes("", "LISTEN a")))).isFalse();
+        assertThat(Parse.declaresNoParameterTypes(frame('P', bytes("", "LISTEN a"))))
+                .isFalse();
     }
 
     @Test
@@ -87,9 +88,11 @@ class ProtocolViewsTest {
         assertThat(Bind.statementIsUnnamed(f)).isFalse();
         assertThat(Bind.statementName(f)).isEqualTo("s1");
         assertThat(Bind.hasNoParameters(f)).isFalse();
-        ByteBuf renamed = Bind.withStatement(ByteBufAllocator.DEFAULT, f, "pggat_7".getBytes(StandardCharsets.US_ASCII));
+        ByteBuf renamed =
+                Bind.withStatement(ByteBufAllocator.DEFAULT, f, "pggat_7".getBytes(StandardCharsets.US_ASCII));
         ByteBuf expected = frame(
-                'B', bytes("p", "pggat_7", (short) 0, (short) 1, 3, "abc".getBytes(StandardCharsets.US_ASCII), (short) 0));
+                'B',
+                bytes("p", "pggat_7", (short) 0, (short) 1, 3, "abc".getBytes(StandardCharsets.US_ASCII), (short) 0));
         assertThat(ByteBufUtil.getBytes(renamed)).isEqualTo(ByteBufUtil.getBytes(expected));
         renamed.release();
         assertThat(f.refCnt()).isEqualTo(1);
@@ -101,7 +104,8 @@ class ProtocolViewsTest {
             Bind.hasNoParameters(b);
         });
         // A negative format count must not walk backwards.
-        assertThat(Bind.hasNoParameters(frame('B', bytes("", "", (short) -3, (short) 0)))).isFalse();
+        assertThat(Bind.hasNoParameters(frame('B', bytes("", "", (short) -3, (short) 0))))
+                .isFalse();
     }
 
     @Test
@@ -143,7 +147,8 @@ class ProtocolViewsTest {
 
     @Test
     void readsDataRowColumnsIncludingNull() {
-        byte[] body = bytes((short) 3, 2, "ab".getBytes(StandardCharsets.UTF_8), -1, 4, "16/B".getBytes(StandardCharsets.UTF_8));
+        byte[] body = bytes(
+                (short) 3, 2, "ab".getBytes(StandardCharsets.UTF_8), -1, 4, "16/B".getBytes(StandardCharsets.UTF_8));
         ByteBuf f = frame('D', body);
         assertThat(DataRow.columnCount(f)).isEqualTo(3);
         assertThat(DataRow.column(f, 0)).isEqualTo("ab");
@@ -164,9 +169,11 @@ class ProtocolViewsTest {
     void readsServerMessages() {
         ByteBuf cc = frame('C', bytes("DISCARD ALL"));
         assertThat(CommandComplete.tag(cc)).isEqualTo("DISCARD ALL");
-        assertThat(CommandComplete.tagIs(cc, CommandComplete.ascii("DISCARD ALL"))).isTrue();
+        assertThat(CommandComplete.tagIs(cc, CommandComplete.ascii("DISCARD ALL")))
+                .isTrue();
         assertThat(CommandComplete.tagIs(cc, CommandComplete.ascii("DISCARD"))).isFalse();
-        assertThat(CommandComplete.tagIs(frame('C', new byte[0]), CommandComplete.ascii("RESET"))).isFalse();
+        assertThat(CommandComplete.tagIs(frame('C', new byte[0]), CommandComplete.ascii("RESET")))
+                .isFalse();
         ByteBuf ps = frame('S', bytes("DateStyle", "ISO, MDY"));
         assertThat(ParameterStatus.name(ps)).isEqualTo("DateStyle");
         assertThat(ParameterStatus.value(ps)).isEqualTo("ISO, MDY");
@@ -183,7 +190,8 @@ class ProtocolViewsTest {
 
     @Test
     void writesTheMessagesThePoolerMakesUp() {
-        ByteBuf p = Messages.parse(ByteBufAllocator.DEFAULT, "s".getBytes(StandardCharsets.US_ASCII), bytes("q", (short) 0));
+        ByteBuf p = Messages.parse(
+                ByteBufAllocator.DEFAULT, "s".getBytes(StandardCharsets.US_ASCII), bytes("q", (short) 0));
         assertThat(ByteBufUtil.getBytes(p)).isEqualTo(ByteBufUtil.getBytes(frame('P', bytes("s", "q", (short) 0))));
         ByteBuf d = Messages.statementMessage(
                 ByteBufAllocator.DEFAULT, ProtocolConstants.DESCRIBE, "s".getBytes(StandardCharsets.US_ASCII));
