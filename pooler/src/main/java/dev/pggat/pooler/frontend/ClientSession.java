@@ -160,22 +160,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     /** Transaction mode: the replies the server owes and the ones the pooler makes up, in order. */
     private final ResponseTracker tracker = new ResponseTracker();
 
-    /** timeouts.clientIdle, idleInTransaction and query in nanoseconds (0 = off); see "timeouts" below. */
-    private final long clientIdleNanos;
-
-    private final long idleInTransactionNanos;
-    private final long queryNanos;
-    /** Any of the three is on: only then do the hooks below read the clock. */
-    private final boolean timed;
-
-    private io.netty.util.concurrent.ScheduledFuture<?> timer;
-    private long timerAt;
-    /** When the client last sent something or was last told ReadyForQuery: idle since then. */
-    private long lastClientNanos;
-    /** When the query now running on the server was sent (or the one before it ended). */
-    private long queryStartNanos;
-    /** When the pooler canceled the running query for timeouts.query; 0 when it did not. */
-    private long timeoutCancelNanos;
+    /** The timers stage: timeouts.clientIdle, idleInTransaction and query. */
+    private final SessionTimers timers;
     /** Transaction mode with the LISTEN relay: the channels this client listens to through it. */
     private final java.util.Set<String> listening = new java.util.HashSet<>(2);
 
@@ -213,10 +199,13 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         this.wanted = w;
         this.startupWanted = Map.copyOf(w);
         PoolSettings settings = db.settings();
-        this.clientIdleNanos = settings.clientIdle().toNanos();
-        this.idleInTransactionNanos = settings.idleInTransaction().toNanos();
-        this.queryNanos = settings.queryTimeout().toNanos();
-        this.timed = clientIdleNanos != 0 || idleInTransactionNanos != 0 || queryNanos != 0;
+        this.timers = new SessionTimers(
+                new TimerOwner(),
+                (task, nanos) -> loop.schedule(task, nanos, TimeUnit.NANOSECONDS),
+                System::nanoTime,
+                settings.clientIdle().toNanos(),
+                settings.idleInTransaction().toNanos(),
+                settings.queryTimeout().toNanos());
         this.listenTx = sessionMode ? null : new ListenRelayTransaction();
     }
 
@@ -263,10 +252,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         ctx.writeAndFlush(Messages.readyForQueryIdle());
         user.clientJoined();
         state = State.IDLE;
-        if (timed) {
-            lastClientNanos = System.nanoTime();
-            armTimeouts();
-        }
+        timers.started();
         if (!early.isEmpty()) {
             // The client pipelined queries behind its login.
             pending.addAll(early);
@@ -319,9 +305,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        if (timed) {
-            lastClientNanos = System.nanoTime();
-        }
+        timers.clientRead();
         if (state == State.ATTACHED) {
             server.channel().flush();
         }
@@ -355,10 +339,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     public void channelInactive(ChannelHandlerContext ctx) {
         State was = state;
         state = State.CLOSED;
-        if (timer != null) {
-            timer.cancel(false);
-            timer = null;
-        }
+        timers.stop();
         context.sessions.remove(this);
         if (keyProcessId != 0) {
             context.cancels.unregister(keyProcessId, this);
@@ -727,7 +708,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (listenTx != null && pinned == null && context.listenRelays != null && takeListen(frame, type)) {
             return;
         }
-        boolean batchStart = timed && awaitingReady == 0 && !extendedOpen;
+        boolean batchStart = awaitingReady == 0 && !extendedOpen;
         boolean aborted = listenTx != null
                 && awaitingReady == 0
                 && server.transactionStatus() == ProtocolConstants.TX_FAILED
@@ -758,9 +739,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             }
             default -> {}
         }
-        if (timed) {
-            timedForward(batchStart, type);
-        }
+        timers.fromClient(type, batchStart, awaitingReady);
         if (replayFrames != null) {
             replayBytes += frame.readableBytes();
             if (replayBytes > MAX_REPLAY_BYTES) {
@@ -1850,7 +1829,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 s.statements().invalidate();
             }
         }
-        if (timeoutCancelNanos != 0 && type == ProtocolConstants.ERROR_RESPONSE) {
+        if (type == ProtocolConstants.ERROR_RESPONSE && timers.canceledForTimeout()) {
             frame = statementTimeoutError(frame);
         }
         if (type == ProtocolConstants.COMMAND_COMPLETE) {
@@ -1890,9 +1869,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (awaitingReady > 0) {
             awaitingReady--;
         }
-        if (timed) {
-            timedReady();
-        }
+        timers.ready();
         if (listenTx != null) {
             if (awaitingReady == 0 && !extendedOpen) {
                 listenTx.synced();
@@ -2241,168 +2218,74 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
     // ---------------------------------------------------------------- timeouts
 
-    /*
-     * One timer per session, armed for the earliest deadline that can apply and re-armed from where it fires, so
-     * a busy session reschedules about once per timeout period rather than once per query. What expires depends
-     * on whom the pooler waits for: the client with no transaction open (clientIdle), the client with a
-     * transaction open or an extended batch unsynced (idleInTransaction), or the server running a query (query).
-     */
-
     /** PostgreSQL's idle_in_transaction_session_timeout SQLSTATE. */
     private static final String IDLE_IN_TRANSACTION_SESSION_TIMEOUT = "25P03";
 
-    private static final long MIN_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
-    private static final long MAX_GRACE_NANOS = TimeUnit.SECONDS.toNanos(5);
-
-    private enum Waiting {
-        NOTHING,
-        CLIENT_IDLE,
-        CLIENT_IN_TRANSACTION,
-        SERVER
-    }
-
-    private Waiting waitingOn() {
-        if (state == State.IDLE) {
-            return Waiting.CLIENT_IDLE;
-        }
-        if (state != State.ATTACHED || server == null) {
-            return Waiting.NOTHING; // queued for a server: queryWait applies
-        }
-        if (awaitingReady > 0) {
-            return Waiting.SERVER;
-        }
-        if (poolerQueries > 0) {
-            return Waiting.NOTHING;
-        }
-        return extendedOpen || server.transactionStatus() != ProtocolConstants.TX_IDLE
-                ? Waiting.CLIENT_IN_TRANSACTION
-                : Waiting.CLIENT_IDLE;
-    }
-
-    /** When the current wait expires, or Long.MAX_VALUE when no timeout applies to it. */
-    private long deadline(Waiting w) {
-        return switch (w) {
-            case CLIENT_IDLE -> clientIdleNanos == 0 ? Long.MAX_VALUE : lastClientNanos + clientIdleNanos;
-            case CLIENT_IN_TRANSACTION ->
-                idleInTransactionNanos == 0 ? Long.MAX_VALUE : lastClientNanos + idleInTransactionNanos;
-            case SERVER -> {
-                if (timeoutCancelNanos != 0) {
-                    yield timeoutCancelNanos + cancelGraceNanos();
-                }
-                yield queryNanos == 0 ? Long.MAX_VALUE : queryStartNanos + queryNanos;
+    /** What the timers stage needs of the session: whom it waits for, and the session's side of each expiry. */
+    private final class TimerOwner implements SessionTimers.Owner {
+        @Override
+        public SessionTimers.Waiting waitingOn() {
+            if (state == State.IDLE) {
+                return SessionTimers.Waiting.CLIENT_IDLE;
             }
-            case NOTHING -> Long.MAX_VALUE;
-        };
-    }
-
-    /** How long a server gets to answer the cancel of a timed-out query: the query timeout, within 0.5 to 5 s. */
-    private long cancelGraceNanos() {
-        return Math.min(MAX_GRACE_NANOS, Math.max(MIN_GRACE_NANOS, queryNanos));
-    }
-
-    /** Makes sure the timer fires no later than the current deadline. */
-    private void armTimeouts() {
-        long now = System.nanoTime();
-        long at = deadline(waitingOn());
-        if (at == Long.MAX_VALUE) {
-            // Nothing to time now (queued, or the pooler's own queries): look again a timeout later.
-            at = now + shortestTimeout();
-        }
-        if (timer != null) {
-            if (timerAt <= at) {
-                return;
+            if (state != State.ATTACHED || server == null) {
+                return SessionTimers.Waiting.NOTHING; // queued for a server: queryWait applies
             }
-            timer.cancel(false);
-        }
-        timerAt = at;
-        timer = loop.schedule(this::timeoutsDue, Math.max(0, at - now), TimeUnit.NANOSECONDS);
-    }
-
-    private long shortestTimeout() {
-        long min = Long.MAX_VALUE;
-        for (long t : new long[] {clientIdleNanos, idleInTransactionNanos, queryNanos}) {
-            if (t != 0) {
-                min = Math.min(min, t);
+            if (awaitingReady > 0) {
+                return SessionTimers.Waiting.SERVER;
             }
-        }
-        return min;
-    }
-
-    private void timeoutsDue() {
-        timer = null;
-        if (state == State.CLOSED) {
-            return;
-        }
-        Waiting w = waitingOn();
-        if (System.nanoTime() < deadline(w)) {
-            armTimeouts();
-            return;
-        }
-        switch (w) {
-            case CLIENT_IDLE -> {
-                context.timeouts.clientIdle.increment();
-                fatal(SqlState.IDLE_SESSION_TIMEOUT, "terminating connection due to idle-session timeout");
+            if (poolerQueries > 0) {
+                return SessionTimers.Waiting.NOTHING;
             }
-            case CLIENT_IN_TRANSACTION -> {
-                // Closing the server rolls the transaction back and releases its locks (see leaveServer).
-                context.timeouts.idleInTransaction.increment();
-                fatal(IDLE_IN_TRANSACTION_SESSION_TIMEOUT, "terminating connection due to idle-in-transaction timeout");
-            }
-            case SERVER -> {
-                if (timeoutCancelNanos == 0) {
-                    context.timeouts.query.increment();
-                    timeoutCancelNanos = System.nanoTime();
-                    CancelForwarder.cancel(context.transport, loop, server);
-                    armTimeouts();
-                } else {
-                    serverIgnoredCancel();
-                }
-            }
-            case NOTHING -> armTimeouts();
+            return extendedOpen || server.transactionStatus() != ProtocolConstants.TX_IDLE
+                    ? SessionTimers.Waiting.CLIENT_IN_TRANSACTION
+                    : SessionTimers.Waiting.CLIENT_IDLE;
         }
-    }
 
-    /** The server did not end a timed-out query when asked: its state is unknown, so it and the client go. */
-    private void serverIgnoredCancel() {
-        context.timeouts.queryCancelUnanswered.increment();
-        ServerConnection s = server;
-        server = null;
-        endQuery();
-        s.listener(null);
-        pool.discard(s);
-        log.warn(
-                "client {} ({}@{}): server {} did not answer the cancel of a query past timeouts.query; closed it",
-                ctx.channel().remoteAddress(),
-                Printable.log(userName),
-                Printable.log(databaseName),
-                s);
-        fatal(
-                SqlState.QUERY_CANCELED,
-                "terminating connection because the server did not stop a statement past the statement timeout"
-                        + " (timeouts.query) within "
-                        + TimeUnit.NANOSECONDS.toMillis(cancelGraceNanos()) + " ms of the cancel request");
-    }
-
-    /** A Query, Sync or FunctionCall went to the server: a query may have started. */
-    private void timedForward(boolean batchStart, byte type) {
-        if (batchStart) {
-            queryStartNanos = System.nanoTime();
+        @Override
+        public boolean open() {
+            return state != State.CLOSED;
         }
-        if (awaitingReady == 1
-                && (type == ProtocolConstants.QUERY
-                        || type == ProtocolConstants.SYNC
-                        || type == ProtocolConstants.FUNCTION_CALL)) {
-            armTimeouts();
-        }
-    }
 
-    /** The server said ReadyForQuery: the query ended; the client is idle, or the next queued query starts. */
-    private void timedReady() {
-        long now = System.nanoTime();
-        lastClientNanos = now;
-        queryStartNanos = now;
-        timeoutCancelNanos = 0;
-        armTimeouts();
+        @Override
+        public void clientIdleExpired() {
+            context.timeouts.clientIdle.increment();
+            fatal(SqlState.IDLE_SESSION_TIMEOUT, "terminating connection due to idle-session timeout");
+        }
+
+        @Override
+        public void idleInTransactionExpired() {
+            // Closing the server rolls the transaction back and releases its locks (see leaveServer).
+            context.timeouts.idleInTransaction.increment();
+            fatal(IDLE_IN_TRANSACTION_SESSION_TIMEOUT, "terminating connection due to idle-in-transaction timeout");
+        }
+
+        @Override
+        public void cancelQuery() {
+            context.timeouts.query.increment();
+            CancelForwarder.cancel(context.transport, loop, server);
+        }
+
+        @Override
+        public void cancelIgnored(long graceMillis) {
+            // The server did not end a timed-out query when asked: its state is unknown, so it and the client go.
+            context.timeouts.queryCancelUnanswered.increment();
+            ServerConnection s = server;
+            server = null;
+            endQuery();
+            s.listener(null);
+            pool.discard(s);
+            log.warn(
+                    "client {} ({}@{}): server {} did not answer the cancel of a query past timeouts.query; closed it",
+                    ctx.channel().remoteAddress(),
+                    Printable.log(userName),
+                    Printable.log(databaseName),
+                    s);
+            fatal(
+                    SqlState.QUERY_CANCELED,
+                    "terminating connection because the server did not stop a statement past the statement timeout"
+                            + " (timeouts.query) within " + graceMillis + " ms of the cancel request");
+        }
     }
 
     /** The server's answer to the pooler's cancel: told as PostgreSQL's statement_timeout tells it. */

@@ -83,9 +83,11 @@ class ClientTimeoutsTest {
                 + " AND state LIKE 'idle in transaction%'");
     }
 
+    private static final String TABLE_LOCKS =
+            "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation WHERE r.relname = 'timeouts_locked'";
+
     private static int tableLocks() throws SQLException {
-        return count("SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation"
-                + " WHERE r.relname = 'timeouts_locked'");
+        return count(TABLE_LOCKS);
     }
 
     @ParameterizedTest
@@ -127,12 +129,19 @@ class ClientTimeoutsTest {
     @ParameterizedTest
     @ValueSource(strings = {"appdb", "appdb_session"})
     void clientIdleInTransactionGets25P03AndItsLocksAreReleased(String database) throws Exception {
-        try (RawClient c = new RawClient("127.0.0.1", fx.port())) {
+        // The lock is looked at through a connection opened beforehand: opening one takes longer than the 300 ms
+        // the transaction has on a busy machine.
+        try (RawClient c = new RawClient("127.0.0.1", fx.port());
+                Connection watcher = fx.superuser();
+                java.sql.PreparedStatement locks = watcher.prepareStatement(TABLE_LOCKS)) {
             c.login("trust_user", database, null);
             c.send(RawClient.query("BEGIN; LOCK TABLE timeouts_locked IN ACCESS EXCLUSIVE MODE"));
             c.readUntilReady();
             long t0 = System.nanoTime();
-            assertThat(tableLocks()).isEqualTo(1);
+            try (ResultSet rs = locks.executeQuery()) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(1);
+            }
             RawClient.Msg err = fatalError(c);
             assertThat(millisSince(t0)).isBetween(200L, 3000L);
             assertThat(err.field('S')).isEqualTo("FATAL");
@@ -207,15 +216,17 @@ class ClientTimeoutsTest {
                 + " PERFORM pg_sleep(10); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$";
         try (RawClient c = new RawClient("127.0.0.1", fx.port());
                 Connection bystander = fx.connect("appdb", "scram_user")) {
-            c.login("trust_user", "appdb", null);
+            // The query goes right behind the startup packet: with a pause between login and query, a test thread
+            // held up for clientIdle (1500 ms) on a busy machine would rightly be closed as idle instead.
             long t0 = System.nanoTime();
+            c.send(RawClient.startup(196608, java.util.Map.of("user", "trust_user", "database", "appdb")));
             c.send(RawClient.query(stubborn));
             RawClient.Msg err = fatalError(c);
-            // query (300 ms) plus the cancel's grace (500 ms at least)
-            assertThat(millisSince(t0)).isBetween(700L, 4000L);
             assertThat(err.field('S')).isEqualTo("FATAL");
             assertThat(err.field('C')).isEqualTo("57014");
             assertThat(err.field('M')).contains("did not stop a statement past the statement timeout");
+            // query (300 ms) plus the cancel's grace (500 ms at least)
+            assertThat(millisSince(t0)).isBetween(700L, 4000L);
             try {
                 assertThat(c.closedByServer()).isTrue();
             } catch (EOFException e) {
