@@ -46,7 +46,7 @@ import org.slf4j.LoggerFactory;
  * goes back to the pool when it says ReadyForQuery idle and nothing the client sent is still unanswered.
  */
 public final class ClientSession extends ChannelInboundHandlerAdapter
-        implements ServerListener, PoolCallback, ResponseTracker.Sink, ListenRelay.Subscriber {
+        implements ServerListener, PoolCallback, ListenRelay.Subscriber {
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
     public static final String NAME = "pg-client";
     private static final String READ_ONLY_SQLSTATE = "25006";
@@ -140,8 +140,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private boolean replaying;
     /** A cancel arrived while the client's extended batch was queued: frames are dropped up to its Sync. */
     private boolean cancelUntilSync;
-    /** The pooler answered a message with an error itself: like PostgreSQL, ignore the rest up to Sync. */
-    private boolean skipUntilSync;
 
     /** What the client asked for at startup: RESET and RESET ALL go back to these values, as in PostgreSQL. */
     private final Map<String, String> startupWanted;
@@ -155,10 +153,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     /** Running the pooler's own queries that end a transaction (settings, DEALLOCATE, WAL position). */
     private boolean afterTransaction;
 
-    /** Transaction mode: the client's named prepared statements, by the client's names. */
-    private final Map<String, PreparedStatements.Statement> statements = new java.util.HashMap<>();
-    /** Transaction mode: the replies the server owes and the ones the pooler makes up, in order. */
-    private final ResponseTracker tracker = new ResponseTracker();
+    /** Transaction mode: the prepared-statement stage, with the replies the server owes. */
+    private final PreparedStatementStage prepared;
 
     /** The timers stage: timeouts.clientIdle, idleInTransaction and query. */
     private final SessionTimers timers;
@@ -207,6 +203,24 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 settings.idleInTransaction().toNanos(),
                 settings.queryTimeout().toNanos());
         this.listenTx = sessionMode ? null : new ListenRelayTransaction();
+        this.prepared = new PreparedStatementStage(context.statements, new PreparedOutput());
+    }
+
+    private final class PreparedOutput implements PreparedStatementStage.Output {
+        @Override
+        public io.netty.buffer.ByteBufAllocator alloc() {
+            return ctx.alloc();
+        }
+
+        @Override
+        public void toClient(ByteBuf frame) {
+            ClientSession.this.toClient(frame);
+        }
+
+        @Override
+        public void reply(Object payload) {
+            listenReply((ListenReply) payload);
+        }
     }
 
     private static Target target(String attrs, String route) {
@@ -293,7 +307,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                     ctx.close();
                     return;
                 }
-                if (!sessionMode && answerWithoutServer(frame)) {
+                if (!sessionMode && prepared.answerWithoutServer(pending, frame, Frames.type(frame), ctx)) {
                     return;
                 }
                 pending.add(frame);
@@ -597,11 +611,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             begun = true;
         }
         s.listener(this);
-        tracker.clear();
+        prepared.attached(s.statements(), s.channel());
         if (listenTx != null) {
             listenTx.clear();
         }
-        skipUntilSync = false;
         syncParameters(s);
         ByteBuf frame;
         while ((frame = pending.poll()) != null && state == State.ATTACHED) {
@@ -698,12 +711,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
     private void forward(ByteBuf frame) {
         byte type = Frames.type(frame);
-        if (skipUntilSync) {
-            if (type != ProtocolConstants.SYNC) {
-                frame.release();
-                return;
-            }
-            skipUntilSync = false;
+        if (!sessionMode && prepared.skipping(frame, type)) {
+            return;
         }
         if (listenTx != null && pinned == null && context.listenRelays != null && takeListen(frame, type)) {
             return;
@@ -752,7 +761,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             noteSessionEffects(frame, type, aborted);
         }
         if (!sessionMode) {
-            frame = track(frame, type);
+            frame = prepared.fromClient(frame, type);
             if (frame == null) {
                 return;
             }
@@ -875,275 +884,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         wantedVersion++;
     }
 
-    // ---------------------------------------------------------------- prepared statements (transaction mode)
-
-    /**
-     * Records what the server will answer for {@code frame}, and maps named prepared statements: the client's
-     * name becomes the pooler-wide server name of that query, prepared on this server only if it does not have
-     * it yet. Returns the frame to send, or null when nothing goes to the server.
-     */
-    private ByteBuf track(ByteBuf frame, byte type) {
-        int body = Frames.bodyStart(frame);
-        switch (type) {
-            case ProtocolConstants.PARSE -> {
-                if (frame.getByte(body) == 0) {
-                    tracker.add(ResponseTracker.PARSE, null, this);
-                    return frame;
-                }
-                return parse(frame, body);
-            }
-            case ProtocolConstants.BIND -> {
-                int stmt = Frames.skipCstring(frame, body);
-                if (frame.getByte(stmt) == 0) {
-                    tracker.add(ResponseTracker.BIND, null, this);
-                    return frame;
-                }
-                return bind(frame, body, stmt);
-            }
-            case ProtocolConstants.DESCRIBE -> {
-                if (frame.getByte(body) == 'S' && frame.getByte(body + 1) != 0) {
-                    return describeStatement(frame, body + 1);
-                }
-                tracker.add(
-                        frame.getByte(body) == 'S'
-                                ? ResponseTracker.DESCRIBE_STATEMENT
-                                : ResponseTracker.DESCRIBE_PORTAL,
-                        null,
-                        this);
-                return frame;
-            }
-            case ProtocolConstants.CLOSE -> {
-                if (frame.getByte(body) == 'S' && frame.getByte(body + 1) != 0) {
-                    // The server keeps it for other clients; to this client it is gone.
-                    statements.remove(Frames.cstring(frame, body + 1));
-                    frame.release();
-                    tracker.add(ResponseTracker.SYNTHETIC_CLOSE_COMPLETE, null, this);
-                    return null;
-                }
-                tracker.add(ResponseTracker.CLOSE, null, this);
-                return frame;
-            }
-            case ProtocolConstants.EXECUTE -> tracker.add(ResponseTracker.EXECUTE, null, this);
-            case ProtocolConstants.SYNC -> tracker.add(ResponseTracker.SYNC, null, this);
-            case ProtocolConstants.QUERY -> tracker.add(ResponseTracker.QUERY, null, this);
-            case ProtocolConstants.FUNCTION_CALL -> tracker.add(ResponseTracker.FUNCTION_CALL, null, this);
-            default -> {} // Flush and COPY data: no reply of their own
-        }
-        return frame;
-    }
-
-    private ByteBuf parse(ByteBuf frame, int body) {
-        String name = Frames.cstring(frame, body);
-
-        int tailStart = Frames.skipCstring(frame, body);
-        byte[] tail = io.netty.buffer.ByteBufUtil.getBytes(frame, tailStart, frame.writerIndex() - tailStart);
-        frame.release();
-        PreparedStatements.Statement stmt = context.statements.statement(tail);
-        PreparedStatements.Statement existing = statements.get(name);
-        if (existing != null && existing != stmt) {
-            refuse("42P05", "prepared statement \"" + name + "\" already exists");
-            return null;
-        }
-        statements.put(name, stmt);
-        if (server.statements().touch(stmt.serverName)) {
-            context.statements.hits.increment();
-            tracker.add(ResponseTracker.SYNTHETIC_PARSE_COMPLETE, null, this);
-            return null;
-        }
-        context.statements.misses.increment();
-        evictFor(stmt);
-        tracker.add(ResponseTracker.PARSE, stmt, this);
-        return parseFrame(stmt);
-    }
-
-    private ByteBuf bind(ByteBuf frame, int body, int stmtAt) {
-        String name = Frames.cstring(frame, stmtAt);
-        PreparedStatements.Statement stmt = statements.get(name);
-        if (stmt == null) {
-            frame.release();
-            refuse("26000", "prepared statement \"" + name + "\" does not exist");
-            return null;
-        }
-        ensurePrepared(stmt);
-        int rest = Frames.skipCstring(frame, stmtAt);
-        int portalLen = stmtAt - body; // portal name and its NUL
-        int headerLen = 5 + portalLen + stmt.serverNameBytes.length + 1;
-        int restLen = frame.writerIndex() - rest;
-        ByteBuf header = ctx.alloc().buffer(headerLen);
-        header.writeByte(ProtocolConstants.BIND).writeInt(headerLen - 1 + restLen);
-        header.writeBytes(frame, body, portalLen);
-        header.writeBytes(stmt.serverNameBytes).writeByte(0);
-        // Parameter values can be large: they are passed on as a slice of what the client sent, not copied.
-        ByteBuf out = ctx.alloc().compositeBuffer(2).addComponents(true, header, frame.retainedSlice(rest, restLen));
-        frame.release();
-        tracker.add(ResponseTracker.BIND, null, this);
-        return out;
-    }
-
-    private ByteBuf describeStatement(ByteBuf frame, int nameAt) {
-        String name = Frames.cstring(frame, nameAt);
-        frame.release();
-        PreparedStatements.Statement stmt = statements.get(name);
-        if (stmt == null) {
-            refuse("26000", "prepared statement \"" + name + "\" does not exist");
-            return null;
-        }
-        ensurePrepared(stmt);
-        ByteBuf out = ctx.alloc().buffer(7 + stmt.serverNameBytes.length);
-        out.writeByte(ProtocolConstants.DESCRIBE)
-                .writeInt(6 + stmt.serverNameBytes.length)
-                .writeByte('S')
-                .writeBytes(stmt.serverNameBytes)
-                .writeByte(0);
-        tracker.add(ResponseTracker.DESCRIBE_STATEMENT, null, this);
-        return out;
-    }
-
-    /** A Bind or Describe on a server that lacks the statement (prepared on another one): prepare it first. */
-    private void ensurePrepared(PreparedStatements.Statement stmt) {
-        if (server.statements().touch(stmt.serverName)) {
-            context.statements.hits.increment();
-            return;
-        }
-        context.statements.misses.increment();
-        evictFor(stmt);
-        tracker.add(ResponseTracker.ADDED_PARSE, stmt, this);
-        server.channel().write(parseFrame(stmt), server.channel().voidPromise());
-    }
-
-    private void evictFor(PreparedStatements.Statement stmt) {
-        String evicted = server.statements().add(stmt.serverName);
-        if (evicted != null) {
-            context.statements.evictions.increment();
-            byte[] n = evicted.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-            ByteBuf close = ctx.alloc().buffer(7 + n.length);
-            close.writeByte(ProtocolConstants.CLOSE)
-                    .writeInt(6 + n.length)
-                    .writeByte('S')
-                    .writeBytes(n)
-                    .writeByte(0);
-            tracker.add(ResponseTracker.ADDED_CLOSE, null, this);
-            server.channel().write(close, server.channel().voidPromise());
-        }
-    }
-
-    private ByteBuf parseFrame(PreparedStatements.Statement stmt) {
-        int len = 4 + stmt.serverNameBytes.length + 1 + stmt.parseTail.length;
-        ByteBuf out = ctx.alloc().buffer(len + 1);
-        out.writeByte(ProtocolConstants.PARSE).writeInt(len);
-        out.writeBytes(stmt.serverNameBytes).writeByte(0).writeBytes(stmt.parseTail);
-        return out;
-    }
-
-    /** Answers a message with an error the way the server would have, then ignores the batch up to its Sync. */
-    private void refuse(String sqlState, String message) {
-        tracker.add(ResponseTracker.SYNTHETIC_ERROR, new String[] {sqlState, message}, this);
-        skipUntilSync = true;
-    }
-
-    @Override
-    public void synthetic(byte kind, Object payload) {
-        ByteBuf out;
-        if (kind == ResponseTracker.SYNTHETIC_PARSE_COMPLETE) {
-            out = ctx.alloc()
-                    .buffer(5)
-                    .writeByte(ProtocolConstants.PARSE_COMPLETE)
-                    .writeInt(4);
-        } else if (kind == ResponseTracker.SYNTHETIC_CLOSE_COMPLETE) {
-            out = ctx.alloc()
-                    .buffer(5)
-                    .writeByte(ProtocolConstants.CLOSE_COMPLETE)
-                    .writeInt(4);
-        } else if (kind == ResponseTracker.SYNTHETIC_REPLY) {
-            listenReply((ListenReply) payload);
-            return;
-        } else {
-            String[] e = (String[]) payload;
-            out = Messages.errorResponse(ctx.alloc(), "ERROR", e[0], e[1]);
-        }
-        toClient(out);
-    }
-
-    @Override
-    public void parseFailed(Object payload) {
-        if (payload != null && server != null) {
-            server.statements().remove(((PreparedStatements.Statement) payload).serverName);
-        }
-    }
-
-    @Override
-    public void parsed(Object payload) {
-        if (payload != null) {
-            ((PreparedStatements.Statement) payload).verified = true;
-        }
-    }
-
-    /**
-     * Transaction mode, no transaction open: a Parse (or Close) of a named statement followed by Sync is answered
-     * without a server when some server already accepted that statement. Drivers that prepare synchronously
-     * (libpq's PQprepare, as pgbench -M prepared uses) would otherwise need a server just to hear ParseComplete,
-     * and with more clients than servers on one thread they can wait on each other forever.
-     *
-     * @return true when {@code frame} was consumed here
-     */
-    private boolean answerWithoutServer(ByteBuf frame) {
-        byte type = Frames.type(frame);
-        if (pending.isEmpty()) {
-            if (isLocallyAnswerable(frame, type)) {
-                pending.add(frame);
-                return true;
-            }
-            return false;
-        }
-        if (pending.size() != 1 || type != ProtocolConstants.SYNC) {
-            return false;
-        }
-        ByteBuf first = pending.poll();
-        int body = Frames.bodyStart(first);
-        if (Frames.type(first) == ProtocolConstants.PARSE) {
-            String name = Frames.cstring(first, body);
-            int tailStart = Frames.skipCstring(first, body);
-            byte[] tail = io.netty.buffer.ByteBufUtil.getBytes(first, tailStart, first.writerIndex() - tailStart);
-            PreparedStatements.Statement stmt = context.statements.statement(tail);
-            PreparedStatements.Statement existing = statements.get(name);
-            if (existing != null && existing != stmt) {
-                ctx.write(Messages.errorResponse(
-                        ctx.alloc(), "ERROR", "42P05", "prepared statement \"" + name + "\" already exists"));
-            } else {
-                statements.put(name, stmt);
-                context.statements.hits.increment();
-                ctx.write(ctx.alloc()
-                        .buffer(5)
-                        .writeByte(ProtocolConstants.PARSE_COMPLETE)
-                        .writeInt(4));
-            }
-        } else {
-            statements.remove(Frames.cstring(first, body + 1));
-            ctx.write(ctx.alloc()
-                    .buffer(5)
-                    .writeByte(ProtocolConstants.CLOSE_COMPLETE)
-                    .writeInt(4));
-        }
-        first.release();
-        frame.release();
-        ctx.writeAndFlush(Messages.readyForQueryIdle());
-        return true;
-    }
-
-    private boolean isLocallyAnswerable(ByteBuf frame, byte type) {
-        int body = Frames.bodyStart(frame);
-        if (type == ProtocolConstants.CLOSE) {
-            return frame.getByte(body) == 'S' && frame.getByte(body + 1) != 0;
-        }
-        if (type != ProtocolConstants.PARSE || frame.getByte(body) == 0) {
-            return false;
-        }
-        int tailStart = Frames.skipCstring(frame, body);
-        byte[] tail = io.netty.buffer.ByteBufUtil.getBytes(frame, tailStart, frame.writerIndex() - tailStart);
-        PreparedStatements.Statement stmt = context.statements.known(tail);
-        return stmt != null && stmt.verified;
-    }
-
     /** A reply for the client: held back while a replica transaction may still be replayed, else written. */
     private void toClient(ByteBuf f) {
         if (replayFrames != null) {
@@ -1156,21 +896,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
     }
 
-    /** DISCARD ALL and DEALLOCATE ALL drop every prepared statement of the session, including the pooler's. */
-    private void commandComplete(ServerConnection s, ByteBuf frame) {
-        int len = Frames.bodyLength(frame);
+    private void commandComplete(ByteBuf frame) {
         if (listenTx != null) {
-            listenTx.commandTag(frame, Frames.bodyStart(frame), len);
+            listenTx.commandTag(frame, Frames.bodyStart(frame), Frames.bodyLength(frame));
         }
-        if (len == 12 || len == 15) {
-            String tag = Frames.cstring(frame, Frames.bodyStart(frame));
-            if (tag.equals("DISCARD ALL") || tag.equals("DEALLOCATE ALL")) {
-                statements.clear();
-                s.statements().clear();
-            }
-            if (tag.equals("DISCARD ALL")) {
-                unlistenAll(); // DISCARD ALL includes UNLISTEN *
-            }
+        if (prepared.commandComplete(frame)) {
+            unlistenAll(); // DISCARD ALL includes UNLISTEN *
         }
     }
 
@@ -1536,7 +1267,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 tx.unnamed = st;
                 tx.unnamedParse = frame;
                 extendedOpen = true;
-                tracker.add(ResponseTracker.SYNTHETIC_REPLY, new ListenReply(st, PARSED), this);
+                prepared.tracker.add(ResponseTracker.SYNTHETIC_REPLY, new ListenReply(st, PARSED), prepared);
                 return true;
             }
             case ProtocolConstants.BIND -> {
@@ -1602,7 +1333,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (type != ProtocolConstants.QUERY) {
             extendedOpen = true;
         }
-        tracker.add(ResponseTracker.SYNTHETIC_REPLY, reply, this);
+        prepared.tracker.add(ResponseTracker.SYNTHETIC_REPLY, reply, prepared);
         if (type == ProtocolConstants.QUERY) {
             ctx.flush(); // nothing goes to the server, so no reply of its own will flush this one
         }
@@ -1622,7 +1353,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         listenTx.unnamedParse = null;
         listenTx.dropUnnamed();
         noteSessionEffects(parse, ProtocolConstants.PARSE, false);
-        tracker.add(ResponseTracker.ADDED_PARSE, null, this); // the client already has its ParseComplete
+        prepared.tracker.add(ResponseTracker.ADDED_PARSE, null, prepared); // the client already has its ParseComplete
         server.channel().write(parse, server.channel().voidPromise());
     }
 
@@ -1732,7 +1463,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
         finishReady(s, frame, status);
         if (server == s && state == State.ATTACHED) {
-            tracker.afterFrame(this);
+            prepared.afterServerFrame();
         }
         ByteBuf f;
         while (deferred != null && (f = deferred.poll()) != null) {
@@ -1767,7 +1498,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private void serverFrameThenSynthetic(ServerConnection s, ByteBuf frame) {
         serverFrame(s, frame);
         if (!sessionMode && s == server && state == State.ATTACHED && !listenApplying) {
-            tracker.afterFrame(this);
+            prepared.afterServerFrame();
         }
     }
 
@@ -1815,25 +1546,14 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             replayingReply(s, frame, type);
             return;
         }
-        if (!sessionMode) {
-            if (tracker.serverFrame(type, this) == ResponseTracker.DROP) {
-                frame.release();
-                return;
-            }
-            if (type == ProtocolConstants.ERROR_RESPONSE
-                    && SqlState.FEATURE_NOT_SUPPORTED.equals(
-                            ErrorFields.parse(frame).sqlState())) {
-                // "cached plan must not change result type" (DDL changed a table under a prepared statement): the
-                // driver re-prepares and retries, so the server must really prepare again, not reuse old plans:
-                // its statements are deallocated as soon as it is idle.
-                s.statements().invalidate();
-            }
+        if (!sessionMode && (frame = prepared.fromServer(frame, type)) == null) {
+            return;
         }
         if (type == ProtocolConstants.ERROR_RESPONSE && timers.canceledForTimeout()) {
             frame = statementTimeoutError(frame);
         }
         if (type == ProtocolConstants.COMMAND_COMPLETE) {
-            commandComplete(s, frame);
+            commandComplete(frame);
         }
         if (replayFrames != null && holdOrDecide(frame, type)) {
             return;
