@@ -3,15 +3,11 @@ package dev.pggat.pooler.auth;
 import dev.pggat.pooler.backend.ServerAddress;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerConnector;
-import dev.pggat.pooler.backend.ServerListener;
+import dev.pggat.pooler.backend.ServerQuery;
 import dev.pggat.pooler.config.AuthQuerySettings;
-import dev.pggat.pooler.protocol.ErrorFields;
-import dev.pggat.pooler.protocol.Frames;
-import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.util.Printable;
-import io.netty.buffer.ByteBuf;
 import io.netty.channel.EventLoop;
-import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -103,101 +99,45 @@ public final class AuthQuery {
                 return;
             }
             ServerConnection conn = (ServerConnection) f.getNow();
-            conn.listener(new Reader(conn, user, result));
-            ByteBuf out = conn.channel().alloc().buffer();
-            writeExtendedQuery(out, settings.query(), user);
-            conn.channel().writeAndFlush(out);
+            // Two rows are enough to tell "more than one" from "one".
+            ServerQuery.withParameter(conn, settings.query(), user, 2, null).addListener(q -> {
+                conn.close();
+                if (!q.isSuccess()) {
+                    result.completeExceptionally(
+                            new IllegalStateException("auth query: the server closed the connection"));
+                } else {
+                    finish((ServerQuery.Result) q.getNow(), user, result);
+                }
+            });
         });
     }
 
-    /** Parse, Bind with the user name as $1 (text), Execute, Sync: no quoting of the name is ever needed. */
-    static void writeExtendedQuery(ByteBuf out, String sql, String param) {
-        byte[] q = sql.getBytes(StandardCharsets.UTF_8);
-        byte[] p = param.getBytes(StandardCharsets.UTF_8);
-        out.writeByte('P').writeInt(4 + 1 + q.length + 1 + 2);
-        out.writeByte(0).writeBytes(q).writeByte(0).writeShort(0);
-        out.writeByte('B').writeInt(4 + 1 + 1 + 2 + 2 + 4 + p.length + 2);
-        out.writeByte(0)
-                .writeByte(0)
-                .writeShort(0)
-                .writeShort(1)
-                .writeInt(p.length)
-                .writeBytes(p)
-                .writeShort(0);
-        out.writeByte('E').writeInt(4 + 1 + 4).writeByte(0).writeInt(2);
-        out.writeByte('S').writeInt(4);
-    }
-
-    private final class Reader implements ServerListener {
-        private final ServerConnection conn;
-        private final String user;
-        private final CompletableFuture<Optional<Secret>> result;
-        private String value;
-        private int rows;
-        private String error;
-
-        Reader(ServerConnection conn, String user, CompletableFuture<Optional<Secret>> result) {
-            this.conn = conn;
-            this.user = user;
-            this.result = result;
+    /** One row whose last column is the secret; no row or an empty secret: no such user. */
+    private static void finish(ServerQuery.Result r, String user, CompletableFuture<Optional<Secret>> result) {
+        if (r.failed()) {
+            result.completeExceptionally(
+                    new IllegalStateException("auth query failed: " + r.error().getMessage()));
+            return;
         }
-
-        @Override
-        public void onFrame(ServerConnection server, ByteBuf frame) {
-            try {
-                switch (Frames.type(frame)) {
-                    case ProtocolConstants.DATA_ROW -> {
-                        rows++;
-                        int pos = Frames.bodyStart(frame);
-                        int columns = frame.getUnsignedShort(pos);
-                        pos += 2;
-                        String last = null;
-                        for (int i = 0; i < columns; i++) {
-                            int len = frame.getInt(pos);
-                            pos += 4;
-                            last = len < 0 ? null : frame.toString(pos, len, StandardCharsets.UTF_8);
-                            pos += Math.max(len, 0);
-                        }
-                        value = last;
-                    }
-                    case ProtocolConstants.ERROR_RESPONSE ->
-                        error = ErrorFields.parse(frame).message();
-                    case ProtocolConstants.READY_FOR_QUERY -> finish();
-                    default -> {}
-                }
-            } finally {
-                frame.release();
-            }
+        if (r.rowCount() > 1) {
+            result.completeExceptionally(
+                    new IllegalStateException("auth query returned " + r.rowCount() + " rows for one user"));
+            return;
         }
-
-        private void finish() {
-            conn.close();
-            if (error != null) {
-                result.completeExceptionally(new IllegalStateException("auth query failed: " + error));
-            } else if (rows > 1) {
-                result.completeExceptionally(
-                        new IllegalStateException("auth query returned " + rows + " rows for one user"));
-            } else if (value == null || value.isEmpty()) {
-                result.complete(Optional.empty());
-            } else {
-                try {
-                    result.complete(Optional.of(Secret.parse(value)));
-                } catch (IllegalArgumentException e) {
-                    log.warn(
-                            "auth query: the secret returned for user \"{}\" is not valid: {}",
-                            Printable.log(user),
-                            e.getMessage());
-                    result.complete(Optional.empty());
-                }
-            }
+        List<String> row = r.firstRow();
+        String value = row.isEmpty() ? null : row.get(row.size() - 1);
+        if (value == null || value.isEmpty()) {
+            result.complete(Optional.empty());
+            return;
         }
-
-        @Override
-        public void onReadComplete(ServerConnection server) {}
-
-        @Override
-        public void onClosed(ServerConnection server, Throwable cause) {
-            result.completeExceptionally(new IllegalStateException("auth query: the server closed the connection"));
+        try {
+            result.complete(Optional.of(Secret.parse(value)));
+        } catch (IllegalArgumentException e) {
+            log.warn(
+                    "auth query: the secret returned for user \"{}\" is not valid: {}",
+                    Printable.log(user),
+                    e.getMessage());
+            result.complete(Optional.empty());
         }
     }
 }

@@ -127,6 +127,7 @@ public final class ConfigReloader implements AutoCloseable {
         return new Outcome(true, List.copyOf(applied), List.copyOf(needRestart));
     }
 
+    /** {@code d} with other endpoints and everything else kept, limits included. */
     private static DatabaseConfig withEndpoints(DatabaseConfig d, List<Endpoint> endpoints) {
         return new DatabaseConfig(
                 d.name(),
@@ -137,7 +138,8 @@ public final class ConfigReloader implements AutoCloseable {
                 d.minServerConnections(),
                 d.resetQuery(),
                 d.users(),
-                d.routing());
+                d.routing(),
+                d.limits());
     }
 
     private static byte[] hash(Path file) {

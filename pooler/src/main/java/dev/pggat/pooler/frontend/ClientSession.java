@@ -784,11 +784,14 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             boolean onlyQuery = type == ProtocolConstants.QUERY && awaitingReady == 1 && !extendedOpen;
             listenTx.clientStatement(frame, start, end, type == ProtocolConstants.PARSE, unnamed, onlyQuery);
         }
-        if (end < 0 || !SessionStatements.mayChangeSession(frame, start, end)) {
+        if (end < 0) {
             return;
         }
-        SessionStatements.Effect effect =
-                SessionStatements.analyse(frame.toString(start, end - start, java.nio.charset.StandardCharsets.UTF_8));
+        SessionStatements.Effect effect = SessionStatements.analyse(
+                frame, start, end, !"off".equals(server.reportedParameters().get("standard_conforming_strings")));
+        if (effect.isNone()) {
+            return;
+        }
         settingsTouched.addAll(effect.settings());
         resetAllSeen |= effect.resetAll();
         if (!effect.unlisten().isEmpty()) {

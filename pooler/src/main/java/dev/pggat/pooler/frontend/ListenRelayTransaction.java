@@ -1,7 +1,8 @@
 package dev.pggat.pooler.frontend;
 
+import dev.pggat.pooler.sql.SqlLexer;
+import dev.pggat.pooler.sql.Utf8Text;
 import io.netty.buffer.ByteBuf;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -82,30 +83,32 @@ final class ListenRelayTransaction {
         if (!parse) {
             queryBegan = false;
         }
-        int word = firstWord(frame, start, end);
-        if (word < 0) {
+        SqlLexer lx = new SqlLexer(new Utf8Text(frame, start, end));
+        lx.next();
+        while (lx.isPunct('(')) {
+            lx.next();
+        }
+        if (lx.type() != SqlLexer.WORD) {
             return;
         }
-        if (!parse
-                && onlyQuery
-                && (is(frame, word, end, BEGIN) || is(frame, word, end, START))
-                && alone(frame, word, end)) {
-            queryBegan = true;
-        }
-        if (is(frame, word, end, SAVEPOINT)) {
+        boolean begin = lx.kw("begin") || lx.kw("start");
+        if (lx.kw("savepoint")) {
             savepoint = true;
-        } else if (parse && unnamedParse && (is(frame, word, end, BEGIN) || is(frame, word, end, START))) {
+        } else if (parse && unnamedParse && begin) {
             beginParsed = true;
-        } else if (is(frame, word, end, COMMIT)
-                || is(frame, word, end, END)
-                || is(frame, word, end, ROLLBACK)
-                || is(frame, word, end, ABORT)
-                || is(frame, word, end, PREPARE)
-                || is(frame, word, end, RELEASE)) {
+        } else if (lx.kw("commit")
+                || lx.kw("end")
+                || lx.kw("rollback")
+                || lx.kw("abort")
+                || lx.kw("prepare")
+                || lx.kw("release")) {
             batchEnds = true;
         }
-        if (parse && unnamedParse && !is(frame, word, end, BEGIN) && !is(frame, word, end, START)) {
+        if (parse && unnamedParse && !begin) {
             beginParsed = false;
+        }
+        if (!parse && onlyQuery && begin && alone(lx)) {
+            queryBegan = true;
         }
     }
 
@@ -200,72 +203,13 @@ final class ListenRelayTransaction {
         return out;
     }
 
-    private static final byte[] SAVEPOINT = bytes("savepoint");
-    private static final byte[] BEGIN = bytes("begin");
-    private static final byte[] START = bytes("start");
-    private static final byte[] COMMIT = bytes("commit");
-    private static final byte[] END = bytes("end");
-    private static final byte[] ROLLBACK = bytes("rollback");
-    private static final byte[] ABORT = bytes("abort");
-    private static final byte[] PREPARE = bytes("prepare");
-    private static final byte[] RELEASE = bytes("release");
-
-    private static byte[] bytes(String s) {
-        return s.getBytes(StandardCharsets.US_ASCII);
-    }
-
-    /** Where the first word of the text starts, after white space and comments; -1 when there is none. */
-    private static int firstWord(ByteBuf b, int i, int end) {
-        while (i < end) {
-            byte c = b.getByte(i);
-            if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '(') {
-                i++;
-            } else if (c == '-' && i + 1 < end && b.getByte(i + 1) == '-') {
-                while (i < end && b.getByte(i) != '\n') {
-                    i++;
-                }
-            } else if (c == '/' && i + 1 < end && b.getByte(i + 1) == '*') {
-                i += 2;
-                while (i + 1 < end && !(b.getByte(i) == '*' && b.getByte(i + 1) == '/')) {
-                    i++;
-                }
-                i += 2;
-            } else {
-                return i;
-            }
+    /** No statement follows the current one (trailing ';'s aside). Moves the lexer to the end. */
+    private static boolean alone(SqlLexer lx) {
+        lx.skipStatement();
+        while (lx.isPunct(';')) {
+            lx.next();
         }
-        return -1;
-    }
-
-    private static boolean is(ByteBuf b, int i, int end, byte[] word) {
-        if (end - i < word.length) {
-            return false;
-        }
-        for (int j = 0; j < word.length; j++) {
-            if ((b.getByte(i + j) | 0x20) != word[j]) {
-                return false;
-            }
-        }
-        if (i + word.length == end) {
-            return true;
-        }
-        byte next = b.getByte(i + word.length);
-        return !(Character.isLetterOrDigit(next) || next == '_' || next == '$' || next < 0);
-    }
-
-    /** No statement follows the first one (a trailing ';' and white space aside). */
-    private static boolean alone(ByteBuf b, int from, int end) {
-        int semi = b.indexOf(from, end, (byte) ';');
-        if (semi < 0) {
-            return true;
-        }
-        for (int i = semi + 1; i < end; i++) {
-            byte c = b.getByte(i);
-            if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f') {
-                return false;
-            }
-        }
-        return true;
+        return lx.type() == SqlLexer.END;
     }
 
     private static boolean tagIs(ByteBuf frame, int start, String tag) {

@@ -1,5 +1,7 @@
 package dev.pggat.pooler.frontend;
 
+import dev.pggat.pooler.sql.SqlLexer;
+import dev.pggat.pooler.sql.Utf8Text;
 import io.netty.buffer.ByteBuf;
 import java.nio.charset.StandardCharsets;
 import java.util.Set;
@@ -136,195 +138,54 @@ record ListenStatement(boolean listen, String channel) {
     }
 
     /**
-     * Cheap test on the raw text of a Query or Parse, without making a String: does it start with LISTEN or
-     * UNLISTEN (after white space), or with a comment that needs the full parse?
+     * Cheap test on the raw text of a Query or Parse, without making a String: is its first token LISTEN or
+     * UNLISTEN, with something after it?
      */
     static boolean mayBe(ByteBuf text, int start, int end) {
-        int i = start;
-        while (i < end && isSpace(text.getByte(i))) {
-            i++;
-        }
-        if (i < end && (text.getByte(i) == '-' || text.getByte(i) == '/')) {
-            return true;
-        }
-        return startsWithWord(text, i, end, LISTEN) || startsWithWord(text, i, end, UNLISTEN);
-    }
-
-    private static final byte[] LISTEN = "listen".getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] UNLISTEN = "unlisten".getBytes(StandardCharsets.US_ASCII);
-
-    private static boolean startsWithWord(ByteBuf text, int i, int end, byte[] word) {
-        if (end - i <= word.length) {
-            return false;
-        }
-        for (int j = 0; j < word.length; j++) {
-            if ((text.getByte(i + j) | 0x20) != word[j]) {
-                return false;
-            }
-        }
-        byte next = text.getByte(i + word.length);
-        return isSpace(next) || next == '"' || next == '*' || next == '-' || next == '/';
-    }
-
-    private static boolean isSpace(byte c) {
-        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0x0B;
+        SqlLexer lx = new SqlLexer(new Utf8Text(text, start, end));
+        lx.next();
+        return (lx.kw("listen") || lx.kw("unlisten")) && lx.peekType() != SqlLexer.END;
     }
 
     /** The statement {@code sql} holds, or null when it is not exactly one recognisable LISTEN or UNLISTEN. */
     static ListenStatement parse(String sql) {
-        Scanner s = new Scanner(sql);
-        if (!s.trivia()) {
-            return null;
-        }
-        String verb = s.word();
+        SqlLexer lx = new SqlLexer(sql);
+        lx.next();
         boolean listen;
-        if ("listen".equals(verb)) {
+        if (lx.kw("listen")) {
             listen = true;
-        } else if ("unlisten".equals(verb)) {
+        } else if (lx.kw("unlisten")) {
             listen = false;
         } else {
             return null;
         }
-        if (!s.trivia()) {
-            return null;
-        }
+        lx.next();
         String channel;
-        if (!listen && s.peek() == '*') {
-            s.pos++;
+        if (!listen && lx.isPunct('*')) {
             channel = null;
-        } else {
-            channel = s.identifier();
-            if (channel == null) {
+        } else if (lx.type() == SqlLexer.QUOTED_IDENT && lx.kind() == SqlLexer.PLAIN) {
+            channel = lx.identifier();
+            if (channel.isEmpty()) {
+                return null; // zero-length delimited identifier: the server's error
+            }
+        } else if (lx.type() == SqlLexer.WORD) {
+            channel = lx.identifier();
+            if (NOT_COL_ID.contains(channel)) {
                 return null;
             }
+        } else {
+            return null; // U&"..." (escapes are the server's to read), a literal, a number, punctuation
         }
-        if (!s.trivia()) {
+        lx.next();
+        if (lx.isPunct(';')) {
+            lx.next();
+        }
+        if (lx.type() != SqlLexer.END || lx.unterminated()) {
             return null;
         }
-        if (s.peek() == ';') {
-            s.pos++;
-            if (!s.trivia()) {
-                return null;
-            }
+        if (channel != null && channel.getBytes(StandardCharsets.UTF_8).length > MAX_NAME_BYTES) {
+            return null;
         }
-        return s.pos == sql.length() ? new ListenStatement(listen, channel) : null;
-    }
-
-    private static final class Scanner {
-        final String sql;
-        int pos;
-
-        Scanner(String sql) {
-            this.sql = sql;
-        }
-
-        char peek() {
-            return pos < sql.length() ? sql.charAt(pos) : 0;
-        }
-
-        /** Skips white space and comments (block comments nest, as in PostgreSQL); false on an unclosed one. */
-        boolean trivia() {
-            int n = sql.length();
-            while (pos < n) {
-                char c = sql.charAt(pos);
-                if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0x0B) {
-                    pos++;
-                } else if (c == '-' && pos + 1 < n && sql.charAt(pos + 1) == '-') {
-                    while (pos < n && sql.charAt(pos) != '\n' && sql.charAt(pos) != '\r') {
-                        pos++;
-                    }
-                } else if (c == '/' && pos + 1 < n && sql.charAt(pos + 1) == '*') {
-                    int depth = 1;
-                    pos += 2;
-                    while (depth > 0) {
-                        if (pos + 1 >= n) {
-                            return false;
-                        }
-                        if (sql.charAt(pos) == '*' && sql.charAt(pos + 1) == '/') {
-                            depth--;
-                            pos += 2;
-                        } else if (sql.charAt(pos) == '/' && sql.charAt(pos + 1) == '*') {
-                            depth++;
-                            pos += 2;
-                        } else {
-                            pos++;
-                        }
-                    }
-                } else {
-                    break;
-                }
-            }
-            return true;
-        }
-
-        /** A bare word (identifier characters), folded to lower case; "" when none starts here. */
-        String word() {
-            int start = pos;
-            if (pos < sql.length() && identStart(sql.charAt(pos))) {
-                pos++;
-                while (pos < sql.length() && identPart(sql.charAt(pos))) {
-                    pos++;
-                }
-            }
-            return fold(sql.substring(start, pos));
-        }
-
-        /** A channel name as the server would read it, or null when the pooler leaves it to the server. */
-        String identifier() {
-            String name;
-            if (peek() == '"') {
-                StringBuilder b = new StringBuilder();
-                pos++;
-                while (true) {
-                    if (pos >= sql.length()) {
-                        return null;
-                    }
-                    char c = sql.charAt(pos++);
-                    if (c == '"') {
-                        if (peek() == '"') {
-                            b.append('"');
-                            pos++;
-                        } else {
-                            break;
-                        }
-                    } else {
-                        b.append(c);
-                    }
-                }
-                name = b.toString();
-                if (name.isEmpty()) {
-                    return null; // zero-length delimited identifier: the server's error
-                }
-            } else {
-                name = word();
-                if (name.isEmpty() || NOT_COL_ID.contains(name)) {
-                    return null;
-                }
-            }
-            return name.getBytes(StandardCharsets.UTF_8).length > MAX_NAME_BYTES ? null : name;
-        }
-
-        private static boolean identStart(char c) {
-            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
-        }
-
-        private static boolean identPart(char c) {
-            return identStart(c) || (c >= '0' && c <= '9') || c == '$';
-        }
-
-        /** PostgreSQL folds only ASCII letters of unquoted names in multi-byte encodings. */
-        private static String fold(String word) {
-            StringBuilder b = null;
-            for (int i = 0; i < word.length(); i++) {
-                char c = word.charAt(i);
-                if (c >= 'A' && c <= 'Z') {
-                    if (b == null) {
-                        b = new StringBuilder(word);
-                    }
-                    b.setCharAt(i, (char) (c + ('a' - 'A')));
-                }
-            }
-            return b == null ? word : b.toString();
-        }
+        return new ListenStatement(listen, channel);
     }
 }

@@ -1,297 +1,394 @@
 package dev.pggat.pooler.frontend;
 
+import dev.pggat.pooler.sql.SqlLexer;
+import dev.pggat.pooler.sql.Utf8Text;
 import io.netty.buffer.ByteBuf;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
 /**
- * Spots, in the SQL a transaction-mode client sends, the statements that change session state: SET and RESET
- * (whose effect must follow the client to its next server), and what cannot follow a client at all (session
+ * Spots, in the SQL a transaction-mode client sends, what changes session state, in every statement of the text:
+ * SET and RESET and {@code set_config(name, value, false)} (whose effect must follow the client to its next
+ * server), what may change settings unseen ({@code DO}, {@code CALL}, a {@code set_config} whose arguments are no
+ * constants: the pooler then reads the session's settings back), and what cannot follow a client at all (session
  * advisory locks, temporary tables, WITH HOLD cursors, LISTEN, SQL-level PREPARE, SET SESSION AUTHORIZATION),
- * which pins the client to its server. A byte-level pre-check keeps ordinary queries from being looked at twice.
+ * which pins the client to its server. Built on {@link SqlLexer}, so nothing inside a literal, a quoted name or
+ * a comment counts; an ordinary query is scanned once without allocating.
  */
 final class SessionStatements {
     private SessionStatements() {}
 
     /**
-     * What a statement does to the session. {@code unlisten}: channels an UNLISTEN sent to a server names (null for
-     * {@code UNLISTEN *}), which the LISTEN relay must stop delivering too.
+     * What a text does to the session. {@code settings}: names of settings it may change (read back after the
+     * transaction). {@code unknownSettings}: it may change settings no lexer can name (DO, CALL, set_config with
+     * computed arguments), so all of the session's settings are read back. {@code unlisten}: channels an UNLISTEN
+     * sent to a server names (null for {@code UNLISTEN *}), which the LISTEN relay must stop delivering too.
      */
-    record Effect(List<String> settings, boolean resetAll, String pinReason, List<ListenStatement> unlisten) {
-        static final Effect NONE = new Effect(List.of(), false, null, List.of());
+    record Effect(
+            List<String> settings,
+            boolean resetAll,
+            String pinReason,
+            List<ListenStatement> unlisten,
+            boolean unknownSettings) {
+        static final Effect NONE = new Effect(List.of(), false, null, List.of(), false);
 
         boolean isNone() {
-            return settings.isEmpty() && !resetAll && pinReason == null && unlisten.isEmpty();
+            return settings.isEmpty() && !resetAll && pinReason == null && unlisten.isEmpty() && !unknownSettings;
         }
     }
 
-    private static final byte[] ADVISORY = "advisory_lock".getBytes(StandardCharsets.US_ASCII);
-
-    /**
-     * Cheap pre-check on the raw text of a Query or Parse: true when the text may change session state. Reads the
-     * first keyword and looks for "advisory_lock"; allocates nothing.
-     */
-    static boolean mayChangeSession(ByteBuf frame, int textStart, int textEnd) {
-        int i = skipSpaceAndComments(frame, textStart, textEnd);
-        int end = i;
-        while (end < textEnd && end - i < 12 && Character.isLetter((char) frame.getByte(end))) {
-            end++;
-        }
-        for (byte[] k : KEYWORDS) {
-            if (k.length == end - i && indexOfIgnoreCase(frame, i, end, k) == i) {
-                return true;
-            }
-        }
-        return indexOfIgnoreCase(frame, textStart, textEnd, ADVISORY) >= 0;
-    }
-
-    private static final byte[][] KEYWORDS = {
-        bytes("set"),
-        bytes("reset"),
-        bytes("listen"),
-        bytes("unlisten"),
-        bytes("declare"),
-        bytes("create"),
-        bytes("prepare"),
-        bytes("discard")
+    /** Session (not transaction) advisory lock functions: their locks outlive the transaction. */
+    private static final String[] SESSION_LOCK_FUNCTIONS = {
+        "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_lock_shared"
     };
 
-    private static byte[] bytes(String s) {
-        return s.getBytes(StandardCharsets.US_ASCII);
+    /** A DO body is read for what it pins; a DO inside a DO body is left at that (its effects are read back). */
+    private static final int MAX_DEPTH = 1;
+
+    /**
+     * The effect of the text of a Query or Parse, bytes [start, end) of {@code frame}, without copying it; {@link
+     * Effect#NONE} for an ordinary query.
+     */
+    static Effect analyse(ByteBuf frame, int start, int end, boolean standardConformingStrings) {
+        return analyse(new Utf8Text(frame, start, end), standardConformingStrings);
     }
 
-    private static int skipSpaceAndComments(ByteBuf b, int i, int end) {
-        while (i < end) {
-            byte c = b.getByte(i);
-            if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '(') {
-                i++;
-            } else if (c == '-' && i + 1 < end && b.getByte(i + 1) == '-') {
-                while (i < end && b.getByte(i) != '\n') {
-                    i++;
-                }
-            } else if (c == '/' && i + 1 < end && b.getByte(i + 1) == '*') {
-                i += 2;
-                while (i + 1 < end && !(b.getByte(i) == '*' && b.getByte(i + 1) == '/')) {
-                    i++;
-                }
-                i += 2;
-            } else {
-                break;
+    /**
+     * Whether the text of a Query or Parse may change session state at all: {@link #analyse(ByteBuf, int, int,
+     * boolean)} answers that too, at no extra cost; this is kept for callers that make a String after it.
+     */
+    static boolean mayChangeSession(ByteBuf frame, int textStart, int textEnd) {
+        return !analyse(frame, textStart, textEnd, true).isNone();
+    }
+
+    /** Analyses a whole query text (possibly several statements), as with standard_conforming_strings on. */
+    static Effect analyse(CharSequence sql) {
+        return analyse(sql, true);
+    }
+
+    static Effect analyse(CharSequence sql, boolean standardConformingStrings) {
+        Analysis a = new Analysis();
+        a.text(new SqlLexer(sql, standardConformingStrings), 0);
+        return a.effect();
+    }
+
+    /** What has been found so far; lists are made on the first finding. */
+    private static final class Analysis {
+        List<String> settings;
+        boolean resetAll;
+        String pin;
+        List<ListenStatement> unlisten;
+        boolean unknownSettings;
+
+        Effect effect() {
+            if (settings == null && !resetAll && pin == null && unlisten == null && !unknownSettings) {
+                return Effect.NONE;
+            }
+            return new Effect(
+                    settings == null ? List.of() : List.copyOf(settings),
+                    resetAll,
+                    pin,
+                    unlisten == null ? List.of() : List.copyOf(unlisten),
+                    unknownSettings);
+        }
+
+        void setting(String name) {
+            if (settings == null) {
+                settings = new ArrayList<>(2);
+            }
+            if (!settings.contains(name)) {
+                settings.add(name);
             }
         }
-        return i;
-    }
 
-    private static int indexOfIgnoreCase(ByteBuf b, int from, int to, byte[] needle) {
-        outer:
-        for (int i = from; i + needle.length <= to; i++) {
-            for (int j = 0; j < needle.length; j++) {
-                if (Character.toLowerCase((char) b.getByte(i + j)) != needle[j]) {
-                    continue outer;
-                }
+        void pin(String reason) {
+            if (pin == null) {
+                pin = reason;
             }
-            return i;
         }
-        return -1;
-    }
 
-    /** Analyses a whole query text (possibly several statements). */
-    static Effect analyse(String sql) {
-        List<String> settings = new ArrayList<>();
-        boolean resetAll = false;
-        String pin = null;
-        List<ListenStatement> unlisten = List.of();
-        for (String stmt : split(sql)) {
-            List<String> words = words(stmt, 6);
-            if (words.isEmpty()) {
-                continue;
+        void text(SqlLexer lx, int depth) {
+            while (lx.next() != SqlLexer.END) {
+                if (lx.isPunct(';')) {
+                    continue;
+                }
+                statement(lx, depth);
             }
-            String lower = stmt.toLowerCase(Locale.ROOT);
-            String first = words.get(0);
-            switch (first) {
-                case "set" -> {
-                    String setting = setName(words);
-                    if ("session authorization".equals(setting)) {
-                        pin = "session_authorization";
-                    } else if (setting != null) {
-                        settings.addAll(expand(setting));
-                    }
-                }
-                case "reset" -> {
-                    if (words.size() > 1 && words.get(1).equals("all")) {
-                        resetAll = true;
-                    } else if (words.size() > 1 && words.get(1).equals("session")) {
-                        pin = "session_authorization";
-                    } else if (words.size() > 1) {
-                        settings.addAll(expand(canonical(words.get(1))));
-                    }
-                }
-                case "discard" -> {
-                    if (words.size() > 1 && words.get(1).equals("all")) {
+        }
+
+        /** The statement starting at the current token, up to its ';' or the end. */
+        private void statement(SqlLexer lx, int depth) {
+            int from = lx.start();
+            if (lx.type() == SqlLexer.WORD) {
+                if (lx.kw("set")) {
+                    set(lx);
+                } else if (lx.kw("reset")) {
+                    reset(lx);
+                } else if (lx.kw("discard")) {
+                    lx.next();
+                    if (lx.kw("all")) {
                         resetAll = true;
                     }
-                }
-                case "listen" -> pin = "listen";
-                case "unlisten" -> {
-                    ListenStatement u = ListenStatement.parse(stmt);
+                } else if (lx.kw("listen")) {
+                    pin("listen");
+                } else if (lx.kw("unlisten")) {
+                    lx.skipStatement();
+                    ListenStatement u = ListenStatement.parse(lx.text(from, lx.start()));
                     if (u != null) {
-                        unlisten = unlisten.isEmpty() ? new ArrayList<>(1) : unlisten;
+                        if (unlisten == null) {
+                            unlisten = new ArrayList<>(1);
+                        }
                         unlisten.add(u);
                     }
-                }
-                case "prepare" -> {
-                    if (words.size() > 1 && !words.get(1).equals("transaction")) {
-                        pin = "sql_prepare";
+                    return;
+                } else if (lx.kw("prepare")) {
+                    lx.next();
+                    if (!lx.atStatementEnd() && !(lx.kw("transaction") && lx.peekType() == SqlLexer.STRING)) {
+                        pin("sql_prepare");
                     }
-                }
-                case "declare" -> {
-                    if (lower.contains("with hold")) {
-                        pin = "with_hold_cursor";
+                } else if (lx.kw("declare")) {
+                    declare(lx);
+                } else if (lx.kw("create")) {
+                    lx.next();
+                    if (temporary(lx)) {
+                        pin("temp_table");
                     }
+                } else if (lx.kw("do")) {
+                    unknownSettings = true;
+                    doBlock(lx, depth);
+                    return;
+                } else if (lx.kw("call")) {
+                    // A procedure may change settings (or anything else) out of sight.
+                    unknownSettings = true;
+                } else if (lx.kw("select") || lx.kw("with")) {
+                    calls(lx, true);
+                    return;
                 }
-                case "create" -> {
-                    if (words.size() > 1
-                            && (words.get(1).startsWith("temp")
-                                    || (words.size() > 2
-                                            && words.get(1).equals("local")
-                                            && words.get(2).startsWith("temp")))) {
-                        pin = "temp_table";
-                    }
+            }
+            calls(lx, false);
+        }
+
+        /** SET [SESSION | LOCAL] ...: the setting it changes; SET LOCAL and SET TRANSACTION end with the transaction. */
+        private void set(SqlLexer lx) {
+            lx.next();
+            if (lx.kw("local")) {
+                return;
+            }
+            if (lx.kw("session")) {
+                lx.next();
+                if (lx.kw("characteristics")) {
+                    setting("default_transaction_isolation");
+                    setting("default_transaction_read_only");
+                    setting("default_transaction_deferrable");
+                    return;
                 }
-                default -> {}
-            }
-            if (pin == null
-                    && (lower.contains("pg_advisory_lock") || lower.contains("pg_try_advisory_lock"))
-                    && !lower.contains("_xact_")) {
-                pin = "advisory_lock";
-            }
-        }
-        if (settings.isEmpty() && !resetAll && pin == null && unlisten.isEmpty()) {
-            return Effect.NONE;
-        }
-        return new Effect(List.copyOf(settings), resetAll, pin, unlisten);
-    }
-
-    /** The setting a SET changes, or null for SET LOCAL, SET TRANSACTION and SET CONSTRAINTS (transaction-scoped). */
-    private static String setName(List<String> w) {
-        int i = 1;
-        if (w.size() > i && w.get(i).equals("session")) {
-            i++;
-            if (w.size() > i && w.get(i).equals("characteristics")) {
-                return "default_transaction_*";
-            }
-            if (w.size() > i && w.get(i).equals("authorization")) {
-                return "session authorization";
-            }
-        }
-        if (w.size() <= i) {
-            return null;
-        }
-        String n = w.get(i);
-        return switch (n) {
-            case "local", "transaction", "constraints" -> null;
-            case "time" -> "timezone";
-            case "schema" -> "search_path";
-            case "names" -> "client_encoding";
-            case "role" -> "role";
-            default -> canonical(n);
-        };
-    }
-
-    private static List<String> expand(String name) {
-        if (name.equals("default_transaction_*")) {
-            return List.of(
-                    "default_transaction_isolation", "default_transaction_read_only", "default_transaction_deferrable");
-        }
-        return List.of(name);
-    }
-
-    /** GUC names are case-insensitive; a quoted name keeps its case. */
-    private static String canonical(String word) {
-        if (word.startsWith("\"") && word.endsWith("\"") && word.length() > 1) {
-            return word.substring(1, word.length() - 1);
-        }
-        return word;
-    }
-
-    /** The first {@code max} words, lower-cased (quoted identifiers kept as written), stopping at '=' or '('. */
-    private static List<String> words(String stmt, int max) {
-        List<String> out = new ArrayList<>();
-        int i = 0;
-        int n = stmt.length();
-        while (i < n && out.size() < max) {
-            char c = stmt.charAt(i);
-            if (Character.isWhitespace(c)) {
-                i++;
-            } else if (c == '-' && i + 1 < n && stmt.charAt(i + 1) == '-') {
-                while (i < n && stmt.charAt(i) != '\n') {
-                    i++;
+                if (lx.kw("authorization")) {
+                    pin("session_authorization");
+                    return;
                 }
-            } else if (c == '/' && i + 1 < n && stmt.charAt(i + 1) == '*') {
-                int end = stmt.indexOf("*/", i + 2);
-                i = end < 0 ? n : end + 2;
-            } else if (c == '"') {
-                int end = stmt.indexOf('"', i + 1);
-                end = end < 0 ? n : end + 1;
-                out.add(stmt.substring(i, end));
-                i = end;
-            } else if (Character.isLetterOrDigit(c) || c == '_' || c == '.') {
-                int start = i;
-                while (i < n
-                        && (Character.isLetterOrDigit(stmt.charAt(i))
-                                || stmt.charAt(i) == '_'
-                                || stmt.charAt(i) == '.')) {
-                    i++;
-                }
-                out.add(stmt.substring(start, i).toLowerCase(Locale.ROOT));
+            }
+            if (lx.kw("transaction") || lx.kw("constraints")) {
+                return;
+            }
+            String name = settingName(lx);
+            if (name != null) {
+                setting(name);
+            }
+        }
+
+        private void reset(SqlLexer lx) {
+            lx.next();
+            if (lx.kw("all")) {
+                resetAll = true;
+            } else if (lx.kw("session")) {
+                pin("session_authorization");
             } else {
-                break; // '=', '(', quotes of values: the words that matter come before
-            }
-        }
-        return out;
-    }
-
-    /** Splits at semicolons outside quotes, dollar quotes and comments. */
-    static List<String> split(String sql) {
-        List<String> out = new ArrayList<>(1);
-        int start = 0;
-        int n = sql.length();
-        int i = 0;
-        while (i < n) {
-            char c = sql.charAt(i);
-            if (c == '\'' || c == '"') {
-                int end = sql.indexOf(c, i + 1);
-                i = end < 0 ? n : end + 1;
-            } else if (c == '$') {
-                int tagEnd = sql.indexOf('$', i + 1);
-                if (tagEnd > 0
-                        && sql.substring(i + 1, tagEnd)
-                                .chars()
-                                .allMatch(ch -> Character.isLetterOrDigit(ch) || ch == '_')) {
-                    String tag = sql.substring(i, tagEnd + 1);
-                    int end = sql.indexOf(tag, tagEnd + 1);
-                    i = end < 0 ? n : end + tag.length();
-                } else {
-                    i++;
+                String name = settingName(lx);
+                if (name != null) {
+                    setting(name);
                 }
-            } else if (c == '-' && i + 1 < n && sql.charAt(i + 1) == '-') {
-                int end = sql.indexOf('\n', i);
-                i = end < 0 ? n : end;
-            } else if (c == '/' && i + 1 < n && sql.charAt(i + 1) == '*') {
-                int end = sql.indexOf("*/", i + 2);
-                i = end < 0 ? n : end + 2;
-            } else if (c == ';') {
-                out.add(sql.substring(start, i));
-                start = ++i;
-            } else {
-                i++;
             }
         }
-        if (start < n) {
-            out.add(sql.substring(start));
+
+        /**
+         * At a setting's name in SET or RESET: its canonical name (the special forms TIME ZONE, SCHEMA, NAMES, XML
+         * OPTION, and dotted custom names), or null when there is none.
+         */
+        private static String settingName(SqlLexer lx) {
+            if (lx.kw("time") && lx.nextKeywordsAre("zone", null, null)) {
+                return "timezone";
+            }
+            if (lx.kw("schema")) {
+                return "search_path";
+            }
+            if (lx.kw("names")) {
+                return "client_encoding";
+            }
+            if (lx.kw("xml") && lx.nextKeywordsAre("option", null, null)) {
+                return "xmloption";
+            }
+            String name = lx.identifier();
+            if (name == null) {
+                return null;
+            }
+            while (lx.nextIsPunct('.')) {
+                lx.next();
+                lx.next();
+                String part = lx.identifier();
+                if (part == null) {
+                    return null;
+                }
+                name = name + "." + part;
+            }
+            return name;
         }
-        return out;
+
+        /** DECLARE name ... CURSOR ... FOR query: pins when WITH HOLD comes before FOR. */
+        private void declare(SqlLexer lx) {
+            while (lx.next() != SqlLexer.END && !lx.atStatementEnd() && !lx.kw("for")) {
+                if (lx.kw("with") && lx.nextKeywordsAre("hold", null, null)) {
+                    pin("with_hold_cursor");
+                }
+            }
+            if (lx.kw("for")) {
+                lx.next();
+                calls(lx, false);
+            }
+        }
+
+        /** At the word after CREATE: [OR REPLACE] [GLOBAL | LOCAL] TEMP | TEMPORARY. */
+        private static boolean temporary(SqlLexer lx) {
+            if (lx.kw("or") && lx.nextKeywordsAre("replace", null, null)) {
+                lx.next();
+                lx.next();
+            }
+            if (lx.kw("global") || lx.kw("local")) {
+                lx.next();
+            }
+            return lx.kw("temp") || lx.kw("temporary");
+        }
+
+        /** DO [LANGUAGE l] 'body' [LANGUAGE l]: the body is read for what pins. */
+        private void doBlock(SqlLexer lx, int depth) {
+            while (lx.next() != SqlLexer.END && !lx.atStatementEnd()) {
+                if (lx.type() == SqlLexer.STRING && depth < MAX_DEPTH) {
+                    String body = lx.stringValue();
+                    if (body != null) {
+                        body(new SqlLexer(body), depth + 1);
+                    }
+                }
+            }
+        }
+
+        /**
+         * A procedural body (PL/pgSQL and the like): not SQL statements separated by ';' alone, so it is searched
+         * as a whole for calls and for CREATE TEMP; its settings are read back anyway.
+         */
+        private void body(SqlLexer lx, int depth) {
+            while (lx.next() != SqlLexer.END) {
+                if (lx.kw("create")) {
+                    lx.next();
+                    if (temporary(lx)) {
+                        pin("temp_table");
+                    }
+                }
+                if (lx.kw("listen")) {
+                    pin("listen");
+                }
+                call(lx);
+            }
+        }
+
+        /**
+         * The rest of a statement: function calls that change the session anywhere in it, and (in a query)
+         * {@code INTO TEMP}, which creates a temporary table.
+         */
+        private void calls(SqlLexer lx, boolean query) {
+            while (!lx.atStatementEnd()) {
+                if (query && lx.kw("into")) {
+                    lx.next();
+                    if (lx.kw("local") || lx.kw("global")) {
+                        lx.next();
+                    }
+                    if (lx.kw("temp") || lx.kw("temporary")) {
+                        pin("temp_table");
+                    }
+                    continue;
+                }
+                call(lx);
+                if (!lx.atStatementEnd()) {
+                    lx.next();
+                }
+            }
+        }
+
+        /** At any token: a call of a session lock function or of set_config. Leaves the lexer on the name. */
+        private void call(SqlLexer lx) {
+            int t = lx.type();
+            if ((t != SqlLexer.WORD && t != SqlLexer.QUOTED_IDENT) || !lx.nextIsPunct('(')) {
+                return;
+            }
+            for (String f : SESSION_LOCK_FUNCTIONS) {
+                if (lx.nameIs(f)) {
+                    pin("advisory_lock");
+                    return;
+                }
+            }
+            if (lx.nameIs("set_config")) {
+                setConfig(lx);
+            }
+        }
+
+        /**
+         * At {@code set_config}: with a constant name and a constant false (session-wide), it is a SET of that name
+         * (whatever the value: it is read back); with a constant true it lasts the transaction only; anything else
+         * may change any setting. Stops inside the call, never past the statement's end.
+         */
+        private void setConfig(SqlLexer lx) {
+            lx.next(); // (
+            lx.next();
+            String name = lx.type() == SqlLexer.STRING ? lx.stringValue() : null;
+            lx.next();
+            if (name == null || name.isEmpty() || !lx.isPunct(',')) {
+                unknownSettings = true;
+                return;
+            }
+            int depth = 0;
+            while (true) {
+                lx.next();
+                if (lx.atStatementEnd()) {
+                    unknownSettings = true;
+                    return;
+                }
+                if (lx.isPunct('(')) {
+                    depth++;
+                } else if (lx.isPunct(')')) {
+                    if (depth-- == 0) {
+                        unknownSettings = true;
+                        return;
+                    }
+                } else if (depth == 0 && lx.isPunct(',')) {
+                    break;
+                }
+            }
+            lx.next();
+            int local = -1;
+            if (lx.valueIs("false") || lx.valueIs("f") || lx.valueIs("off") || lx.valueIs("no")) {
+                local = 0;
+            } else if (lx.valueIs("true") || lx.valueIs("t") || lx.valueIs("on") || lx.valueIs("yes")) {
+                local = 1;
+            }
+            if (local >= 0 && (lx.nextIsPunct(')'))) {
+                lx.next();
+            } else {
+                local = -1;
+            }
+            if (local == 0) {
+                setting(name.toLowerCase(Locale.ROOT));
+            } else if (local < 0) {
+                unknownSettings = true;
+            }
+        }
     }
 }

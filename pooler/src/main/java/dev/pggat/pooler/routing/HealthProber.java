@@ -3,6 +3,7 @@ package dev.pggat.pooler.routing;
 import dev.pggat.pooler.backend.ServerAddress;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerConnector;
+import dev.pggat.pooler.backend.ServerQuery;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.routing.EndpointState.Health;
 import dev.pggat.pooler.routing.EndpointState.Observation;
@@ -288,23 +289,24 @@ public final class HealthProber implements AutoCloseable {
         void query() {
             ServerConnection c = connection;
             long t0 = System.nanoTime();
-            SimpleQuery.run(c, PROBE_SQL, settings.timeout()).addListener((Future<List<String>> f) -> {
+            ServerQuery.simple(c, PROBE_SQL, settings.timeout()).addListener((Future<ServerQuery.Result> f) -> {
                 if (stopped) {
                     return;
                 }
-                if (!f.isSuccess()) {
+                if (!f.isSuccess() || f.getNow().failed()) {
                     c.abort();
                     connection = null;
-                    failed(f.cause());
+                    failed(f.isSuccess() ? f.getNow().error() : f.cause());
                     return;
                 }
                 long now = System.nanoTime();
+                List<String> row = f.getNow().firstRow();
                 try {
-                    succeeded(f.getNow(), now - t0, now);
+                    succeeded(row, now - t0, now);
                 } catch (RuntimeException e) {
                     c.abort();
                     connection = null;
-                    failed(new IllegalStateException("unexpected probe answer " + f.getNow() + ": " + e.getMessage()));
+                    failed(new IllegalStateException("unexpected probe answer " + row + ": " + e.getMessage()));
                     return;
                 }
                 if (c.expired(now)) {

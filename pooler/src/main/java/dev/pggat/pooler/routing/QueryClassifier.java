@@ -2,6 +2,7 @@ package dev.pggat.pooler.routing;
 
 import dev.pggat.pooler.routing.RouteHint.Reason;
 import dev.pggat.pooler.routing.RouteHint.SessionAccess;
+import dev.pggat.pooler.sql.SqlLexer;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashSet;
@@ -11,7 +12,7 @@ import java.util.Set;
 
 /**
  * Tells from the SQL text of a transaction's first Query whether it may run on a replica, without a full parser:
- * it scans tokens (see {@link SqlScanner}) and looks at statement keywords and a few patterns. It runs once per
+ * it scans tokens (see {@link SqlLexer}) and looks at statement keywords and a few patterns. It runs once per
  * transaction on the hot path, so it uses no regular expressions and allocates one small object per call.
  *
  * <p>Reads are SELECT, WITH ... SELECT, VALUES, TABLE, SHOW, EXPLAIN of a read, COPY ... TO, DECLARE of a read
@@ -113,9 +114,9 @@ public final class QueryClassifier {
         }
         String name = raw.toLowerCase(Locale.ROOT);
         int stop = name.endsWith("*") ? name.length() - 1 : name.length();
-        boolean ok = stop > 0 && SqlScanner.identStart(name.charAt(0));
+        boolean ok = stop > 0 && SqlLexer.identStart(name.charAt(0));
         for (int i = 1; ok && i < stop; i++) {
-            ok = SqlScanner.identPart(name.charAt(i));
+            ok = SqlLexer.identPart(name.charAt(i));
         }
         if (!ok) {
             throw new IllegalArgumentException("primary function name '" + raw + "' is not accepted: accepted are SQL"
@@ -126,7 +127,7 @@ public final class QueryClassifier {
     }
 
     /** Classifies with a read-write session default and standard_conforming_strings on. */
-    public RouteHint classify(String sql) {
+    public RouteHint classify(CharSequence sql) {
         return classify(sql, false, true);
     }
 
@@ -134,7 +135,7 @@ public final class QueryClassifier {
      * @param sessionReadOnly whether the session's default transaction access mode is READ ONLY (kept by the
      *     session from earlier {@link RouteHint#sessionAccess()} results or default_transaction_read_only)
      */
-    public RouteHint classify(String sql, boolean sessionReadOnly) {
+    public RouteHint classify(CharSequence sql, boolean sessionReadOnly) {
         return classify(sql, sessionReadOnly, true);
     }
 
@@ -142,11 +143,11 @@ public final class QueryClassifier {
      * @param standardConformingStrings the session's standard_conforming_strings (a ParameterStatus the server
      *     reports); when off, a backslash escapes a quote in '...' literals
      */
-    public RouteHint classify(String sql, boolean sessionReadOnly, boolean standardConformingStrings) {
+    public RouteHint classify(CharSequence sql, boolean sessionReadOnly, boolean standardConformingStrings) {
         return new Run(sql, standardConformingStrings, sessionReadOnly).classify();
     }
 
-    boolean isPrimaryFunction(String sql, int start, int end, boolean quoted) {
+    boolean isPrimaryFunction(CharSequence sql, int start, int end, boolean quoted) {
         int h = hash(sql, start, end, !quoted) & mask;
         int n = end - start;
         while (true) {
@@ -167,7 +168,7 @@ public final class QueryClassifier {
         return false;
     }
 
-    private static boolean matches(String sql, int start, String lower, int n, boolean quoted) {
+    private static boolean matches(CharSequence sql, int start, String lower, int n, boolean quoted) {
         for (int i = 0; i < n; i++) {
             char c = sql.charAt(start + i);
             if (!quoted && c >= 'A' && c <= 'Z') {
@@ -180,7 +181,7 @@ public final class QueryClassifier {
         return true;
     }
 
-    private static int hash(String s, int start, int end, boolean fold) {
+    private static int hash(CharSequence s, int start, int end, boolean fold) {
         int h = 0;
         for (int i = start; i < end; i++) {
             char c = s.charAt(i);
@@ -193,7 +194,7 @@ public final class QueryClassifier {
     }
 
     /** One classification: the scanner plus what has been learned so far. */
-    private final class Run extends SqlScanner {
+    private final class Run extends SqlLexer {
         private Reason write;
         private int statements;
         private boolean open;
@@ -201,7 +202,7 @@ public final class QueryClassifier {
         private boolean sessionReadOnly;
         private SessionAccess sessionChange = SessionAccess.UNCHANGED;
 
-        Run(String sql, boolean standardConformingStrings, boolean sessionReadOnly) {
+        Run(CharSequence sql, boolean standardConformingStrings, boolean sessionReadOnly) {
             super(sql, standardConformingStrings);
             this.sessionReadOnly = sessionReadOnly;
         }
@@ -215,9 +216,9 @@ public final class QueryClassifier {
                 statement();
             }
             Reason reason;
-            if (primaryHint) {
+            if (primaryHint()) {
                 reason = Reason.PRIMARY_COMMENT;
-            } else if (replicaHint) {
+            } else if (replicaHint()) {
                 reason = Reason.REPLICA_COMMENT;
             } else if (write != null) {
                 reason = write;
@@ -241,7 +242,7 @@ public final class QueryClassifier {
 
         /** Handles the statement starting at the current token and stops on its ';' or the end. */
         private void statement() {
-            if (type == WORD) {
+            if (type() == WORD) {
                 if (kw("select") || kw("values") || kw("table")) {
                     readStatement(false);
                     return;
@@ -310,12 +311,6 @@ public final class QueryClassifier {
             skipStatement();
         }
 
-        private void skipStatement() {
-            while (!atStatementEnd()) {
-                next();
-            }
-        }
-
         /**
          * A query that reads unless it locks rows, selects INTO, modifies data in WITH, or calls a primary
          * function. In a WITH statement, INSERT/UPDATE/DELETE/MERGE right after the CTE list is its main statement.
@@ -327,15 +322,15 @@ public final class QueryClassifier {
             while (!atStatementEnd()) {
                 boolean opens = false;
                 boolean closes = false;
-                if (type == PUNCT) {
-                    if (punct == '(') {
+                if (type() == PUNCT) {
+                    if (punct() == '(') {
                         depth++;
                         opens = true;
-                    } else if (punct == ')') {
+                    } else if (punct() == ')') {
                         depth--;
                         closes = true;
                     }
-                } else if (type == WORD) {
+                } else if (type() == WORD) {
                     if (kw("for")) {
                         if (nextKeywordsAre("update", null, null)
                                 || nextKeywordsAre("share", null, null)
@@ -351,10 +346,10 @@ public final class QueryClassifier {
                         } else if (with && depth == 0 && afterClose) {
                             write(Reason.WRITE_STATEMENT);
                         }
-                    } else if (nextIsPunct('(') && isPrimaryFunction(sql, start, end, false)) {
+                    } else if (nextIsPunct('(') && isPrimaryFunction(sql(), start(), end(), false)) {
                         write(Reason.PRIMARY_FUNCTION);
                     }
-                } else if (type == QUOTED_IDENT && nextIsPunct('(') && isPrimaryFunction(sql, start, end, true)) {
+                } else if (type() == QUOTED_IDENT && nextIsPunct('(') && isPrimaryFunction(sql(), start(), end(), true)) {
                     write(Reason.PRIMARY_FUNCTION);
                 }
                 afterOpen = opens;

@@ -83,6 +83,33 @@ class ConfigReloaderTest {
     }
 
     @Test
+    void aDatabaseWithItsOwnLimitsMovesAndTheNextReloadFindsNothingToRestart(@TempDir Path dir) throws Exception {
+        int primary = TestPostgres.shared().primary().port();
+        int other = TestPostgres.replicated().primary().port();
+        String limits = """
+                    maxDatabaseConnections: 7
+                    reservePoolSize: 2
+                    reservePoolTimeout: 3s
+                    preparedStatementCacheSize: 50
+                """;
+        Path file = dir.resolve("pggat.yaml");
+        Files.writeString(file, yaml(primary).replace("    users:\n", limits + "    users:\n"));
+        PoolerConfig cfg = ConfigLoader.load(file, Map.of());
+        assertThat(cfg.databases().get("appdb").limits().maxDatabaseConnections())
+                .isEqualTo(7);
+        try (Pooler pooler = new Pooler(cfg, 2).start();
+                ConfigReloader reloader = new ConfigReloader(file, Map.of(), pooler, cfg)) {
+            Files.writeString(file, yaml(other).replace("    users:\n", limits + "    users:\n"));
+            ConfigReloader.Outcome moved = reloader.reload();
+            assertThat(moved.applied()).containsExactly("databases.appdb.endpoints");
+            assertThat(moved.needRestart()).isEmpty();
+            // The running configuration kept the database's limits: the same file is no change at all.
+            assertThat(reloader.reload()).isEqualTo(new ConfigReloader.Outcome(true, List.of(), List.of()));
+            assertThat(serverPort(pooler)).isEqualTo(other);
+        }
+    }
+
+    @Test
     void changesThatNeedARestartAreNamedUntilTheFileMatchesWhatRunsAgain(@TempDir Path dir) throws Exception {
         int port = TestPostgres.shared().primary().port();
         Path file = dir.resolve("pggat.yaml");
