@@ -106,7 +106,10 @@ public final class ServerQuery implements ServerListener {
                 .writeInt(p.length)
                 .writeBytes(p)
                 .writeShort(0);
-        out.writeByte(ProtocolConstants.EXECUTE).writeInt(4 + 1 + 4).writeByte(0).writeInt(maxRows);
+        out.writeByte(ProtocolConstants.EXECUTE)
+                .writeInt(4 + 1 + 4)
+                .writeByte(0)
+                .writeInt(maxRows);
         out.writeByte(ProtocolConstants.SYNC).writeInt(4);
     }
 
@@ -196,8 +199,7 @@ public final class ServerQuery implements ServerListener {
 
     @Override
     public void onClosed(ServerConnection s, Throwable cause) {
-        fail(new ServerError(
-                SqlState.CONNECTION_FAILURE, "server " + where() + " closed the connection", true, cause));
+        fail(new ServerError(SqlState.CONNECTION_FAILURE, "server " + where() + " closed the connection", true, cause));
     }
 
     private static List<String> dataRow(ByteBuf frame) {

@@ -3,7 +3,6 @@ package dev.pggat.pooler.frontend;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.backend.ServerListener;
-import dev.pggat.pooler.config.RoutingConfig;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolCallback;
 import dev.pggat.pooler.pool.PoolSettings;
@@ -13,9 +12,10 @@ import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.ProtocolException;
+import dev.pggat.pooler.protocol.ReadyForQuery;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.EndpointState;
-import dev.pggat.pooler.routing.RouteHint;
+import dev.pggat.pooler.routing.RouteStage;
 import dev.pggat.pooler.routing.Router;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
@@ -30,7 +30,6 @@ import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -49,22 +48,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         implements ServerListener, PoolCallback, ListenRelay.Subscriber {
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
     public static final String NAME = "pg-client";
-    private static final String READ_ONLY_SQLSTATE = "25006";
-    /** Metric labels per classification reason, made once (routing runs per transaction). */
-    private static final String[] REPLICA_REASONS = reasons("replica:");
-
-    private static final String[] PRIMARY_REASONS = reasons("primary:");
-
-    private static String[] reasons(String prefix) {
-        RouteHint.Reason[] all = RouteHint.Reason.values();
-        String[] out = new String[all.length];
-        for (RouteHint.Reason r : all) {
-            out[r.ordinal()] = prefix + r.name().toLowerCase(Locale.ROOT);
-        }
-        return out;
-    }
-    /** Past this much buffered for a replay, a transaction on a replica is no longer replayed on the primary. */
-    private static final int MAX_REPLAY_BYTES = 1 << 20;
 
     private enum State {
         STARTING,
@@ -74,15 +57,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         CLOSED
     }
 
-    /** What the client asked for with target_session_attrs (or pggat.route). */
-    private enum Target {
-        AUTO,
-        PRIMARY,
-        REPLICA_ONLY,
-        PREFER_REPLICA
-    }
-
     private final FrontendContext context;
+    private final java.util.function.Consumer<ByteBuf> writeToClient = this::write;
     private ChannelHandlerContext ctx;
     private EventLoop loop;
     private State state = State.STARTING;
@@ -92,12 +68,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private final Router.User user;
     private final Router.Database db;
     private final boolean sessionMode;
-    private final boolean readYourWrites;
-    private final Target target;
-    /** Session parameters this client wants on any server it runs on (startup values, then reported changes). */
-    private Map<String, String> wanted;
-    /** Bumped whenever {@link #wanted} changes, so a server can tell whether it still matches. */
-    private int wantedVersion;
+    /** The routing stage: which endpoint each transaction runs on, read-your-writes, 25006 replay. */
+    private final RouteStage routing;
+    /** The session-parameters stage: wanted settings, their sync onto servers, SET/RESET tracking, pins. */
+    private final SessionParameters parameters;
 
     private int keyProcessId;
     private int keySecret;
@@ -121,35 +95,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private boolean extendedOpen;
     /** ReadyForQuery messages that end queries the pooler sent itself; their replies are eaten. */
     private int poolerQueries;
-    /** The pooler's query in flight reads the primary's WAL position after a write (read-your-writes). */
-    private boolean capturingLsn;
 
-    /** Default access of the session's transactions as the client set it (SET SESSION CHARACTERISTICS ...). */
-    private boolean sessionReadOnly;
-    /** The current transaction runs on the primary because it may write. */
-    private boolean onPrimaryForWrite;
-    /** WAL position of this client's last write; its reads go to replicas that replayed at least this far. */
-    private long lastWriteLsn;
-    /** Client frames sent to a replica in this transaction, kept to replay it on the primary after a 25006. */
-    private ArrayDeque<ByteBuf> replayFrames;
-
-    private int replayBytes;
-    /** Server frames held back while a replica transaction may still turn out to need the primary. */
-    private ArrayDeque<ByteBuf> held;
-    /** A 25006 came back from a replica: everything until the server is idle again is dropped, then replayed. */
-    private boolean replaying;
     /** A cancel arrived while the client's extended batch was queued: frames are dropped up to its Sync. */
     private boolean cancelUntilSync;
 
-    /** What the client asked for at startup: RESET and RESET ALL go back to these values, as in PostgreSQL. */
-    private final Map<String, String> startupWanted;
-    /** Transaction mode: settings the current transaction may have changed (SET/RESET), read back at its end. */
-    private final java.util.LinkedHashSet<String> settingsTouched = new java.util.LinkedHashSet<>();
-
-    private java.util.List<String> capturingSettings;
-    private boolean resetAllSeen;
-    /** Why this transaction-mode client keeps its server for the rest of its session (null: it does not). */
-    private String pinned;
     /** Running the pooler's own queries that end a transaction (settings, DEALLOCATE, WAL position). */
     private boolean afterTransaction;
 
@@ -189,11 +138,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         this.user = user;
         this.db = user.database();
         this.sessionMode = db.settings().mode() == PoolSettings.PoolMode.SESSION;
-        this.readYourWrites = db.routing().consistency() == RoutingConfig.Consistency.READ_YOUR_WRITES;
         Map<String, String> w = new LinkedHashMap<>(wanted);
-        this.target = target(w.remove("target_session_attrs"), w.remove("pggat.route"));
-        this.wanted = w;
-        this.startupWanted = Map.copyOf(w);
+        this.routing = new RouteStage(user, databaseName, w.remove("target_session_attrs"), w.remove("pggat.route"));
+        this.parameters = new SessionParameters(this, w);
         PoolSettings settings = db.settings();
         this.timers = new SessionTimers(
                 new TimerOwner(),
@@ -223,19 +170,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
     }
 
-    private static Target target(String attrs, String route) {
-        String v = route != null ? route : attrs;
-        if (v == null) {
-            return Target.AUTO;
-        }
-        return switch (v.toLowerCase(Locale.ROOT)) {
-            case "read-write", "primary" -> Target.PRIMARY;
-            case "read-only", "standby", "replica" -> Target.REPLICA_ONLY;
-            case "prefer-standby", "prefer-replica" -> Target.PREFER_REPLICA;
-            default -> Target.AUTO;
-        };
-    }
-
     // ---------------------------------------------------------------- channel events
 
     @Override
@@ -251,7 +185,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     void start(Map<String, String> serverParams, ArrayDeque<ByteBuf> early) {
         context.sessions.add(this);
         Map<String, String> shown = new LinkedHashMap<>(serverParams);
-        for (Map.Entry<String, String> e : wanted.entrySet()) {
+        for (Map.Entry<String, String> e : parameters.wanted().entrySet()) {
             if (shown.containsKey(e.getKey())) {
                 shown.put(e.getKey(), e.getValue());
             }
@@ -359,7 +293,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             context.cancels.unregister(keyProcessId, this);
         }
         releasePending();
-        releaseReplay();
+        routing.releaseReplay();
         leaveListenRelay();
         if (listenTx != null) {
             listenTx.clear();
@@ -391,7 +325,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 && poolerQueries == 0
                 && !extendedOpen
                 && s.transactionStatus() == ProtocolConstants.TX_IDLE;
-        if (!clean || pinned != null) {
+        if (!clean || parameters.pinned() != null) {
             // Mid-transaction or mid-query: stop what runs, then close so the server rolls back and drops locks.
             // A pinned server holds what only closing it undoes (session locks, temporary tables, LISTEN).
             if (awaitingReady > 0) {
@@ -410,168 +344,72 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     // ---------------------------------------------------------------- routing and checkout
 
     private void checkOut() {
-        if (!route()) {
+        if (!routed(routing.route(pending.peekFirst()))) {
             return;
         }
         state = State.WAITING;
         user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
         ctx.channel().config().setAutoRead(false);
         waiter = pool.acquire(loop, this);
-        if (waiter != null && db.endpoints().endpoints().size() > 1) {
-            loop.schedule(this::recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+        if (waiter != null && routing.rechecks()) {
+            loop.schedule(recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
         }
     }
 
     private static final long RECHECK_MILLIS = 100;
+    private static final long PRIMARY_RETRY_MILLIS = 50;
+    private final Runnable recheckRoute = this::recheckRoute;
+    private final Runnable retryPrimary = this::retryPrimary;
 
-    /**
-     * While a client waits for a server, its endpoint may go down or stop being the primary (a failover the probes
-     * just saw): nothing has run yet, so it is routed again instead of waiting out queryWait on a dead server.
-     */
+    /** A client waiting for a server whose endpoint went stale is routed again: nothing has run yet. */
     private void recheckRoute() {
         if (state != State.WAITING || waiter == null || endpoint == null) {
             return;
         }
-        boolean stale = endpoint.observation().health() == EndpointState.Health.DOWN
-                || (onPrimaryForWrite && db.primary() != endpoint)
-                || pool.isClosed();
-        if (stale) {
+        if (routing.stale()) {
             waiter.cancel();
             waiter = null;
-            db.decided("rerouted:endpoint_unavailable");
-            if (route()) {
+            routing.rerouted("rerouted:endpoint_unavailable");
+            if (routed(routing.route(pending.peekFirst()))) {
                 waiter = pool.acquire(loop, this);
             }
         }
         if (state == State.WAITING && waiter != null) {
-            loop.schedule(this::recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+            loop.schedule(recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
         }
     }
 
     /**
-     * Picks the endpoint for the transaction (or session) that the first pending message begins, and sets
-     * {@link #pool}. Returns false when the session cannot go on now (it was closed, or waits for a primary).
+     * Acts on the routing stage's decision: sets {@link #pool} and returns true, or fails the client, or waits for a
+     * writable primary and returns false.
      */
-    private boolean route() {
-        onPrimaryForWrite = false;
-        releaseReplay();
-        boolean read;
-        String reason;
-        if (!db.splitsReads() || target == Target.PRIMARY) {
-            read = false;
-            reason = target == Target.PRIMARY ? "primary:requested" : "primary:only";
-        } else if (target == Target.REPLICA_ONLY || target == Target.PREFER_REPLICA) {
-            read = true;
-            reason = "replica:requested";
-        } else if (sessionMode) {
-            read = false;
-            reason = "primary:session";
-        } else {
-            RouteHint hint = classify(pending.peekFirst());
-            if (hint == null) {
-                read = false;
-                reason = "primary:unclassified";
-            } else {
-                sessionReadOnly = hint.sessionReadOnlyAfter(sessionReadOnly);
-                read = hint.replicaEligible();
-                reason =
-                        (read ? REPLICA_REASONS : PRIMARY_REASONS)[hint.reason().ordinal()];
+    private boolean routed(RouteStage.Outcome outcome) {
+        switch (outcome) {
+            case ROUTED -> {
+                pool = routing.pool();
+                endpoint = routing.endpoint();
+                return true;
             }
-        }
-        if (read) {
-            EndpointState replica = db.replica(readYourWrites ? lastWriteLsn : 0);
-            if (replica == null || (target == Target.REPLICA_ONLY && !db.eligibleReplica(replica, 0))) {
-                db.decided("replica:unavailable");
-                failPending(
-                        SqlState.CONNECTION_FAILURE,
-                        "no replica of database \"" + databaseName + "\" can serve this read now");
+            case FAILED -> {
+                failPending(SqlState.CONNECTION_FAILURE, routing.failure());
                 return false;
             }
-            if (!db.eligibleReplica(replica, readYourWrites ? lastWriteLsn : 0)) {
-                reason = "primary:fallback";
-                onPrimaryForWrite = false;
-            } else if (!sessionMode) {
-                // Kept until the first decisive reply, in case the replica refuses a write (25006).
-                replayFrames = new ArrayDeque<>(4);
-                replayBytes = 0;
+            default -> {
+                if (state == State.IDLE) {
+                    state = State.WAITING;
+                    user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
+                    ctx.channel().config().setAutoRead(false);
+                }
+                loop.schedule(retryPrimary, PRIMARY_RETRY_MILLIS, TimeUnit.MILLISECONDS);
+                return false;
             }
-            return useEndpoint(replica, reason);
         }
-        EndpointState primary = db.primary();
-        if (primary == null || !writable(primary)) {
-            return waitForPrimary(System.nanoTime() + db.routing().primaryWait().toNanos(), reason);
-        }
-        onPrimaryForWrite = true;
-        return useEndpoint(primary, reason);
     }
 
-    /** Unknown health (not probed yet) counts as usable: only a primary seen down or read-only makes writes wait. */
-    private static boolean writable(EndpointState s) {
-        EndpointState.Observation o = s.observation();
-        return o.health() != EndpointState.Health.DOWN
-                && (o.role() == null || o.role() == dev.pggat.pooler.config.Endpoint.Role.PRIMARY);
-    }
-
-    /** While no writable primary is known (failover), writes wait for one up to routing.primaryWait. */
-    private boolean waitForPrimary(long deadline, String reason) {
-        EndpointState primary = db.primary();
-        if (primary != null && writable(primary)) {
-            onPrimaryForWrite = true;
-            return useEndpoint(primary, reason);
+    private void retryPrimary() {
+        if (state == State.WAITING && waiter == null && server == null && routed(routing.waitedForPrimary())) {
+            waiter = pool.acquire(loop, this);
         }
-        if (System.nanoTime() >= deadline) {
-            db.decided("primary:unavailable");
-            failPending(
-                    SqlState.CONNECTION_FAILURE,
-                    "no writable primary for database \"" + databaseName + "\" (waited "
-                            + db.routing().primaryWait().toMillis() + " ms)");
-            return false;
-        }
-        if (state == State.IDLE) {
-            state = State.WAITING;
-            user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
-            ctx.channel().config().setAutoRead(false);
-        }
-        loop.schedule(
-                () -> {
-                    if (state == State.WAITING && waiter == null && server == null) {
-                        if (waitForPrimary(deadline, reason)) {
-                            waiter = pool.acquire(loop, this);
-                        }
-                    }
-                },
-                50,
-                TimeUnit.MILLISECONDS);
-        return false;
-    }
-
-    private boolean useEndpoint(EndpointState e, String reason) {
-        Pool p = user.pool(e);
-        if (p == null) {
-            failPending(SqlState.CONNECTION_FAILURE, "endpoint " + e.name() + " left the set; retry");
-            return false;
-        }
-        db.decided(reason);
-        pool = p;
-        endpoint = e;
-        return true;
-    }
-
-    private RouteHint classify(ByteBuf first) {
-        if (first == null) {
-            return null;
-        }
-        String sql;
-        byte type = Frames.type(first);
-        if (type == ProtocolConstants.QUERY) {
-            sql = Frames.queryText(first);
-        } else if (type == ProtocolConstants.PARSE) {
-            int body = Frames.bodyStart(first);
-            sql = Frames.cstring(first, Frames.skipCstring(first, body));
-        } else {
-            return null;
-        }
-        return db.classifier().classify(sql, sessionReadOnly);
     }
 
     @Override
@@ -635,8 +473,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return;
         }
         if (error.retryElsewhere() && state == State.WAITING) {
-            db.decided("rerouted:endpoint_removed");
-            if (route()) {
+            routing.rerouted("rerouted:endpoint_removed");
+            if (routed(routing.route(pending.peekFirst()))) {
                 waiter = pool.acquire(loop, this);
             }
             return;
@@ -656,48 +494,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         fatal(sqlState, message);
     }
 
-    /**
-     * Makes the server's session parameters what this client expects, pipelined in front of the client's own
-     * messages: set what differs, reset what an earlier client set and this one did not ask for.
-     */
+    /** The client's settings go in front of its own messages on the server it was given. */
     private void syncParameters(ServerConnection s) {
-        if (s.lastOwnedBy(this, wantedVersion)) {
-            // Back on the server it just left: its parameters are still this client's.
-            return;
+        String query = parameters.syncQuery(s);
+        if (query != null) {
+            poolerQuery(s, query);
         }
-        Map<String, String> applied = s.appliedParameters();
-        Map<String, String> reported = s.reportedParameters();
-        StringBuilder sql = null;
-        for (Map.Entry<String, String> e : wanted.entrySet()) {
-            String name = e.getKey();
-            String current = applied.containsKey(name) ? applied.get(name) : reported.get(name);
-            if (e.getValue().equals(current) || !StartupOptions.validName(name)) {
-                continue;
-            }
-            sql = sql == null ? new StringBuilder("SELECT ") : sql.append(", ");
-            sql.append("pg_catalog.set_config(")
-                    .append(StartupOptions.literal(name))
-                    .append(", ")
-                    .append(StartupOptions.literal(e.getValue()))
-                    .append(", false)");
-            applied.put(name, e.getValue());
-        }
-        StringBuilder reset = null;
-        for (var it = applied.entrySet().iterator(); it.hasNext(); ) {
-            String name = it.next().getKey();
-            if (!wanted.containsKey(name)) {
-                reset = reset == null ? new StringBuilder() : reset;
-                reset.append("; RESET ").append(quoteIdent(name));
-                it.remove();
-            }
-        }
-        if (sql == null && reset == null) {
-            return;
-        }
-        String query = sql == null
-                ? reset.substring(2)
-                : reset == null ? sql.toString() : sql.append(reset).toString();
-        poolerQuery(s, query);
     }
 
     private void poolerQuery(ServerConnection s, String query) {
@@ -705,16 +507,15 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         s.channel().write(Messages.query(ctx.alloc(), query), s.channel().voidPromise());
     }
 
-    private static String quoteIdent(String name) {
-        return '"' + name.replace("\"", "\"\"") + '"';
-    }
-
     private void forward(ByteBuf frame) {
         byte type = Frames.type(frame);
         if (!sessionMode && prepared.skipping(frame, type)) {
             return;
         }
-        if (listenTx != null && pinned == null && context.listenRelays != null && takeListen(frame, type)) {
+        if (listenTx != null
+                && parameters.pinned() == null
+                && context.listenRelays != null
+                && takeListen(frame, type)) {
             return;
         }
         boolean batchStart = awaitingReady == 0 && !extendedOpen;
@@ -749,15 +550,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             default -> {}
         }
         timers.fromClient(type, batchStart, awaitingReady);
-        if (replayFrames != null) {
-            replayBytes += frame.readableBytes();
-            if (replayBytes > MAX_REPLAY_BYTES) {
-                releaseReplay();
-            } else {
-                replayFrames.add(frame.retainedDuplicate());
-            }
-        }
-        if (!sessionMode && (type == ProtocolConstants.QUERY || type == ProtocolConstants.PARSE)) {
+        routing.fromClient(frame);
+        if (type == ProtocolConstants.QUERY || type == ProtocolConstants.PARSE) {
             noteSessionEffects(frame, type, aborted);
         }
         if (!sessionMode) {
@@ -792,13 +586,15 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (effect.isNone()) {
             return;
         }
-        settingsTouched.addAll(effect.settings());
-        resetAllSeen |= effect.resetAll();
+        parameters.note(effect, !sessionMode);
+        if (sessionMode) {
+            return;
+        }
         if (!effect.unlisten().isEmpty()) {
             unlistened(effect.unlisten());
         }
-        if (effect.pinReason() != null && pinned == null && !(aborted && "listen".equals(effect.pinReason()))) {
-            pinned = effect.pinReason();
+        if (!(aborted && "listen".equals(effect.pinReason())) && parameters.pin(effect.pinReason())) {
+            String pinned = parameters.pinned();
             context.pinned(pinned);
             log.info(
                     "client {} ({}@{}): keeps its server for the rest of its session ({}: state that cannot move"
@@ -823,24 +619,13 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return;
         }
         afterTransaction = true;
-        if (resetAllSeen) {
-            resetAllSeen = false;
+        String query = parameters.restoreQuery(s);
+        if (query == null) {
             // RESET ALL / DISCARD ALL: the server is back at its own defaults; the client at its startup values.
-            s.appliedParameters().clear();
-            wanted = new LinkedHashMap<>(startupWanted);
-            wantedVersion++;
+            query = parameters.readBackQuery(s);
         }
-        if (!settingsTouched.isEmpty()) {
-            capturingSettings = new java.util.ArrayList<>(settingsTouched);
-            settingsTouched.clear();
-            StringBuilder sql = new StringBuilder("SELECT ");
-            for (int i = 0; i < capturingSettings.size(); i++) {
-                sql.append(i == 0 ? "" : ", ")
-                        .append("pg_catalog.current_setting(")
-                        .append(StartupOptions.literal(capturingSettings.get(i)))
-                        .append(", true)");
-            }
-            poolerQuery(s, sql.toString());
+        if (query != null) {
+            poolerQuery(s, query);
             s.channel().flush();
             return;
         }
@@ -851,10 +636,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             s.channel().flush();
             return;
         }
-        if (readYourWrites && onPrimaryForWrite && db.splitsReads()) {
-            onPrimaryForWrite = false;
-            capturingLsn = true;
-            poolerQuery(s, "SELECT pg_catalog.pg_current_wal_lsn()");
+        String walPosition = routing.walPositionQuery();
+        if (walPosition != null) {
+            poolerQuery(s, walPosition);
             s.channel().flush();
             return;
         }
@@ -862,39 +646,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         releaseIfIdle(s);
     }
 
-    /** The values a settings read-back returned: they now follow the client, and this server has them. */
-    private void capturedSettings(ServerConnection s, ByteBuf dataRow) {
-        int pos = Frames.bodyStart(dataRow);
-        int cols = dataRow.getShort(pos);
-        pos += 2;
-        wanted = mutable(wanted);
-        for (int i = 0; i < cols && i < capturingSettings.size(); i++) {
-            int len = dataRow.getInt(pos);
-            pos += 4;
-            String name = capturingSettings.get(i);
-            if (len < 0) {
-                wanted.remove(name);
-                s.appliedParameters().remove(name);
-            } else {
-                String value = dataRow.toString(pos, len, java.nio.charset.StandardCharsets.UTF_8);
-                pos += len;
-                if (StartupOptions.validName(name)) {
-                    wanted.put(name, value);
-                    s.appliedParameters().put(name, value);
-                }
-            }
-        }
-        wantedVersion++;
-    }
-
     /** A reply for the client: held back while a replica transaction may still be replayed, else written. */
     private void toClient(ByteBuf f) {
-        if (replayFrames != null) {
-            if (held == null) {
-                held = new ArrayDeque<>(4);
-            }
-            held.add(f);
-        } else {
+        if (!routing.hold(f)) {
             ctx.write(f, ctx.voidPromise());
         }
     }
@@ -1345,9 +1099,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
     /** A frame the pooler answers itself is still part of what a replayed replica transaction sends again. */
     private void keepForReplay(ByteBuf frame) {
-        if (replayFrames != null) {
-            replayFrames.add(frame.retainedDuplicate());
-        }
+        routing.keep(frame);
     }
 
     /** The pooler's unnamed LISTEN statement is needed on the server: it is parsed there now. */
@@ -1545,7 +1297,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             poolerQueryReply(s, frame, type);
             return;
         }
-        if (replaying) {
+        if (routing.replaying()) {
             replayingReply(s, frame, type);
             return;
         }
@@ -1558,7 +1310,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (type == ProtocolConstants.COMMAND_COMPLETE) {
             commandComplete(frame);
         }
-        if (replayFrames != null && holdOrDecide(frame, type)) {
+        if ((frame = routing.fromServer(frame, type, writeToClient)) == null) {
             return;
         }
         if (type == ProtocolConstants.READY_FOR_QUERY) {
@@ -1566,16 +1318,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return;
         }
         if (type == ProtocolConstants.PARAMETER_STATUS) {
-            // The client changed a reported setting (SET application_name, SET TimeZone, or a rollback that
-            // undid one): it follows the client to its next server instead of staying on this one.
-            String name = Frames.cstring(frame, Frames.bodyStart(frame));
-            if (StartupOptions.followsClient(name)) {
-                String value = s.reportedParameters().get(name);
-                wanted = mutable(wanted);
-                wanted.put(name, value);
-                wantedVersion++;
-                s.appliedParameters().put(name, value);
-            }
+            parameters.parameterStatus(s, frame);
         }
         if (type == ProtocolConstants.ERROR_RESPONSE) {
             String severity = ErrorFields.parse(frame).severity();
@@ -1612,14 +1355,29 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             flushNotifications();
         }
         ctx.write(frame, ctx.voidPromise());
-        if (awaitingReady != 0 || extendedOpen || status != ProtocolConstants.TX_IDLE) {
+        if (awaitingReady != 0 || extendedOpen) {
+            return;
+        }
+        if (status != ProtocolConstants.TX_IDLE) {
+            if (status == ProtocolConstants.TX_IN_BLOCK) {
+                restoreParameters(s); // a RESET inside a transaction block gives the startup value at once too
+            }
             return;
         }
         if (!sessionMode) {
             endOfTransaction(s);
             return;
         }
+        restoreParameters(s);
         releaseIfIdle(s);
+    }
+
+    private void restoreParameters(ServerConnection s) {
+        String query = parameters.restoreQuery(s);
+        if (query != null) {
+            poolerQuery(s, query);
+            s.channel().flush();
+        }
     }
 
     /** At a transaction boundary: transaction mode gives the server back; session mode keeps it. */
@@ -1627,7 +1385,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (awaitingReady != 0 || extendedOpen || poolerQueries != 0) {
             return;
         }
-        if ((sessionMode || pinned != null) && !pool.isClosed()) {
+        if ((sessionMode || parameters.pinned() != null) && !pool.isClosed()) {
             // The server stays: whatever the client queued meanwhile goes to it now.
             ByteBuf f;
             while (state == State.ATTACHED && (f = pending.poll()) != null) {
@@ -1647,7 +1405,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.IDLE);
         s.listener(null);
         s.channel().config().setAutoRead(true);
-        s.lastOwner(this, wantedVersion);
+        s.lastOwner(this, parameters.version());
         if (s.hasCancelsInFlight()) {
             Pool p = pool;
             s.whenNoCancelsInFlight(() -> p.release(s));
@@ -1679,33 +1437,30 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
     }
 
-    private static Map<String, String> mutable(Map<String, String> m) {
-        return m instanceof LinkedHashMap ? m : new LinkedHashMap<>(m);
-    }
-
     /** Replies to the pooler's own queries: eaten, except that a failed parameter sync warns the client. */
     private void poolerQueryReply(ServerConnection s, ByteBuf frame, byte type) {
         try {
             if (type == ProtocolConstants.READY_FOR_QUERY) {
                 poolerQueries--;
-                s.transactionStatus(Frames.readyStatus(frame));
-                capturingSettings = null;
-                capturingLsn = false;
+                s.transactionStatus(ReadyForQuery.status(frame));
+                parameters.poolerQueryDone();
+                routing.poolerQueryDone();
                 if (poolerQueries == 0 && afterTransaction) {
                     endOfTransaction(s);
                 }
-            } else if (type == ProtocolConstants.DATA_ROW && capturingSettings != null) {
-                capturedSettings(s, frame);
-            } else if (type == ProtocolConstants.DATA_ROW && capturingLsn) {
-                lastWriteLsn = Math.max(lastWriteLsn, parseLsn(frame));
+            } else if (type == ProtocolConstants.PARAMETER_STATUS && parameters.restoring()) {
+                // The client's own value is back; the client is not told between queries (drivers such as pgjdbc
+                // take a ParameterStatus outside a query's replies for a protocol error).
+                parameters.parameterStatus(s, frame);
+            } else if (type == ProtocolConstants.DATA_ROW && parameters.capturing()) {
+                parameters.captured(s, frame);
+            } else if (type == ProtocolConstants.DATA_ROW && routing.capturingWalPosition()) {
+                routing.walPosition(frame);
             } else if (type == ProtocolConstants.ERROR_RESPONSE && !afterTransaction) {
                 ErrorFields err = ErrorFields.parse(frame);
                 // A value the server rejects (PostgreSQL would have refused the connection): stop asking for it,
                 // and warn the client instead of failing its query.
-                s.appliedParameters().clear();
-                wanted = mutable(wanted);
-                wanted.keySet().removeIf(k -> !s.reportedParameters().containsKey(k));
-                wantedVersion++;
+                parameters.rejected(s);
                 ctx.write(Messages.noticeResponse(
                         ctx.alloc(),
                         "WARNING",
@@ -1717,71 +1472,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
     }
 
-    /** An LSN like "16/B374D848" from a one-column DataRow. */
-    static long parseLsn(ByteBuf dataRow) {
-        int pos = Frames.bodyStart(dataRow) + 2;
-        int len = dataRow.getInt(pos);
-        if (len <= 0) {
-            return 0;
-        }
-        String text = dataRow.toString(pos + 4, len, java.nio.charset.StandardCharsets.US_ASCII);
-        int slash = text.indexOf('/');
-        if (slash < 0) {
-            return 0;
-        }
-        return (Long.parseLong(text.substring(0, slash), 16) << 32) | Long.parseLong(text.substring(slash + 1), 16);
-    }
-
     // ---------------------------------------------------------------- replay of reads that turned out to write
-
-    /**
-     * While a transaction on a replica has not shown the client anything decisive, replies are held. Returns true
-     * when the frame was held or consumed here.
-     */
-    private boolean holdOrDecide(ByteBuf frame, byte type) {
-        switch (type) {
-            case ProtocolConstants.PARSE_COMPLETE,
-                    ProtocolConstants.BIND_COMPLETE,
-                    ProtocolConstants.PARAMETER_DESCRIPTION,
-                    ProtocolConstants.ROW_DESCRIPTION,
-                    ProtocolConstants.NO_DATA,
-                    ProtocolConstants.CLOSE_COMPLETE,
-                    ProtocolConstants.PARAMETER_STATUS,
-                    ProtocolConstants.NOTICE_RESPONSE -> {
-                if (held == null) {
-                    held = new ArrayDeque<>(4);
-                }
-                held.add(frame);
-                return true;
-            }
-            case ProtocolConstants.ERROR_RESPONSE -> {
-                if (READ_ONLY_SQLSTATE.equals(ErrorFields.parse(frame).sqlState())) {
-                    // The replica refused a write before the client saw anything: redo it all on the primary.
-                    frame.release();
-                    releaseHeld();
-                    replaying = true;
-                    db.decided("replayed:25006");
-                    return true;
-                }
-                flushHeld();
-                return false;
-            }
-            default -> {
-                flushHeld();
-                return false;
-            }
-        }
-    }
-
-    private void flushHeld() {
-        if (held != null) {
-            ByteBuf f;
-            while ((f = held.poll()) != null) {
-                ctx.write(f, ctx.voidPromise());
-            }
-        }
-        releaseReplay();
-    }
 
     /** After a 25006: drop the replica's replies until it is idle, then send the kept frames to the primary. */
     private void replayingReply(ServerConnection s, ByteBuf frame, byte type) {
@@ -1800,9 +1491,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         } finally {
             frame.release();
         }
-        replaying = false;
-        ArrayDeque<ByteBuf> again = replayFrames;
-        replayFrames = null;
+        ArrayDeque<ByteBuf> again = routing.endReplay();
         server = null;
         endQuery();
         s.listener(null);
@@ -1821,35 +1510,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         state = State.WAITING;
         user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.WAITING);
         ctx.channel().config().setAutoRead(false);
-        EndpointState primary = db.primary();
-        if (primary == null || !writable(primary)) {
-            waitForPrimary(System.nanoTime() + db.routing().primaryWait().toNanos(), "primary:replay");
-            return;
-        }
-        onPrimaryForWrite = true;
-        if (useEndpoint(primary, "primary:replay")) {
+        if (routed(routing.replayOnPrimary())) {
             waiter = pool.acquire(loop, this);
         }
-    }
-
-    private void releaseHeld() {
-        if (held != null) {
-            ByteBuf f;
-            while ((f = held.poll()) != null) {
-                f.release();
-            }
-        }
-    }
-
-    private void releaseReplay() {
-        if (replayFrames != null) {
-            ByteBuf f;
-            while ((f = replayFrames.poll()) != null) {
-                f.release();
-            }
-            replayFrames = null;
-        }
-        releaseHeld();
     }
 
     private void serverClosed(ServerConnection s) {
@@ -2053,6 +1716,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         ctx.channel().config().setAutoRead(false);
         ctx.writeAndFlush(Messages.errorResponse(ctx.alloc(), "FATAL", sqlState, message))
                 .addListener(ChannelFutureListener.CLOSE);
+    }
+
+    private void write(ByteBuf frame) {
+        ctx.write(frame, ctx.voidPromise());
     }
 
     private void releasePending() {

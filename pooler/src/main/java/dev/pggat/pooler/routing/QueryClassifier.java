@@ -349,7 +349,9 @@ public final class QueryClassifier {
                     } else if (nextIsPunct('(') && isPrimaryFunction(sql(), start(), end(), false)) {
                         write(Reason.PRIMARY_FUNCTION);
                     }
-                } else if (type() == QUOTED_IDENT && nextIsPunct('(') && isPrimaryFunction(sql(), start(), end(), true)) {
+                } else if (type() == QUOTED_IDENT
+                        && nextIsPunct('(')
+                        && isPrimaryFunction(sql(), start(), end(), true)) {
                     write(Reason.PRIMARY_FUNCTION);
                 }
                 afterOpen = opens;

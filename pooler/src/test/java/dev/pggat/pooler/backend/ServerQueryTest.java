@@ -107,13 +107,13 @@ class ServerQueryTest {
     @Test
     void aParameterIsSentAsIsAndTheRowLimitSuspends() throws Exception {
         String tricky = "o'hara\"; DROP TABLE x; --";
-        ServerQuery.Result r = run(c -> ServerQuery.withParameter(
-                c, "SELECT $1::text || g FROM generate_series(1, 5) g", tricky, 2, null));
+        ServerQuery.Result r = run(c ->
+                ServerQuery.withParameter(c, "SELECT $1::text || g FROM generate_series(1, 5) g", tricky, 2, null));
         assertThat(r.failed()).isFalse();
         assertThat(r.rows()).containsExactly(List.of(tricky + "1"), List.of(tricky + "2"));
         assertThat(r.commandTags()).isEmpty(); // suspended at the limit: no CommandComplete
-        ServerQuery.Result all = run(c -> ServerQuery.withParameter(
-                c, "SELECT g FROM generate_series(1, $1::int) g", "3", 0, null));
+        ServerQuery.Result all =
+                run(c -> ServerQuery.withParameter(c, "SELECT g FROM generate_series(1, $1::int) g", "3", 0, null));
         assertThat(all.rowCount()).isEqualTo(3);
         assertThat(all.commandTags()).containsExactly("SELECT 3");
     }
@@ -159,8 +159,8 @@ class ServerQueryTest {
             }
             assertThat(f.await(20, TimeUnit.SECONDS)).isTrue();
             assertThat(f.isSuccess()).isFalse();
-            ExecutionException e = org.assertj.core.api.Assertions.catchThrowableOfType(
-                    () -> f.get(), ExecutionException.class);
+            ExecutionException e =
+                    org.assertj.core.api.Assertions.catchThrowableOfType(() -> f.get(), ExecutionException.class);
             assertThat(e.getCause()).isInstanceOf(ServerError.class);
         }
     }

@@ -23,12 +23,15 @@ class SessionStatementsTest {
     void everyStatementOfAQueryIsAnalysedNotOnlyTheFirst() {
         assertThat(analyse("BEGIN; SET work_mem = '7777kB'; COMMIT").settings()).containsExactly("work_mem");
         assertThat(analyse("SELECT 1; RESET search_path").settings()).containsExactly("search_path");
-        assertThat(analyse("select 1;set statement_timeout to 5; set Lock_Timeout=3").settings())
+        assertThat(analyse("select 1;set statement_timeout to 5; set Lock_Timeout=3")
+                        .settings())
                 .containsExactly("statement_timeout", "lock_timeout");
-        assertThat(analyse("BEGIN; SELECT pg_advisory_lock(1); COMMIT").pinReason()).isEqualTo("advisory_lock");
+        assertThat(analyse("BEGIN; SELECT pg_advisory_lock(1); COMMIT").pinReason())
+                .isEqualTo("advisory_lock");
         assertThat(analyse("SELECT 1; DISCARD ALL").resetAll()).isTrue();
         assertThat(analyse("SELECT 1; RESET ALL").resetAll()).isTrue();
-        assertThat(analyse("/* c */ SELECT 1; CREATE TEMP TABLE t (a int)").pinReason()).isEqualTo("temp_table");
+        assertThat(analyse("/* c */ SELECT 1; CREATE TEMP TABLE t (a int)").pinReason())
+                .isEqualTo("temp_table");
     }
 
     @Test
@@ -41,7 +44,8 @@ class SessionStatementsTest {
         assertThat(analyse("SET SESSION work_mem = 1").settings()).containsExactly("work_mem");
         assertThat(analyse("SET myapp.Tenant = 'a'").settings()).containsExactly("myapp.tenant");
         assertThat(analyse("SET \"MyApp\".\"x\" = 'a'").settings()).containsExactly("MyApp.x");
-        assertThat(analyse("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").settings())
+        assertThat(analyse("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                        .settings())
                 .containsExactly(
                         "default_transaction_isolation",
                         "default_transaction_read_only",
@@ -63,13 +67,16 @@ class SessionStatementsTest {
     void setConfigWithConstantsIsASetOfThatName() {
         assertThat(analyse("SELECT set_config('work_mem','7777kB', false)").settings())
                 .containsExactly("work_mem");
-        assertThat(analyse("SELECT pg_catalog.set_config('Search_Path', $1, false)").settings())
+        assertThat(analyse("SELECT pg_catalog.set_config('Search_Path', $1, false)")
+                        .settings())
                 .containsExactly("search_path");
         assertThat(analyse("select 1, \"set_config\"('a.b', 'x' || 'y', 'f')").settings())
                 .containsExactly("a.b");
-        assertThat(analyse("SELECT set_config($$statement_timeout$$, (SELECT '5s'), off)").settings())
+        assertThat(analyse("SELECT set_config($$statement_timeout$$, (SELECT '5s'), off)")
+                        .settings())
                 .containsExactly("statement_timeout");
-        assertThat(analyse("UPDATE t SET a = set_config('work_mem', '1MB', false)").settings())
+        assertThat(analyse("UPDATE t SET a = set_config('work_mem', '1MB', false)")
+                        .settings())
                 .containsExactly("work_mem");
         assertThat(analyse("SELECT set_config('work_mem','1MB', false)").unknownSettings())
                 .isFalse();
@@ -105,15 +112,18 @@ class SessionStatementsTest {
                 .isEqualTo("temp_table");
         assertThat(analyse("DO $$BEGIN PERFORM pg_advisory_xact_lock(1); END$$").pinReason())
                 .isNull();
-        assertThat(analyse("DO $$BEGIN RAISE NOTICE 'pg_advisory_lock(1)'; END$$").pinReason())
+        assertThat(analyse("DO $$BEGIN RAISE NOTICE 'pg_advisory_lock(1)'; END$$")
+                        .pinReason())
                 .isNull();
     }
 
     @Test
     void sessionAdvisoryLocksPinAndTransactionLocksDoNot() {
-        assertThat(analyse("SELECT pg_advisory_lock(1), pg_advisory_xact_lock(2)").pinReason())
+        assertThat(analyse("SELECT pg_advisory_lock(1), pg_advisory_xact_lock(2)")
+                        .pinReason())
                 .isEqualTo("advisory_lock");
-        assertThat(analyse("SELECT pg_catalog.pg_try_advisory_lock_shared(1, 2)").pinReason())
+        assertThat(analyse("SELECT pg_catalog.pg_try_advisory_lock_shared(1, 2)")
+                        .pinReason())
                 .isEqualTo("advisory_lock");
         assertThat(analyse("SELECT PG_ADVISORY_LOCK (1)").pinReason()).isEqualTo("advisory_lock");
         assertThat(analyse("select \"pg_advisory_lock\"(1)").pinReason()).isEqualTo("advisory_lock");
@@ -195,7 +205,8 @@ class SessionStatementsTest {
                 b.release();
             }
         }
-        assertThat(analyse("SET \"Ünï\" = 1; SELECT set_config('é.x', 'ü', false)").settings())
+        assertThat(analyse("SET \"Ünï\" = 1; SELECT set_config('é.x', 'ü', false)")
+                        .settings())
                 .containsExactly("Ünï", "é.x");
     }
 
@@ -215,7 +226,9 @@ class SessionStatementsTest {
                 }
             }
             String sql = sb.toString();
-            assertThat(SessionStatements.analyse(sql, random.nextBoolean())).as(sql).isNotNull();
+            assertThat(SessionStatements.analyse(sql, random.nextBoolean()))
+                    .as(sql)
+                    .isNotNull();
         }
     }
 
