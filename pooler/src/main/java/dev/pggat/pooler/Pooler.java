@@ -2,7 +2,6 @@ package dev.pggat.pooler;
 
 import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import dev.pggat.pooler.admin.AdminServer;
-import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.frontend.CancelRegistry;
@@ -16,6 +15,7 @@ import dev.pggat.pooler.net.Transport;
 import dev.pggat.pooler.protocol.StartupDecoder;
 import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.tls.DirectTlsDetector;
 import dev.pggat.pooler.tls.ReloadingSslContext;
 import io.netty.bootstrap.ServerBootstrap;
@@ -91,6 +91,7 @@ public final class Pooler implements AutoCloseable {
                 config.limits().maxMessageSize(),
                 config.limits().maxClientConnections(),
                 config.timeouts().clientLogin());
+        frontend.strictSessionState(config.pools().strictSessionState());
         if (config.pools().listenRelay()) {
             frontend.listenRelays(
                     new ListenRelays(connector, workerGroup, config.pools().listenRelayMaxChannels()));

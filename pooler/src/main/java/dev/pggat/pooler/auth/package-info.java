@@ -4,8 +4,9 @@
  * towards clients ({@link dev.pggat.pooler.auth.ScramServer}) and the client side towards PostgreSQL ({@link
  * dev.pggat.pooler.auth.ScramClient}), including SCRAM-SHA-256-PLUS and the ClientKey recovered for pass-through.
  * Around them: the ordered client rules ({@link dev.pggat.pooler.auth.AuthRules}), the failed-login limiter, the
- * credential sources (files, auth query), what pass-through clients proved, and {@link
- * dev.pggat.pooler.auth.Security}, which bundles it all with the TLS contexts at run time. The wire state machines
- * that carry these messages are {@code frontend.LoginHandler} and {@code backend.BackendHandler}.
+ * credential files, what pass-through clients proved. It does no I/O towards servers and imports nothing of the data
+ * path, so both sides use it: {@code security.Security} bundles it with the TLS contexts and the auth query at run
+ * time. The wire state machines that carry these messages are {@code frontend.LoginHandler} and {@code
+ * backend.BackendHandler}.
  */
 package dev.pggat.pooler.auth;

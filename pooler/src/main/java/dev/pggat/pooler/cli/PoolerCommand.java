@@ -1,11 +1,11 @@
 package dev.pggat.pooler.cli;
 
 import dev.pggat.pooler.Pooler;
-import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.config.ConfigException;
 import dev.pggat.pooler.config.ConfigLoader;
 import dev.pggat.pooler.config.PoolerConfig;
 import dev.pggat.pooler.config.ReferencedFiles;
+import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.stream.EndpointStreamClient;
 import dev.pggat.pooler.stream.EnvelopeApplier;
 import dev.pggat.pooler.stream.StreamSettings;

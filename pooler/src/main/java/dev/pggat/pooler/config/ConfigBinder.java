@@ -53,7 +53,8 @@ final class ConfigBinder {
             "reservePoolTimeout",
             "preparedStatementCacheSize",
             "listenRelay",
-            "listenRelayMaxChannels");
+            "listenRelayMaxChannels",
+            "strictSessionState");
     static final List<String> DATABASE_KEYS = List.of(
             "serverDatabase",
             "endpoints",
@@ -301,6 +302,7 @@ final class ConfigBinder {
         boolean relay = bool(m, path, "listenRelay").or(d.listenRelay());
         int relayChannels =
                 integer(m, path, "listenRelayMaxChannels", 1, Integer.MAX_VALUE).or(d.listenRelayMaxChannels());
+        boolean strict = bool(m, path, "strictSessionState").or(d.strictSessionState());
         PoolDefaults pools = new PoolDefaults(
                 mode,
                 max.or(d.maxServerConnections()),
@@ -309,7 +311,8 @@ final class ConfigBinder {
                 limits,
                 maxUser,
                 relay,
-                relayChannels);
+                relayChannels,
+                strict);
         boolean ok = !max.invalid && !min.invalid;
         if (ok && pools.minServerConnections() > pools.maxServerConnections()) {
             problems.add(

@@ -581,6 +581,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (end < 0) {
             return;
         }
+        if (!sessionMode && context.strictSessionState) {
+            parameters.checkState();
+        }
         SessionStatements.Effect effect = SessionStatements.analyse(
                 frame, start, end, !"off".equals(server.reportedParameters().get("standard_conforming_strings")));
         if (effect.isNone()) {
@@ -593,16 +596,21 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (!effect.unlisten().isEmpty()) {
             unlistened(effect.unlisten());
         }
-        if (!(aborted && "listen".equals(effect.pinReason())) && parameters.pin(effect.pinReason())) {
-            String pinned = parameters.pinned();
-            context.pinned(pinned);
+        if (!(aborted && "listen".equals(effect.pinReason()))) {
+            pin(effect.pinReason());
+        }
+    }
+
+    private void pin(String reason) {
+        if (parameters.pin(reason)) {
+            context.pinned(reason);
             log.info(
                     "client {} ({}@{}): keeps its server for the rest of its session ({}: state that cannot move"
                             + " between servers)",
                     ctx.channel().remoteAddress(),
                     Printable.log(userName),
                     Printable.log(databaseName),
-                    pinned);
+                    reason);
         }
     }
 
@@ -1443,7 +1451,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             if (type == ProtocolConstants.READY_FOR_QUERY) {
                 poolerQueries--;
                 s.transactionStatus(ReadyForQuery.status(frame));
-                parameters.poolerQueryDone();
+                pin(parameters.poolerQueryDone(s));
                 routing.poolerQueryDone();
                 if (poolerQueries == 0 && afterTransaction) {
                     endOfTransaction(s);
@@ -1452,6 +1460,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 // The client's own value is back; the client is not told between queries (drivers such as pgjdbc
                 // take a ParameterStatus outside a query's replies for a protocol error).
                 parameters.parameterStatus(s, frame);
+            } else if (type == ProtocolConstants.DATA_ROW && parameters.checkingState()) {
+                parameters.stateRow(frame);
             } else if (type == ProtocolConstants.DATA_ROW && parameters.capturing()) {
                 parameters.captured(s, frame);
             } else if (type == ProtocolConstants.DATA_ROW && routing.capturingWalPosition()) {

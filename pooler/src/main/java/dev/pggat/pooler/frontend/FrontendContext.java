@@ -99,6 +99,13 @@ public final class FrontendContext {
         return listenRelays;
     }
 
+    /** pools.strictSessionState: read each transaction-mode session's state back after every transaction. */
+    volatile boolean strictSessionState;
+
+    public void strictSessionState(boolean strict) {
+        this.strictSessionState = strict;
+    }
+
     public Router router() {
         return router;
     }

@@ -1,7 +1,6 @@
 package dev.pggat.pooler.frontend;
 
 import dev.pggat.pooler.auth.AuthFailedException;
-import dev.pggat.pooler.auth.AuthQuery;
 import dev.pggat.pooler.auth.AuthRules;
 import dev.pggat.pooler.auth.CleartextPassword;
 import dev.pggat.pooler.auth.Md5Password;
@@ -9,7 +8,6 @@ import dev.pggat.pooler.auth.PassThroughStore;
 import dev.pggat.pooler.auth.ScramClient;
 import dev.pggat.pooler.auth.ScramServer;
 import dev.pggat.pooler.auth.Secret;
-import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.config.AuthMethod;
@@ -26,6 +24,8 @@ import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.protocol.StartupDecoder;
 import dev.pggat.pooler.protocol.StartupPacket;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.security.AuthQuery;
+import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.tls.ClientCertMode;
 import dev.pggat.pooler.tls.ClientTlsContexts;
 import dev.pggat.pooler.tls.DirectTlsDetector;

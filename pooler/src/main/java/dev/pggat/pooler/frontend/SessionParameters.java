@@ -42,6 +42,10 @@ final class SessionParameters {
     private final LinkedHashSet<String> mayBeReset = new LinkedHashSet<>();
     /** The restore in flight: its ParameterStatus messages are the client's values again. */
     private boolean restoring;
+    /** The session's state is read back after this transaction (strict mode, or SQL that hides its effects). */
+    private boolean checkState;
+    /** The read-back of the session's state in flight. */
+    private SessionStateCheck stateCheck;
     /** Why this transaction-mode client keeps its server for the rest of its session (null: it does not). */
     private String pinned;
 
@@ -96,6 +100,12 @@ final class SessionParameters {
             mayBeReset.addAll(startup.keySet());
             resetAll |= readBack;
         }
+        checkState |= readBack && effect.unknownSettings();
+    }
+
+    /** pools.strictSessionState: the session's settings are read back after every transaction. */
+    void checkState() {
+        checkState = true;
     }
 
     /**
@@ -192,6 +202,18 @@ final class SessionParameters {
             wanted = new LinkedHashMap<>(startup);
             version++;
         }
+        if (checkState && pinned == null) {
+            checkState = false;
+            // Read back everything set at session level, what the client wants and this server has, and what the
+            // transaction touched: one round trip instead of two.
+            java.util.Set<String> names = new LinkedHashSet<>(touched);
+            names.addAll(wanted.keySet());
+            names.addAll(s.appliedParameters().keySet());
+            touched.clear();
+            stateCheck = new SessionStateCheck();
+            return SessionStateCheck.query(names);
+        }
+        checkState = false; // a pinned client keeps its server: nothing to carry over
         if (touched.isEmpty()) {
             return null;
         }
@@ -229,10 +251,30 @@ final class SessionParameters {
         version++;
     }
 
-    /** A ReadyForQuery ended one of the pooler's queries. */
-    void poolerQueryDone() {
+    boolean checkingState() {
+        return stateCheck != null;
+    }
+
+    void stateRow(io.netty.buffer.ByteBuf dataRow) {
+        stateCheck.row(dataRow);
+    }
+
+    /**
+     * A ReadyForQuery ended one of the pooler's queries. Returns what a session-state read-back found that pins the
+     * client, or null.
+     */
+    String poolerQueryDone(ServerConnection s) {
         capturing = null;
         restoring = false;
+        if (stateCheck == null) {
+            return null;
+        }
+        SessionStateCheck check = stateCheck;
+        stateCheck = null;
+        wanted = mutable(wanted);
+        check.apply(wanted, s.appliedParameters());
+        version++;
+        return check.pin();
     }
 
     /**

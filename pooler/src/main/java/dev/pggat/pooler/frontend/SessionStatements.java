@@ -169,7 +169,7 @@ final class SessionStatements {
             calls(lx, false);
         }
 
-        /** SET [SESSION | LOCAL] ...: the setting it changes; SET LOCAL and SET TRANSACTION end with the transaction. */
+        /** SET [SESSION | LOCAL] ...: the setting it changes; SET LOCAL and SET TRANSACTION last a transaction. */
         private void set(SqlLexer lx) {
             lx.next();
             if (lx.kw("local")) {

@@ -1,7 +1,6 @@
 package dev.pggat.pooler.metrics;
 
 import dev.pggat.pooler.auth.AuthMetrics;
-import dev.pggat.pooler.auth.Security;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.frontend.FrontendContext;
 import dev.pggat.pooler.frontend.ListenRelay;
@@ -9,6 +8,7 @@ import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.routing.EndpointState;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.security.Security;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;

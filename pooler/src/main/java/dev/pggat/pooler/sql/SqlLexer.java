@@ -94,7 +94,7 @@ public class SqlLexer {
         return punct;
     }
 
-    /** For a {@link #STRING} or {@link #QUOTED_IDENT}: {@link #PLAIN}, {@link #ESCAPED}, {@link #UNICODE}, {@link #DOLLAR}. */
+    /** How to read a {@link #STRING} or {@link #QUOTED_IDENT}: {@link #PLAIN}, {@link #ESCAPED}, {@link #UNICODE}... */
     public final int kind() {
         return kind;
     }

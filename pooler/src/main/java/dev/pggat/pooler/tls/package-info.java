@@ -1,6 +1,6 @@
 /**
  * TLS for both sides of the pooler: towards clients (the pooler as TLS server) and towards PostgreSQL (the pooler as
- * TLS client). {@code auth.Security} builds the contexts from the configuration, {@code frontend.LoginHandler}
+ * TLS client). {@code security.Security} builds the contexts from the configuration, {@code frontend.LoginHandler}
  * answers SSLRequest, {@link dev.pggat.pooler.tls.DirectTlsDetector} takes direct TLS, and {@code
  * backend.ServerConnector} negotiates towards servers, as follows.
  *

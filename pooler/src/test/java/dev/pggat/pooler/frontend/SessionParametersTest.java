@@ -83,7 +83,7 @@ class SessionParametersTest {
                         + " E'Postgres, MDY')) AS v(name, value) JOIN pg_catalog.pg_settings s ON"
                         + " pg_catalog.lower(s.name) = v.name WHERE s.source <> 'session'");
         assertThat(p.restoring()).isTrue();
-        p.poolerQueryDone();
+        p.poolerQueryDone(server);
         assertThat(p.restoring()).isFalse();
         assertThat(p.restoreQuery(server)).as("once").isNull();
         // A setting the client did not give at startup has nothing to go back to but the server's default.
@@ -102,7 +102,7 @@ class SessionParametersTest {
         p.note(effect("DISCARD ALL"), true);
         assertThat(p.restoreQuery(server))
                 .contains("(E'datestyle', E'Postgres, MDY')", "(E'application_name', E'app')");
-        p.poolerQueryDone();
+        p.poolerQueryDone(server);
         assertThat(p.readBackQuery(server)).isNull();
         assertThat(p.wanted())
                 .containsExactlyEntriesOf(Map.of("datestyle", "Postgres, MDY", "application_name", "app"));
@@ -117,7 +117,7 @@ class SessionParametersTest {
         ByteBuf row = dataRow("7777kB");
         p.captured(server, row);
         row.release();
-        p.poolerQueryDone();
+        p.poolerQueryDone(server);
         assertThat(p.wanted()).containsEntry("work_mem", "7777kB");
         assertThat(server.appliedParameters()).containsEntry("work_mem", "7777kB");
         // Session mode does not read back.

@@ -1,5 +1,6 @@
-package dev.pggat.pooler.auth;
+package dev.pggat.pooler.security;
 
+import dev.pggat.pooler.auth.Secret;
 import dev.pggat.pooler.backend.ServerAddress;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerConnector;

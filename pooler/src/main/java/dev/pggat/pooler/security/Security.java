@@ -1,5 +1,12 @@
-package dev.pggat.pooler.auth;
+package dev.pggat.pooler.security;
 
+import dev.pggat.pooler.auth.AuthMetrics;
+import dev.pggat.pooler.auth.AuthRules;
+import dev.pggat.pooler.auth.CredentialFiles;
+import dev.pggat.pooler.auth.LoginRateLimiter;
+import dev.pggat.pooler.auth.PassThroughStore;
+import dev.pggat.pooler.auth.ScramClient;
+import dev.pggat.pooler.auth.Secret;
 import dev.pggat.pooler.backend.ServerAddress;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.backend.ServerSecurity;
