@@ -10,8 +10,10 @@ import dev.pggat.pooler.pool.ServerReset;
 import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
+import dev.pggat.pooler.protocol.Parse;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.ProtocolException;
+import dev.pggat.pooler.protocol.Query;
 import dev.pggat.pooler.protocol.ReadyForQuery;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.EndpointState;
@@ -44,12 +46,11 @@ import org.slf4j.LoggerFactory;
  * that endpoint's pool; client reads pause until it arrives. Frames are forwarded as they were read. The server
  * goes back to the pool when it says ReadyForQuery idle and nothing the client sent is still unanswered.
  */
-public final class ClientSession extends ChannelInboundHandlerAdapter
-        implements ServerListener, PoolCallback, ListenRelay.Subscriber {
+public final class ClientSession extends ChannelInboundHandlerAdapter implements ServerListener, PoolCallback {
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
     public static final String NAME = "pg-client";
 
-    private enum State {
+    enum State {
         STARTING,
         IDLE,
         WAITING,
@@ -57,19 +58,19 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         CLOSED
     }
 
-    private final FrontendContext context;
+    final FrontendContext context;
     private final java.util.function.Consumer<ByteBuf> writeToClient = this::write;
-    private ChannelHandlerContext ctx;
-    private EventLoop loop;
-    private State state = State.STARTING;
+    ChannelHandlerContext ctx;
+    EventLoop loop;
+    State state = State.STARTING;
 
     private final String userName;
     private final String databaseName;
-    private final Router.User user;
+    final Router.User user;
     private final Router.Database db;
     private final boolean sessionMode;
     /** The routing stage: which endpoint each transaction runs on, read-your-writes, 25006 replay. */
-    private final RouteStage routing;
+    final RouteStage routing;
     /** The session-parameters stage: wanted settings, their sync onto servers, SET/RESET tracking, pins. */
     private final SessionParameters parameters;
 
@@ -83,16 +84,16 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     /** The endpoint's outstanding-query count includes this client's current server. */
     private boolean begun;
 
-    private ServerConnection server;
+    ServerConnection server;
     /** The server whose FATAL or PANIC error the client already got: its close needs no second error. */
     private ServerConnection fatalForwardedBy;
 
     private Pool.Waiter waiter;
-    private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(4);
+    final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(4);
     /** ReadyForQuery messages the server still owes: one per Query, Sync and FunctionCall sent. */
-    private int awaitingReady;
+    int awaitingReady;
     /** Extended-protocol messages sent since the last Sync: the server may not be released mid-batch. */
-    private boolean extendedOpen;
+    boolean extendedOpen;
     /** ReadyForQuery messages that end queries the pooler sent itself; their replies are eaten. */
     private int poolerQueries;
 
@@ -103,28 +104,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     private boolean afterTransaction;
 
     /** Transaction mode: the prepared-statement stage, with the replies the server owes. */
-    private final PreparedStatementStage prepared;
+    final PreparedStatementStage prepared;
 
     /** The timers stage: timeouts.clientIdle, idleInTransaction and query. */
     private final SessionTimers timers;
-    /** Transaction mode with the LISTEN relay: the channels this client listens to through it. */
-    private final java.util.Set<String> listening = new java.util.HashSet<>(2);
-
-    private ListenRelay relay;
-    /** An extended-protocol LISTEN/UNLISTEN (unnamed Parse, Bind, Describe, Execute), answered at its Sync. */
-    private ArrayDeque<ByteBuf> listenBatch;
-
-    private ListenStatement listenBatchStatement;
-    /** A LISTEN waits for the relay to listen: what the client sends meanwhile waits in {@link #pending}. */
-    private boolean listenWaiting;
-    /** Relayed notifications that arrived while the client was inside a transaction: sent at its end. */
-    private ArrayDeque<ByteBuf> heldNotifications;
-    /** Transaction mode: LISTEN/UNLISTEN the pooler answered inside a transaction block, applied at COMMIT. */
-    private final ListenRelayTransaction listenTx;
-    /** The relay is being told about a commit's LISTENs: the server's replies wait in {@link #deferred}. */
-    private boolean listenApplying;
-
-    private ArrayDeque<ByteBuf> deferred;
+    /** The LISTEN stage: LISTEN/UNLISTEN answered through the relay, notifications held to transaction ends. */
+    final ListenStage listen;
 
     ClientSession(
             FrontendContext context,
@@ -149,7 +134,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 settings.clientIdle().toNanos(),
                 settings.idleInTransaction().toNanos(),
                 settings.queryTimeout().toNanos());
-        this.listenTx = sessionMode ? null : new ListenRelayTransaction();
+        this.listen = new ListenStage(this, sessionMode);
         this.prepared = new PreparedStatementStage(context.statements, new PreparedOutput());
     }
 
@@ -166,7 +151,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
         @Override
         public void reply(Object payload) {
-            listenReply((ListenReply) payload);
+            listen.listenReply((ListenStage.ListenReply) payload);
         }
     }
 
@@ -232,7 +217,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 }
             }
             case IDLE -> {
-                if (!sessionMode && context.listenRelays != null && listenRelayed(frame)) {
+                if (!sessionMode && context.listenRelays != null && listen.listenRelayed(frame)) {
                     return;
                 }
                 if (Frames.type(frame) == ProtocolConstants.TERMINATE) {
@@ -294,11 +279,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
         releasePending();
         routing.releaseReplay();
-        leaveListenRelay();
-        if (listenTx != null) {
-            listenTx.clear();
+        listen.leaveListenRelay();
+        if (listen.listenTx != null) {
+            listen.listenTx.clear();
         }
-        releaseDeferred();
+        listen.releaseDeferred();
         if (was != State.STARTING) {
             user.clientLeft(
                     was == State.ATTACHED
@@ -343,7 +328,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
     // ---------------------------------------------------------------- routing and checkout
 
-    private void checkOut() {
+    void checkOut() {
         if (!routed(routing.route(pending.peekFirst()))) {
             return;
         }
@@ -450,8 +435,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
         s.listener(this);
         prepared.attached(s.statements(), s.channel());
-        if (listenTx != null) {
-            listenTx.clear();
+        if (listen.listenTx != null) {
+            listen.listenTx.clear();
         }
         syncParameters(s);
         ByteBuf frame;
@@ -512,30 +497,30 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (!sessionMode && prepared.skipping(frame, type)) {
             return;
         }
-        if (listenTx != null
+        if (listen.listenTx != null
                 && parameters.pinned() == null
                 && context.listenRelays != null
-                && takeListen(frame, type)) {
+                && listen.takeListen(frame, type)) {
             return;
         }
         boolean batchStart = awaitingReady == 0 && !extendedOpen;
-        boolean aborted = listenTx != null
+        boolean aborted = listen.listenTx != null
                 && awaitingReady == 0
                 && server.transactionStatus() == ProtocolConstants.TX_FAILED
-                && !listenTx.batchEnds();
+                && !listen.listenTx.batchEnds();
         switch (type) {
             case ProtocolConstants.QUERY, ProtocolConstants.FUNCTION_CALL -> awaitingReady++;
             case ProtocolConstants.SYNC -> {
                 awaitingReady++;
                 extendedOpen = false;
-                if (listenTx != null) {
-                    listenTx.synced();
+                if (listen.listenTx != null) {
+                    listen.listenTx.synced();
                 }
             }
             case ProtocolConstants.EXECUTE -> {
                 extendedOpen = true;
-                if (listenTx != null) {
-                    listenTx.executed();
+                if (listen.listenTx != null) {
+                    listen.listenTx.executed();
                 }
             }
             case ProtocolConstants.PARSE, ProtocolConstants.BIND, ProtocolConstants.DESCRIBE, ProtocolConstants.CLOSE ->
@@ -566,17 +551,14 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     // ---------------------------------------------------------------- session state (transaction mode)
 
     /** {@code aborted}: sent in a failed transaction, where the server runs nothing but its end. */
-    private void noteSessionEffects(ByteBuf frame, byte type, boolean aborted) {
-        int start = Frames.bodyStart(frame);
-        boolean unnamed = false;
-        if (type == ProtocolConstants.PARSE) {
-            unnamed = frame.getByte(start) == 0;
-            start = Frames.skipCstring(frame, start);
-        }
-        int end = frame.indexOf(start, frame.writerIndex(), (byte) 0);
-        if (end >= 0 && listenTx != null) {
+    void noteSessionEffects(ByteBuf frame, byte type, boolean aborted) {
+        boolean parse = type == ProtocolConstants.PARSE;
+        boolean unnamed = parse && Parse.isUnnamed(frame);
+        int start = parse ? Parse.queryStart(frame) : Query.textStart(frame);
+        int end = parse ? Parse.queryEndOrMinusOne(frame) : Query.textEndOrMinusOne(frame);
+        if (end >= 0 && listen.listenTx != null) {
             boolean onlyQuery = type == ProtocolConstants.QUERY && awaitingReady == 1 && !extendedOpen;
-            listenTx.clientStatement(frame, start, end, type == ProtocolConstants.PARSE, unnamed, onlyQuery);
+            listen.listenTx.clientStatement(frame, start, end, type == ProtocolConstants.PARSE, unnamed, onlyQuery);
         }
         if (end < 0) {
             return;
@@ -594,7 +576,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return;
         }
         if (!effect.unlisten().isEmpty()) {
-            unlistened(effect.unlisten());
+            listen.unlistened(effect.unlisten());
         }
         if (!(aborted && "listen".equals(effect.pinReason()))) {
             pin(effect.pinReason());
@@ -655,594 +637,18 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     }
 
     /** A reply for the client: held back while a replica transaction may still be replayed, else written. */
-    private void toClient(ByteBuf f) {
+    void toClient(ByteBuf f) {
         if (!routing.hold(f)) {
             ctx.write(f, ctx.voidPromise());
         }
     }
 
     private void commandComplete(ByteBuf frame) {
-        if (listenTx != null) {
-            listenTx.commandTag(frame, Frames.bodyStart(frame), Frames.bodyLength(frame));
+        if (listen.listenTx != null) {
+            listen.listenTx.commandTag(frame, Frames.bodyStart(frame), Frames.bodyLength(frame));
         }
         if (prepared.commandComplete(frame)) {
-            unlistenAll(); // DISCARD ALL includes UNLISTEN *
-        }
-    }
-
-    // ---------------------------------------------------------------- LISTEN through the relay (transaction mode)
-
-    private static final byte[] SIMPLE_REPLIES = {ProtocolConstants.COMMAND_COMPLETE};
-    private static final String CONFIGURATION_LIMIT_EXCEEDED = "53400";
-    /** Messages of an extended-protocol LISTEN batch beyond which it is left to a server. */
-    private static final int MAX_LISTEN_BATCH = 8;
-
-    /**
-     * No server attached, no transaction open: a LISTEN or UNLISTEN alone in a Query, or in an unnamed
-     * Parse/Bind/Describe/Execute batch up to its Sync, is answered by the pooler once the relay listens, so the
-     * client needs no server of its own. Returns true when {@code frame} was taken here.
-     */
-    private boolean listenRelayed(ByteBuf frame) {
-        if (listenWaiting) {
-            pending.add(frame);
-            return true;
-        }
-        if (listenBatch != null) {
-            return listenBatchFrame(frame, Frames.type(frame));
-        }
-        if (!pending.isEmpty()) {
-            return false;
-        }
-        ListenStatement st = listenStatement(frame);
-        if (st == null) {
-            return false;
-        }
-        if (Frames.type(frame) == ProtocolConstants.QUERY) {
-            frame.release();
-            listenCommand(st, SIMPLE_REPLIES);
-        } else {
-            listenBatch = new ArrayDeque<>(4);
-            listenBatch.add(frame);
-            listenBatchStatement = st;
-        }
-        return true;
-    }
-
-    /** The LISTEN or UNLISTEN a Query or unnamed Parse (without declared parameter types) holds, or null. */
-    private static ListenStatement listenStatement(ByteBuf frame) {
-        byte type = Frames.type(frame);
-        int start = Frames.bodyStart(frame);
-        if (type == ProtocolConstants.PARSE) {
-            if (frame.getByte(start) != 0) {
-                return null; // named statements stay with the server
-            }
-            start++;
-        } else if (type != ProtocolConstants.QUERY) {
-            return null;
-        }
-        int end = frame.indexOf(start, frame.writerIndex(), (byte) 0);
-        if (end <= start || !ListenStatement.mayBe(frame, start, end)) {
-            return null;
-        }
-        if (type == ProtocolConstants.PARSE && (end + 3 > frame.writerIndex() || frame.getShort(end + 1) != 0)) {
-            return null;
-        }
-        return ListenStatement.parse(frame.toString(start, end - start, java.nio.charset.StandardCharsets.UTF_8));
-    }
-
-    private boolean listenBatchFrame(ByteBuf frame, byte type) {
-        int body = Frames.bodyStart(frame);
-        int end = frame.writerIndex();
-        boolean fits =
-                switch (type) {
-                    case ProtocolConstants.BIND ->
-                        body + 2 <= end
-                                && frame.getByte(body) == 0
-                                && frame.getByte(body + 1) == 0
-                                && bindsNoParameters(frame, body + 2);
-                    case ProtocolConstants.DESCRIBE -> body + 2 <= end && frame.getByte(body + 1) == 0;
-                    case ProtocolConstants.EXECUTE -> body < end && frame.getByte(body) == 0;
-                    case ProtocolConstants.SYNC -> true;
-                    default -> false;
-                };
-        byte[] replies = fits && type == ProtocolConstants.SYNC ? listenBatchReplies() : null;
-        if (type == ProtocolConstants.TERMINATE) {
-            releaseListenBatch();
-            return false;
-        }
-        if (!fits || listenBatch.size() >= MAX_LISTEN_BATCH || (type == ProtocolConstants.SYNC && replies == null)) {
-            // Not a batch the pooler can answer exactly as the server would (Flush, parameters, named portals):
-            // it goes to a server, as any other batch.
-            pending.addAll(listenBatch);
-            listenBatch = null;
-            pending.add(frame);
-            checkOut();
-            return true;
-        }
-        if (type != ProtocolConstants.SYNC) {
-            listenBatch.add(frame);
-            return true;
-        }
-        frame.release();
-        ListenStatement st = listenBatchStatement;
-        releaseListenBatch();
-        listenCommand(st, replies);
-        return true;
-    }
-
-    private static boolean bindsNoParameters(ByteBuf bind, int pos) {
-        int end = bind.writerIndex();
-        if (pos + 2 > end) {
-            return false;
-        }
-        pos += 2 + 2 * bind.getShort(pos);
-        return pos + 2 <= end && bind.getShort(pos) == 0;
-    }
-
-    /** The replies the server would give to the batch, in order; null when the batch is not a plain one. */
-    private byte[] listenBatchReplies() {
-        byte[] out = new byte[2 * listenBatch.size()];
-        int n = 0;
-        boolean bound = false;
-        boolean executed = false;
-        for (ByteBuf f : listenBatch) {
-            switch (Frames.type(f)) {
-                case ProtocolConstants.PARSE -> out[n++] = ProtocolConstants.PARSE_COMPLETE;
-                case ProtocolConstants.BIND -> {
-                    bound = true;
-                    out[n++] = ProtocolConstants.BIND_COMPLETE;
-                }
-                case ProtocolConstants.DESCRIBE -> {
-                    if (f.getByte(Frames.bodyStart(f)) == 'S') {
-                        out[n++] = ProtocolConstants.PARAMETER_DESCRIPTION;
-                    } else if (!bound) {
-                        return null;
-                    }
-                    out[n++] = ProtocolConstants.NO_DATA;
-                }
-                case ProtocolConstants.EXECUTE -> {
-                    if (!bound || executed) {
-                        return null;
-                    }
-                    executed = true;
-                    out[n++] = ProtocolConstants.COMMAND_COMPLETE;
-                }
-                default -> {
-                    return null;
-                }
-            }
-        }
-        return java.util.Arrays.copyOf(out, n);
-    }
-
-    private void releaseListenBatch() {
-        if (listenBatch != null) {
-            listenBatch.forEach(ByteBuf::release);
-            listenBatch = null;
-            listenBatchStatement = null;
-        }
-    }
-
-    private ListenRelay relay() {
-        if (relay == null) {
-            relay = context.listenRelays.relay(user);
-        }
-        return relay;
-    }
-
-    /** Runs a LISTEN or UNLISTEN through the relay and answers the client with {@code replies}. */
-    private void listenCommand(ListenStatement st, byte[] replies) {
-        boolean executes = false;
-        for (byte r : replies) {
-            executes |= r == ProtocolConstants.COMMAND_COMPLETE;
-        }
-        if (!executes) {
-            answerListen(st, replies, null);
-            return;
-        }
-        if (!st.listen()) {
-            unlistened(List.of(st));
-            answerListen(st, replies, null);
-            return;
-        }
-        String channel = st.channel();
-        if (listening.contains(channel)) {
-            answerListen(st, replies, null);
-            return;
-        }
-        int max = context.listenRelays.maxChannelsPerClient();
-        if (listening.size() >= max) {
-            answerListen(
-                    st,
-                    replies,
-                    new ErrorFields(
-                            "ERROR",
-                            CONFIGURATION_LIMIT_EXCEEDED,
-                            "too many LISTEN channels: this client already listens to " + max
-                                    + " channels through the pooler (limit set by pools.listenRelayMaxChannels)"));
-            return;
-        }
-        listening.add(channel);
-        listenWaiting = true;
-        ctx.channel().config().setAutoRead(false);
-        relay().subscribe(this, channel, error -> loop.execute(() -> listenDone(st, replies, error)));
-    }
-
-    private void listenDone(ListenStatement st, byte[] replies, ErrorFields error) {
-        if (state == State.CLOSED) {
-            return;
-        }
-        listenWaiting = false;
-        if (error != null) {
-            listening.remove(st.channel());
-        }
-        answerListen(st, replies, error);
-        resumePending();
-    }
-
-    private void answerListen(ListenStatement st, byte[] replies, ErrorFields error) {
-        for (byte r : replies) {
-            if (r == ProtocolConstants.COMMAND_COMPLETE && error != null) {
-                ctx.write(Messages.errorResponse(ctx.alloc(), "ERROR", error.sqlState(), error.message()));
-                break;
-            }
-            ByteBuf out = ctx.alloc().buffer(16);
-            out.writeByte(r).writeInt(4);
-            if (r == ProtocolConstants.PARAMETER_DESCRIPTION) {
-                out.writeShort(0);
-            } else if (r == ProtocolConstants.COMMAND_COMPLETE) {
-                out.writeBytes((st.listen() ? "LISTEN" : "UNLISTEN")
-                                .getBytes(java.nio.charset.StandardCharsets.US_ASCII))
-                        .writeByte(0);
-            }
-            out.setInt(1, out.writerIndex() - 1);
-            ctx.write(out, ctx.voidPromise());
-        }
-        ctx.writeAndFlush(Messages.readyForQueryIdle());
-    }
-
-    /** What the client sent while the pooler answered it by itself is read again, in order. */
-    private void resumePending() {
-        ArrayDeque<ByteBuf> again = new ArrayDeque<>(pending);
-        pending.clear();
-        ByteBuf f;
-        while ((f = again.poll()) != null) {
-            channelRead(ctx, f);
-        }
-        if (state == State.IDLE && !listenWaiting) {
-            ctx.channel().config().setAutoRead(true);
-        }
-    }
-
-    /** UNLISTENs (answered by the pooler, or sent to a server): the relay stops delivering those channels. */
-    private void unlistened(List<ListenStatement> unlisten) {
-        for (ListenStatement u : unlisten) {
-            if (u.channel() == null) {
-                unlistenAll();
-            } else if (listening.remove(u.channel())) {
-                relay().unsubscribe(this, u.channel());
-            }
-        }
-    }
-
-    private void unlistenAll() {
-        if (!listening.isEmpty()) {
-            relay().unsubscribeAll(this, List.copyOf(listening));
-            listening.clear();
-        }
-    }
-
-    private void leaveListenRelay() {
-        unlistenAll();
-        releaseListenBatch();
-        if (heldNotifications != null) {
-            heldNotifications.forEach(ByteBuf::release);
-            heldNotifications = null;
-        }
-    }
-
-    @Override
-    public void notification(String channel, ByteBuf frame) {
-        loop.execute(() -> relayedNotification(channel, frame));
-    }
-
-    private void relayedNotification(String channel, ByteBuf frame) {
-        if (state == State.CLOSED || !listening.contains(channel)) {
-            frame.release();
-            return;
-        }
-        boolean inTransaction = state == State.ATTACHED
-                && (awaitingReady > 0
-                        || extendedOpen
-                        || server == null
-                        || server.transactionStatus() != ProtocolConstants.TX_IDLE);
-        if (inTransaction) {
-            if (heldNotifications == null) {
-                heldNotifications = new ArrayDeque<>(2);
-            }
-            heldNotifications.add(frame);
-            return;
-        }
-        ctx.writeAndFlush(frame, ctx.voidPromise());
-    }
-
-    /** Writes the held notifications of channels the client still listens to (an UNLISTEN may have come since). */
-    private void flushNotifications() {
-        ByteBuf f;
-        while ((f = heldNotifications.poll()) != null) {
-            if (listening.contains(Frames.cstring(f, Frames.bodyStart(f) + 4))) {
-                ctx.write(f, ctx.voidPromise());
-            } else {
-                f.release();
-            }
-        }
-        heldNotifications = null;
-    }
-
-    // ---------------------------------------------------------------- LISTEN inside a transaction block
-
-    private static final byte[] SIMPLE_IN_TRANSACTION = {
-        ProtocolConstants.COMMAND_COMPLETE, ProtocolConstants.READY_FOR_QUERY
-    };
-    private static final byte[] PARSED = {ProtocolConstants.PARSE_COMPLETE};
-    private static final byte[] BOUND = {ProtocolConstants.BIND_COMPLETE};
-    private static final byte[] DESCRIBED_STATEMENT = {
-        ProtocolConstants.PARAMETER_DESCRIPTION, ProtocolConstants.NO_DATA
-    };
-    private static final byte[] DESCRIBED_PORTAL = {ProtocolConstants.NO_DATA};
-    private static final byte[] EXECUTED = {ProtocolConstants.COMMAND_COMPLETE};
-    private static final byte[] CLOSED = {ProtocolConstants.CLOSE_COMPLETE};
-
-    /** Replies the pooler gives in place of the server's; a CommandComplete records the statement as taken. */
-    private record ListenReply(ListenStatement statement, byte[] replies) {}
-
-    /**
-     * Inside a transaction block (the server said so and nothing is in flight, or the batch began it), a LISTEN or
-     * UNLISTEN alone in a Query, or as the unnamed statement of an extended batch, is answered by the pooler in
-     * its place among the server's replies and applied to the relay if the transaction commits, as PostgreSQL
-     * applies it at COMMIT. Returns true when {@code frame} was taken here.
-     */
-    private boolean takeListen(ByteBuf frame, byte type) {
-        ListenRelayTransaction tx = listenTx;
-        int body = Frames.bodyStart(frame);
-        ListenReply reply;
-        switch (type) {
-            case ProtocolConstants.QUERY -> {
-                if (!tx.mayTakeQuery(server.transactionStatus(), awaitingReady, extendedOpen)) {
-                    return false;
-                }
-                ListenStatement st = listenStatement(frame);
-                if (st == null) {
-                    return false;
-                }
-                reply = new ListenReply(st, SIMPLE_IN_TRANSACTION);
-            }
-            case ProtocolConstants.PARSE -> {
-                if (frame.getByte(body) != 0) {
-                    return false;
-                }
-                ListenStatement st =
-                        tx.mayTakeParse(server.transactionStatus(), awaitingReady) ? listenStatement(frame) : null;
-                // Any unnamed Parse replaces the unnamed statement, the pooler's included.
-                tx.dropUnnamed();
-                if (st == null) {
-                    return false;
-                }
-                keepForReplay(frame);
-                tx.unnamed = st;
-                tx.unnamedParse = frame;
-                extendedOpen = true;
-                prepared.tracker.add(ResponseTracker.SYNTHETIC_REPLY, new ListenReply(st, PARSED), prepared);
-                return true;
-            }
-            case ProtocolConstants.BIND -> {
-                if (tx.unnamed == null && !tx.portal) {
-                    return false;
-                }
-                boolean unnamedPortal = frame.getByte(body) == 0;
-                int stmtAt = Frames.skipCstring(frame, body);
-                if (frame.getByte(stmtAt) == 0 && tx.unnamed != null) {
-                    if (unnamedPortal && bindsNoParameters(frame, stmtAt + 1)) {
-                        tx.portal = true;
-                        reply = new ListenReply(tx.unnamed, BOUND);
-                    } else {
-                        // A use the pooler does not answer (parameters, a named portal): the server gets the
-                        // statement after all, and the client keeps that server as before.
-                        sendUnnamedListen();
-                        return false;
-                    }
-                } else {
-                    if (unnamedPortal) {
-                        tx.portal = false;
-                    }
-                    return false;
-                }
-            }
-            case ProtocolConstants.DESCRIBE -> {
-                if (body + 2 > frame.writerIndex() || frame.getByte(body + 1) != 0) {
-                    return false;
-                }
-                if (frame.getByte(body) == 'S' && tx.unnamed != null) {
-                    reply = new ListenReply(tx.unnamed, DESCRIBED_STATEMENT);
-                } else if (frame.getByte(body) == 'P' && tx.portal) {
-                    reply = new ListenReply(tx.unnamed, DESCRIBED_PORTAL);
-                } else {
-                    return false;
-                }
-            }
-            case ProtocolConstants.EXECUTE -> {
-                if (!tx.portal || frame.getByte(body) != 0) {
-                    return false;
-                }
-                reply = new ListenReply(tx.unnamed, EXECUTED);
-            }
-            case ProtocolConstants.CLOSE -> {
-                if (frame.getByte(body + 1) != 0) {
-                    return false;
-                }
-                if (frame.getByte(body) == 'S' && tx.unnamed != null) {
-                    tx.dropUnnamed();
-                } else if (frame.getByte(body) == 'P' && tx.portal) {
-                    tx.portal = false;
-                } else {
-                    return false;
-                }
-                reply = new ListenReply(null, CLOSED);
-            }
-            default -> {
-                return false;
-            }
-        }
-        keepForReplay(frame);
-        frame.release();
-        if (type != ProtocolConstants.QUERY) {
-            extendedOpen = true;
-        }
-        prepared.tracker.add(ResponseTracker.SYNTHETIC_REPLY, reply, prepared);
-        if (type == ProtocolConstants.QUERY) {
-            ctx.flush(); // nothing goes to the server, so no reply of its own will flush this one
-        }
-        return true;
-    }
-
-    /** A frame the pooler answers itself is still part of what a replayed replica transaction sends again. */
-    private void keepForReplay(ByteBuf frame) {
-        routing.keep(frame);
-    }
-
-    /** The pooler's unnamed LISTEN statement is needed on the server: it is parsed there now. */
-    private void sendUnnamedListen() {
-        ByteBuf parse = listenTx.unnamedParse;
-        listenTx.unnamedParse = null;
-        listenTx.dropUnnamed();
-        noteSessionEffects(parse, ProtocolConstants.PARSE, false);
-        prepared.tracker.add(ResponseTracker.ADDED_PARSE, null, prepared); // the client already has its ParseComplete
-        server.channel().write(parse, server.channel().voidPromise());
-    }
-
-    private void listenReply(ListenReply r) {
-        for (byte kind : r.replies()) {
-            ByteBuf out;
-            if (kind == ProtocolConstants.READY_FOR_QUERY) {
-                out = Messages.readyForQuery(ctx.alloc(), ProtocolConstants.TX_IN_BLOCK);
-            } else {
-                out = ctx.alloc().buffer(16);
-                out.writeByte(kind).writeInt(4);
-                if (kind == ProtocolConstants.PARAMETER_DESCRIPTION) {
-                    out.writeShort(0);
-                } else if (kind == ProtocolConstants.COMMAND_COMPLETE) {
-                    listenTx.taken(r.statement());
-                    out.writeBytes((r.statement().listen() ? "LISTEN" : "UNLISTEN")
-                                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII))
-                            .writeByte(0);
-                }
-                out.setInt(1, out.writerIndex() - 1);
-            }
-            toClient(out);
-        }
-    }
-
-    /**
-     * A committed transaction's LISTEN/UNLISTEN reach the relay before the client hears ReadyForQuery, so a
-     * NOTIFY sent once its COMMIT returned is delivered. Returns true when that ReadyForQuery now waits for the
-     * relay; a channel the relay cannot listen to is reported as a WARNING and the client stays unsubscribed.
-     */
-    private boolean applyCommittedListens(
-            List<ListenStatement> committed, ServerConnection s, ByteBuf frame, byte status) {
-        java.util.Set<String> target = ListenRelayTransaction.after(listening, committed);
-        List<String> gone = new java.util.ArrayList<>();
-        for (String ch : listening) {
-            if (!target.contains(ch)) {
-                gone.add(ch);
-            }
-        }
-        if (!gone.isEmpty()) {
-            gone.forEach(listening::remove);
-            relay().unsubscribeAll(this, gone);
-        }
-        int max = context.listenRelays.maxChannelsPerClient();
-        int[] left = {0};
-        for (String ch : target) {
-            if (listening.contains(ch)) {
-                continue;
-            }
-            if (listening.size() >= max) {
-                committedListenFailed(
-                        ch,
-                        CONFIGURATION_LIMIT_EXCEEDED,
-                        "this client already listens to " + max
-                                + " channels through the pooler (limit set by pools.listenRelayMaxChannels)");
-                continue;
-            }
-            listening.add(ch);
-            left[0]++;
-            relay().subscribe(
-                            this,
-                            ch,
-                            error -> loop.execute(() -> {
-                                if (state == State.CLOSED) {
-                                    if (--left[0] == 0) {
-                                        frame.release();
-                                        releaseDeferred();
-                                    }
-                                    return;
-                                }
-                                if (error != null) {
-                                    listening.remove(ch);
-                                    committedListenFailed(ch, error.sqlState(), error.message());
-                                }
-                                if (--left[0] == 0) {
-                                    committedListensApplied(s, frame, status);
-                                }
-                            }));
-        }
-        if (left[0] == 0) {
-            return false;
-        }
-        listenApplying = true;
-        if (deferred == null) {
-            deferred = new ArrayDeque<>(2);
-        }
-        s.channel().config().setAutoRead(false);
-        return true;
-    }
-
-    private void committedListenFailed(String channel, String sqlState, String message) {
-        ctx.write(Messages.noticeResponse(
-                ctx.alloc(),
-                "WARNING",
-                sqlState,
-                "LISTEN " + ListenStatement.quote(channel)
-                        + " was committed, but the pooler could not listen to that channel: " + message
-                        + "; this client gets no notifications of it"));
-    }
-
-    private void committedListensApplied(ServerConnection s, ByteBuf frame, byte status) {
-        listenApplying = false;
-        if (server != s || state != State.ATTACHED) {
-            frame.release();
-            releaseDeferred();
-            return;
-        }
-        finishReady(s, frame, status);
-        if (server == s && state == State.ATTACHED) {
-            prepared.afterServerFrame();
-        }
-        ByteBuf f;
-        while (deferred != null && (f = deferred.poll()) != null) {
-            serverFrameThenSynthetic(s, f);
-        }
-        if (server == s) {
-            s.channel().config().setAutoRead(ctx.channel().isWritable());
-        }
-        ctx.flush();
-    }
-
-    private void releaseDeferred() {
-        listenApplying = false;
-        if (deferred != null) {
-            deferred.forEach(ByteBuf::release);
-            deferred.clear();
+            listen.unlistenAll(); // DISCARD ALL includes UNLISTEN *
         }
     }
 
@@ -1258,9 +664,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     }
 
     /** Synthetic replies that follow a server frame go out after it, in the order the server would have used. */
-    private void serverFrameThenSynthetic(ServerConnection s, ByteBuf frame) {
+    void serverFrameThenSynthetic(ServerConnection s, ByteBuf frame) {
         serverFrame(s, frame);
-        if (!sessionMode && s == server && state == State.ATTACHED && !listenApplying) {
+        if (!sessionMode && s == server && state == State.ATTACHED && !listen.listenApplying) {
             prepared.afterServerFrame();
         }
     }
@@ -1293,8 +699,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             frame.release();
             return;
         }
-        if (listenApplying) {
-            deferred.add(frame);
+        if (listen.listenApplying) {
+            listen.deferred.add(frame);
             return;
         }
         byte type = Frames.type(frame);
@@ -1344,12 +750,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             awaitingReady--;
         }
         timers.ready();
-        if (listenTx != null) {
+        if (listen.listenTx != null) {
             if (awaitingReady == 0 && !extendedOpen) {
-                listenTx.synced();
+                listen.listenTx.synced();
             }
-            List<ListenStatement> committed = listenTx.ready(status);
-            if (!committed.isEmpty() && applyCommittedListens(committed, s, frame, status)) {
+            List<ListenStatement> committed = listen.listenTx.ready(status);
+            if (!committed.isEmpty() && listen.applyCommittedListens(committed, s, frame, status)) {
                 return;
             }
         }
@@ -1357,10 +763,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     }
 
     /** The client's ReadyForQuery goes out; at a transaction's end the server is let go. */
-    private void finishReady(ServerConnection s, ByteBuf frame, byte status) {
-        if (heldNotifications != null && status == ProtocolConstants.TX_IDLE) {
+    void finishReady(ServerConnection s, ByteBuf frame, byte status) {
+        if (listen.heldNotifications != null && status == ProtocolConstants.TX_IDLE) {
             // As PostgreSQL does: notifications that came during the transaction go out just before its end.
-            flushNotifications();
+            listen.flushNotifications();
         }
         ctx.write(frame, ctx.voidPromise());
         if (awaitingReady != 0 || extendedOpen) {
@@ -1423,8 +829,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (!pending.isEmpty() && !context.draining) {
             // The client's next transaction arrived while the pooler finished the last one: route it now (a
             // LISTEN is answered without a server, like one that arrives while idle).
-            if (context.listenRelays != null && listenStatement(pending.peekFirst()) != null) {
-                resumePending();
+            if (context.listenRelays != null && listen.listenStatement(pending.peekFirst()) != null) {
+                listen.resumePending();
             } else {
                 checkOut();
             }

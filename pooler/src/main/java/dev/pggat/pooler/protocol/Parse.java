@@ -25,6 +25,12 @@ public final class Parse {
         return Views.nul(frame, queryStart(frame));
     }
 
+    /** Index of the NUL that ends the query text, or -1 when the text is not terminated. */
+    public static int queryEndOrMinusOne(ByteBuf frame) {
+        int from = queryStart(frame);
+        return from >= Views.end(frame) ? -1 : frame.indexOf(from, Views.end(frame), (byte) 0);
+    }
+
     public static String query(ByteBuf frame) {
         return Views.string(frame, queryStart(frame));
     }

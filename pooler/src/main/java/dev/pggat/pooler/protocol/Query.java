@@ -16,6 +16,12 @@ public final class Query {
         return Views.nul(frame, Views.body(frame));
     }
 
+    /** Index of the NUL that ends the query text, or -1 when the text is not terminated. */
+    public static int textEndOrMinusOne(ByteBuf frame) {
+        int from = Views.body(frame);
+        return from >= Views.end(frame) ? -1 : frame.indexOf(from, Views.end(frame), (byte) 0);
+    }
+
     public static String text(ByteBuf frame) {
         return Views.string(frame, Views.body(frame));
     }

@@ -75,6 +75,9 @@ class ProtocolViewsTest {
             Parse.declaresNoParameterTypes(p);
             Parse.copyStatement(p);
         });
+        assertThat(Parse.queryEndOrMinusOne(f)).isEqualTo(Parse.queryEnd(f));
+        assertThat(Parse.queryEndOrMinusOne(frame('P', bytes("s1", "no NUL".getBytes(StandardCharsets.UTF_8)))))
+                .isEqualTo(-1);
         // No parameter-type count at all: not "no types declared".
         assertThat(Parse.declaresNoParameterTypes(frame('P', bytes("", "LISTEN a"))))
                 .isFalse();
@@ -138,6 +141,10 @@ class ProtocolViewsTest {
         ByteBuf q = frame('Q', bytes("SELECT 1"));
         assertThat(Query.text(q)).isEqualTo("SELECT 1");
         assertThat(Query.textEnd(q) - Query.textStart(q)).isEqualTo(8);
+        assertThat(Query.textEndOrMinusOne(q)).isEqualTo(Query.textEnd(q));
+        assertThat(Query.textEndOrMinusOne(frame('Q', "no NUL".getBytes(StandardCharsets.UTF_8))))
+                .isEqualTo(-1);
+        assertThat(Query.textEndOrMinusOne(frame('Q', new byte[0]))).isEqualTo(-1);
         assertThat(ReadyForQuery.status(frame('Z', new byte[] {'T'}))).isEqualTo(ProtocolConstants.TX_IN_BLOCK);
         truncatedAtEveryLength('E', bytes("", 0), Execute::portalIsUnnamed);
         truncatedAtEveryLength('Q', bytes("SELECT 1"), Query::text);
