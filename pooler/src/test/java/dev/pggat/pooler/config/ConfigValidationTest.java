@@ -52,7 +52,7 @@ class ConfigValidationTest {
                                     + " (accepted: mode, maxServerConnections, minServerConnections, resetQuery,"
                                     + " maxDatabaseConnections, maxUserConnections, reservePoolSize,"
                                     + " reservePoolTimeout, preparedStatementCacheSize, listenRelay,"
-                                    + " listenRelayMaxChannels)",
+                                    + " listenRelayMaxChannels, strictSessionState)",
                             SOURCE + ": databases: at least one database is required (accepted: a mapping from the"
                                     + " database name clients use to its settings)");
         }
