@@ -3,7 +3,6 @@ package dev.pggat.pooler.frontend;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.backend.ServerListener;
-import dev.pggat.pooler.config.RoutingConfig;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolCallback;
 import dev.pggat.pooler.pool.PoolSettings;
@@ -11,11 +10,14 @@ import dev.pggat.pooler.pool.ServerReset;
 import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
+import dev.pggat.pooler.protocol.Parse;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.ProtocolException;
+import dev.pggat.pooler.protocol.Query;
+import dev.pggat.pooler.protocol.ReadyForQuery;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.EndpointState;
-import dev.pggat.pooler.routing.RouteHint;
+import dev.pggat.pooler.routing.RouteStage;
 import dev.pggat.pooler.routing.Router;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
@@ -30,7 +32,6 @@ import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -45,28 +46,11 @@ import org.slf4j.LoggerFactory;
  * that endpoint's pool; client reads pause until it arrives. Frames are forwarded as they were read. The server
  * goes back to the pool when it says ReadyForQuery idle and nothing the client sent is still unanswered.
  */
-public final class ClientSession extends ChannelInboundHandlerAdapter
-        implements ServerListener, PoolCallback, ResponseTracker.Sink, ListenRelay.Subscriber {
+public final class ClientSession extends ChannelInboundHandlerAdapter implements ServerListener, PoolCallback {
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
     public static final String NAME = "pg-client";
-    private static final String READ_ONLY_SQLSTATE = "25006";
-    /** Metric labels per classification reason, made once (routing runs per transaction). */
-    private static final String[] REPLICA_REASONS = reasons("replica:");
 
-    private static final String[] PRIMARY_REASONS = reasons("primary:");
-
-    private static String[] reasons(String prefix) {
-        RouteHint.Reason[] all = RouteHint.Reason.values();
-        String[] out = new String[all.length];
-        for (RouteHint.Reason r : all) {
-            out[r.ordinal()] = prefix + r.name().toLowerCase(Locale.ROOT);
-        }
-        return out;
-    }
-    /** Past this much buffered for a replay, a transaction on a replica is no longer replayed on the primary. */
-    private static final int MAX_REPLAY_BYTES = 1 << 20;
-
-    private enum State {
+    enum State {
         STARTING,
         IDLE,
         WAITING,
@@ -74,30 +58,21 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         CLOSED
     }
 
-    /** What the client asked for with target_session_attrs (or pggat.route). */
-    private enum Target {
-        AUTO,
-        PRIMARY,
-        REPLICA_ONLY,
-        PREFER_REPLICA
-    }
-
-    private final FrontendContext context;
-    private ChannelHandlerContext ctx;
-    private EventLoop loop;
-    private State state = State.STARTING;
+    final FrontendContext context;
+    private final java.util.function.Consumer<ByteBuf> writeToClient = this::write;
+    ChannelHandlerContext ctx;
+    EventLoop loop;
+    State state = State.STARTING;
 
     private final String userName;
     private final String databaseName;
-    private final Router.User user;
+    final Router.User user;
     private final Router.Database db;
     private final boolean sessionMode;
-    private final boolean readYourWrites;
-    private final Target target;
-    /** Session parameters this client wants on any server it runs on (startup values, then reported changes). */
-    private Map<String, String> wanted;
-    /** Bumped whenever {@link #wanted} changes, so a server can tell whether it still matches. */
-    private int wantedVersion;
+    /** The routing stage: which endpoint each transaction runs on, read-your-writes, 25006 replay. */
+    final RouteStage routing;
+    /** The session-parameters stage: wanted settings, their sync onto servers, SET/RESET tracking, pins. */
+    private final SessionParameters parameters;
 
     private int keyProcessId;
     private int keySecret;
@@ -109,96 +84,32 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     /** The endpoint's outstanding-query count includes this client's current server. */
     private boolean begun;
 
-    private ServerConnection server;
+    ServerConnection server;
     /** The server whose FATAL or PANIC error the client already got: its close needs no second error. */
     private ServerConnection fatalForwardedBy;
 
     private Pool.Waiter waiter;
-    private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(4);
+    final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(4);
     /** ReadyForQuery messages the server still owes: one per Query, Sync and FunctionCall sent. */
-    private int awaitingReady;
+    int awaitingReady;
     /** Extended-protocol messages sent since the last Sync: the server may not be released mid-batch. */
-    private boolean extendedOpen;
+    boolean extendedOpen;
     /** ReadyForQuery messages that end queries the pooler sent itself; their replies are eaten. */
     private int poolerQueries;
-    /** The pooler's query in flight reads the primary's WAL position after a write (read-your-writes). */
-    private boolean capturingLsn;
 
-    /** Default access of the session's transactions as the client set it (SET SESSION CHARACTERISTICS ...). */
-    private boolean sessionReadOnly;
-    /** The current transaction runs on the primary because it may write. */
-    private boolean onPrimaryForWrite;
-    /** WAL position of this client's last write; its reads go to replicas that replayed at least this far. */
-    private long lastWriteLsn;
-    /** Client frames sent to a replica in this transaction, kept to replay it on the primary after a 25006. */
-    private ArrayDeque<ByteBuf> replayFrames;
-
-    private int replayBytes;
-    /** Server frames held back while a replica transaction may still turn out to need the primary. */
-    private ArrayDeque<ByteBuf> held;
-    /** A 25006 came back from a replica: everything until the server is idle again is dropped, then replayed. */
-    private boolean replaying;
     /** A cancel arrived while the client's extended batch was queued: frames are dropped up to its Sync. */
     private boolean cancelUntilSync;
-    /** The pooler answered a message with an error itself: like PostgreSQL, ignore the rest up to Sync. */
-    private boolean skipUntilSync;
 
-    /** What the client asked for at startup: RESET and RESET ALL go back to these values, as in PostgreSQL. */
-    private final Map<String, String> startupWanted;
-    /** Transaction mode: settings the current transaction may have changed (SET/RESET), read back at its end. */
-    private final java.util.LinkedHashSet<String> settingsTouched = new java.util.LinkedHashSet<>();
-
-    private java.util.List<String> capturingSettings;
-    /** The session's state is read back after this transaction (strict mode, or SQL that hides its effects). */
-    private boolean checkSessionState;
-    /** The read-back of the session's state in flight. */
-    private SessionStateCheck stateCheck;
-
-    private boolean resetAllSeen;
-    /** Why this transaction-mode client keeps its server for the rest of its session (null: it does not). */
-    private String pinned;
     /** Running the pooler's own queries that end a transaction (settings, DEALLOCATE, WAL position). */
     private boolean afterTransaction;
 
-    /** Transaction mode: the client's named prepared statements, by the client's names. */
-    private final Map<String, PreparedStatements.Statement> statements = new java.util.HashMap<>();
-    /** Transaction mode: the replies the server owes and the ones the pooler makes up, in order. */
-    private final ResponseTracker tracker = new ResponseTracker();
+    /** Transaction mode: the prepared-statement stage, with the replies the server owes. */
+    final PreparedStatementStage prepared;
 
-    /** timeouts.clientIdle, idleInTransaction and query in nanoseconds (0 = off); see "timeouts" below. */
-    private final long clientIdleNanos;
-
-    private final long idleInTransactionNanos;
-    private final long queryNanos;
-    /** Any of the three is on: only then do the hooks below read the clock. */
-    private final boolean timed;
-
-    private io.netty.util.concurrent.ScheduledFuture<?> timer;
-    private long timerAt;
-    /** When the client last sent something or was last told ReadyForQuery: idle since then. */
-    private long lastClientNanos;
-    /** When the query now running on the server was sent (or the one before it ended). */
-    private long queryStartNanos;
-    /** When the pooler canceled the running query for timeouts.query; 0 when it did not. */
-    private long timeoutCancelNanos;
-    /** Transaction mode with the LISTEN relay: the channels this client listens to through it. */
-    private final java.util.Set<String> listening = new java.util.HashSet<>(2);
-
-    private ListenRelay relay;
-    /** An extended-protocol LISTEN/UNLISTEN (unnamed Parse, Bind, Describe, Execute), answered at its Sync. */
-    private ArrayDeque<ByteBuf> listenBatch;
-
-    private ListenStatement listenBatchStatement;
-    /** A LISTEN waits for the relay to listen: what the client sends meanwhile waits in {@link #pending}. */
-    private boolean listenWaiting;
-    /** Relayed notifications that arrived while the client was inside a transaction: sent at its end. */
-    private ArrayDeque<ByteBuf> heldNotifications;
-    /** Transaction mode: LISTEN/UNLISTEN the pooler answered inside a transaction block, applied at COMMIT. */
-    private final ListenRelayTransaction listenTx;
-    /** The relay is being told about a commit's LISTENs: the server's replies wait in {@link #deferred}. */
-    private boolean listenApplying;
-
-    private ArrayDeque<ByteBuf> deferred;
+    /** The timers stage: timeouts.clientIdle, idleInTransaction and query. */
+    private final SessionTimers timers;
+    /** The LISTEN stage: LISTEN/UNLISTEN answered through the relay, notifications held to transaction ends. */
+    final ListenStage listen;
 
     ClientSession(
             FrontendContext context,
@@ -212,30 +123,36 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         this.user = user;
         this.db = user.database();
         this.sessionMode = db.settings().mode() == PoolSettings.PoolMode.SESSION;
-        this.readYourWrites = db.routing().consistency() == RoutingConfig.Consistency.READ_YOUR_WRITES;
         Map<String, String> w = new LinkedHashMap<>(wanted);
-        this.target = target(w.remove("target_session_attrs"), w.remove("pggat.route"));
-        this.wanted = w;
-        this.startupWanted = Map.copyOf(w);
+        this.routing = new RouteStage(user, databaseName, w.remove("target_session_attrs"), w.remove("pggat.route"));
+        this.parameters = new SessionParameters(this, w);
         PoolSettings settings = db.settings();
-        this.clientIdleNanos = settings.clientIdle().toNanos();
-        this.idleInTransactionNanos = settings.idleInTransaction().toNanos();
-        this.queryNanos = settings.queryTimeout().toNanos();
-        this.timed = clientIdleNanos != 0 || idleInTransactionNanos != 0 || queryNanos != 0;
-        this.listenTx = sessionMode ? null : new ListenRelayTransaction();
+        this.timers = new SessionTimers(
+                new TimerOwner(),
+                (task, nanos) -> loop.schedule(task, nanos, TimeUnit.NANOSECONDS),
+                System::nanoTime,
+                settings.clientIdle().toNanos(),
+                settings.idleInTransaction().toNanos(),
+                settings.queryTimeout().toNanos());
+        this.listen = new ListenStage(this, sessionMode);
+        this.prepared = new PreparedStatementStage(context.statements, new PreparedOutput());
     }
 
-    private static Target target(String attrs, String route) {
-        String v = route != null ? route : attrs;
-        if (v == null) {
-            return Target.AUTO;
+    private final class PreparedOutput implements PreparedStatementStage.Output {
+        @Override
+        public io.netty.buffer.ByteBufAllocator alloc() {
+            return ctx.alloc();
         }
-        return switch (v.toLowerCase(Locale.ROOT)) {
-            case "read-write", "primary" -> Target.PRIMARY;
-            case "read-only", "standby", "replica" -> Target.REPLICA_ONLY;
-            case "prefer-standby", "prefer-replica" -> Target.PREFER_REPLICA;
-            default -> Target.AUTO;
-        };
+
+        @Override
+        public void toClient(ByteBuf frame) {
+            ClientSession.this.toClient(frame);
+        }
+
+        @Override
+        public void reply(Object payload) {
+            listen.listenReply((ListenStage.ListenReply) payload);
+        }
     }
 
     // ---------------------------------------------------------------- channel events
@@ -253,7 +170,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     void start(Map<String, String> serverParams, ArrayDeque<ByteBuf> early) {
         context.sessions.add(this);
         Map<String, String> shown = new LinkedHashMap<>(serverParams);
-        for (Map.Entry<String, String> e : wanted.entrySet()) {
+        for (Map.Entry<String, String> e : parameters.wanted().entrySet()) {
             if (shown.containsKey(e.getKey())) {
                 shown.put(e.getKey(), e.getValue());
             }
@@ -268,10 +185,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         ctx.writeAndFlush(Messages.readyForQueryIdle());
         user.clientJoined();
         state = State.IDLE;
-        if (timed) {
-            lastClientNanos = System.nanoTime();
-            armTimeouts();
-        }
+        timers.started();
         if (!early.isEmpty()) {
             // The client pipelined queries behind its login.
             pending.addAll(early);
@@ -303,7 +217,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 }
             }
             case IDLE -> {
-                if (!sessionMode && context.listenRelays != null && listenRelayed(frame)) {
+                if (!sessionMode && context.listenRelays != null && listen.listenRelayed(frame)) {
                     return;
                 }
                 if (Frames.type(frame) == ProtocolConstants.TERMINATE) {
@@ -312,7 +226,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                     ctx.close();
                     return;
                 }
-                if (!sessionMode && answerWithoutServer(frame)) {
+                if (!sessionMode && prepared.answerWithoutServer(pending, frame, Frames.type(frame), ctx)) {
                     return;
                 }
                 pending.add(frame);
@@ -324,9 +238,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        if (timed) {
-            lastClientNanos = System.nanoTime();
-        }
+        timers.clientRead();
         if (state == State.ATTACHED) {
             server.channel().flush();
         }
@@ -360,21 +272,18 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     public void channelInactive(ChannelHandlerContext ctx) {
         State was = state;
         state = State.CLOSED;
-        if (timer != null) {
-            timer.cancel(false);
-            timer = null;
-        }
+        timers.stop();
         context.sessions.remove(this);
         if (keyProcessId != 0) {
             context.cancels.unregister(keyProcessId, this);
         }
         releasePending();
-        releaseReplay();
-        leaveListenRelay();
-        if (listenTx != null) {
-            listenTx.clear();
+        routing.releaseReplay();
+        listen.leaveListenRelay();
+        if (listen.listenTx != null) {
+            listen.listenTx.clear();
         }
-        releaseDeferred();
+        listen.releaseDeferred();
         if (was != State.STARTING) {
             user.clientLeft(
                     was == State.ATTACHED
@@ -401,7 +310,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
                 && poolerQueries == 0
                 && !extendedOpen
                 && s.transactionStatus() == ProtocolConstants.TX_IDLE;
-        if (!clean || pinned != null) {
+        if (!clean || parameters.pinned() != null) {
             // Mid-transaction or mid-query: stop what runs, then close so the server rolls back and drops locks.
             // A pinned server holds what only closing it undoes (session locks, temporary tables, LISTEN).
             if (awaitingReady > 0) {
@@ -419,169 +328,73 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
     // ---------------------------------------------------------------- routing and checkout
 
-    private void checkOut() {
-        if (!route()) {
+    void checkOut() {
+        if (!routed(routing.route(pending.peekFirst()))) {
             return;
         }
         state = State.WAITING;
         user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
         ctx.channel().config().setAutoRead(false);
         waiter = pool.acquire(loop, this);
-        if (waiter != null && db.endpoints().endpoints().size() > 1) {
-            loop.schedule(this::recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+        if (waiter != null && routing.rechecks()) {
+            loop.schedule(recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
         }
     }
 
     private static final long RECHECK_MILLIS = 100;
+    private static final long PRIMARY_RETRY_MILLIS = 50;
+    private final Runnable recheckRoute = this::recheckRoute;
+    private final Runnable retryPrimary = this::retryPrimary;
 
-    /**
-     * While a client waits for a server, its endpoint may go down or stop being the primary (a failover the probes
-     * just saw): nothing has run yet, so it is routed again instead of waiting out queryWait on a dead server.
-     */
+    /** A client waiting for a server whose endpoint went stale is routed again: nothing has run yet. */
     private void recheckRoute() {
         if (state != State.WAITING || waiter == null || endpoint == null) {
             return;
         }
-        boolean stale = endpoint.observation().health() == EndpointState.Health.DOWN
-                || (onPrimaryForWrite && db.primary() != endpoint)
-                || pool.isClosed();
-        if (stale) {
+        if (routing.stale()) {
             waiter.cancel();
             waiter = null;
-            db.decided("rerouted:endpoint_unavailable");
-            if (route()) {
+            routing.rerouted("rerouted:endpoint_unavailable");
+            if (routed(routing.route(pending.peekFirst()))) {
                 waiter = pool.acquire(loop, this);
             }
         }
         if (state == State.WAITING && waiter != null) {
-            loop.schedule(this::recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+            loop.schedule(recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
         }
     }
 
     /**
-     * Picks the endpoint for the transaction (or session) that the first pending message begins, and sets
-     * {@link #pool}. Returns false when the session cannot go on now (it was closed, or waits for a primary).
+     * Acts on the routing stage's decision: sets {@link #pool} and returns true, or fails the client, or waits for a
+     * writable primary and returns false.
      */
-    private boolean route() {
-        onPrimaryForWrite = false;
-        releaseReplay();
-        boolean read;
-        String reason;
-        if (!db.splitsReads() || target == Target.PRIMARY) {
-            read = false;
-            reason = target == Target.PRIMARY ? "primary:requested" : "primary:only";
-        } else if (target == Target.REPLICA_ONLY || target == Target.PREFER_REPLICA) {
-            read = true;
-            reason = "replica:requested";
-        } else if (sessionMode) {
-            read = false;
-            reason = "primary:session";
-        } else {
-            RouteHint hint = classify(pending.peekFirst());
-            if (hint == null) {
-                read = false;
-                reason = "primary:unclassified";
-            } else {
-                sessionReadOnly = hint.sessionReadOnlyAfter(sessionReadOnly);
-                read = hint.replicaEligible();
-                reason =
-                        (read ? REPLICA_REASONS : PRIMARY_REASONS)[hint.reason().ordinal()];
+    private boolean routed(RouteStage.Outcome outcome) {
+        switch (outcome) {
+            case ROUTED -> {
+                pool = routing.pool();
+                endpoint = routing.endpoint();
+                return true;
             }
-        }
-        if (read) {
-            EndpointState replica = db.replica(readYourWrites ? lastWriteLsn : 0);
-            if (replica == null || (target == Target.REPLICA_ONLY && !db.eligibleReplica(replica, 0))) {
-                db.decided("replica:unavailable");
-                failPending(
-                        SqlState.CONNECTION_FAILURE,
-                        "no replica of database \"" + databaseName + "\" can serve this read now");
+            case FAILED -> {
+                failPending(SqlState.CONNECTION_FAILURE, routing.failure());
                 return false;
             }
-            if (!db.eligibleReplica(replica, readYourWrites ? lastWriteLsn : 0)) {
-                reason = "primary:fallback";
-                onPrimaryForWrite = false;
-            } else if (!sessionMode) {
-                // Kept until the first decisive reply, in case the replica refuses a write (25006).
-                replayFrames = new ArrayDeque<>(4);
-                replayBytes = 0;
+            default -> {
+                if (state == State.IDLE) {
+                    state = State.WAITING;
+                    user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
+                    ctx.channel().config().setAutoRead(false);
+                }
+                loop.schedule(retryPrimary, PRIMARY_RETRY_MILLIS, TimeUnit.MILLISECONDS);
+                return false;
             }
-            return useEndpoint(replica, reason);
         }
-        EndpointState primary = db.primary();
-        if (primary == null || !writable(primary)) {
-            return waitForPrimary(System.nanoTime() + db.routing().primaryWait().toNanos(), reason);
-        }
-        onPrimaryForWrite = true;
-        return useEndpoint(primary, reason);
     }
 
-    /** Unknown health (not probed yet) counts as usable: only a primary seen down or read-only makes writes wait. */
-    private static boolean writable(EndpointState s) {
-        EndpointState.Observation o = s.observation();
-        return o.health() != EndpointState.Health.DOWN
-                && (o.role() == null || o.role() == dev.pggat.pooler.config.Endpoint.Role.PRIMARY);
-    }
-
-    /** While no writable primary is known (failover), writes wait for one up to routing.primaryWait. */
-    private boolean waitForPrimary(long deadline, String reason) {
-        EndpointState primary = db.primary();
-        if (primary != null && writable(primary)) {
-            onPrimaryForWrite = true;
-            return useEndpoint(primary, reason);
+    private void retryPrimary() {
+        if (state == State.WAITING && waiter == null && server == null && routed(routing.waitedForPrimary())) {
+            waiter = pool.acquire(loop, this);
         }
-        if (System.nanoTime() >= deadline) {
-            db.decided("primary:unavailable");
-            failPending(
-                    SqlState.CONNECTION_FAILURE,
-                    "no writable primary for database \"" + databaseName + "\" (waited "
-                            + db.routing().primaryWait().toMillis() + " ms)");
-            return false;
-        }
-        if (state == State.IDLE) {
-            state = State.WAITING;
-            user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
-            ctx.channel().config().setAutoRead(false);
-        }
-        loop.schedule(
-                () -> {
-                    if (state == State.WAITING && waiter == null && server == null) {
-                        if (waitForPrimary(deadline, reason)) {
-                            waiter = pool.acquire(loop, this);
-                        }
-                    }
-                },
-                50,
-                TimeUnit.MILLISECONDS);
-        return false;
-    }
-
-    private boolean useEndpoint(EndpointState e, String reason) {
-        Pool p = user.pool(e);
-        if (p == null) {
-            failPending(SqlState.CONNECTION_FAILURE, "endpoint " + e.name() + " left the set; retry");
-            return false;
-        }
-        db.decided(reason);
-        pool = p;
-        endpoint = e;
-        return true;
-    }
-
-    private RouteHint classify(ByteBuf first) {
-        if (first == null) {
-            return null;
-        }
-        String sql;
-        byte type = Frames.type(first);
-        if (type == ProtocolConstants.QUERY) {
-            sql = Frames.queryText(first);
-        } else if (type == ProtocolConstants.PARSE) {
-            int body = Frames.bodyStart(first);
-            sql = Frames.cstring(first, Frames.skipCstring(first, body));
-        } else {
-            return null;
-        }
-        return db.classifier().classify(sql, sessionReadOnly);
     }
 
     @Override
@@ -621,11 +434,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             begun = true;
         }
         s.listener(this);
-        tracker.clear();
-        if (listenTx != null) {
-            listenTx.clear();
+        prepared.attached(s.statements(), s.channel());
+        if (listen.listenTx != null) {
+            listen.listenTx.clear();
         }
-        skipUntilSync = false;
         syncParameters(s);
         ByteBuf frame;
         while ((frame = pending.poll()) != null && state == State.ATTACHED) {
@@ -646,8 +458,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return;
         }
         if (error.retryElsewhere() && state == State.WAITING) {
-            db.decided("rerouted:endpoint_removed");
-            if (route()) {
+            routing.rerouted("rerouted:endpoint_removed");
+            if (routed(routing.route(pending.peekFirst()))) {
                 waiter = pool.acquire(loop, this);
             }
             return;
@@ -667,48 +479,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         fatal(sqlState, message);
     }
 
-    /**
-     * Makes the server's session parameters what this client expects, pipelined in front of the client's own
-     * messages: set what differs, reset what an earlier client set and this one did not ask for.
-     */
+    /** The client's settings go in front of its own messages on the server it was given. */
     private void syncParameters(ServerConnection s) {
-        if (s.lastOwnedBy(this, wantedVersion)) {
-            // Back on the server it just left: its parameters are still this client's.
-            return;
+        String query = parameters.syncQuery(s);
+        if (query != null) {
+            poolerQuery(s, query);
         }
-        Map<String, String> applied = s.appliedParameters();
-        Map<String, String> reported = s.reportedParameters();
-        StringBuilder sql = null;
-        for (Map.Entry<String, String> e : wanted.entrySet()) {
-            String name = e.getKey();
-            String current = applied.containsKey(name) ? applied.get(name) : reported.get(name);
-            if (e.getValue().equals(current) || !StartupOptions.validName(name)) {
-                continue;
-            }
-            sql = sql == null ? new StringBuilder("SELECT ") : sql.append(", ");
-            sql.append("pg_catalog.set_config(")
-                    .append(StartupOptions.literal(name))
-                    .append(", ")
-                    .append(StartupOptions.literal(e.getValue()))
-                    .append(", false)");
-            applied.put(name, e.getValue());
-        }
-        StringBuilder reset = null;
-        for (var it = applied.entrySet().iterator(); it.hasNext(); ) {
-            String name = it.next().getKey();
-            if (!wanted.containsKey(name)) {
-                reset = reset == null ? new StringBuilder() : reset;
-                reset.append("; RESET ").append(quoteIdent(name));
-                it.remove();
-            }
-        }
-        if (sql == null && reset == null) {
-            return;
-        }
-        String query = sql == null
-                ? reset.substring(2)
-                : reset == null ? sql.toString() : sql.append(reset).toString();
-        poolerQuery(s, query);
     }
 
     private void poolerQuery(ServerConnection s, String query) {
@@ -716,40 +492,35 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         s.channel().write(Messages.query(ctx.alloc(), query), s.channel().voidPromise());
     }
 
-    private static String quoteIdent(String name) {
-        return '"' + name.replace("\"", "\"\"") + '"';
-    }
-
     private void forward(ByteBuf frame) {
         byte type = Frames.type(frame);
-        if (skipUntilSync) {
-            if (type != ProtocolConstants.SYNC) {
-                frame.release();
-                return;
-            }
-            skipUntilSync = false;
-        }
-        if (listenTx != null && pinned == null && context.listenRelays != null && takeListen(frame, type)) {
+        if (!sessionMode && prepared.skipping(frame, type)) {
             return;
         }
-        boolean batchStart = timed && awaitingReady == 0 && !extendedOpen;
-        boolean aborted = listenTx != null
+        if (listen.listenTx != null
+                && parameters.pinned() == null
+                && context.listenRelays != null
+                && listen.takeListen(frame, type)) {
+            return;
+        }
+        boolean batchStart = awaitingReady == 0 && !extendedOpen;
+        boolean aborted = listen.listenTx != null
                 && awaitingReady == 0
                 && server.transactionStatus() == ProtocolConstants.TX_FAILED
-                && !listenTx.batchEnds();
+                && !listen.listenTx.batchEnds();
         switch (type) {
             case ProtocolConstants.QUERY, ProtocolConstants.FUNCTION_CALL -> awaitingReady++;
             case ProtocolConstants.SYNC -> {
                 awaitingReady++;
                 extendedOpen = false;
-                if (listenTx != null) {
-                    listenTx.synced();
+                if (listen.listenTx != null) {
+                    listen.listenTx.synced();
                 }
             }
             case ProtocolConstants.EXECUTE -> {
                 extendedOpen = true;
-                if (listenTx != null) {
-                    listenTx.executed();
+                if (listen.listenTx != null) {
+                    listen.listenTx.executed();
                 }
             }
             case ProtocolConstants.PARSE, ProtocolConstants.BIND, ProtocolConstants.DESCRIBE, ProtocolConstants.CLOSE ->
@@ -763,22 +534,13 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             }
             default -> {}
         }
-        if (timed) {
-            timedForward(batchStart, type);
-        }
-        if (replayFrames != null) {
-            replayBytes += frame.readableBytes();
-            if (replayBytes > MAX_REPLAY_BYTES) {
-                releaseReplay();
-            } else {
-                replayFrames.add(frame.retainedDuplicate());
-            }
-        }
-        if (!sessionMode && (type == ProtocolConstants.QUERY || type == ProtocolConstants.PARSE)) {
+        timers.fromClient(type, batchStart, awaitingReady);
+        routing.fromClient(frame);
+        if (type == ProtocolConstants.QUERY || type == ProtocolConstants.PARSE) {
             noteSessionEffects(frame, type, aborted);
         }
         if (!sessionMode) {
-            frame = track(frame, type);
+            frame = prepared.fromClient(frame, type);
             if (frame == null) {
                 return;
             }
@@ -789,49 +551,48 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     // ---------------------------------------------------------------- session state (transaction mode)
 
     /** {@code aborted}: sent in a failed transaction, where the server runs nothing but its end. */
-    private void noteSessionEffects(ByteBuf frame, byte type, boolean aborted) {
-        int start = Frames.bodyStart(frame);
-        boolean unnamed = false;
-        if (type == ProtocolConstants.PARSE) {
-            unnamed = frame.getByte(start) == 0;
-            start = Frames.skipCstring(frame, start);
-        }
-        int end = frame.indexOf(start, frame.writerIndex(), (byte) 0);
-        if (end >= 0 && listenTx != null) {
+    void noteSessionEffects(ByteBuf frame, byte type, boolean aborted) {
+        boolean parse = type == ProtocolConstants.PARSE;
+        boolean unnamed = parse && Parse.isUnnamed(frame);
+        int start = parse ? Parse.queryStart(frame) : Query.textStart(frame);
+        int end = parse ? Parse.queryEndOrMinusOne(frame) : Query.textEndOrMinusOne(frame);
+        if (end >= 0 && listen.listenTx != null) {
             boolean onlyQuery = type == ProtocolConstants.QUERY && awaitingReady == 1 && !extendedOpen;
-            listenTx.clientStatement(frame, start, end, type == ProtocolConstants.PARSE, unnamed, onlyQuery);
+            listen.listenTx.clientStatement(frame, start, end, type == ProtocolConstants.PARSE, unnamed, onlyQuery);
         }
         if (end < 0) {
             return;
         }
-        checkSessionState |= context.strictSessionState;
+        if (!sessionMode && context.strictSessionState) {
+            parameters.checkState();
+        }
         SessionStatements.Effect effect = SessionStatements.analyse(
                 frame, start, end, !"off".equals(server.reportedParameters().get("standard_conforming_strings")));
         if (effect.isNone()) {
             return;
         }
-        settingsTouched.addAll(effect.settings());
-        checkSessionState |= effect.unknownSettings();
-        resetAllSeen |= effect.resetAll();
-        if (!effect.unlisten().isEmpty()) {
-            unlistened(effect.unlisten());
+        parameters.note(effect, !sessionMode);
+        if (sessionMode) {
+            return;
         }
-        if (effect.pinReason() != null && !(aborted && "listen".equals(effect.pinReason()))) {
+        if (!effect.unlisten().isEmpty()) {
+            listen.unlistened(effect.unlisten());
+        }
+        if (!(aborted && "listen".equals(effect.pinReason()))) {
             pin(effect.pinReason());
         }
     }
 
     private void pin(String reason) {
-        if (pinned == null) {
-            pinned = reason;
-            context.pinned(pinned);
+        if (parameters.pin(reason)) {
+            context.pinned(reason);
             log.info(
                     "client {} ({}@{}): keeps its server for the rest of its session ({}: state that cannot move"
                             + " between servers)",
                     ctx.channel().remoteAddress(),
                     Printable.log(userName),
                     Printable.log(databaseName),
-                    pinned);
+                    reason);
         }
     }
 
@@ -848,38 +609,13 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return;
         }
         afterTransaction = true;
-        if (resetAllSeen) {
-            resetAllSeen = false;
+        String query = parameters.restoreQuery(s);
+        if (query == null) {
             // RESET ALL / DISCARD ALL: the server is back at its own defaults; the client at its startup values.
-            s.appliedParameters().clear();
-            wanted = new LinkedHashMap<>(startupWanted);
-            wantedVersion++;
+            query = parameters.readBackQuery(s);
         }
-        if (checkSessionState && pinned == null) {
-            checkSessionState = false;
-            // Read back everything set at session level, what the client wants and this server has, and what the
-            // transaction touched: one round trip instead of two.
-            java.util.Set<String> names = new java.util.LinkedHashSet<>(settingsTouched);
-            names.addAll(wanted.keySet());
-            names.addAll(s.appliedParameters().keySet());
-            settingsTouched.clear();
-            stateCheck = new SessionStateCheck();
-            poolerQuery(s, SessionStateCheck.query(names));
-            s.channel().flush();
-            return;
-        }
-        checkSessionState = false; // a pinned client keeps its server: nothing to carry over
-        if (!settingsTouched.isEmpty()) {
-            capturingSettings = new java.util.ArrayList<>(settingsTouched);
-            settingsTouched.clear();
-            StringBuilder sql = new StringBuilder("SELECT ");
-            for (int i = 0; i < capturingSettings.size(); i++) {
-                sql.append(i == 0 ? "" : ", ")
-                        .append("pg_catalog.current_setting(")
-                        .append(StartupOptions.literal(capturingSettings.get(i)))
-                        .append(", true)");
-            }
-            poolerQuery(s, sql.toString());
+        if (query != null) {
+            poolerQuery(s, query);
             s.channel().flush();
             return;
         }
@@ -890,10 +626,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             s.channel().flush();
             return;
         }
-        if (readYourWrites && onPrimaryForWrite && db.splitsReads()) {
-            onPrimaryForWrite = false;
-            capturingLsn = true;
-            poolerQuery(s, "SELECT pg_catalog.pg_current_wal_lsn()");
+        String walPosition = routing.walPositionQuery();
+        if (walPosition != null) {
+            poolerQuery(s, walPosition);
             s.channel().flush();
             return;
         }
@@ -901,905 +636,19 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         releaseIfIdle(s);
     }
 
-    /** The values a settings read-back returned: they now follow the client, and this server has them. */
-    private void capturedSettings(ServerConnection s, ByteBuf dataRow) {
-        int pos = Frames.bodyStart(dataRow);
-        int cols = dataRow.getShort(pos);
-        pos += 2;
-        wanted = mutable(wanted);
-        for (int i = 0; i < cols && i < capturingSettings.size(); i++) {
-            int len = dataRow.getInt(pos);
-            pos += 4;
-            String name = capturingSettings.get(i);
-            if (len < 0) {
-                wanted.remove(name);
-                s.appliedParameters().remove(name);
-            } else {
-                String value = dataRow.toString(pos, len, java.nio.charset.StandardCharsets.UTF_8);
-                pos += len;
-                if (StartupOptions.validName(name)) {
-                    wanted.put(name, value);
-                    s.appliedParameters().put(name, value);
-                }
-            }
-        }
-        wantedVersion++;
-    }
-
-    // ---------------------------------------------------------------- prepared statements (transaction mode)
-
-    /**
-     * Records what the server will answer for {@code frame}, and maps named prepared statements: the client's
-     * name becomes the pooler-wide server name of that query, prepared on this server only if it does not have
-     * it yet. Returns the frame to send, or null when nothing goes to the server.
-     */
-    private ByteBuf track(ByteBuf frame, byte type) {
-        int body = Frames.bodyStart(frame);
-        switch (type) {
-            case ProtocolConstants.PARSE -> {
-                if (frame.getByte(body) == 0) {
-                    tracker.add(ResponseTracker.PARSE, null, this);
-                    return frame;
-                }
-                return parse(frame, body);
-            }
-            case ProtocolConstants.BIND -> {
-                int stmt = Frames.skipCstring(frame, body);
-                if (frame.getByte(stmt) == 0) {
-                    tracker.add(ResponseTracker.BIND, null, this);
-                    return frame;
-                }
-                return bind(frame, body, stmt);
-            }
-            case ProtocolConstants.DESCRIBE -> {
-                if (frame.getByte(body) == 'S' && frame.getByte(body + 1) != 0) {
-                    return describeStatement(frame, body + 1);
-                }
-                tracker.add(
-                        frame.getByte(body) == 'S'
-                                ? ResponseTracker.DESCRIBE_STATEMENT
-                                : ResponseTracker.DESCRIBE_PORTAL,
-                        null,
-                        this);
-                return frame;
-            }
-            case ProtocolConstants.CLOSE -> {
-                if (frame.getByte(body) == 'S' && frame.getByte(body + 1) != 0) {
-                    // The server keeps it for other clients; to this client it is gone.
-                    statements.remove(Frames.cstring(frame, body + 1));
-                    frame.release();
-                    tracker.add(ResponseTracker.SYNTHETIC_CLOSE_COMPLETE, null, this);
-                    return null;
-                }
-                tracker.add(ResponseTracker.CLOSE, null, this);
-                return frame;
-            }
-            case ProtocolConstants.EXECUTE -> tracker.add(ResponseTracker.EXECUTE, null, this);
-            case ProtocolConstants.SYNC -> tracker.add(ResponseTracker.SYNC, null, this);
-            case ProtocolConstants.QUERY -> tracker.add(ResponseTracker.QUERY, null, this);
-            case ProtocolConstants.FUNCTION_CALL -> tracker.add(ResponseTracker.FUNCTION_CALL, null, this);
-            default -> {} // Flush and COPY data: no reply of their own
-        }
-        return frame;
-    }
-
-    private ByteBuf parse(ByteBuf frame, int body) {
-        String name = Frames.cstring(frame, body);
-
-        int tailStart = Frames.skipCstring(frame, body);
-        byte[] tail = io.netty.buffer.ByteBufUtil.getBytes(frame, tailStart, frame.writerIndex() - tailStart);
-        frame.release();
-        PreparedStatements.Statement stmt = context.statements.statement(tail);
-        PreparedStatements.Statement existing = statements.get(name);
-        if (existing != null && existing != stmt) {
-            refuse("42P05", "prepared statement \"" + name + "\" already exists");
-            return null;
-        }
-        statements.put(name, stmt);
-        if (server.statements().touch(stmt.serverName)) {
-            context.statements.hits.increment();
-            tracker.add(ResponseTracker.SYNTHETIC_PARSE_COMPLETE, null, this);
-            return null;
-        }
-        context.statements.misses.increment();
-        evictFor(stmt);
-        tracker.add(ResponseTracker.PARSE, stmt, this);
-        return parseFrame(stmt);
-    }
-
-    private ByteBuf bind(ByteBuf frame, int body, int stmtAt) {
-        String name = Frames.cstring(frame, stmtAt);
-        PreparedStatements.Statement stmt = statements.get(name);
-        if (stmt == null) {
-            frame.release();
-            refuse("26000", "prepared statement \"" + name + "\" does not exist");
-            return null;
-        }
-        ensurePrepared(stmt);
-        int rest = Frames.skipCstring(frame, stmtAt);
-        int portalLen = stmtAt - body; // portal name and its NUL
-        int headerLen = 5 + portalLen + stmt.serverNameBytes.length + 1;
-        int restLen = frame.writerIndex() - rest;
-        ByteBuf header = ctx.alloc().buffer(headerLen);
-        header.writeByte(ProtocolConstants.BIND).writeInt(headerLen - 1 + restLen);
-        header.writeBytes(frame, body, portalLen);
-        header.writeBytes(stmt.serverNameBytes).writeByte(0);
-        // Parameter values can be large: they are passed on as a slice of what the client sent, not copied.
-        ByteBuf out = ctx.alloc().compositeBuffer(2).addComponents(true, header, frame.retainedSlice(rest, restLen));
-        frame.release();
-        tracker.add(ResponseTracker.BIND, null, this);
-        return out;
-    }
-
-    private ByteBuf describeStatement(ByteBuf frame, int nameAt) {
-        String name = Frames.cstring(frame, nameAt);
-        frame.release();
-        PreparedStatements.Statement stmt = statements.get(name);
-        if (stmt == null) {
-            refuse("26000", "prepared statement \"" + name + "\" does not exist");
-            return null;
-        }
-        ensurePrepared(stmt);
-        ByteBuf out = ctx.alloc().buffer(7 + stmt.serverNameBytes.length);
-        out.writeByte(ProtocolConstants.DESCRIBE)
-                .writeInt(6 + stmt.serverNameBytes.length)
-                .writeByte('S')
-                .writeBytes(stmt.serverNameBytes)
-                .writeByte(0);
-        tracker.add(ResponseTracker.DESCRIBE_STATEMENT, null, this);
-        return out;
-    }
-
-    /** A Bind or Describe on a server that lacks the statement (prepared on another one): prepare it first. */
-    private void ensurePrepared(PreparedStatements.Statement stmt) {
-        if (server.statements().touch(stmt.serverName)) {
-            context.statements.hits.increment();
-            return;
-        }
-        context.statements.misses.increment();
-        evictFor(stmt);
-        tracker.add(ResponseTracker.ADDED_PARSE, stmt, this);
-        server.channel().write(parseFrame(stmt), server.channel().voidPromise());
-    }
-
-    private void evictFor(PreparedStatements.Statement stmt) {
-        String evicted = server.statements().add(stmt.serverName);
-        if (evicted != null) {
-            context.statements.evictions.increment();
-            byte[] n = evicted.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-            ByteBuf close = ctx.alloc().buffer(7 + n.length);
-            close.writeByte(ProtocolConstants.CLOSE)
-                    .writeInt(6 + n.length)
-                    .writeByte('S')
-                    .writeBytes(n)
-                    .writeByte(0);
-            tracker.add(ResponseTracker.ADDED_CLOSE, null, this);
-            server.channel().write(close, server.channel().voidPromise());
-        }
-    }
-
-    private ByteBuf parseFrame(PreparedStatements.Statement stmt) {
-        int len = 4 + stmt.serverNameBytes.length + 1 + stmt.parseTail.length;
-        ByteBuf out = ctx.alloc().buffer(len + 1);
-        out.writeByte(ProtocolConstants.PARSE).writeInt(len);
-        out.writeBytes(stmt.serverNameBytes).writeByte(0).writeBytes(stmt.parseTail);
-        return out;
-    }
-
-    /** Answers a message with an error the way the server would have, then ignores the batch up to its Sync. */
-    private void refuse(String sqlState, String message) {
-        tracker.add(ResponseTracker.SYNTHETIC_ERROR, new String[] {sqlState, message}, this);
-        skipUntilSync = true;
-    }
-
-    @Override
-    public void synthetic(byte kind, Object payload) {
-        ByteBuf out;
-        if (kind == ResponseTracker.SYNTHETIC_PARSE_COMPLETE) {
-            out = ctx.alloc()
-                    .buffer(5)
-                    .writeByte(ProtocolConstants.PARSE_COMPLETE)
-                    .writeInt(4);
-        } else if (kind == ResponseTracker.SYNTHETIC_CLOSE_COMPLETE) {
-            out = ctx.alloc()
-                    .buffer(5)
-                    .writeByte(ProtocolConstants.CLOSE_COMPLETE)
-                    .writeInt(4);
-        } else if (kind == ResponseTracker.SYNTHETIC_REPLY) {
-            listenReply((ListenReply) payload);
-            return;
-        } else {
-            String[] e = (String[]) payload;
-            out = Messages.errorResponse(ctx.alloc(), "ERROR", e[0], e[1]);
-        }
-        toClient(out);
-    }
-
-    @Override
-    public void parseFailed(Object payload) {
-        if (payload != null && server != null) {
-            server.statements().remove(((PreparedStatements.Statement) payload).serverName);
-        }
-    }
-
-    @Override
-    public void parsed(Object payload) {
-        if (payload != null) {
-            ((PreparedStatements.Statement) payload).verified = true;
-        }
-    }
-
-    /**
-     * Transaction mode, no transaction open: a Parse (or Close) of a named statement followed by Sync is answered
-     * without a server when some server already accepted that statement. Drivers that prepare synchronously
-     * (libpq's PQprepare, as pgbench -M prepared uses) would otherwise need a server just to hear ParseComplete,
-     * and with more clients than servers on one thread they can wait on each other forever.
-     *
-     * @return true when {@code frame} was consumed here
-     */
-    private boolean answerWithoutServer(ByteBuf frame) {
-        byte type = Frames.type(frame);
-        if (pending.isEmpty()) {
-            if (isLocallyAnswerable(frame, type)) {
-                pending.add(frame);
-                return true;
-            }
-            return false;
-        }
-        if (pending.size() != 1 || type != ProtocolConstants.SYNC) {
-            return false;
-        }
-        ByteBuf first = pending.poll();
-        int body = Frames.bodyStart(first);
-        if (Frames.type(first) == ProtocolConstants.PARSE) {
-            String name = Frames.cstring(first, body);
-            int tailStart = Frames.skipCstring(first, body);
-            byte[] tail = io.netty.buffer.ByteBufUtil.getBytes(first, tailStart, first.writerIndex() - tailStart);
-            PreparedStatements.Statement stmt = context.statements.statement(tail);
-            PreparedStatements.Statement existing = statements.get(name);
-            if (existing != null && existing != stmt) {
-                ctx.write(Messages.errorResponse(
-                        ctx.alloc(), "ERROR", "42P05", "prepared statement \"" + name + "\" already exists"));
-            } else {
-                statements.put(name, stmt);
-                context.statements.hits.increment();
-                ctx.write(ctx.alloc()
-                        .buffer(5)
-                        .writeByte(ProtocolConstants.PARSE_COMPLETE)
-                        .writeInt(4));
-            }
-        } else {
-            statements.remove(Frames.cstring(first, body + 1));
-            ctx.write(ctx.alloc()
-                    .buffer(5)
-                    .writeByte(ProtocolConstants.CLOSE_COMPLETE)
-                    .writeInt(4));
-        }
-        first.release();
-        frame.release();
-        ctx.writeAndFlush(Messages.readyForQueryIdle());
-        return true;
-    }
-
-    private boolean isLocallyAnswerable(ByteBuf frame, byte type) {
-        int body = Frames.bodyStart(frame);
-        if (type == ProtocolConstants.CLOSE) {
-            return frame.getByte(body) == 'S' && frame.getByte(body + 1) != 0;
-        }
-        if (type != ProtocolConstants.PARSE || frame.getByte(body) == 0) {
-            return false;
-        }
-        int tailStart = Frames.skipCstring(frame, body);
-        byte[] tail = io.netty.buffer.ByteBufUtil.getBytes(frame, tailStart, frame.writerIndex() - tailStart);
-        PreparedStatements.Statement stmt = context.statements.known(tail);
-        return stmt != null && stmt.verified;
-    }
-
     /** A reply for the client: held back while a replica transaction may still be replayed, else written. */
-    private void toClient(ByteBuf f) {
-        if (replayFrames != null) {
-            if (held == null) {
-                held = new ArrayDeque<>(4);
-            }
-            held.add(f);
-        } else {
+    void toClient(ByteBuf f) {
+        if (!routing.hold(f)) {
             ctx.write(f, ctx.voidPromise());
         }
     }
 
-    /** DISCARD ALL and DEALLOCATE ALL drop every prepared statement of the session, including the pooler's. */
-    private void commandComplete(ServerConnection s, ByteBuf frame) {
-        int len = Frames.bodyLength(frame);
-        if (listenTx != null) {
-            listenTx.commandTag(frame, Frames.bodyStart(frame), len);
+    private void commandComplete(ByteBuf frame) {
+        if (listen.listenTx != null) {
+            listen.listenTx.commandTag(frame, Frames.bodyStart(frame), Frames.bodyLength(frame));
         }
-        if (len == 12 || len == 15) {
-            String tag = Frames.cstring(frame, Frames.bodyStart(frame));
-            if (tag.equals("DISCARD ALL") || tag.equals("DEALLOCATE ALL")) {
-                statements.clear();
-                s.statements().clear();
-            }
-            if (tag.equals("DISCARD ALL")) {
-                unlistenAll(); // DISCARD ALL includes UNLISTEN *
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------- LISTEN through the relay (transaction mode)
-
-    private static final byte[] SIMPLE_REPLIES = {ProtocolConstants.COMMAND_COMPLETE};
-    private static final String CONFIGURATION_LIMIT_EXCEEDED = "53400";
-    /** Messages of an extended-protocol LISTEN batch beyond which it is left to a server. */
-    private static final int MAX_LISTEN_BATCH = 8;
-
-    /**
-     * No server attached, no transaction open: a LISTEN or UNLISTEN alone in a Query, or in an unnamed
-     * Parse/Bind/Describe/Execute batch up to its Sync, is answered by the pooler once the relay listens, so the
-     * client needs no server of its own. Returns true when {@code frame} was taken here.
-     */
-    private boolean listenRelayed(ByteBuf frame) {
-        if (listenWaiting) {
-            pending.add(frame);
-            return true;
-        }
-        if (listenBatch != null) {
-            return listenBatchFrame(frame, Frames.type(frame));
-        }
-        if (!pending.isEmpty()) {
-            return false;
-        }
-        ListenStatement st = listenStatement(frame);
-        if (st == null) {
-            return false;
-        }
-        if (Frames.type(frame) == ProtocolConstants.QUERY) {
-            frame.release();
-            listenCommand(st, SIMPLE_REPLIES);
-        } else {
-            listenBatch = new ArrayDeque<>(4);
-            listenBatch.add(frame);
-            listenBatchStatement = st;
-        }
-        return true;
-    }
-
-    /** The LISTEN or UNLISTEN a Query or unnamed Parse (without declared parameter types) holds, or null. */
-    private static ListenStatement listenStatement(ByteBuf frame) {
-        byte type = Frames.type(frame);
-        int start = Frames.bodyStart(frame);
-        if (type == ProtocolConstants.PARSE) {
-            if (frame.getByte(start) != 0) {
-                return null; // named statements stay with the server
-            }
-            start++;
-        } else if (type != ProtocolConstants.QUERY) {
-            return null;
-        }
-        int end = frame.indexOf(start, frame.writerIndex(), (byte) 0);
-        if (end <= start || !ListenStatement.mayBe(frame, start, end)) {
-            return null;
-        }
-        if (type == ProtocolConstants.PARSE && (end + 3 > frame.writerIndex() || frame.getShort(end + 1) != 0)) {
-            return null;
-        }
-        return ListenStatement.parse(frame.toString(start, end - start, java.nio.charset.StandardCharsets.UTF_8));
-    }
-
-    private boolean listenBatchFrame(ByteBuf frame, byte type) {
-        int body = Frames.bodyStart(frame);
-        int end = frame.writerIndex();
-        boolean fits =
-                switch (type) {
-                    case ProtocolConstants.BIND ->
-                        body + 2 <= end
-                                && frame.getByte(body) == 0
-                                && frame.getByte(body + 1) == 0
-                                && bindsNoParameters(frame, body + 2);
-                    case ProtocolConstants.DESCRIBE -> body + 2 <= end && frame.getByte(body + 1) == 0;
-                    case ProtocolConstants.EXECUTE -> body < end && frame.getByte(body) == 0;
-                    case ProtocolConstants.SYNC -> true;
-                    default -> false;
-                };
-        byte[] replies = fits && type == ProtocolConstants.SYNC ? listenBatchReplies() : null;
-        if (type == ProtocolConstants.TERMINATE) {
-            releaseListenBatch();
-            return false;
-        }
-        if (!fits || listenBatch.size() >= MAX_LISTEN_BATCH || (type == ProtocolConstants.SYNC && replies == null)) {
-            // Not a batch the pooler can answer exactly as the server would (Flush, parameters, named portals):
-            // it goes to a server, as any other batch.
-            pending.addAll(listenBatch);
-            listenBatch = null;
-            pending.add(frame);
-            checkOut();
-            return true;
-        }
-        if (type != ProtocolConstants.SYNC) {
-            listenBatch.add(frame);
-            return true;
-        }
-        frame.release();
-        ListenStatement st = listenBatchStatement;
-        releaseListenBatch();
-        listenCommand(st, replies);
-        return true;
-    }
-
-    private static boolean bindsNoParameters(ByteBuf bind, int pos) {
-        int end = bind.writerIndex();
-        if (pos + 2 > end) {
-            return false;
-        }
-        pos += 2 + 2 * bind.getShort(pos);
-        return pos + 2 <= end && bind.getShort(pos) == 0;
-    }
-
-    /** The replies the server would give to the batch, in order; null when the batch is not a plain one. */
-    private byte[] listenBatchReplies() {
-        byte[] out = new byte[2 * listenBatch.size()];
-        int n = 0;
-        boolean bound = false;
-        boolean executed = false;
-        for (ByteBuf f : listenBatch) {
-            switch (Frames.type(f)) {
-                case ProtocolConstants.PARSE -> out[n++] = ProtocolConstants.PARSE_COMPLETE;
-                case ProtocolConstants.BIND -> {
-                    bound = true;
-                    out[n++] = ProtocolConstants.BIND_COMPLETE;
-                }
-                case ProtocolConstants.DESCRIBE -> {
-                    if (f.getByte(Frames.bodyStart(f)) == 'S') {
-                        out[n++] = ProtocolConstants.PARAMETER_DESCRIPTION;
-                    } else if (!bound) {
-                        return null;
-                    }
-                    out[n++] = ProtocolConstants.NO_DATA;
-                }
-                case ProtocolConstants.EXECUTE -> {
-                    if (!bound || executed) {
-                        return null;
-                    }
-                    executed = true;
-                    out[n++] = ProtocolConstants.COMMAND_COMPLETE;
-                }
-                default -> {
-                    return null;
-                }
-            }
-        }
-        return java.util.Arrays.copyOf(out, n);
-    }
-
-    private void releaseListenBatch() {
-        if (listenBatch != null) {
-            listenBatch.forEach(ByteBuf::release);
-            listenBatch = null;
-            listenBatchStatement = null;
-        }
-    }
-
-    private ListenRelay relay() {
-        if (relay == null) {
-            relay = context.listenRelays.relay(user);
-        }
-        return relay;
-    }
-
-    /** Runs a LISTEN or UNLISTEN through the relay and answers the client with {@code replies}. */
-    private void listenCommand(ListenStatement st, byte[] replies) {
-        boolean executes = false;
-        for (byte r : replies) {
-            executes |= r == ProtocolConstants.COMMAND_COMPLETE;
-        }
-        if (!executes) {
-            answerListen(st, replies, null);
-            return;
-        }
-        if (!st.listen()) {
-            unlistened(List.of(st));
-            answerListen(st, replies, null);
-            return;
-        }
-        String channel = st.channel();
-        if (listening.contains(channel)) {
-            answerListen(st, replies, null);
-            return;
-        }
-        int max = context.listenRelays.maxChannelsPerClient();
-        if (listening.size() >= max) {
-            answerListen(
-                    st,
-                    replies,
-                    new ErrorFields(
-                            "ERROR",
-                            CONFIGURATION_LIMIT_EXCEEDED,
-                            "too many LISTEN channels: this client already listens to " + max
-                                    + " channels through the pooler (limit set by pools.listenRelayMaxChannels)"));
-            return;
-        }
-        listening.add(channel);
-        listenWaiting = true;
-        ctx.channel().config().setAutoRead(false);
-        relay().subscribe(this, channel, error -> loop.execute(() -> listenDone(st, replies, error)));
-    }
-
-    private void listenDone(ListenStatement st, byte[] replies, ErrorFields error) {
-        if (state == State.CLOSED) {
-            return;
-        }
-        listenWaiting = false;
-        if (error != null) {
-            listening.remove(st.channel());
-        }
-        answerListen(st, replies, error);
-        resumePending();
-    }
-
-    private void answerListen(ListenStatement st, byte[] replies, ErrorFields error) {
-        for (byte r : replies) {
-            if (r == ProtocolConstants.COMMAND_COMPLETE && error != null) {
-                ctx.write(Messages.errorResponse(ctx.alloc(), "ERROR", error.sqlState(), error.message()));
-                break;
-            }
-            ByteBuf out = ctx.alloc().buffer(16);
-            out.writeByte(r).writeInt(4);
-            if (r == ProtocolConstants.PARAMETER_DESCRIPTION) {
-                out.writeShort(0);
-            } else if (r == ProtocolConstants.COMMAND_COMPLETE) {
-                out.writeBytes((st.listen() ? "LISTEN" : "UNLISTEN")
-                                .getBytes(java.nio.charset.StandardCharsets.US_ASCII))
-                        .writeByte(0);
-            }
-            out.setInt(1, out.writerIndex() - 1);
-            ctx.write(out, ctx.voidPromise());
-        }
-        ctx.writeAndFlush(Messages.readyForQueryIdle());
-    }
-
-    /** What the client sent while the pooler answered it by itself is read again, in order. */
-    private void resumePending() {
-        ArrayDeque<ByteBuf> again = new ArrayDeque<>(pending);
-        pending.clear();
-        ByteBuf f;
-        while ((f = again.poll()) != null) {
-            channelRead(ctx, f);
-        }
-        if (state == State.IDLE && !listenWaiting) {
-            ctx.channel().config().setAutoRead(true);
-        }
-    }
-
-    /** UNLISTENs (answered by the pooler, or sent to a server): the relay stops delivering those channels. */
-    private void unlistened(List<ListenStatement> unlisten) {
-        for (ListenStatement u : unlisten) {
-            if (u.channel() == null) {
-                unlistenAll();
-            } else if (listening.remove(u.channel())) {
-                relay().unsubscribe(this, u.channel());
-            }
-        }
-    }
-
-    private void unlistenAll() {
-        if (!listening.isEmpty()) {
-            relay().unsubscribeAll(this, List.copyOf(listening));
-            listening.clear();
-        }
-    }
-
-    private void leaveListenRelay() {
-        unlistenAll();
-        releaseListenBatch();
-        if (heldNotifications != null) {
-            heldNotifications.forEach(ByteBuf::release);
-            heldNotifications = null;
-        }
-    }
-
-    @Override
-    public void notification(String channel, ByteBuf frame) {
-        loop.execute(() -> relayedNotification(channel, frame));
-    }
-
-    private void relayedNotification(String channel, ByteBuf frame) {
-        if (state == State.CLOSED || !listening.contains(channel)) {
-            frame.release();
-            return;
-        }
-        boolean inTransaction = state == State.ATTACHED
-                && (awaitingReady > 0
-                        || extendedOpen
-                        || server == null
-                        || server.transactionStatus() != ProtocolConstants.TX_IDLE);
-        if (inTransaction) {
-            if (heldNotifications == null) {
-                heldNotifications = new ArrayDeque<>(2);
-            }
-            heldNotifications.add(frame);
-            return;
-        }
-        ctx.writeAndFlush(frame, ctx.voidPromise());
-    }
-
-    /** Writes the held notifications of channels the client still listens to (an UNLISTEN may have come since). */
-    private void flushNotifications() {
-        ByteBuf f;
-        while ((f = heldNotifications.poll()) != null) {
-            if (listening.contains(Frames.cstring(f, Frames.bodyStart(f) + 4))) {
-                ctx.write(f, ctx.voidPromise());
-            } else {
-                f.release();
-            }
-        }
-        heldNotifications = null;
-    }
-
-    // ---------------------------------------------------------------- LISTEN inside a transaction block
-
-    private static final byte[] SIMPLE_IN_TRANSACTION = {
-        ProtocolConstants.COMMAND_COMPLETE, ProtocolConstants.READY_FOR_QUERY
-    };
-    private static final byte[] PARSED = {ProtocolConstants.PARSE_COMPLETE};
-    private static final byte[] BOUND = {ProtocolConstants.BIND_COMPLETE};
-    private static final byte[] DESCRIBED_STATEMENT = {
-        ProtocolConstants.PARAMETER_DESCRIPTION, ProtocolConstants.NO_DATA
-    };
-    private static final byte[] DESCRIBED_PORTAL = {ProtocolConstants.NO_DATA};
-    private static final byte[] EXECUTED = {ProtocolConstants.COMMAND_COMPLETE};
-    private static final byte[] CLOSED = {ProtocolConstants.CLOSE_COMPLETE};
-
-    /** Replies the pooler gives in place of the server's; a CommandComplete records the statement as taken. */
-    private record ListenReply(ListenStatement statement, byte[] replies) {}
-
-    /**
-     * Inside a transaction block (the server said so and nothing is in flight, or the batch began it), a LISTEN or
-     * UNLISTEN alone in a Query, or as the unnamed statement of an extended batch, is answered by the pooler in
-     * its place among the server's replies and applied to the relay if the transaction commits, as PostgreSQL
-     * applies it at COMMIT. Returns true when {@code frame} was taken here.
-     */
-    private boolean takeListen(ByteBuf frame, byte type) {
-        ListenRelayTransaction tx = listenTx;
-        int body = Frames.bodyStart(frame);
-        ListenReply reply;
-        switch (type) {
-            case ProtocolConstants.QUERY -> {
-                if (!tx.mayTakeQuery(server.transactionStatus(), awaitingReady, extendedOpen)) {
-                    return false;
-                }
-                ListenStatement st = listenStatement(frame);
-                if (st == null) {
-                    return false;
-                }
-                reply = new ListenReply(st, SIMPLE_IN_TRANSACTION);
-            }
-            case ProtocolConstants.PARSE -> {
-                if (frame.getByte(body) != 0) {
-                    return false;
-                }
-                ListenStatement st =
-                        tx.mayTakeParse(server.transactionStatus(), awaitingReady) ? listenStatement(frame) : null;
-                // Any unnamed Parse replaces the unnamed statement, the pooler's included.
-                tx.dropUnnamed();
-                if (st == null) {
-                    return false;
-                }
-                keepForReplay(frame);
-                tx.unnamed = st;
-                tx.unnamedParse = frame;
-                extendedOpen = true;
-                tracker.add(ResponseTracker.SYNTHETIC_REPLY, new ListenReply(st, PARSED), this);
-                return true;
-            }
-            case ProtocolConstants.BIND -> {
-                if (tx.unnamed == null && !tx.portal) {
-                    return false;
-                }
-                boolean unnamedPortal = frame.getByte(body) == 0;
-                int stmtAt = Frames.skipCstring(frame, body);
-                if (frame.getByte(stmtAt) == 0 && tx.unnamed != null) {
-                    if (unnamedPortal && bindsNoParameters(frame, stmtAt + 1)) {
-                        tx.portal = true;
-                        reply = new ListenReply(tx.unnamed, BOUND);
-                    } else {
-                        // A use the pooler does not answer (parameters, a named portal): the server gets the
-                        // statement after all, and the client keeps that server as before.
-                        sendUnnamedListen();
-                        return false;
-                    }
-                } else {
-                    if (unnamedPortal) {
-                        tx.portal = false;
-                    }
-                    return false;
-                }
-            }
-            case ProtocolConstants.DESCRIBE -> {
-                if (body + 2 > frame.writerIndex() || frame.getByte(body + 1) != 0) {
-                    return false;
-                }
-                if (frame.getByte(body) == 'S' && tx.unnamed != null) {
-                    reply = new ListenReply(tx.unnamed, DESCRIBED_STATEMENT);
-                } else if (frame.getByte(body) == 'P' && tx.portal) {
-                    reply = new ListenReply(tx.unnamed, DESCRIBED_PORTAL);
-                } else {
-                    return false;
-                }
-            }
-            case ProtocolConstants.EXECUTE -> {
-                if (!tx.portal || frame.getByte(body) != 0) {
-                    return false;
-                }
-                reply = new ListenReply(tx.unnamed, EXECUTED);
-            }
-            case ProtocolConstants.CLOSE -> {
-                if (frame.getByte(body + 1) != 0) {
-                    return false;
-                }
-                if (frame.getByte(body) == 'S' && tx.unnamed != null) {
-                    tx.dropUnnamed();
-                } else if (frame.getByte(body) == 'P' && tx.portal) {
-                    tx.portal = false;
-                } else {
-                    return false;
-                }
-                reply = new ListenReply(null, CLOSED);
-            }
-            default -> {
-                return false;
-            }
-        }
-        keepForReplay(frame);
-        frame.release();
-        if (type != ProtocolConstants.QUERY) {
-            extendedOpen = true;
-        }
-        tracker.add(ResponseTracker.SYNTHETIC_REPLY, reply, this);
-        if (type == ProtocolConstants.QUERY) {
-            ctx.flush(); // nothing goes to the server, so no reply of its own will flush this one
-        }
-        return true;
-    }
-
-    /** A frame the pooler answers itself is still part of what a replayed replica transaction sends again. */
-    private void keepForReplay(ByteBuf frame) {
-        if (replayFrames != null) {
-            replayFrames.add(frame.retainedDuplicate());
-        }
-    }
-
-    /** The pooler's unnamed LISTEN statement is needed on the server: it is parsed there now. */
-    private void sendUnnamedListen() {
-        ByteBuf parse = listenTx.unnamedParse;
-        listenTx.unnamedParse = null;
-        listenTx.dropUnnamed();
-        noteSessionEffects(parse, ProtocolConstants.PARSE, false);
-        tracker.add(ResponseTracker.ADDED_PARSE, null, this); // the client already has its ParseComplete
-        server.channel().write(parse, server.channel().voidPromise());
-    }
-
-    private void listenReply(ListenReply r) {
-        for (byte kind : r.replies()) {
-            ByteBuf out;
-            if (kind == ProtocolConstants.READY_FOR_QUERY) {
-                out = Messages.readyForQuery(ctx.alloc(), ProtocolConstants.TX_IN_BLOCK);
-            } else {
-                out = ctx.alloc().buffer(16);
-                out.writeByte(kind).writeInt(4);
-                if (kind == ProtocolConstants.PARAMETER_DESCRIPTION) {
-                    out.writeShort(0);
-                } else if (kind == ProtocolConstants.COMMAND_COMPLETE) {
-                    listenTx.taken(r.statement());
-                    out.writeBytes((r.statement().listen() ? "LISTEN" : "UNLISTEN")
-                                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII))
-                            .writeByte(0);
-                }
-                out.setInt(1, out.writerIndex() - 1);
-            }
-            toClient(out);
-        }
-    }
-
-    /**
-     * A committed transaction's LISTEN/UNLISTEN reach the relay before the client hears ReadyForQuery, so a
-     * NOTIFY sent once its COMMIT returned is delivered. Returns true when that ReadyForQuery now waits for the
-     * relay; a channel the relay cannot listen to is reported as a WARNING and the client stays unsubscribed.
-     */
-    private boolean applyCommittedListens(
-            List<ListenStatement> committed, ServerConnection s, ByteBuf frame, byte status) {
-        java.util.Set<String> target = ListenRelayTransaction.after(listening, committed);
-        List<String> gone = new java.util.ArrayList<>();
-        for (String ch : listening) {
-            if (!target.contains(ch)) {
-                gone.add(ch);
-            }
-        }
-        if (!gone.isEmpty()) {
-            gone.forEach(listening::remove);
-            relay().unsubscribeAll(this, gone);
-        }
-        int max = context.listenRelays.maxChannelsPerClient();
-        int[] left = {0};
-        for (String ch : target) {
-            if (listening.contains(ch)) {
-                continue;
-            }
-            if (listening.size() >= max) {
-                committedListenFailed(
-                        ch,
-                        CONFIGURATION_LIMIT_EXCEEDED,
-                        "this client already listens to " + max
-                                + " channels through the pooler (limit set by pools.listenRelayMaxChannels)");
-                continue;
-            }
-            listening.add(ch);
-            left[0]++;
-            relay().subscribe(
-                            this,
-                            ch,
-                            error -> loop.execute(() -> {
-                                if (state == State.CLOSED) {
-                                    if (--left[0] == 0) {
-                                        frame.release();
-                                        releaseDeferred();
-                                    }
-                                    return;
-                                }
-                                if (error != null) {
-                                    listening.remove(ch);
-                                    committedListenFailed(ch, error.sqlState(), error.message());
-                                }
-                                if (--left[0] == 0) {
-                                    committedListensApplied(s, frame, status);
-                                }
-                            }));
-        }
-        if (left[0] == 0) {
-            return false;
-        }
-        listenApplying = true;
-        if (deferred == null) {
-            deferred = new ArrayDeque<>(2);
-        }
-        s.channel().config().setAutoRead(false);
-        return true;
-    }
-
-    private void committedListenFailed(String channel, String sqlState, String message) {
-        ctx.write(Messages.noticeResponse(
-                ctx.alloc(),
-                "WARNING",
-                sqlState,
-                "LISTEN " + ListenStatement.quote(channel)
-                        + " was committed, but the pooler could not listen to that channel: " + message
-                        + "; this client gets no notifications of it"));
-    }
-
-    private void committedListensApplied(ServerConnection s, ByteBuf frame, byte status) {
-        listenApplying = false;
-        if (server != s || state != State.ATTACHED) {
-            frame.release();
-            releaseDeferred();
-            return;
-        }
-        finishReady(s, frame, status);
-        if (server == s && state == State.ATTACHED) {
-            tracker.afterFrame(this);
-        }
-        ByteBuf f;
-        while (deferred != null && (f = deferred.poll()) != null) {
-            serverFrameThenSynthetic(s, f);
-        }
-        if (server == s) {
-            s.channel().config().setAutoRead(ctx.channel().isWritable());
-        }
-        ctx.flush();
-    }
-
-    private void releaseDeferred() {
-        listenApplying = false;
-        if (deferred != null) {
-            deferred.forEach(ByteBuf::release);
-            deferred.clear();
+        if (prepared.commandComplete(frame)) {
+            listen.unlistenAll(); // DISCARD ALL includes UNLISTEN *
         }
     }
 
@@ -1815,10 +664,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     }
 
     /** Synthetic replies that follow a server frame go out after it, in the order the server would have used. */
-    private void serverFrameThenSynthetic(ServerConnection s, ByteBuf frame) {
+    void serverFrameThenSynthetic(ServerConnection s, ByteBuf frame) {
         serverFrame(s, frame);
-        if (!sessionMode && s == server && state == State.ATTACHED && !listenApplying) {
-            tracker.afterFrame(this);
+        if (!sessionMode && s == server && state == State.ATTACHED && !listen.listenApplying) {
+            prepared.afterServerFrame();
         }
     }
 
@@ -1850,8 +699,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             frame.release();
             return;
         }
-        if (listenApplying) {
-            deferred.add(frame);
+        if (listen.listenApplying) {
+            listen.deferred.add(frame);
             return;
         }
         byte type = Frames.type(frame);
@@ -1862,31 +711,20 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             poolerQueryReply(s, frame, type);
             return;
         }
-        if (replaying) {
+        if (routing.replaying()) {
             replayingReply(s, frame, type);
             return;
         }
-        if (!sessionMode) {
-            if (tracker.serverFrame(type, this) == ResponseTracker.DROP) {
-                frame.release();
-                return;
-            }
-            if (type == ProtocolConstants.ERROR_RESPONSE
-                    && SqlState.FEATURE_NOT_SUPPORTED.equals(
-                            ErrorFields.parse(frame).sqlState())) {
-                // "cached plan must not change result type" (DDL changed a table under a prepared statement): the
-                // driver re-prepares and retries, so the server must really prepare again, not reuse old plans:
-                // its statements are deallocated as soon as it is idle.
-                s.statements().invalidate();
-            }
+        if (!sessionMode && (frame = prepared.fromServer(frame, type)) == null) {
+            return;
         }
-        if (timeoutCancelNanos != 0 && type == ProtocolConstants.ERROR_RESPONSE) {
+        if (type == ProtocolConstants.ERROR_RESPONSE && timers.canceledForTimeout()) {
             frame = statementTimeoutError(frame);
         }
         if (type == ProtocolConstants.COMMAND_COMPLETE) {
-            commandComplete(s, frame);
+            commandComplete(frame);
         }
-        if (replayFrames != null && holdOrDecide(frame, type)) {
+        if ((frame = routing.fromServer(frame, type, writeToClient)) == null) {
             return;
         }
         if (type == ProtocolConstants.READY_FOR_QUERY) {
@@ -1894,16 +732,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
             return;
         }
         if (type == ProtocolConstants.PARAMETER_STATUS) {
-            // The client changed a reported setting (SET application_name, SET TimeZone, or a rollback that
-            // undid one): it follows the client to its next server instead of staying on this one.
-            String name = Frames.cstring(frame, Frames.bodyStart(frame));
-            if (StartupOptions.followsClient(name)) {
-                String value = s.reportedParameters().get(name);
-                wanted = mutable(wanted);
-                wanted.put(name, value);
-                wantedVersion++;
-                s.appliedParameters().put(name, value);
-            }
+            parameters.parameterStatus(s, frame);
         }
         if (type == ProtocolConstants.ERROR_RESPONSE) {
             String severity = ErrorFields.parse(frame).severity();
@@ -1920,15 +749,13 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (awaitingReady > 0) {
             awaitingReady--;
         }
-        if (timed) {
-            timedReady();
-        }
-        if (listenTx != null) {
+        timers.ready();
+        if (listen.listenTx != null) {
             if (awaitingReady == 0 && !extendedOpen) {
-                listenTx.synced();
+                listen.listenTx.synced();
             }
-            List<ListenStatement> committed = listenTx.ready(status);
-            if (!committed.isEmpty() && applyCommittedListens(committed, s, frame, status)) {
+            List<ListenStatement> committed = listen.listenTx.ready(status);
+            if (!committed.isEmpty() && listen.applyCommittedListens(committed, s, frame, status)) {
                 return;
             }
         }
@@ -1936,20 +763,35 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
     }
 
     /** The client's ReadyForQuery goes out; at a transaction's end the server is let go. */
-    private void finishReady(ServerConnection s, ByteBuf frame, byte status) {
-        if (heldNotifications != null && status == ProtocolConstants.TX_IDLE) {
+    void finishReady(ServerConnection s, ByteBuf frame, byte status) {
+        if (listen.heldNotifications != null && status == ProtocolConstants.TX_IDLE) {
             // As PostgreSQL does: notifications that came during the transaction go out just before its end.
-            flushNotifications();
+            listen.flushNotifications();
         }
         ctx.write(frame, ctx.voidPromise());
-        if (awaitingReady != 0 || extendedOpen || status != ProtocolConstants.TX_IDLE) {
+        if (awaitingReady != 0 || extendedOpen) {
+            return;
+        }
+        if (status != ProtocolConstants.TX_IDLE) {
+            if (status == ProtocolConstants.TX_IN_BLOCK) {
+                restoreParameters(s); // a RESET inside a transaction block gives the startup value at once too
+            }
             return;
         }
         if (!sessionMode) {
             endOfTransaction(s);
             return;
         }
+        restoreParameters(s);
         releaseIfIdle(s);
+    }
+
+    private void restoreParameters(ServerConnection s) {
+        String query = parameters.restoreQuery(s);
+        if (query != null) {
+            poolerQuery(s, query);
+            s.channel().flush();
+        }
     }
 
     /** At a transaction boundary: transaction mode gives the server back; session mode keeps it. */
@@ -1957,7 +799,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (awaitingReady != 0 || extendedOpen || poolerQueries != 0) {
             return;
         }
-        if ((sessionMode || pinned != null) && !pool.isClosed()) {
+        if ((sessionMode || parameters.pinned() != null) && !pool.isClosed()) {
             // The server stays: whatever the client queued meanwhile goes to it now.
             ByteBuf f;
             while (state == State.ATTACHED && (f = pending.poll()) != null) {
@@ -1977,7 +819,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.IDLE);
         s.listener(null);
         s.channel().config().setAutoRead(true);
-        s.lastOwner(this, wantedVersion);
+        s.lastOwner(this, parameters.version());
         if (s.hasCancelsInFlight()) {
             Pool p = pool;
             s.whenNoCancelsInFlight(() -> p.release(s));
@@ -1987,8 +829,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         if (!pending.isEmpty() && !context.draining) {
             // The client's next transaction arrived while the pooler finished the last one: route it now (a
             // LISTEN is answered without a server, like one that arrives while idle).
-            if (context.listenRelays != null && listenStatement(pending.peekFirst()) != null) {
-                resumePending();
+            if (context.listenRelays != null && listen.listenStatement(pending.peekFirst()) != null) {
+                listen.resumePending();
             } else {
                 checkOut();
             }
@@ -2009,45 +851,32 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
     }
 
-    private static Map<String, String> mutable(Map<String, String> m) {
-        return m instanceof LinkedHashMap ? m : new LinkedHashMap<>(m);
-    }
-
     /** Replies to the pooler's own queries: eaten, except that a failed parameter sync warns the client. */
     private void poolerQueryReply(ServerConnection s, ByteBuf frame, byte type) {
         try {
             if (type == ProtocolConstants.READY_FOR_QUERY) {
                 poolerQueries--;
-                s.transactionStatus(Frames.readyStatus(frame));
-                capturingSettings = null;
-                capturingLsn = false;
-                if (stateCheck != null) {
-                    SessionStateCheck check = stateCheck;
-                    stateCheck = null;
-                    wanted = mutable(wanted);
-                    check.apply(wanted, s.appliedParameters());
-                    wantedVersion++;
-                    if (check.pin() != null) {
-                        pin(check.pin());
-                    }
-                }
+                s.transactionStatus(ReadyForQuery.status(frame));
+                pin(parameters.poolerQueryDone(s));
+                routing.poolerQueryDone();
                 if (poolerQueries == 0 && afterTransaction) {
                     endOfTransaction(s);
                 }
-            } else if (type == ProtocolConstants.DATA_ROW && stateCheck != null) {
-                stateCheck.row(frame);
-            } else if (type == ProtocolConstants.DATA_ROW && capturingSettings != null) {
-                capturedSettings(s, frame);
-            } else if (type == ProtocolConstants.DATA_ROW && capturingLsn) {
-                lastWriteLsn = Math.max(lastWriteLsn, parseLsn(frame));
+            } else if (type == ProtocolConstants.PARAMETER_STATUS && parameters.restoring()) {
+                // The client's own value is back; the client is not told between queries (drivers such as pgjdbc
+                // take a ParameterStatus outside a query's replies for a protocol error).
+                parameters.parameterStatus(s, frame);
+            } else if (type == ProtocolConstants.DATA_ROW && parameters.checkingState()) {
+                parameters.stateRow(frame);
+            } else if (type == ProtocolConstants.DATA_ROW && parameters.capturing()) {
+                parameters.captured(s, frame);
+            } else if (type == ProtocolConstants.DATA_ROW && routing.capturingWalPosition()) {
+                routing.walPosition(frame);
             } else if (type == ProtocolConstants.ERROR_RESPONSE && !afterTransaction) {
                 ErrorFields err = ErrorFields.parse(frame);
                 // A value the server rejects (PostgreSQL would have refused the connection): stop asking for it,
                 // and warn the client instead of failing its query.
-                s.appliedParameters().clear();
-                wanted = mutable(wanted);
-                wanted.keySet().removeIf(k -> !s.reportedParameters().containsKey(k));
-                wantedVersion++;
+                parameters.rejected(s);
                 ctx.write(Messages.noticeResponse(
                         ctx.alloc(),
                         "WARNING",
@@ -2059,71 +888,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         }
     }
 
-    /** An LSN like "16/B374D848" from a one-column DataRow. */
-    static long parseLsn(ByteBuf dataRow) {
-        int pos = Frames.bodyStart(dataRow) + 2;
-        int len = dataRow.getInt(pos);
-        if (len <= 0) {
-            return 0;
-        }
-        String text = dataRow.toString(pos + 4, len, java.nio.charset.StandardCharsets.US_ASCII);
-        int slash = text.indexOf('/');
-        if (slash < 0) {
-            return 0;
-        }
-        return (Long.parseLong(text.substring(0, slash), 16) << 32) | Long.parseLong(text.substring(slash + 1), 16);
-    }
-
     // ---------------------------------------------------------------- replay of reads that turned out to write
-
-    /**
-     * While a transaction on a replica has not shown the client anything decisive, replies are held. Returns true
-     * when the frame was held or consumed here.
-     */
-    private boolean holdOrDecide(ByteBuf frame, byte type) {
-        switch (type) {
-            case ProtocolConstants.PARSE_COMPLETE,
-                    ProtocolConstants.BIND_COMPLETE,
-                    ProtocolConstants.PARAMETER_DESCRIPTION,
-                    ProtocolConstants.ROW_DESCRIPTION,
-                    ProtocolConstants.NO_DATA,
-                    ProtocolConstants.CLOSE_COMPLETE,
-                    ProtocolConstants.PARAMETER_STATUS,
-                    ProtocolConstants.NOTICE_RESPONSE -> {
-                if (held == null) {
-                    held = new ArrayDeque<>(4);
-                }
-                held.add(frame);
-                return true;
-            }
-            case ProtocolConstants.ERROR_RESPONSE -> {
-                if (READ_ONLY_SQLSTATE.equals(ErrorFields.parse(frame).sqlState())) {
-                    // The replica refused a write before the client saw anything: redo it all on the primary.
-                    frame.release();
-                    releaseHeld();
-                    replaying = true;
-                    db.decided("replayed:25006");
-                    return true;
-                }
-                flushHeld();
-                return false;
-            }
-            default -> {
-                flushHeld();
-                return false;
-            }
-        }
-    }
-
-    private void flushHeld() {
-        if (held != null) {
-            ByteBuf f;
-            while ((f = held.poll()) != null) {
-                ctx.write(f, ctx.voidPromise());
-            }
-        }
-        releaseReplay();
-    }
 
     /** After a 25006: drop the replica's replies until it is idle, then send the kept frames to the primary. */
     private void replayingReply(ServerConnection s, ByteBuf frame, byte type) {
@@ -2142,9 +907,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         } finally {
             frame.release();
         }
-        replaying = false;
-        ArrayDeque<ByteBuf> again = replayFrames;
-        replayFrames = null;
+        ArrayDeque<ByteBuf> again = routing.endReplay();
         server = null;
         endQuery();
         s.listener(null);
@@ -2163,35 +926,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         state = State.WAITING;
         user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.WAITING);
         ctx.channel().config().setAutoRead(false);
-        EndpointState primary = db.primary();
-        if (primary == null || !writable(primary)) {
-            waitForPrimary(System.nanoTime() + db.routing().primaryWait().toNanos(), "primary:replay");
-            return;
-        }
-        onPrimaryForWrite = true;
-        if (useEndpoint(primary, "primary:replay")) {
+        if (routed(routing.replayOnPrimary())) {
             waiter = pool.acquire(loop, this);
         }
-    }
-
-    private void releaseHeld() {
-        if (held != null) {
-            ByteBuf f;
-            while ((f = held.poll()) != null) {
-                f.release();
-            }
-        }
-    }
-
-    private void releaseReplay() {
-        if (replayFrames != null) {
-            ByteBuf f;
-            while ((f = replayFrames.poll()) != null) {
-                f.release();
-            }
-            replayFrames = null;
-        }
-        releaseHeld();
     }
 
     private void serverClosed(ServerConnection s) {
@@ -2283,168 +1020,74 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
 
     // ---------------------------------------------------------------- timeouts
 
-    /*
-     * One timer per session, armed for the earliest deadline that can apply and re-armed from where it fires, so
-     * a busy session reschedules about once per timeout period rather than once per query. What expires depends
-     * on whom the pooler waits for: the client with no transaction open (clientIdle), the client with a
-     * transaction open or an extended batch unsynced (idleInTransaction), or the server running a query (query).
-     */
-
     /** PostgreSQL's idle_in_transaction_session_timeout SQLSTATE. */
     private static final String IDLE_IN_TRANSACTION_SESSION_TIMEOUT = "25P03";
 
-    private static final long MIN_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
-    private static final long MAX_GRACE_NANOS = TimeUnit.SECONDS.toNanos(5);
-
-    private enum Waiting {
-        NOTHING,
-        CLIENT_IDLE,
-        CLIENT_IN_TRANSACTION,
-        SERVER
-    }
-
-    private Waiting waitingOn() {
-        if (state == State.IDLE) {
-            return Waiting.CLIENT_IDLE;
-        }
-        if (state != State.ATTACHED || server == null) {
-            return Waiting.NOTHING; // queued for a server: queryWait applies
-        }
-        if (awaitingReady > 0) {
-            return Waiting.SERVER;
-        }
-        if (poolerQueries > 0) {
-            return Waiting.NOTHING;
-        }
-        return extendedOpen || server.transactionStatus() != ProtocolConstants.TX_IDLE
-                ? Waiting.CLIENT_IN_TRANSACTION
-                : Waiting.CLIENT_IDLE;
-    }
-
-    /** When the current wait expires, or Long.MAX_VALUE when no timeout applies to it. */
-    private long deadline(Waiting w) {
-        return switch (w) {
-            case CLIENT_IDLE -> clientIdleNanos == 0 ? Long.MAX_VALUE : lastClientNanos + clientIdleNanos;
-            case CLIENT_IN_TRANSACTION ->
-                idleInTransactionNanos == 0 ? Long.MAX_VALUE : lastClientNanos + idleInTransactionNanos;
-            case SERVER -> {
-                if (timeoutCancelNanos != 0) {
-                    yield timeoutCancelNanos + cancelGraceNanos();
-                }
-                yield queryNanos == 0 ? Long.MAX_VALUE : queryStartNanos + queryNanos;
+    /** What the timers stage needs of the session: whom it waits for, and the session's side of each expiry. */
+    private final class TimerOwner implements SessionTimers.Owner {
+        @Override
+        public SessionTimers.Waiting waitingOn() {
+            if (state == State.IDLE) {
+                return SessionTimers.Waiting.CLIENT_IDLE;
             }
-            case NOTHING -> Long.MAX_VALUE;
-        };
-    }
-
-    /** How long a server gets to answer the cancel of a timed-out query: the query timeout, within 0.5 to 5 s. */
-    private long cancelGraceNanos() {
-        return Math.min(MAX_GRACE_NANOS, Math.max(MIN_GRACE_NANOS, queryNanos));
-    }
-
-    /** Makes sure the timer fires no later than the current deadline. */
-    private void armTimeouts() {
-        long now = System.nanoTime();
-        long at = deadline(waitingOn());
-        if (at == Long.MAX_VALUE) {
-            // Nothing to time now (queued, or the pooler's own queries): look again a timeout later.
-            at = now + shortestTimeout();
-        }
-        if (timer != null) {
-            if (timerAt <= at) {
-                return;
+            if (state != State.ATTACHED || server == null) {
+                return SessionTimers.Waiting.NOTHING; // queued for a server: queryWait applies
             }
-            timer.cancel(false);
-        }
-        timerAt = at;
-        timer = loop.schedule(this::timeoutsDue, Math.max(0, at - now), TimeUnit.NANOSECONDS);
-    }
-
-    private long shortestTimeout() {
-        long min = Long.MAX_VALUE;
-        for (long t : new long[] {clientIdleNanos, idleInTransactionNanos, queryNanos}) {
-            if (t != 0) {
-                min = Math.min(min, t);
+            if (awaitingReady > 0) {
+                return SessionTimers.Waiting.SERVER;
             }
-        }
-        return min;
-    }
-
-    private void timeoutsDue() {
-        timer = null;
-        if (state == State.CLOSED) {
-            return;
-        }
-        Waiting w = waitingOn();
-        if (System.nanoTime() < deadline(w)) {
-            armTimeouts();
-            return;
-        }
-        switch (w) {
-            case CLIENT_IDLE -> {
-                context.timeouts.clientIdle.increment();
-                fatal(SqlState.IDLE_SESSION_TIMEOUT, "terminating connection due to idle-session timeout");
+            if (poolerQueries > 0) {
+                return SessionTimers.Waiting.NOTHING;
             }
-            case CLIENT_IN_TRANSACTION -> {
-                // Closing the server rolls the transaction back and releases its locks (see leaveServer).
-                context.timeouts.idleInTransaction.increment();
-                fatal(IDLE_IN_TRANSACTION_SESSION_TIMEOUT, "terminating connection due to idle-in-transaction timeout");
-            }
-            case SERVER -> {
-                if (timeoutCancelNanos == 0) {
-                    context.timeouts.query.increment();
-                    timeoutCancelNanos = System.nanoTime();
-                    CancelForwarder.cancel(context.transport, loop, server);
-                    armTimeouts();
-                } else {
-                    serverIgnoredCancel();
-                }
-            }
-            case NOTHING -> armTimeouts();
+            return extendedOpen || server.transactionStatus() != ProtocolConstants.TX_IDLE
+                    ? SessionTimers.Waiting.CLIENT_IN_TRANSACTION
+                    : SessionTimers.Waiting.CLIENT_IDLE;
         }
-    }
 
-    /** The server did not end a timed-out query when asked: its state is unknown, so it and the client go. */
-    private void serverIgnoredCancel() {
-        context.timeouts.queryCancelUnanswered.increment();
-        ServerConnection s = server;
-        server = null;
-        endQuery();
-        s.listener(null);
-        pool.discard(s);
-        log.warn(
-                "client {} ({}@{}): server {} did not answer the cancel of a query past timeouts.query; closed it",
-                ctx.channel().remoteAddress(),
-                Printable.log(userName),
-                Printable.log(databaseName),
-                s);
-        fatal(
-                SqlState.QUERY_CANCELED,
-                "terminating connection because the server did not stop a statement past the statement timeout"
-                        + " (timeouts.query) within "
-                        + TimeUnit.NANOSECONDS.toMillis(cancelGraceNanos()) + " ms of the cancel request");
-    }
-
-    /** A Query, Sync or FunctionCall went to the server: a query may have started. */
-    private void timedForward(boolean batchStart, byte type) {
-        if (batchStart) {
-            queryStartNanos = System.nanoTime();
+        @Override
+        public boolean open() {
+            return state != State.CLOSED;
         }
-        if (awaitingReady == 1
-                && (type == ProtocolConstants.QUERY
-                        || type == ProtocolConstants.SYNC
-                        || type == ProtocolConstants.FUNCTION_CALL)) {
-            armTimeouts();
-        }
-    }
 
-    /** The server said ReadyForQuery: the query ended; the client is idle, or the next queued query starts. */
-    private void timedReady() {
-        long now = System.nanoTime();
-        lastClientNanos = now;
-        queryStartNanos = now;
-        timeoutCancelNanos = 0;
-        armTimeouts();
+        @Override
+        public void clientIdleExpired() {
+            context.timeouts.clientIdle.increment();
+            fatal(SqlState.IDLE_SESSION_TIMEOUT, "terminating connection due to idle-session timeout");
+        }
+
+        @Override
+        public void idleInTransactionExpired() {
+            // Closing the server rolls the transaction back and releases its locks (see leaveServer).
+            context.timeouts.idleInTransaction.increment();
+            fatal(IDLE_IN_TRANSACTION_SESSION_TIMEOUT, "terminating connection due to idle-in-transaction timeout");
+        }
+
+        @Override
+        public void cancelQuery() {
+            context.timeouts.query.increment();
+            CancelForwarder.cancel(context.transport, loop, server);
+        }
+
+        @Override
+        public void cancelIgnored(long graceMillis) {
+            // The server did not end a timed-out query when asked: its state is unknown, so it and the client go.
+            context.timeouts.queryCancelUnanswered.increment();
+            ServerConnection s = server;
+            server = null;
+            endQuery();
+            s.listener(null);
+            pool.discard(s);
+            log.warn(
+                    "client {} ({}@{}): server {} did not answer the cancel of a query past timeouts.query; closed it",
+                    ctx.channel().remoteAddress(),
+                    Printable.log(userName),
+                    Printable.log(databaseName),
+                    s);
+            fatal(
+                    SqlState.QUERY_CANCELED,
+                    "terminating connection because the server did not stop a statement past the statement timeout"
+                            + " (timeouts.query) within " + graceMillis + " ms of the cancel request");
+        }
     }
 
     /** The server's answer to the pooler's cancel: told as PostgreSQL's statement_timeout tells it. */
@@ -2489,6 +1132,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter
         ctx.channel().config().setAutoRead(false);
         ctx.writeAndFlush(Messages.errorResponse(ctx.alloc(), "FATAL", sqlState, message))
                 .addListener(ChannelFutureListener.CLOSE);
+    }
+
+    private void write(ByteBuf frame) {
+        ctx.write(frame, ctx.voidPromise());
     }
 
     private void releasePending() {

@@ -180,6 +180,48 @@ public final class Messages {
         return finishLength(buf);
     }
 
+    /** Parse of the statement {@code name} (ASCII, no NUL) whose query text and types are {@code statement}. */
+    public static ByteBuf parse(ByteBufAllocator alloc, byte[] name, byte[] statement) {
+        int len = 4 + name.length + 1 + statement.length;
+        return alloc.buffer(len + 1)
+                .writeByte(ProtocolConstants.PARSE)
+                .writeInt(len)
+                .writeBytes(name)
+                .writeByte(0)
+                .writeBytes(statement);
+    }
+
+    /** Describe ('S') or Close ('S') of the statement {@code name} (ASCII, no NUL). */
+    public static ByteBuf statementMessage(ByteBufAllocator alloc, byte type, byte[] name) {
+        return alloc.buffer(7 + name.length)
+                .writeByte(type)
+                .writeInt(6 + name.length)
+                .writeByte('S')
+                .writeBytes(name)
+                .writeByte(0);
+    }
+
+    /** A message with an empty body: ParseComplete, BindComplete, CloseComplete, NoData. */
+    public static ByteBuf empty(ByteBufAllocator alloc, byte type) {
+        return alloc.buffer(5).writeByte(type).writeInt(4);
+    }
+
+    /** CommandComplete with {@code tag}. */
+    public static ByteBuf commandComplete(ByteBufAllocator alloc, String tag) {
+        ByteBuf buf = alloc.buffer(6 + tag.length());
+        buf.writeByte(ProtocolConstants.COMMAND_COMPLETE).writeInt(0);
+        writeCString(buf, tag);
+        return finishLength(buf);
+    }
+
+    /** ParameterDescription of a statement without parameters. */
+    public static ByteBuf noParameters(ByteBufAllocator alloc) {
+        return alloc.buffer(7)
+                .writeByte(ProtocolConstants.PARAMETER_DESCRIPTION)
+                .writeInt(6)
+                .writeShort(0);
+    }
+
     public static ByteBuf passwordMessage(ByteBufAllocator alloc, String password) {
         ByteBuf buf = alloc.buffer(6 + password.length() * 2);
         buf.writeByte('p').writeInt(0);

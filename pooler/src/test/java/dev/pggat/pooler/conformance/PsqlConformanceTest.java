@@ -60,4 +60,78 @@ class PsqlConformanceTest {
         }
         return out;
     }
+
+    /**
+     * RESET, RESET ALL and DISCARD ALL give the client back its own startup value (here PGDATESTYLE), as PostgreSQL
+     * does, not the server connection's default; also inside a transaction block, and with other clients' work on the
+     * same servers in between.
+     */
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(Target.class)
+    void resetGoesBackToTheClientsStartupValue(Target target) throws Exception {
+        List<String> out = conformance.check("RESET to startup values", target, this::resets);
+        assertThat(out)
+                .as("each SHOW after a reset says the client's startup value")
+                .containsSubsequence(
+                        "stdout: ISO, MDY",
+                        "stdout: Postgres, MDY",
+                        "stdout: Postgres, MDY",
+                        "stdout: ISO, MDY",
+                        "stdout: Postgres, MDY",
+                        "stdout: Postgres, MDY",
+                        "stdout: Postgres, MDY");
+    }
+
+    private List<String> resets(Target t) throws Exception {
+        java.util.Map<String, String> env =
+                new java.util.LinkedHashMap<>(fx.endpoint(t, USER).libpqEnvironment());
+        env.put("PGDATESTYLE", "Postgres, MDY");
+        String script = String.join(
+                "\n",
+                "SET datestyle TO iso;",
+                "SHOW datestyle;",
+                "RESET datestyle;",
+                "SHOW datestyle;",
+                "SET datestyle TO iso;",
+                "RESET ALL;",
+                "SHOW datestyle;",
+                "SET datestyle TO iso;",
+                "SHOW datestyle;",
+                "DISCARD ALL;",
+                "SHOW datestyle;",
+                "BEGIN;",
+                "SET datestyle TO 'SQL, DMY';",
+                "RESET datestyle;",
+                "SHOW datestyle;",
+                "COMMIT;",
+                "SHOW datestyle;",
+                "");
+        // A file, so that psql sends each statement as its own Query (with -c it would send them as one).
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("pggat-reset", ".sql");
+        java.nio.file.Files.writeString(file, script);
+        ExternalClients.Result r;
+        try {
+            r = ExternalClients.run(
+                    List.of(
+                            ExternalClients.postgresProgram("psql").toString(),
+                            "-X",
+                            "-q",
+                            "-A",
+                            "-t",
+                            "-f",
+                            file.toString()),
+                    env,
+                    ExternalClients.conformanceDir().resolve("psql"),
+                    Duration.ofSeconds(60));
+        } finally {
+            java.nio.file.Files.deleteIfExists(file);
+        }
+        List<String> out = new ArrayList<>();
+        out.add("exit code " + r.exitCode());
+        r.stdoutLines().forEach(l -> out.add("stdout: " + l));
+        for (String l : r.stderr().split("\n", -1)) {
+            out.add("stderr: " + l);
+        }
+        return out;
+    }
 }
