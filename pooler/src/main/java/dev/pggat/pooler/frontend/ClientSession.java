@@ -489,6 +489,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
 
     private void poolerQuery(ServerConnection s, String query) {
         poolerQueries++;
+        // Not the client's query: the server's statistics leave its ReadyForQuery out.
+        s.poolerQuerySent();
         s.channel().write(Messages.query(ctx.alloc(), query), s.channel().voidPromise());
     }
 
