@@ -41,7 +41,9 @@ public final class LeaderElection {
      */
     public LeaderElection(String namespace, String identity) {
         this.namespace = Objects.requireNonNull(namespace, "namespace");
-        this.identity = identity == null || identity.isBlank() ? java.util.UUID.randomUUID().toString() : identity;
+        this.identity = identity == null || identity.isBlank()
+                ? java.util.UUID.randomUUID().toString()
+                : identity;
     }
 
     public String namespace() {
@@ -71,7 +73,9 @@ public final class LeaderElection {
             LOG.info("stopped leading: shutting down");
             return;
         }
-        LOG.error("lost the Lease {}/{}; exiting so that only the new leader reconciles", namespace,
+        LOG.error(
+                "lost the Lease {}/{}; exiting so that only the new leader reconciles",
+                namespace,
                 PggatOperator.LEASE_NAME);
         // Not on the elector's thread: the shutdown hooks stop the operator, which waits for that thread.
         Thread exit = new Thread(() -> System.exit(1), "pggat-operator-lost-lease");
@@ -131,7 +135,8 @@ public final class LeaderElection {
                             .endResourceAttributes()
                             .endSpec()
                             .build());
-            if (review.getStatus() == null || !Boolean.TRUE.equals(review.getStatus().getAllowed())) {
+            if (review.getStatus() == null
+                    || !Boolean.TRUE.equals(review.getStatus().getAllowed())) {
                 missing.add(verb);
             }
         }

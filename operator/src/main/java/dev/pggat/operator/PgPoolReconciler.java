@@ -218,8 +218,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                     .inNamespace(ns(pool))
                     .withName(PoolerResources.configMapName(pool))
                     .get();
-            endpointSetVersion =
-                    PoolerResources.nextEndpointSetVersion(currentConfigMap, forFile, clock.millis());
+            endpointSetVersion = PoolerResources.nextEndpointSetVersion(currentConfigMap, forFile, clock.millis());
             apply(client, pool, PoolerResources.configMap(pool, config, forFile, endpointSetVersion));
             EndpointSet served = servedSet(pool);
             if (PoolerResources.deploymentEnabled(pool)) {
@@ -438,8 +437,7 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
         if (spec.cluster.staticCluster != null) {
             List<PoolerDatabase> dbs = Credentials.ofSpec(spec.databases);
             requireSecrets(client, pool, dbs);
-            return new Discovered(
-                    Topologies.of(spec.cluster, null, List.of()), dbs, null, "spec.cluster.static");
+            return new Discovered(Topologies.of(spec.cluster, null, List.of()), dbs, null, "spec.cluster.static");
         }
         ClusterKinds kind = spec.cluster.cnpg != null ? ClusterKinds.CNPG : ClusterKinds.ZALANDO;
         String clusterName = spec.cluster.cnpg != null ? spec.cluster.cnpg.name : spec.cluster.zalando.name;
@@ -460,7 +458,8 @@ public class PgPoolReconciler implements Reconciler<PgPool>, Cleaner<PgPool> {
                 .list()
                 .getItems();
         Topology topology = Topologies.of(spec.cluster, cluster, pods);
-        int port = pods.isEmpty() ? dev.pggat.pooler.config.Endpoint.DEFAULT_PORT : Topologies.postgresPort(pods.get(0));
+        int port =
+                pods.isEmpty() ? dev.pggat.pooler.config.Endpoint.DEFAULT_PORT : Topologies.postgresPort(pods.get(0));
         List<PoolerDatabase> dbs;
         if (spec.databases != null && !spec.databases.isEmpty()) {
             dbs = Credentials.ofSpec(spec.databases);

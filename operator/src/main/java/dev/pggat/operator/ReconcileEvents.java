@@ -26,27 +26,34 @@ final class ReconcileEvents {
 
     private ReconcileEvents() {}
 
-    static void recordTransition(KubernetesClient client, PgPool pool, PgPoolStatus previous, PgPoolStatus next,
-            Instant now) {
+    static void recordTransition(
+            KubernetesClient client, PgPool pool, PgPoolStatus previous, PgPoolStatus next, Instant now) {
         PgPoolCondition before = previous == null ? null : previous.condition(PgPoolStatus.READY);
         PgPoolCondition after = next.condition(PgPoolStatus.READY);
         if (after == null
-                || (before != null && Objects.equals(before.status, after.status)
+                || (before != null
+                        && Objects.equals(before.status, after.status)
                         && Objects.equals(before.reason, after.reason))) {
             return;
         }
         boolean ready = "True".equals(after.status);
         boolean stalled = next.condition(PgPoolStatus.STALLED) != null
                 && "True".equals(next.condition(PgPoolStatus.STALLED).status);
-        String type = ready || (!stalled && !"Forbidden".equals(after.reason) && !"PrimaryNotFound".equals(after.reason))
-                ? "Normal"
-                : "Warning";
+        String type =
+                ready || (!stalled && !"Forbidden".equals(after.reason) && !"PrimaryNotFound".equals(after.reason))
+                        ? "Normal"
+                        : "Warning";
         String time = DateTimeFormatter.ISO_INSTANT.format(now);
         try {
-            client.v1().events().inNamespace(pool.getMetadata().getNamespace()).resource(new EventBuilder()
+            client.v1()
+                    .events()
+                    .inNamespace(pool.getMetadata().getNamespace())
+                    .resource(new EventBuilder()
                             .withNewMetadata()
                             .withName(pool.getMetadata().getName() + "."
-                                    + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong()))
+                                    + HexFormat.of()
+                                            .toHexDigits(
+                                                    ThreadLocalRandom.current().nextLong()))
                             .withNamespace(pool.getMetadata().getNamespace())
                             .endMetadata()
                             .withNewInvolvedObject()
@@ -70,8 +77,12 @@ final class ReconcileEvents {
                     .create();
         } catch (KubernetesClientException e) {
             // An Event is a courtesy: the status already says it, and a missing grant must not stop reconciling.
-            LOG.warn("PgPool {}/{}: cannot record an Event ({}): {}", pool.getMetadata().getNamespace(),
-                    pool.getMetadata().getName(), after.reason, e.getMessage());
+            LOG.warn(
+                    "PgPool {}/{}: cannot record an Event ({}): {}",
+                    pool.getMetadata().getNamespace(),
+                    pool.getMetadata().getName(),
+                    after.reason,
+                    e.getMessage());
         }
     }
 

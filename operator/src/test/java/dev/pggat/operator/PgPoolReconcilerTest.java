@@ -280,7 +280,8 @@ class PgPoolReconcilerTest {
         });
         assertThat(endpoints(yaml(cm.getData().get("pggat.yaml")).at("/databases/app")))
                 .containsExactly("10.1.0.2:primary", "10.1.0.1:replica", "10.1.0.3:replica");
-        long after = Long.parseLong(cm.getMetadata().getAnnotations().get(PoolerResources.ENDPOINT_SET_VERSION_ANNOTATION));
+        long after =
+                Long.parseLong(cm.getMetadata().getAnnotations().get(PoolerResources.ENDPOINT_SET_VERSION_ANNOTATION));
         assertThat(after).isGreaterThan(before);
         PgPool p = await("status naming pg-2 as primary", WAIT, () -> {
             PgPool x = api.get("orders");

@@ -24,11 +24,18 @@ import java.util.Map;
  * they are listed here in the order of the annotations on {@link PgPool}.
  */
 final class CrdServerForm {
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
-            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER));
-    private static final List<String> BOUNDS =
-            List.of("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "minProperties",
-                    "maxProperties", "multipleOf");
+    private static final ObjectMapper YAML =
+            new ObjectMapper(new YAMLFactory().disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER));
+    private static final List<String> BOUNDS = List.of(
+            "minimum",
+            "maximum",
+            "minLength",
+            "maxLength",
+            "minItems",
+            "maxItems",
+            "minProperties",
+            "maxProperties",
+            "multipleOf");
 
     private CrdServerForm() {}
 
@@ -66,7 +73,9 @@ final class CrdServerForm {
             for (Iterator<Map.Entry<String, JsonNode>> it = o.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
                 JsonNode v = e.getValue();
-                if (BOUNDS.contains(e.getKey()) && v.isFloatingPointNumber() && v.asDouble() == Math.rint(v.asDouble())) {
+                if (BOUNDS.contains(e.getKey())
+                        && v.isFloatingPointNumber()
+                        && v.asDouble() == Math.rint(v.asDouble())) {
                     long l = (long) v.asDouble();
                     e.setValue(l == (int) l ? IntNode.valueOf((int) l) : LongNode.valueOf(l));
                 } else {

@@ -46,11 +46,10 @@ class PgPoolCrdTest {
             fail(committed + " was updated from the generated CRD; re-run without -Dpggat.updateCrds=true");
         }
         if (!want.equals(have)) {
-            fail(
-                    "deploy/crds/pgpools.pggat.dev-v1.yml differs from the CRD generated from the model classes."
-                            + " Refresh it with: mvn -B -q -pl crds -am package -Dpggat.updateCrds=true"
-                            + " (it rewrites the file and fails once; re-run without the flag), then copy it to"
-                            + " charts/pggat/crds/");
+            fail("deploy/crds/pgpools.pggat.dev-v1.yml differs from the CRD generated from the model classes."
+                    + " Refresh it with: mvn -B -q -pl crds -am package -Dpggat.updateCrds=true"
+                    + " (it rewrites the file and fails once; re-run without the flag), then copy it to"
+                    + " charts/pggat/crds/");
         }
     }
 

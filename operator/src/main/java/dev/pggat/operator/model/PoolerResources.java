@@ -118,8 +118,9 @@ public final class PoolerResources {
      */
     public static long nextEndpointSetVersion(ConfigMap current, Topology topology, long nowMillis) {
         long previous = storedEndpointSetVersion(current);
-        if (previous > 0 && topology.fingerprint().equals(current.getMetadata().getAnnotations()
-                .get(ENDPOINT_SET_FINGERPRINT_ANNOTATION))) {
+        if (previous > 0
+                && topology.fingerprint()
+                        .equals(current.getMetadata().getAnnotations().get(ENDPOINT_SET_FINGERPRINT_ANNOTATION))) {
             return previous;
         }
         return Math.max(previous + 1, nowMillis);
@@ -130,8 +131,10 @@ public final class PoolerResources {
             return 0;
         }
         try {
-            return Math.max(0, Long.parseLong(current.getMetadata().getAnnotations()
-                    .getOrDefault(ENDPOINT_SET_VERSION_ANNOTATION, "0")));
+            return Math.max(
+                    0,
+                    Long.parseLong(
+                            current.getMetadata().getAnnotations().getOrDefault(ENDPOINT_SET_VERSION_ANNOTATION, "0")));
         } catch (NumberFormatException e) {
             return 0;
         }

@@ -165,7 +165,11 @@ public final class Topologies {
     public static Endpoint readWriteService(ClusterKinds kind, String clusterName, String namespace, int port) {
         String service = kind == ClusterKinds.CNPG ? clusterName + "-rw" : clusterName;
         return new Endpoint(
-                service + "." + namespace + ".svc", port, Endpoint.Role.PRIMARY, service, null,
+                service + "." + namespace + ".svc",
+                port,
+                Endpoint.Role.PRIMARY,
+                service,
+                null,
                 Endpoint.DEFAULT_WEIGHT);
     }
 

@@ -30,7 +30,6 @@ public final class Snapshots {
     /** Which cancel-key instance id the operator gave a pooler pod (0-126). */
     public static final String INSTANCE_ID_ANNOTATION = "pggat.dev/instance-id";
 
-
     private Snapshots() {}
 
     /**

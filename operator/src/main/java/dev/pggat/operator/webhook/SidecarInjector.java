@@ -336,8 +336,9 @@ public final class SidecarInjector {
         // "add" replaces a value already there, so a label copied from another pod's template cannot lie.
         addToMap(ops, "/metadata/labels", pod.getMetadata().getLabels(), SIDECAR_OF_LABEL, poolName);
         JsonNode container = json(sidecar);
-        List<Container> existing =
-                nativeSidecar ? pod.getSpec().getInitContainers() : pod.getSpec().getContainers();
+        List<Container> existing = nativeSidecar
+                ? pod.getSpec().getInitContainers()
+                : pod.getSpec().getContainers();
         String list = nativeSidecar ? "/spec/initContainers" : "/spec/containers";
         if (existing == null || existing.isEmpty()) {
             ops.add(op("add", list, f.arrayNode().add(container)));

@@ -36,19 +36,20 @@ public record SidecarPlacement(boolean nativeSidecar, String refusal) {
         return switch (m) {
             case CONTAINER_ONLY -> CONTAINER;
             case AUTO -> atLeast(v, 1, 29) ? NATIVE : CONTAINER;
-            case NATIVE_ONLY -> atLeast(v, 1, 28)
-                    ? NATIVE
-                    : new SidecarPlacement(
-                            true,
-                            "the pggat sidecar is configured as a native sidecar only (operator option --sidecar-mode"
-                                    + " native), which needs Kubernetes 1.29, or 1.28 with the SidecarContainers"
-                                    + " feature gate, and this API server is " + shown + "; run the operator with"
-                                    + " --sidecar-mode auto to inject an ordinary container here, or keep the pod"
-                                    + " out of injection with annotation " + SidecarInjector.INJECT_ANNOTATION
-                                    + ": \"false\"");
-            default -> throw new IllegalArgumentException(
-                    "--sidecar-mode \"" + mode + "\" is not known; accepted: " + AUTO + ", " + NATIVE_ONLY + ", "
-                            + CONTAINER_ONLY);
+            case NATIVE_ONLY ->
+                atLeast(v, 1, 28)
+                        ? NATIVE
+                        : new SidecarPlacement(
+                                true,
+                                "the pggat sidecar is configured as a native sidecar only (operator option --sidecar-mode"
+                                        + " native), which needs Kubernetes 1.29, or 1.28 with the SidecarContainers"
+                                        + " feature gate, and this API server is " + shown + "; run the operator with"
+                                        + " --sidecar-mode auto to inject an ordinary container here, or keep the pod"
+                                        + " out of injection with annotation " + SidecarInjector.INJECT_ANNOTATION
+                                        + ": \"false\"");
+            default ->
+                throw new IllegalArgumentException("--sidecar-mode \"" + mode + "\" is not known; accepted: " + AUTO
+                        + ", " + NATIVE_ONLY + ", " + CONTAINER_ONLY);
         };
     }
 

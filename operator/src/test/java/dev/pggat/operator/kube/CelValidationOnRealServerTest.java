@@ -27,7 +27,10 @@ class CelValidationOnRealServerTest {
     @Test
     void exactlyOneClusterKind(KubeApiServer k8s) {
         String ns = setUp(k8s);
-        rejected(k8s, ns, "cluster: {cnpg: {name: pg}, zalando: {name: acid}}",
+        rejected(
+                k8s,
+                ns,
+                "cluster: {cnpg: {name: pg}, zalando: {name: acid}}",
                 "set exactly one of cluster.cnpg, cluster.zalando, cluster.static");
         rejected(k8s, ns, "cluster: {}", "set exactly one of cluster.cnpg, cluster.zalando, cluster.static");
     }
@@ -36,16 +39,25 @@ class CelValidationOnRealServerTest {
     void exactlyOneStaticPrimaryWhereRoleDefaultsToPrimary(KubeApiServer k8s) {
         String ns = setUp(k8s);
         // The second endpoint has no role, so it is a primary as well.
-        rejected(k8s, ns, "cluster: {static: {endpoints: [{host: db-a, role: primary}, {host: db-b}]}}",
+        rejected(
+                k8s,
+                ns,
+                "cluster: {static: {endpoints: [{host: db-a, role: primary}, {host: db-b}]}}",
                 "exactly one endpoint must have role primary");
-        rejected(k8s, ns, "cluster: {static: {endpoints: [{host: db-a, role: replica}]}}",
+        rejected(
+                k8s,
+                ns,
+                "cluster: {static: {endpoints: [{host: db-a, role: replica}]}}",
                 "exactly one endpoint must have role primary");
     }
 
     @Test
     void minServerConnectionsMayNotExceedMax(KubeApiServer k8s) {
         String ns = setUp(k8s);
-        rejected(k8s, ns, STATIC_PRIMARY + ", pool: {minServerConnections: 9, maxServerConnections: 5}",
+        rejected(
+                k8s,
+                ns,
+                STATIC_PRIMARY + ", pool: {minServerConnections: 9, maxServerConnections: 5}",
                 "pool.minServerConnections must not exceed pool.maxServerConnections");
     }
 
@@ -65,8 +77,8 @@ class CelValidationOnRealServerTest {
     private static void rejected(KubeApiServer k8s, String ns, String spec, String message) {
         assertThatThrownBy(() -> create(k8s, ns, "bad", spec))
                 .as(spec)
-                .isInstanceOfSatisfying(
-                        KubernetesClientException.class, e -> assertThat(e.getCode()).isEqualTo(422))
+                .isInstanceOfSatisfying(KubernetesClientException.class, e -> assertThat(e.getCode())
+                        .isEqualTo(422))
                 .hasMessageContaining(message);
     }
 

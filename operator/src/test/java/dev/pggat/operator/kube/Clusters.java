@@ -12,8 +12,7 @@ public final class Clusters {
 
     private Clusters() {}
 
-    private static final String ARGO_APPLICATION_STAND_IN =
-            """
+    private static final String ARGO_APPLICATION_STAND_IN = """
             apiVersion: apiextensions.k8s.io/v1
             kind: CustomResourceDefinition
             metadata:
@@ -44,7 +43,8 @@ public final class Clusters {
         k8s.kubectl("apply", "-f", KubeApiServer.repo("deploy/crds").toString()).ok();
         Path published = KubeApiServer.publishedCrds();
         try (Stream<Path> files = Files.list(published)) {
-            for (Path f : files.filter(f -> f.toString().endsWith(".yaml")).sorted().toList()) {
+            for (Path f :
+                    files.filter(f -> f.toString().endsWith(".yaml")).sorted().toList()) {
                 // Server-side: the CloudNativePG CRD is larger than the last-applied annotation may be.
                 k8s.kubectl("apply", "--server-side", "-f", f.toString()).ok();
             }
@@ -52,9 +52,9 @@ public final class Clusters {
             throw new java.io.UncheckedIOException(e);
         }
         k8s.kubectlWithInput(ARGO_APPLICATION_STAND_IN, "apply", "-f", "-").ok();
-        for (String crd : List.of(
-                "pgpools.pggat.dev", "clusters.postgresql.cnpg.io", "postgresqls.acid.zalan.do")) {
-            k8s.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/" + crd).ok();
+        for (String crd : List.of("pgpools.pggat.dev", "clusters.postgresql.cnpg.io", "postgresqls.acid.zalan.do")) {
+            k8s.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/" + crd)
+                    .ok();
         }
         crds = true;
     }

@@ -71,7 +71,9 @@ class GitOpsDriftTest {
                 // says "configured"; the resourceVersions above show that nothing changed.
                 .allMatch(l -> l.endsWith(" unchanged") || l.matches("poddisruptionbudget\\.policy/\\S+ configured"));
         KubeApiServer.Result diff = k8s.kubectl("diff", how, what);
-        assertThat(diff.code()).as("kubectl diff of %s: %s", what, diff.output()).isEqualTo(0);
+        assertThat(diff.code())
+                .as("kubectl diff of %s: %s", what, diff.output())
+                .isEqualTo(0);
         KubeApiServer.Result serverSide = k8s.kubectl("apply", "--server-side", how, what);
         assertThat(serverSide.code())
                 .as("server-side apply after client-side apply: %s", serverSide.output())
@@ -84,12 +86,16 @@ class GitOpsDriftTest {
 
     private static Map<String, String> resourceVersions(KubeApiServer k8s, String how, String what) {
         try {
-            JsonNode list = JSON.readTree(k8s.kubectl("get", how, what, "-o", "json").ok().output());
+            JsonNode list = JSON.readTree(
+                    k8s.kubectl("get", how, what, "-o", "json").ok().output());
             Map<String, String> out = new LinkedHashMap<>();
-            JsonNode items = list.has("items") ? list.get("items") : JSON.createArrayNode().add(list);
+            JsonNode items = list.has("items")
+                    ? list.get("items")
+                    : JSON.createArrayNode().add(list);
             for (JsonNode o : items) {
                 out.put(
-                        o.path("kind").asText() + "/" + o.at("/metadata/namespace").asText() + "/"
+                        o.path("kind").asText() + "/"
+                                + o.at("/metadata/namespace").asText() + "/"
                                 + o.at("/metadata/name").asText(),
                         o.at("/metadata/resourceVersion").asText());
             }
@@ -131,8 +137,9 @@ class GitOpsDriftTest {
         if (written.isArray()) {
             assertThat(stored).as("list %s as stored", path).isEqualTo(written);
         } else if (written.isObject()) {
-            written.fields().forEachRemaining(e -> compareLists(
-                    path + "/" + e.getKey(), e.getValue(), stored == null ? null : stored.get(e.getKey())));
+            written.fields()
+                    .forEachRemaining(e -> compareLists(
+                            path + "/" + e.getKey(), e.getValue(), stored == null ? null : stored.get(e.getKey())));
         }
     }
 }

@@ -110,9 +110,8 @@ public final class KubeApiServer implements AutoCloseable {
         }
         Path etcdBin = Files.isExecutable(assets.resolve("etcd")) ? assets.resolve("etcd") : onPath("etcd");
         if (etcdBin == null) {
-            throw new IllegalStateException(
-                    "etcd is neither in " + ASSETS_ENV + " nor on the PATH; install it (Debian: apt-get install"
-                            + " etcd-server)");
+            throw new IllegalStateException("etcd is neither in " + ASSETS_ENV
+                    + " nor on the PATH; install it (Debian: apt-get install" + " etcd-server)");
         }
         IllegalStateException last = null;
         // A port picked free can be taken by someone else before the process binds it; try again with new ones.
@@ -149,9 +148,7 @@ public final class KubeApiServer implements AutoCloseable {
             String adminToken = HexFormat.of().formatHex(raw);
             Files.writeString(pki.resolve("tokens.csv"), adminToken + ",admin,admin-uid,\"system:masters\"\n");
             // Only what ServiceAccounts do: the operator's own calls, with the verb and the object.
-            Files.writeString(
-                    dir.resolve("audit-policy.yaml"),
-                    """
+            Files.writeString(dir.resolve("audit-policy.yaml"), """
                     apiVersion: audit.k8s.io/v1
                     kind: Policy
                     omitStages: ["RequestReceived"]
@@ -167,16 +164,25 @@ public final class KubeApiServer implements AutoCloseable {
             Path logs = Files.createDirectories(dir.resolve("logs"));
             Process etcd = new ProcessBuilder(
                             etcdBin.toString(),
-                            "--name", "pggat-test",
-                            "--data-dir", dir.resolve("etcd").toString(),
-                            "--listen-client-urls", "http://127.0.0.1:" + etcdPort,
-                            "--advertise-client-urls", "http://127.0.0.1:" + etcdPort,
-                            "--listen-peer-urls", "http://127.0.0.1:" + etcdPeerPort,
-                            "--initial-advertise-peer-urls", "http://127.0.0.1:" + etcdPeerPort,
-                            "--initial-cluster", "pggat-test=http://127.0.0.1:" + etcdPeerPort,
-                            "--initial-cluster-state", "new",
+                            "--name",
+                            "pggat-test",
+                            "--data-dir",
+                            dir.resolve("etcd").toString(),
+                            "--listen-client-urls",
+                            "http://127.0.0.1:" + etcdPort,
+                            "--advertise-client-urls",
+                            "http://127.0.0.1:" + etcdPort,
+                            "--listen-peer-urls",
+                            "http://127.0.0.1:" + etcdPeerPort,
+                            "--initial-advertise-peer-urls",
+                            "http://127.0.0.1:" + etcdPeerPort,
+                            "--initial-cluster",
+                            "pggat-test=http://127.0.0.1:" + etcdPeerPort,
+                            "--initial-cluster-state",
+                            "new",
                             "--logger=zap",
-                            "--log-level", "warn")
+                            "--log-level",
+                            "warn")
                     .redirectErrorStream(true)
                     .redirectOutput(logs.resolve("etcd.log").toFile())
                     .start();
@@ -253,8 +259,8 @@ public final class KubeApiServer implements AutoCloseable {
         }
         apiserver.destroyForcibly();
         etcd.destroyForcibly();
-        throw new IllegalStateException("kube-apiserver not ready within " + READY_TIMEOUT + ":\n"
-                + tail(logs.resolve("kube-apiserver.log")));
+        throw new IllegalStateException(
+                "kube-apiserver not ready within " + READY_TIMEOUT + ":\n" + tail(logs.resolve("kube-apiserver.log")));
     }
 
     private static String tail(Path log) {
@@ -347,7 +353,12 @@ public final class KubeApiServer implements AutoCloseable {
     /** Creates the namespace and its default ServiceAccount unless they exist. */
     public void ensureNamespace(String name) {
         try {
-            admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(name).endMetadata().build())
+            admin.namespaces()
+                    .resource(new NamespaceBuilder()
+                            .withNewMetadata()
+                            .withName(name)
+                            .endMetadata()
+                            .build())
                     .create();
         } catch (KubernetesClientException e) {
             if (e.getCode() != 409) {
@@ -410,8 +421,7 @@ public final class KubeApiServer implements AutoCloseable {
                     user: user
                     namespace: %s
                 current-context: test
-                """
-                .formatted(url(), ca, token, namespace);
+                """.formatted(url(), ca, token, namespace);
         try {
             Path p = dir.resolve(fileName);
             Files.writeString(p, yaml);
@@ -524,7 +534,8 @@ public final class KubeApiServer implements AutoCloseable {
 
     private static void deleteTree(Path root) {
         try (var walk = Files.walk(root)) {
-            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            walk.sorted(java.util.Comparator.reverseOrder())
+                    .forEach(p -> p.toFile().delete());
         } catch (IOException e) {
             // a temp folder left behind is harmless
         }

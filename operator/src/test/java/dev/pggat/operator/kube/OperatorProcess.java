@@ -36,7 +36,8 @@ public final class OperatorProcess implements AutoCloseable {
         cmd.addAll(List.of(args));
         try {
             Path log = Files.createTempFile("pggat-operator-", ".log");
-            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+            ProcessBuilder pb =
+                    new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
             pb.environment().remove("POD_NAMESPACE");
             pb.environment().remove("PGGAT_LEADER_ELECTION");
             pb.environment().put("KUBECONFIG", kubeconfig.toString());

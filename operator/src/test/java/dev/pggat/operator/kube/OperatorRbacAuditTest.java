@@ -76,8 +76,8 @@ class OperatorRbacAuditTest {
      * blockOwnerDeletion, never called; JOSDK's leader election start-up check demands update on the Lease, which
      * the elector itself never uses (it patches).
      */
-    private static final Set<String> USED_ONLY_INDIRECTLY = Set.of(
-            "pggat.dev|pgpools/finalizers|update", "coordination.k8s.io|leases|update");
+    private static final Set<String> USED_ONLY_INDIRECTLY =
+            Set.of("pggat.dev|pgpools/finalizers|update", "coordination.k8s.io|leases|update");
 
     @Test
     @Timeout(900)
@@ -86,18 +86,38 @@ class OperatorRbacAuditTest {
         KubernetesClient admin = k8s.admin();
         String ns = k8s.createNamespace("audit");
         long since = System.currentTimeMillis();
-        admin.secrets().inNamespace("pggat-system").withName("pggat-operator-webhook-cert").delete();
-        await("no webhook certificate Secret", () -> admin.secrets().inNamespace("pggat-system")
-                .withName("pggat-operator-webhook-cert").get() == null ? true : null);
-        admin.leases().inNamespace("pggat-system").withName(PggatOperator.LEASE_NAME).delete();
+        admin.secrets()
+                .inNamespace("pggat-system")
+                .withName("pggat-operator-webhook-cert")
+                .delete();
+        await(
+                "no webhook certificate Secret",
+                () -> admin.secrets()
+                                        .inNamespace("pggat-system")
+                                        .withName("pggat-operator-webhook-cert")
+                                        .get()
+                                == null
+                        ? true
+                        : null);
+        admin.leases()
+                .inNamespace("pggat-system")
+                .withName(PggatOperator.LEASE_NAME)
+                .delete();
 
         // CloudNativePG: a Cluster, its app Secret, three pods.
-        admin.secrets().inNamespace(ns).resource(secret("pg-app", Map.of(
-                        "username", "app", "password", "not-a-real-password", "dbname", "app")))
+        admin.secrets()
+                .inNamespace(ns)
+                .resource(
+                        secret("pg-app", Map.of("username", "app", "password", "not-a-real-password", "dbname", "app")))
                 .create();
-        admin.genericKubernetesResources(CNPG).inNamespace(ns).resource(new GenericKubernetesResourceBuilder()
-                        .withApiVersion("postgresql.cnpg.io/v1").withKind("Cluster")
-                        .withNewMetadata().withName("pg").endMetadata()
+        admin.genericKubernetesResources(CNPG)
+                .inNamespace(ns)
+                .resource(new GenericKubernetesResourceBuilder()
+                        .withApiVersion("postgresql.cnpg.io/v1")
+                        .withKind("Cluster")
+                        .withNewMetadata()
+                        .withName("pg")
+                        .endMetadata()
                         .addToAdditionalProperties("spec", Map.of("instances", 3, "storage", Map.of("size", "1Gi")))
                         .build())
                 .create();
@@ -106,20 +126,29 @@ class OperatorRbacAuditTest {
             runningPod(k8s, ns, "pg-" + i, "10.2.0." + i, Map.of("cnpg.io/cluster", "pg"));
         }
         // Zalando: a postgresql, the owner's credentials Secret, two Spilo pods.
-        admin.secrets().inNamespace(ns).resource(secret(
+        admin.secrets()
+                .inNamespace(ns)
+                .resource(secret(
                         "app-owner.acid.credentials.postgresql.acid.zalan.do",
                         Map.of("username", "app_owner", "password", "not-a-real-password")))
                 .create();
-        admin.genericKubernetesResources(ZALANDO).inNamespace(ns).resource(new GenericKubernetesResourceBuilder()
-                        .withApiVersion("acid.zalan.do/v1").withKind("postgresql")
-                        .withNewMetadata().withName("acid").endMetadata()
-                        .addToAdditionalProperties("spec", Map.of(
-                                "teamId", "acid",
-                                "numberOfInstances", 2,
-                                "postgresql", Map.of("version", "17"),
-                                "volume", Map.of("size", "1Gi"),
-                                "users", Map.of("app_owner", List.of()),
-                                "databases", Map.of("app", "app_owner")))
+        admin.genericKubernetesResources(ZALANDO)
+                .inNamespace(ns)
+                .resource(new GenericKubernetesResourceBuilder()
+                        .withApiVersion("acid.zalan.do/v1")
+                        .withKind("postgresql")
+                        .withNewMetadata()
+                        .withName("acid")
+                        .endMetadata()
+                        .addToAdditionalProperties(
+                                "spec",
+                                Map.of(
+                                        "teamId", "acid",
+                                        "numberOfInstances", 2,
+                                        "postgresql", Map.of("version", "17"),
+                                        "volume", Map.of("size", "1Gi"),
+                                        "users", Map.of("app_owner", List.of()),
+                                        "databases", Map.of("app", "app_owner")))
                         .build())
                 .create();
         runningPod(k8s, ns, "acid-0", "10.3.0.1", Map.of("cluster-name", "acid", "spilo-role", "master"));
@@ -132,44 +161,87 @@ class OperatorRbacAuditTest {
         LeaderElection election = new LeaderElection("pggat-system", "audit-" + ns);
         election.checkPermissions(op);
         EndpointStreamServer stream = EndpointStreamServer.start(
-                op, Set.of(ns), new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), Duration.ofMillis(500),
-                EndpointStreamServer.DEFAULT_MAX_SUBSCRIBERS, Clock.systemUTC(), new TokenReviews(op));
-        Operator operator = PggatOperator.create(op, Set.of(ns), "registry.test/pggat:test", Duration.ofSeconds(1),
-                Clock.systemUTC(), false, new PggatOperator.Options("http://127.0.0.1:" + stream.port(),
-                        stream.hub(), election.configuration(), StreamAuth.SERVICE_ACCOUNT, Duration.ofSeconds(1)));
+                op,
+                Set.of(ns),
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
+                Duration.ofMillis(500),
+                EndpointStreamServer.DEFAULT_MAX_SUBSCRIBERS,
+                Clock.systemUTC(),
+                new TokenReviews(op));
+        Operator operator = PggatOperator.create(
+                op,
+                Set.of(ns),
+                "registry.test/pggat:test",
+                Duration.ofSeconds(1),
+                Clock.systemUTC(),
+                false,
+                new PggatOperator.Options(
+                        "http://127.0.0.1:" + stream.port(),
+                        stream.hub(),
+                        election.configuration(),
+                        StreamAuth.SERVICE_ACCOUNT,
+                        Duration.ofSeconds(1)));
         // A first start creates the webhook's certificate Secret; a later one finding it unusable rewrites it.
         WebhookOptions first = new WebhookOptions();
-        new CommandLine(first).parseArgs("--webhook-port", Integer.toString(KubeApiServer.freePort()),
-                "--operator-namespace", "pggat-system");
+        new CommandLine(first)
+                .parseArgs(
+                        "--webhook-port",
+                        Integer.toString(KubeApiServer.freePort()),
+                        "--operator-namespace",
+                        "pggat-system");
         try (AutoCloseable w = first.start(op, "registry.test/pggat:test")) {
-            await("the webhook certificate Secret", () -> admin.secrets().inNamespace("pggat-system")
-                    .withName("pggat-operator-webhook-cert").get());
+            await("the webhook certificate Secret", () -> admin.secrets()
+                    .inNamespace("pggat-system")
+                    .withName("pggat-operator-webhook-cert")
+                    .get());
         }
-        admin.secrets().inNamespace("pggat-system").withName("pggat-operator-webhook-cert").edit(sec -> {
-            sec.setData(null);
-            return sec;
-        });
+        admin.secrets()
+                .inNamespace("pggat-system")
+                .withName("pggat-operator-webhook-cert")
+                .edit(sec -> {
+                    sec.setData(null);
+                    return sec;
+                });
         int webhookPort = KubeApiServer.freePort();
         WebhookOptions webhookOptions = new WebhookOptions();
-        new CommandLine(webhookOptions).parseArgs("--webhook-port", Integer.toString(webhookPort),
-                "--operator-namespace", "pggat-system");
+        new CommandLine(webhookOptions)
+                .parseArgs("--webhook-port", Integer.toString(webhookPort), "--operator-namespace", "pggat-system");
         AutoCloseable webhook = webhookOptions.start(op, "registry.test/pggat:test");
         try {
             operator.start();
             for (String name : List.of("cnpg-pool", "zalando-pool")) {
-                await("ConfigMap of " + name, () -> admin.configMaps().inNamespace(ns)
-                        .withName(name + "-pggat").get());
-                await("PodDisruptionBudget of " + name, () -> admin.policy().v1().podDisruptionBudget()
-                        .inNamespace(ns).withName(name + "-pggat").get());
+                await("ConfigMap of " + name, () -> admin.configMaps()
+                        .inNamespace(ns)
+                        .withName(name + "-pggat")
+                        .get());
+                await("PodDisruptionBudget of " + name, () -> admin.policy()
+                        .v1()
+                        .podDisruptionBudget()
+                        .inNamespace(ns)
+                        .withName(name + "-pggat")
+                        .get());
             }
             // A pooler pod gets its cancel-key instance id.
-            PgPool cnpgPool = admin.resources(PgPool.class).inNamespace(ns).withName("cnpg-pool").get();
-            Map<String, String> poolerLabels = new HashMap<>(admin.apps().deployments().inNamespace(ns)
-                    .withName(PoolerResources.deploymentName(cnpgPool)).get()
-                    .getSpec().getTemplate().getMetadata().getLabels());
+            PgPool cnpgPool = admin.resources(PgPool.class)
+                    .inNamespace(ns)
+                    .withName("cnpg-pool")
+                    .get();
+            Map<String, String> poolerLabels = new HashMap<>(admin.apps()
+                    .deployments()
+                    .inNamespace(ns)
+                    .withName(PoolerResources.deploymentName(cnpgPool))
+                    .get()
+                    .getSpec()
+                    .getTemplate()
+                    .getMetadata()
+                    .getLabels());
             runningPod(k8s, ns, "cnpg-pool-pggat-0", "10.4.0.1", poolerLabels);
             await("an instance id on the pooler pod", () -> {
-                var a = admin.pods().inNamespace(ns).withName("cnpg-pool-pggat-0").get().getMetadata()
+                var a = admin.pods()
+                        .inNamespace(ns)
+                        .withName("cnpg-pool-pggat-0")
+                        .get()
+                        .getMetadata()
                         .getAnnotations();
                 return a != null && a.containsKey("pggat.dev/instance-id") ? true : null;
             });
@@ -178,62 +250,118 @@ class OperatorRbacAuditTest {
             cnpgStatus(k8s, ns, "pg-2", "pg-2");
             cnpgStatus(k8s, ns, "pg-2", "pending");
             await("the switchover and failover in the status", () -> {
-                var st = admin.resources(PgPool.class).inNamespace(ns).withName("cnpg-pool").get().getStatus();
+                var st = admin.resources(PgPool.class)
+                        .inNamespace(ns)
+                        .withName("cnpg-pool")
+                        .get()
+                        .getStatus();
                 return st != null && st.primary == null && st.endpointSetVersion != null ? true : null;
             });
             cnpgStatus(k8s, ns, "pg-3", "pg-3");
             relabel(k8s, ns, "acid-0", "replica");
             relabel(k8s, ns, "acid-1", "master");
-            await("the Zalando switchover in the status", () -> "acid-1".equals(admin.resources(PgPool.class)
-                    .inNamespace(ns).withName("zalando-pool").get().getStatus().primary) ? true : null);
+            await(
+                    "the Zalando switchover in the status",
+                    () -> "acid-1"
+                                    .equals(admin.resources(PgPool.class)
+                                            .inNamespace(ns)
+                                            .withName("zalando-pool")
+                                            .get()
+                                            .getStatus()
+                                            .primary)
+                            ? true
+                            : null);
 
             // A spec change rewrites the pooler Deployment, Service and PodDisruptionBudget.
-            admin.resources(PgPool.class).inNamespace(ns).withName("zalando-pool").edit(p -> {
-                p.getSpec().deployment = new dev.pggat.crds.v1alpha1.DeploymentSpec();
-                p.getSpec().deployment.replicas = 3;
-                p.getSpec().deployment.serviceType = dev.pggat.crds.v1alpha1.ServiceType.NodePort;
-                p.getSpec().deployment.pdb = new dev.pggat.crds.v1alpha1.PdbSpec();
-                p.getSpec().deployment.pdb.minAvailable = 2;
-                return p;
-            });
-            await("the Service rewritten", () -> "NodePort".equals(admin.services().inNamespace(ns)
-                    .withName("zalando-pool").get().getSpec().getType()) ? true : null);
+            admin.resources(PgPool.class)
+                    .inNamespace(ns)
+                    .withName("zalando-pool")
+                    .edit(p -> {
+                        p.getSpec().deployment = new dev.pggat.crds.v1alpha1.DeploymentSpec();
+                        p.getSpec().deployment.replicas = 3;
+                        p.getSpec().deployment.serviceType = dev.pggat.crds.v1alpha1.ServiceType.NodePort;
+                        p.getSpec().deployment.pdb = new dev.pggat.crds.v1alpha1.PdbSpec();
+                        p.getSpec().deployment.pdb.minAvailable = 2;
+                        return p;
+                    });
+            await(
+                    "the Service rewritten",
+                    () -> "NodePort"
+                                    .equals(admin.services()
+                                            .inNamespace(ns)
+                                            .withName("zalando-pool")
+                                            .get()
+                                            .getSpec()
+                                            .getType())
+                            ? true
+                            : null);
             await("the PodDisruptionBudget rewritten", () -> {
-                var pdb = admin.policy().v1().podDisruptionBudget().inNamespace(ns).withName("zalando-pool-pggat").get();
+                var pdb = admin.policy()
+                        .v1()
+                        .podDisruptionBudget()
+                        .inNamespace(ns)
+                        .withName("zalando-pool-pggat")
+                        .get();
                 return pdb.getSpec().getMinAvailable().getIntVal() == 2 ? true : null;
             });
 
             // The API server calls the webhook through the operator Service's Endpoints, as in a cluster.
             String hostIp = nonLoopbackIpv4();
-            admin.endpoints().inNamespace("pggat-system").resource(new EndpointsBuilder()
-                            .withNewMetadata().withName("pggat-operator").endMetadata()
+            admin.endpoints()
+                    .inNamespace("pggat-system")
+                    .resource(new EndpointsBuilder()
+                            .withNewMetadata()
+                            .withName("pggat-operator")
+                            .endMetadata()
                             .addNewSubset()
-                            .addNewAddress().withIp(hostIp).endAddress()
-                            .addNewPort().withName("webhook").withPort(webhookPort).withProtocol("TCP").endPort()
+                            .addNewAddress()
+                            .withIp(hostIp)
+                            .endAddress()
+                            .addNewPort()
+                            .withName("webhook")
+                            .withPort(webhookPort)
+                            .withProtocol("TCP")
+                            .endPort()
                             .endSubset()
                             .build())
                     .createOr(e -> e.update());
             await("the webhook's caBundle", () -> {
-                var c = admin.admissionRegistration().v1().mutatingWebhookConfigurations()
-                        .withName("pggat-operator").get();
+                var c = admin.admissionRegistration()
+                        .v1()
+                        .mutatingWebhookConfigurations()
+                        .withName("pggat-operator")
+                        .get();
                 String ca = c.getWebhooks().get(0).getClientConfig().getCaBundle();
                 return ca != null && !ca.isEmpty() ? true : null;
             });
             Pod app = await("a Pod admitted with the sidecar", () -> {
-                Pod dry = admin.pods().inNamespace(ns).resource(appPod("app-probe")).dryRun().create();
+                Pod dry = admin.pods()
+                        .inNamespace(ns)
+                        .resource(appPod("app-probe"))
+                        .dryRun()
+                        .create();
                 return dry.getMetadata().getLabels().containsKey(SidecarInjector.SIDECAR_OF_LABEL)
                         ? admin.pods().inNamespace(ns).resource(appPod("app")).create()
                         : null;
             });
-            assertThat(app.getSpec().getContainers()).extracting(c -> c.getName()).contains(SidecarInjector.CONTAINER);
+            assertThat(app.getSpec().getContainers())
+                    .extracting(c -> c.getName())
+                    .contains(SidecarInjector.CONTAINER);
 
             // A pooler presents a ServiceAccount token to the stream: the operator asks for a TokenReview.
-            String saToken = admin.serviceAccounts().inNamespace(ns).withName("default")
-                    .tokenRequest(new TokenRequestBuilder().withNewSpec().withAudiences(TokenReviews.AUDIENCE)
-                            .withExpirationSeconds(600L).endSpec().build())
-                    .getStatus().getToken();
-            HttpRequest subscribe = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + stream.port()
-                            + StreamProtocol.path(ns, "cnpg-pool")))
+            String saToken = admin.serviceAccounts()
+                    .inNamespace(ns)
+                    .withName("default")
+                    .tokenRequest(new TokenRequestBuilder()
+                            .withNewSpec()
+                            .withAudiences(TokenReviews.AUDIENCE)
+                            .withExpirationSeconds(600L)
+                            .endSpec()
+                            .build())
+                    .getStatus()
+                    .getToken();
+            HttpRequest subscribe = HttpRequest.newBuilder(
+                            URI.create("http://127.0.0.1:" + stream.port() + StreamProtocol.path(ns, "cnpg-pool")))
                     .header("Authorization", "Bearer " + saToken)
                     .timeout(Duration.ofSeconds(5))
                     .build();
@@ -249,11 +377,25 @@ class OperatorRbacAuditTest {
 
             // Deletion through the finalizer.
             admin.resources(PgPool.class).inNamespace(ns).withName("cnpg-pool").delete();
-            await("the PgPool gone", () ->
-                    admin.resources(PgPool.class).inNamespace(ns).withName("cnpg-pool").get() == null ? true : null);
-            assertThat(admin.configMaps().inNamespace(ns).withName("cnpg-pool-pggat").get()).isNull();
+            await(
+                    "the PgPool gone",
+                    () -> admin.resources(PgPool.class)
+                                            .inNamespace(ns)
+                                            .withName("cnpg-pool")
+                                            .get()
+                                    == null
+                            ? true
+                            : null);
+            assertThat(admin.configMaps()
+                            .inNamespace(ns)
+                            .withName("cnpg-pool-pggat")
+                            .get())
+                    .isNull();
             await("the Lease taken", () -> {
-                var l = admin.leases().inNamespace("pggat-system").withName(PggatOperator.LEASE_NAME).get();
+                var l = admin.leases()
+                        .inNamespace("pggat-system")
+                        .withName(PggatOperator.LEASE_NAME)
+                        .get();
                 return l != null && election.identity().equals(l.getSpec().getHolderIdentity()) ? true : null;
             });
         } finally {
@@ -273,16 +415,23 @@ class OperatorRbacAuditTest {
             JsonNode e = JSON.readTree(line);
             if (!OPERATOR.equals(e.at("/user/username").asText())
                     || !"ResponseComplete".equals(e.path("stage").asText())
-                    || java.time.Instant.parse(e.path("requestReceivedTimestamp").asText()).toEpochMilli() < since
+                    || java.time.Instant.parse(
+                                            e.path("requestReceivedTimestamp").asText())
+                                    .toEpochMilli()
+                            < since
                     || !e.has("objectRef")) {
                 continue;
             }
             JsonNode ref = e.get("objectRef");
             String resource = ref.path("resource").asText()
-                    + (ref.hasNonNull("subresource") ? "/" + ref.get("subresource").asText() : "");
-            String call = ref.path("apiGroup").asText("") + "|" + resource + "|" + e.path("verb").asText();
+                    + (ref.hasNonNull("subresource")
+                            ? "/" + ref.get("subresource").asText()
+                            : "");
+            String call = ref.path("apiGroup").asText("") + "|" + resource + "|"
+                    + e.path("verb").asText();
             if (e.at("/responseStatus/code").asInt() == 403) {
-                forbidden.add(call + " " + ref.path("namespace").asText() + "/" + ref.path("name").asText());
+                forbidden.add(call + " " + ref.path("namespace").asText() + "/"
+                        + ref.path("name").asText());
             } else {
                 used.add(call);
             }
@@ -291,7 +440,9 @@ class OperatorRbacAuditTest {
         Set<String> unused = new TreeSet<>(granted());
         unused.removeAll(used);
         unused.removeAll(USED_ONLY_INDIRECTLY);
-        assertThat(unused).as("granted by deploy/ but never used; calls made: %s", used).isEmpty();
+        assertThat(unused)
+                .as("granted by deploy/ but never used; calls made: %s", used)
+                .isEmpty();
     }
 
     private static Set<String> granted() throws java.io.IOException {
@@ -327,9 +478,21 @@ class OperatorRbacAuditTest {
     }
 
     private static void cnpgStatus(KubeApiServer k8s, String ns, String current, String target) {
-        GenericKubernetesResource c = k8s.admin().genericKubernetesResources(CNPG).inNamespace(ns).withName("pg").get();
-        c.getAdditionalProperties().put("status", Map.of("currentPrimary", current, "targetPrimary", target,
-                "instancesStatus", Map.of("healthy", List.of("pg-1", "pg-2", "pg-3"))));
+        GenericKubernetesResource c = k8s.admin()
+                .genericKubernetesResources(CNPG)
+                .inNamespace(ns)
+                .withName("pg")
+                .get();
+        c.getAdditionalProperties()
+                .put(
+                        "status",
+                        Map.of(
+                                "currentPrimary",
+                                current,
+                                "targetPrimary",
+                                target,
+                                "instancesStatus",
+                                Map.of("healthy", List.of("pg-1", "pg-2", "pg-3"))));
         k8s.admin().genericKubernetesResources(CNPG).inNamespace(ns).resource(c).updateStatus();
         KubeApiServer.sleep(500);
     }
@@ -342,32 +505,56 @@ class OperatorRbacAuditTest {
     }
 
     private static void runningPod(KubeApiServer k8s, String ns, String name, String ip, Map<String, String> labels) {
-        Pod pod = k8s.admin().pods().inNamespace(ns).resource(new PodBuilder()
-                        .withNewMetadata().withName(name).withLabels(labels).endMetadata()
+        Pod pod = k8s.admin()
+                .pods()
+                .inNamespace(ns)
+                .resource(new PodBuilder()
+                        .withNewMetadata()
+                        .withName(name)
+                        .withLabels(labels)
+                        .endMetadata()
                         .withNewSpec()
-                        .addNewContainer().withName("main").withImage("registry.test/main:1")
-                        .addNewPort().withName("postgresql").withContainerPort(5432).endPort()
+                        .addNewContainer()
+                        .withName("main")
+                        .withImage("registry.test/main:1")
+                        .addNewPort()
+                        .withName("postgresql")
+                        .withContainerPort(5432)
+                        .endPort()
                         .endContainer()
                         .endSpec()
                         .build())
                 .create();
-        pod.setStatus(new PodStatusBuilder().withPhase("Running").withPodIP(ip).withPodIPs(new PodIP(ip)).build());
+        pod.setStatus(new PodStatusBuilder()
+                .withPhase("Running")
+                .withPodIP(ip)
+                .withPodIPs(new PodIP(ip))
+                .build());
         k8s.admin().pods().inNamespace(ns).resource(pod).updateStatus();
     }
 
     private static Pod appPod(String name) {
         return new PodBuilder()
-                .withNewMetadata().withName(name)
+                .withNewMetadata()
+                .withName(name)
                 .withLabels(Map.of(SidecarInjector.POOL_LABEL, "cnpg-pool", "app", "checkout"))
                 .endMetadata()
                 .withNewSpec()
-                .addNewContainer().withName("app").withImage("registry.test/checkout:1").endContainer()
+                .addNewContainer()
+                .withName("app")
+                .withImage("registry.test/checkout:1")
+                .endContainer()
                 .endSpec()
                 .build();
     }
 
     private static io.fabric8.kubernetes.api.model.Secret secret(String name, Map<String, String> data) {
-        return new SecretBuilder().withNewMetadata().withName(name).endMetadata().withStringData(data).build();
+        return new SecretBuilder()
+                .withNewMetadata()
+                .withName(name)
+                .endMetadata()
+                .withStringData(data)
+                .build();
     }
 
     private static ClusterRef ref(String kind, String name) {
@@ -382,7 +569,8 @@ class OperatorRbacAuditTest {
 
     private static PgPool pool(String ns, String name, ClusterRef ref, boolean sidecar) {
         PgPool pool = new PgPool();
-        pool.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(ns).build());
+        pool.setMetadata(
+                new ObjectMetaBuilder().withName(name).withNamespace(ns).build());
         PgPoolSpec spec = new PgPoolSpec();
         spec.cluster = ref;
         if (sidecar) {
@@ -395,7 +583,12 @@ class OperatorRbacAuditTest {
 
     private static ResourceDefinitionContext context(String group, String kind, String plural) {
         return new ResourceDefinitionContext.Builder()
-                .withGroup(group).withVersion("v1").withKind(kind).withPlural(plural).withNamespaced(true).build();
+                .withGroup(group)
+                .withVersion("v1")
+                .withKind(kind)
+                .withPlural(plural)
+                .withNamespaced(true)
+                .build();
     }
 
     private static <T> T await(String what, Supplier<T> check) {

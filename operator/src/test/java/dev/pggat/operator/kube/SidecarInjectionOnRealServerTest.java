@@ -62,7 +62,8 @@ class SidecarInjectionOnRealServerTest {
                     .extracting(c -> c.getName())
                     .containsExactly(SidecarInjector.CONTAINER, "app");
             assertThat(created.getSpec().getInitContainers()).isEmpty();
-            assertThat(created.getSpec().getContainers().get(0).getRestartPolicy()).isNull();
+            assertThat(created.getSpec().getContainers().get(0).getRestartPolicy())
+                    .isNull();
             assertThat(created.getMetadata().getLabels()).containsEntry(SidecarInjector.SIDECAR_OF_LABEL, POOL);
         }
     }
@@ -93,8 +94,12 @@ class SidecarInjectionOnRealServerTest {
             Clusters.installCrds(k8s);
             ns = k8s.createNamespace("sidecar");
             KubernetesClient admin = k8s.admin();
-            admin.secrets().inNamespace(ns).resource(new SecretBuilder()
-                            .withNewMetadata().withName("app-password").endMetadata()
+            admin.secrets()
+                    .inNamespace(ns)
+                    .resource(new SecretBuilder()
+                            .withNewMetadata()
+                            .withName("app-password")
+                            .endMetadata()
                             .addToStringData("password", "not-a-real-password")
                             .build())
                     .create();
@@ -104,7 +109,9 @@ class SidecarInjectionOnRealServerTest {
             String configMap = PoolerResources.configMapName(pool(ns));
             long deadline = System.nanoTime() + WAIT.toNanos();
             while (admin.configMaps().inNamespace(ns).withName(configMap).get() == null) {
-                assertThat(System.nanoTime()).as("ConfigMap %s written", configMap).isLessThan(deadline);
+                assertThat(System.nanoTime())
+                        .as("ConfigMap %s written", configMap)
+                        .isLessThan(deadline);
                 KubeApiServer.sleep(200);
             }
 
@@ -115,30 +122,45 @@ class SidecarInjectionOnRealServerTest {
             Files.writeString(certs.resolve("tls.key"), serving.keyPem());
             int port = KubeApiServer.freePort();
             WebhookOptions options = new WebhookOptions();
-            new CommandLine(options).parseArgs(
-                    "--webhook-port", Integer.toString(port),
-                    "--webhook-cert-mode", "files",
-                    "--webhook-cert-dir", certs.toString(),
-                    "--operator-namespace", "pggat-system",
-                    "--sidecar-mode", mode);
+            new CommandLine(options)
+                    .parseArgs(
+                            "--webhook-port",
+                            Integer.toString(port),
+                            "--webhook-cert-mode",
+                            "files",
+                            "--webhook-cert-dir",
+                            certs.toString(),
+                            "--operator-namespace",
+                            "pggat-system",
+                            "--sidecar-mode",
+                            mode);
             webhook = options.start(admin, IMAGE);
 
             configuration = "pggat-test-" + ns;
             MutatingWebhookConfiguration config = new MutatingWebhookConfigurationBuilder()
-                    .withNewMetadata().withName(configuration).endMetadata()
+                    .withNewMetadata()
+                    .withName(configuration)
+                    .endMetadata()
                     .addNewWebhook()
                     .withName("sidecar.pggat.dev")
                     .withAdmissionReviewVersions("v1")
                     .withNewClientConfig()
                     .withUrl("https://127.0.0.1:" + port + WebhookServer.MUTATE_PATH)
-                    .withCaBundle(Base64.getEncoder().encodeToString(ca.certPem().getBytes(StandardCharsets.US_ASCII)))
+                    .withCaBundle(
+                            Base64.getEncoder().encodeToString(ca.certPem().getBytes(StandardCharsets.US_ASCII)))
                     .endClientConfig()
                     .addNewRule()
-                    .withOperations("CREATE").withApiGroups("").withApiVersions("v1").withResources("pods")
+                    .withOperations("CREATE")
+                    .withApiGroups("")
+                    .withApiVersions("v1")
+                    .withResources("pods")
                     .withScope("Namespaced")
                     .endRule()
                     .withNewObjectSelector()
-                    .addNewMatchExpression().withKey(SidecarInjector.POOL_LABEL).withOperator("Exists").endMatchExpression()
+                    .addNewMatchExpression()
+                    .withKey(SidecarInjector.POOL_LABEL)
+                    .withOperator("Exists")
+                    .endMatchExpression()
                     .endObjectSelector()
                     .withNewNamespaceSelector()
                     .addToMatchLabels("kubernetes.io/metadata.name", ns)
@@ -160,7 +182,12 @@ class SidecarInjectionOnRealServerTest {
             long deadline = System.nanoTime() + WAIT.toNanos();
             int attempt = 0;
             while (true) {
-                Pod dry = k8s.admin().pods().inNamespace(ns).resource(pod("probe-" + attempt++)).dryRun().create();
+                Pod dry = k8s.admin()
+                        .pods()
+                        .inNamespace(ns)
+                        .resource(pod("probe-" + attempt++))
+                        .dryRun()
+                        .create();
                 if (dry.getMetadata().getLabels().containsKey(SidecarInjector.SIDECAR_OF_LABEL)) {
                     break;
                 }
@@ -172,7 +199,12 @@ class SidecarInjectionOnRealServerTest {
 
         @Override
         public void close() throws Exception {
-            k8s.admin().admissionRegistration().v1().mutatingWebhookConfigurations().withName(configuration).delete();
+            k8s.admin()
+                    .admissionRegistration()
+                    .v1()
+                    .mutatingWebhookConfigurations()
+                    .withName(configuration)
+                    .delete();
             webhook.close();
             operator.stop();
         }
@@ -195,7 +227,8 @@ class SidecarInjectionOnRealServerTest {
 
     private static PgPool pool(String ns) {
         PgPool pool = new PgPool();
-        pool.setMetadata(new ObjectMetaBuilder().withName(POOL).withNamespace(ns).build());
+        pool.setMetadata(
+                new ObjectMetaBuilder().withName(POOL).withNamespace(ns).build());
         PgPoolSpec spec = new PgPoolSpec();
         spec.cluster = new ClusterRef();
         spec.cluster.staticCluster = new StaticCluster();

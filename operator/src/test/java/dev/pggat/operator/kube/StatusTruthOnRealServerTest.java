@@ -18,7 +18,6 @@ import dev.pggat.crds.v1alpha1.StaticCluster;
 import dev.pggat.crds.v1alpha1.StaticEndpoint;
 import dev.pggat.crds.v1alpha1.UserSpec;
 import dev.pggat.operator.PggatOperator;
-import dev.pggat.operator.model.PoolerResources;
 import dev.pggat.operator.stream.EndpointHub;
 import dev.pggat.operator.stream.EndpointStreamServer;
 import dev.pggat.operator.stream.StreamAuth;
@@ -70,15 +69,23 @@ class StatusTruthOnRealServerTest {
         Clusters.installDeploy(k8s);
         String ns = k8s.createNamespace("failover");
         KubernetesClient admin = k8s.admin();
-        admin.secrets().inNamespace(ns).resource(new SecretBuilder()
-                        .withNewMetadata().withName("pg-app").endMetadata()
+        admin.secrets()
+                .inNamespace(ns)
+                .resource(new SecretBuilder()
+                        .withNewMetadata()
+                        .withName("pg-app")
+                        .endMetadata()
                         .addToStringData(Map.of("username", "app", "password", "not-a-real-password", "dbname", "app"))
                         .build())
                 .create();
-        admin.genericKubernetesResources(CNPG).inNamespace(ns).resource(new GenericKubernetesResourceBuilder()
+        admin.genericKubernetesResources(CNPG)
+                .inNamespace(ns)
+                .resource(new GenericKubernetesResourceBuilder()
                         .withApiVersion("postgresql.cnpg.io/v1")
                         .withKind("Cluster")
-                        .withNewMetadata().withName("pg").endMetadata()
+                        .withNewMetadata()
+                        .withName("pg")
+                        .endMetadata()
                         .addToAdditionalProperties("spec", Map.of("instances", 3, "storage", Map.of("size", "1Gi")))
                         .build())
                 .create();
@@ -98,7 +105,8 @@ class StatusTruthOnRealServerTest {
             awaitAgreement(k8s, ns, op.hub(), "pg-1");
 
             // Failover: the primary's pod failed, CloudNativePG has not chosen the next one yet.
-            setCluster(k8s, ns, "pg-1", "pending", Map.of("failed", List.of("pg-1"), "healthy", List.of("pg-2", "pg-3")));
+            setCluster(
+                    k8s, ns, "pg-1", "pending", Map.of("failed", List.of("pg-1"), "healthy", List.of("pg-2", "pg-3")));
             Pod failed = admin.pods().inNamespace(ns).withName("pg-1").get();
             failed.getStatus().setPhase("Failed");
             admin.pods().inNamespace(ns).resource(failed).updateStatus();
@@ -109,8 +117,9 @@ class StatusTruthOnRealServerTest {
             PgPoolCondition ready = during.getStatus().condition(PgPoolStatus.READY);
             assertThat(ready.status).isEqualTo("False");
             assertThat(ready.reason).isEqualTo("PrimaryNotFound");
-            await("the ConfigMap no longer naming the failed pod", () ->
-                    "10.1.0.1".equals(configMapPrimary(k8s, ns)) ? null : true);
+            await(
+                    "the ConfigMap no longer naming the failed pod",
+                    () -> "10.1.0.1".equals(configMapPrimary(k8s, ns)) ? null : true);
             assertThat(configMapPrimary(k8s, ns)).isEqualTo("pg-rw." + ns + ".svc");
             awaitAgreement(k8s, ns, op.hub(), null);
 
@@ -135,8 +144,13 @@ class StatusTruthOnRealServerTest {
     void aForbiddenTokenSecretIsAConditionOnThePgPoolNotOnlyALogLine(KubeApiServer k8s) throws Exception {
         Clusters.installDeploy(k8s);
         String ns = k8s.createNamespace("forbidden");
-        k8s.admin().secrets().inNamespace(ns).resource(new SecretBuilder()
-                        .withNewMetadata().withName("app-password").endMetadata()
+        k8s.admin()
+                .secrets()
+                .inNamespace(ns)
+                .resource(new SecretBuilder()
+                        .withNewMetadata()
+                        .withName("app-password")
+                        .endMetadata()
                         .addToStringData("password", "not-a-real-password")
                         .build())
                 .create();
@@ -150,11 +164,13 @@ class StatusTruthOnRealServerTest {
             });
             assertThat(ready.status).isEqualTo("False");
             assertThat(ready.message).contains("secrets", "create", "RBAC");
-            var event = await("a Warning Event on the PgPool", () -> k8s.admin().v1().events().inNamespace(ns)
-                    .list().getItems().stream()
-                    .filter(e -> POOL.equals(e.getInvolvedObject().getName()) && "Forbidden".equals(e.getReason()))
-                    .findFirst()
-                    .orElse(null));
+            var event = await(
+                    "a Warning Event on the PgPool",
+                    () -> k8s.admin().v1().events().inNamespace(ns).list().getItems().stream()
+                            .filter(e ->
+                                    POOL.equals(e.getInvolvedObject().getName()) && "Forbidden".equals(e.getReason()))
+                            .findFirst()
+                            .orElse(null));
             assertThat(event.getType()).isEqualTo("Warning");
             assertThat(event.getInvolvedObject().getKind()).isEqualTo("PgPool");
         }
@@ -217,15 +233,21 @@ class StatusTruthOnRealServerTest {
 
     private static void setCluster(
             KubeApiServer k8s, String ns, String current, String target, Map<String, List<String>> instances) {
-        var resource = k8s.admin().genericKubernetesResources(CNPG).inNamespace(ns).withName("pg");
+        var resource =
+                k8s.admin().genericKubernetesResources(CNPG).inNamespace(ns).withName("pg");
         GenericKubernetesResource c = resource.get();
         c.getAdditionalProperties()
-                .put("status", Map.of("currentPrimary", current, "targetPrimary", target, "instancesStatus", instances));
+                .put(
+                        "status",
+                        Map.of("currentPrimary", current, "targetPrimary", target, "instancesStatus", instances));
         k8s.admin().genericKubernetesResources(CNPG).inNamespace(ns).resource(c).updateStatus();
     }
 
     private static void runningPod(KubeApiServer k8s, String ns, String name, String ip) {
-        Pod pod = k8s.admin().pods().inNamespace(ns).resource(new PodBuilder()
+        Pod pod = k8s.admin()
+                .pods()
+                .inNamespace(ns)
+                .resource(new PodBuilder()
                         .withNewMetadata()
                         .withName(name)
                         .withLabels(Map.of("cnpg.io/cluster", "pg"))
@@ -234,7 +256,10 @@ class StatusTruthOnRealServerTest {
                         .addNewContainer()
                         .withName("postgres")
                         .withImage("registry.test/postgresql:17")
-                        .addNewPort().withName("postgresql").withContainerPort(5432).endPort()
+                        .addNewPort()
+                        .withName("postgresql")
+                        .withContainerPort(5432)
+                        .endPort()
                         .endContainer()
                         .endSpec()
                         .build())
@@ -248,7 +273,11 @@ class StatusTruthOnRealServerTest {
     }
 
     private static String configMapPrimary(KubeApiServer k8s, String ns) {
-        var cm = k8s.admin().configMaps().inNamespace(ns).withName(POOL + "-pggat").get();
+        var cm = k8s.admin()
+                .configMaps()
+                .inNamespace(ns)
+                .withName(POOL + "-pggat")
+                .get();
         if (cm == null) {
             return null;
         }
@@ -268,7 +297,11 @@ class StatusTruthOnRealServerTest {
     }
 
     private static PgPool get(KubeApiServer k8s, String ns) {
-        return k8s.admin().resources(PgPool.class).inNamespace(ns).withName(POOL).get();
+        return k8s.admin()
+                .resources(PgPool.class)
+                .inNamespace(ns)
+                .withName(POOL)
+                .get();
     }
 
     private static ClusterRef cnpgRef() {
@@ -286,7 +319,8 @@ class StatusTruthOnRealServerTest {
 
     private static PgPool pool(String ns, ClusterRef ref) {
         PgPool pool = new PgPool();
-        pool.setMetadata(new ObjectMetaBuilder().withName(POOL).withNamespace(ns).build());
+        pool.setMetadata(
+                new ObjectMetaBuilder().withName(POOL).withNamespace(ns).build());
         PgPoolSpec spec = new PgPoolSpec();
         spec.cluster = ref;
         if (ref.staticCluster != null) {

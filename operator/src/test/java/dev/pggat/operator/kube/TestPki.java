@@ -85,8 +85,7 @@ public final class TestPki {
         Instant now = Instant.now();
         List<GeneralName> sans = new ArrayList<>();
         for (String n : names) {
-            sans.add(new GeneralName(
-                    n.matches("[0-9.]+") ? GeneralName.iPAddress : GeneralName.dNSName, n));
+            sans.add(new GeneralName(n.matches("[0-9.]+") ? GeneralName.iPAddress : GeneralName.dNSName, n));
         }
         try {
             var b = new JcaX509v3CertificateBuilder(

@@ -7,7 +7,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.pggat.crds.v1alpha1.Consistency;
-import dev.pggat.crds.v1alpha1.EndpointRole;
 import dev.pggat.crds.v1alpha1.PgPool;
 import dev.pggat.crds.v1alpha1.PgPoolSpec;
 import dev.pggat.crds.v1alpha1.TlsMode;
@@ -177,8 +176,10 @@ class ExamplesTest {
             topology = Topologies.ofStatic(spec.cluster.staticCluster);
         } else {
             topology = new Topology(
-                    new dev.pggat.pooler.config.Endpoint("10.0.0.1", 5432, dev.pggat.pooler.config.Endpoint.Role.PRIMARY, "pg-1", null, 100),
-                    List.of(new dev.pggat.pooler.config.Endpoint("10.0.0.2", 5432, dev.pggat.pooler.config.Endpoint.Role.REPLICA, "pg-2", null, 100)));
+                    new dev.pggat.pooler.config.Endpoint(
+                            "10.0.0.1", 5432, dev.pggat.pooler.config.Endpoint.Role.PRIMARY, "pg-1", null, 100),
+                    List.of(new dev.pggat.pooler.config.Endpoint(
+                            "10.0.0.2", 5432, dev.pggat.pooler.config.Endpoint.Role.REPLICA, "pg-2", null, 100)));
         }
         if (spec.databases != null && !spec.databases.isEmpty()) {
             dbs = Credentials.ofSpec(spec.databases);

@@ -142,7 +142,9 @@ final class StrictManifests {
             for (int i = 0; i < original.size(); i++) {
                 compare(original.get(i), round.get(i), path + "/" + i, problems);
             }
-        } else if (original.isNumber() && round != null && round.isNumber()
+        } else if (original.isNumber()
+                && round != null
+                && round.isNumber()
                 && original.decimalValue().compareTo(round.decimalValue()) == 0) {
             // The model holds schema bounds as doubles; 1 and 1.0 are the same bound.
             return;

@@ -239,8 +239,9 @@ class PoolerModelTest {
         GenericKubernetesResource cluster = cnpg("pg", Map.of("currentPrimary", "pg-1"));
         Topology t = Topologies.ofCnpg(
                 cluster,
-                List.of(pod("pg-1", Map.of("cnpg.io/cluster", "pg"), null), pod("pg-2", Map.of("cnpg.io/cluster",
-                        "pg"), "10.0.0.2")));
+                List.of(
+                        pod("pg-1", Map.of("cnpg.io/cluster", "pg"), null),
+                        pod("pg-2", Map.of("cnpg.io/cluster", "pg"), "10.0.0.2")));
         assertThat(t.hasPrimary()).isFalse();
         assertThat(t.replicaNames()).containsExactly("pg-2");
     }
@@ -325,10 +326,12 @@ class PoolerModelTest {
         var c = d.getSpec().getTemplate().getSpec().getContainers().get(0);
         assertThat(d.getMetadata().getName()).isEqualTo("shop-pggat");
         // No ServiceAccount token the pooler does not need; the stream's projected token is mounted explicitly.
-        assertThat(d.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken()).isFalse();
+        assertThat(d.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken())
+                .isFalse();
         Deployment projected = PoolerResources.deployment(
                 pool, config, "img", "http://op:8090/s", dev.pggat.operator.stream.StreamAuth.SERVICE_ACCOUNT);
-        assertThat(projected.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken()).isFalse();
+        assertThat(projected.getSpec().getTemplate().getSpec().getAutomountServiceAccountToken())
+                .isFalse();
         assertThat(projected.getSpec().getTemplate().getSpec().getVolumes())
                 .anySatisfy(v -> assertThat(v.getProjected()).isNotNull());
         assertThat(c.getImage()).isEqualTo("ghcr.io/pggat/pggat:1.2.3");
@@ -417,7 +420,8 @@ class PoolerModelTest {
                         "db-r", 5432, dev.pggat.pooler.config.Endpoint.Role.REPLICA, "r", null, 100)));
         assertThat(PoolerResources.nextEndpointSetVersion(v1, two, now + 5000)).isEqualTo(now + 5000);
         // A clock behind the stored version still moves it forward.
-        assertThat(PoolerResources.nextEndpointSetVersion(v1, two, now - 60_000)).isEqualTo(first + 1);
+        assertThat(PoolerResources.nextEndpointSetVersion(v1, two, now - 60_000))
+                .isEqualTo(first + 1);
     }
 
     @Test

@@ -1,7 +1,5 @@
 package dev.pggat.operator.stream;
 
-import dev.pggat.operator.model.Topologies;
-
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pggat.crds.v1alpha1.ClusterRef;
@@ -11,6 +9,7 @@ import dev.pggat.crds.v1alpha1.PgPool;
 import dev.pggat.crds.v1alpha1.PgPoolSpec;
 import dev.pggat.crds.v1alpha1.StaticCluster;
 import dev.pggat.crds.v1alpha1.StaticEndpoint;
+import dev.pggat.operator.model.Topologies;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.stream.Envelope;
@@ -63,11 +62,13 @@ class SnapshotsTest {
 
     /** The endpoint set the stream sends, computed with the same rules as the ConfigMap and status. */
     private static List<EndpointSet.Member> cnpg(GenericKubernetesResource cluster, List<Pod> pods) {
-        return EndpointSet.fromConfig(0, Topologies.ofCnpg(cluster, pods).endpoints()).endpoints();
+        return EndpointSet.fromConfig(0, Topologies.ofCnpg(cluster, pods).endpoints())
+                .endpoints();
     }
 
     private static List<EndpointSet.Member> zalando(GenericKubernetesResource cluster, List<Pod> pods) {
-        return EndpointSet.fromConfig(0, Topologies.ofZalando(cluster, pods).endpoints()).endpoints();
+        return EndpointSet.fromConfig(0, Topologies.ofZalando(cluster, pods).endpoints())
+                .endpoints();
     }
 
     private static List<String> roles(List<EndpointSet.Member> members) {
@@ -85,8 +86,7 @@ class SnapshotsTest {
 
     @Test
     void cnpgPrimaryIsCurrentPrimaryOnlyWhileTargetPrimaryAgrees() {
-        var settled =
-                cnpg(cluster("pg", Map.of("currentPrimary", "pg-2", "targetPrimary", "pg-2")), cnpgPods);
+        var settled = cnpg(cluster("pg", Map.of("currentPrimary", "pg-2", "targetPrimary", "pg-2")), cnpgPods);
         assertThat(roles(settled)).containsExactly("pg-1=replica", "pg-2=primary", "pg-3=replica");
         var moving = cnpg(cluster("pg", Map.of("currentPrimary", "pg-2", "targetPrimary", "pg-3")), cnpgPods);
         assertThat(roles(moving)).containsExactly("pg-1=replica", "pg-2=replica", "pg-3=replica");
@@ -141,8 +141,7 @@ class SnapshotsTest {
         List<Pod> labelled = List.of(
                 pod("pg-1", Map.of("cnpg.io/cluster", "pg", "cnpg.io/instanceRole", "replica"), "10.0.0.1", "Running"),
                 pod("pg-2", Map.of("cnpg.io/cluster", "pg", "role", "primary"), "10.0.0.2", "Running"));
-        assertThat(roles(cnpg(cluster("pg", null), labelled)))
-                .containsExactly("pg-1=replica", "pg-2=primary");
+        assertThat(roles(cnpg(cluster("pg", null), labelled))).containsExactly("pg-1=replica", "pg-2=primary");
         List<Pod> twice = List.of(
                 pod("pg-1", Map.of("cnpg.io/cluster", "pg", "cnpg.io/instanceRole", "primary"), "10.0.0.1", "Running"),
                 pod("pg-2", Map.of("cnpg.io/cluster", "pg", "cnpg.io/instanceRole", "primary"), "10.0.0.2", "Running"));
@@ -155,13 +154,11 @@ class SnapshotsTest {
                 pod("acid-0", Map.of("cluster-name", "acid", "spilo-role", "master"), "10.0.1.1", "Running"),
                 pod("acid-1", Map.of("cluster-name", "acid", "spilo-role", "replica"), "10.0.1.2", "Running"),
                 pod("acid-2", Map.of("cluster-name", "acid"), "10.0.1.3", "Running"));
-        assertThat(roles(zalando(cluster("acid", null), pods)))
-                .containsExactly("acid-0=primary", "acid-1=replica");
+        assertThat(roles(zalando(cluster("acid", null), pods))).containsExactly("acid-0=primary", "acid-1=replica");
         List<Pod> split = List.of(
                 pod("acid-0", Map.of("cluster-name", "acid", "spilo-role", "master"), "10.0.1.1", "Running"),
                 pod("acid-1", Map.of("cluster-name", "acid", "spilo-role", "primary"), "10.0.1.2", "Running"));
-        assertThat(roles(zalando(cluster("acid", null), split)))
-                .containsExactly("acid-0=replica", "acid-1=replica");
+        assertThat(roles(zalando(cluster("acid", null), split))).containsExactly("acid-0=replica", "acid-1=replica");
     }
 
     @Test
