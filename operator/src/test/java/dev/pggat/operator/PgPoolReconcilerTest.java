@@ -146,11 +146,18 @@ class PgPoolReconcilerTest {
         var container = d.getSpec().getTemplate().getSpec().getContainers().get(0);
         assertThat(container.getImage()).isEqualTo(MockApi.IMAGE);
         assertThat(container.getCommand()).containsExactly("pggat", "pooler", "--config", "/etc/pggat/pggat.yaml");
-        assertThat(container.getEnv()).singleElement().satisfies(e -> {
-            assertThat(e.getName()).isEqualTo("PGGAT_SECRET_PG_APP_PASSWORD");
-            assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("pg-app");
-            assertThat(e.getValueFrom().getSecretKeyRef().getKey()).isEqualTo("password");
-        });
+        // The JVM's sidecar-sized settings, and one variable per Secret key the configuration refers to.
+        assertThat(container.getEnv())
+                .extracting(io.fabric8.kubernetes.api.model.EnvVar::getName)
+                .contains("JAVA_OPTS");
+        assertThat(container.getEnv())
+                .filteredOn(e -> e.getValueFrom() != null)
+                .singleElement()
+                .satisfies(e -> {
+                    assertThat(e.getName()).isEqualTo("PGGAT_SECRET_PG_APP_PASSWORD");
+                    assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("pg-app");
+                    assertThat(e.getValueFrom().getSecretKeyRef().getKey()).isEqualTo("password");
+                });
         assertThat(container.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/readyz");
         assertThat(container.getLivenessProbe().getHttpGet().getPath()).isEqualTo("/healthz");
         assertThat(d.getSpec().getReplicas()).isEqualTo(2);
@@ -213,6 +220,7 @@ class PgPoolReconcilerTest {
                 .startsWith("${PGGAT_SECRET_BILLING_OWNER_ACID_MAIN");
         Deployment d = await("Deployment billing-pggat", WAIT, () -> deployment("billing"));
         assertThat(d.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv())
+                .filteredOn(e -> e.getValueFrom() != null)
                 .singleElement()
                 .satisfies(e -> assertThat(e.getValueFrom().getSecretKeyRef().getName())
                         .isEqualTo("billing-owner.acid-main.credentials.postgresql.acid.zalan.do"));
