@@ -410,7 +410,9 @@ public final class EndpointStreamClient implements AutoCloseable {
         public void onSubscribe(Flow.Subscription s) {
             subscription = s;
             c.subscription = s;
-            s.request(Long.MAX_VALUE);
+            // One batch at a time: with unbounded demand the client would keep reading (and buffering) a large
+            // refusal body ahead of the cancel below.
+            s.request(1);
         }
 
         @Override
@@ -429,6 +431,7 @@ public final class EndpointStreamClient implements AutoCloseable {
                     return;
                 }
             }
+            subscription.request(1);
         }
 
         @Override
