@@ -50,7 +50,7 @@ EOF
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --pgbouncer) PGBOUNCER_BIN="${2:?--pgbouncer needs a path}"; shift ;;
+    --pgbouncer) PGBOUNCER_BIN="$(readlink -f "${2:?--pgbouncer needs a path}")"; shift ;;
     --runtime) RUNTIME_DIR="${2:?--runtime needs a directory}"; shift ;;
     --starts) STARTS="${2:?}"; shift ;;
     --rounds) ROUNDS="${2:?}"; shift ;;
