@@ -33,6 +33,10 @@ while [[ $# -gt 0 ]]; do
     *) echo "build-runtime.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+# The archive records the jar's path as given at dump time: make it absolute, so that it matches however the
+# launcher is started (from any working directory).
+out="$(realpath -m "$out")"
+jar="$(realpath -m "$jar")"
 if [[ -z "$java_home" ]]; then
   java_home="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")"
 fi
