@@ -68,25 +68,35 @@ compress=2
   --compress="$compress" --output "$out"
 mkdir -p "$out/app"
 cp "$jar" "$out/app/pggat.jar"
+# Netty's native libraries for this architecture go next to the runtime's own (it loads them from there without
+# unpacking a copy into /tmp on every start); the other platforms' copies leave the jar.
+case "$(uname -m)" in
+  x86_64|amd64) arch=x86_64 ;;
+  aarch64|arm64) arch=aarch_64 ;;
+  *) arch="$(uname -m)" ;;
+esac
+"$java_home/bin/java" "$here/dist/src/build/NativeLibraries.java" "$out/app/pggat.jar" "$out/app/native" "$arch"
 
 # One archive holds the JDK's and the pooler's classes that a start loads, so the runtime needs no default CDS
 # archive of its own (jlink --generate-cds-archive would add two, 23 MB, that the application archive replaces).
 if ((feature >= 25)); then
   archive="$out/app/pggat.aot"
   train=(-XX:AOTCacheOutput="$archive")
+  # An AOT cache that does not match is ignored with a warning (-XX:AOTMode=auto, the default); -Xshare options
+  # cannot be combined with it.
   use="-XX:AOTCache=\$here/app/pggat.aot"
 else
   archive="$out/app/pggat.jsa"
   train=(-XX:DumpLoadedClassList="$out/app/classes.lst")
   # Mapped where it was dumped: some JDK 17 builds relocate it by default (address randomisation), which turns
   # its 30 MB into private dirty memory in every process; mapped in place its pages stay clean and shared.
-  use="-XX:SharedArchiveFile=\$here/app/pggat.jsa -XX:+UnlockDiagnosticVMOptions -XX:ArchiveRelocationMode=0"
+  use="-XX:SharedArchiveFile=\$here/app/pggat.jsa -XX:+UnlockDiagnosticVMOptions -XX:ArchiveRelocationMode=0 -Xshare:auto"
 fi
 cat >"$out/bin/pggat" <<EOF
 #!/bin/sh
 # pggat on its trimmed runtime with the class-data archive built for it (dist/build-runtime.sh).
 here="\$(cd "\$(dirname "\$0")/.." && pwd)"
-exec "\$here/bin/java" $use -Xshare:auto \${JAVA_OPTS:--XX:MaxRAMPercentage=75 -XX:+ExitOnOutOfMemoryError} -jar "\$here/app/pggat.jar" "\$@"
+exec "\$here/bin/java" $use -Djava.library.path="\$here/app/native" \${JAVA_OPTS:--XX:MaxRAMPercentage=75 -XX:+ExitOnOutOfMemoryError} -jar "\$here/app/pggat.jar" "\$@"
 EOF
 chmod 0755 "$out/bin/pggat"
 
@@ -112,7 +122,7 @@ databases:
       app:
         password: training-only
 EOF
-"$out/bin/java" "${train[@]}" -jar "$out/app/pggat.jar" pooler --config "$work/pggat.yaml" >"$work/train.log" 2>&1 &
+"$out/bin/java" "${train[@]}" -Djava.library.path="$out/app/native" -jar "$out/app/pggat.jar" pooler --config "$work/pggat.yaml" >"$work/train.log" 2>&1 &
 pid=$!
 ready=0
 for _ in $(seq 600); do

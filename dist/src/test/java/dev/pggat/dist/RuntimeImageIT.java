@@ -103,4 +103,76 @@ class RuntimeImageIT {
                 runtime.resolve("../runtime-it-version.log").normalize());
         assertThat(launcher).isNotBlank();
     }
+
+    @Test
+    void archiveIsUsedFromAnyWorkingDirectory() throws Exception {
+        boolean aot = Files.exists(runtime.resolve("app/pggat.aot"));
+        // The launcher from another directory, with the archive made mandatory: the JVM refuses to start when the
+        // archive's recorded jar path does not resolve (it used to be recorded relative to the build's directory).
+        Path elsewhere = Files.createTempDirectory("pggat-cwd");
+        ProcessBuilder pb = new ProcessBuilder(runtime.resolve("bin/pggat").toString(), "--version")
+                .directory(elsewhere.toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(
+                        runtime.resolve("../runtime-it-cwd.log").normalize().toFile());
+        pb.environment().put("JAVA_OPTS", aot ? "-XX:AOTMode=on" : "-Xshare:on");
+        Process p = pb.start();
+        assertThat(p.waitFor(5, TimeUnit.MINUTES)).isTrue();
+        assertThat(p.exitValue())
+                .as(Files.readString(runtime.resolve("../runtime-it-cwd.log").normalize(), StandardCharsets.UTF_8))
+                .isZero();
+    }
+
+    @Test
+    void nativeTransportIsLoadedFromTheRuntimeNotUnpackedFromTheJar() throws Exception {
+        try (java.util.zip.ZipFile jar =
+                new java.util.zip.ZipFile(runtime.resolve("app/pggat.jar").toFile())) {
+            assertThat(jar.stream().map(java.util.zip.ZipEntry::getName).filter(n -> n.endsWith(".so")))
+                    .as("native libraries left in the runtime's jar")
+                    .isEmpty();
+        }
+        try (Stream<Path> libs = Files.list(runtime.resolve("app/native"))) {
+            assertThat(libs.map(f -> f.getFileName().toString()))
+                    .anyMatch(n -> n.startsWith("libnetty_transport_native_epoll_"));
+        }
+        // A start with an unreachable endpoint: the log names the transport the pooler chose.
+        Path work = Files.createTempDirectory("pggat-native");
+        int port;
+        int admin;
+        try (java.net.ServerSocket a = new java.net.ServerSocket(0);
+                java.net.ServerSocket b = new java.net.ServerSocket(0)) {
+            port = a.getLocalPort();
+            admin = b.getLocalPort();
+        }
+        Path config = work.resolve("pggat.yaml");
+        Files.writeString(
+                config,
+                String.join(
+                        "\n",
+                        "listen: {host: 127.0.0.1, port: " + port + "}",
+                        "admin: {host: 127.0.0.1, port: " + admin + "}",
+                        "databases:",
+                        "  app:",
+                        "    endpoints: [{host: 127.0.0.1, port: 1}]",
+                        "    users: {app: {password: not-used}}",
+                        ""));
+        Path log = work.resolve("pooler.log");
+        Process p = new ProcessBuilder(runtime.resolve("bin/pggat").toString(), "pooler", "--config", config.toString())
+                .directory(work.toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+            String out = "";
+            while (System.nanoTime() < deadline && p.isAlive() && !out.contains("pggat listening on")) {
+                Thread.sleep(100);
+                out = Files.readString(log, StandardCharsets.UTF_8);
+            }
+            assertThat(out).as("pooler log").contains("pggat listening on").contains("(epoll transport");
+        } finally {
+            p.destroy();
+            p.waitFor(1, TimeUnit.MINUTES);
+        }
+    }
 }

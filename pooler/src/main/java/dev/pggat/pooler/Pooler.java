@@ -185,6 +185,9 @@ public final class Pooler implements AutoCloseable {
                             + config.listen().port() + ": " + e.getMessage(),
                     e);
         }
+        // After the bind: clients can connect while the JVM's metrics are registered; the admin endpoint that
+        // shows them (and says ready) starts after.
+        metrics.registerJvmMetrics();
         if (config.admin().enabled()) {
             admin = new AdminServer(
                     config.admin().host(),

@@ -479,7 +479,7 @@ final class ConfigBinder {
                 endpointTls,
                 passThrough,
                 dynamicUsers);
-        if (!route.equals(RouteSecurity.DEFAULT)) {
+        if (!route.isDefault()) {
             routeSecurity.put(name, route);
         }
         PoolLimits limits = poolLimits(m, path, d.limits());

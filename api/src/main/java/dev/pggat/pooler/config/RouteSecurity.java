@@ -40,6 +40,22 @@ public record RouteSecurity(
         this(clientTls, serverTls, endpointTls, passThroughUsers, false);
     }
 
+    /**
+     * True when this is the default (no TLS either side, nothing per endpoint or user). Compared field by field: a
+     * record's generated equals is linked on its first call, which costs more at start than the whole comparison.
+     */
+    public boolean isDefault() {
+        return clientTls == null
+                && serverTls.sslMode() == DEFAULT.serverTls.sslMode()
+                && serverTls.caFile() == null
+                && serverTls.certFile() == null
+                && serverTls.keyFile() == null
+                && serverTls.reloadInterval().equals(DEFAULT.serverTls.reloadInterval())
+                && endpointTls.isEmpty()
+                && passThroughUsers.isEmpty()
+                && !dynamicUsers;
+    }
+
     public static String key(String host, int port) {
         return host.toLowerCase(Locale.ROOT) + ":" + port;
     }

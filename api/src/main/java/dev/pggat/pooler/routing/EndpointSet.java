@@ -35,7 +35,11 @@ public record EndpointSet(long version, List<Member> endpoints) {
     public static final int DEFAULT_WEIGHT = 100;
     public static final int MAX_WEIGHT = 10_000;
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Loaded on first use: only the JSON form needs Jackson's databind, and its set-up is a noticeable part of a start. */
+    private static final class Json {
+        static final ObjectMapper MAPPER = new ObjectMapper();
+    }
+
     private static final Set<String> ROOT_KEYS = Set.of("version", "endpoints");
     private static final Set<String> MEMBER_KEYS = Set.of("name", "host", "port", "role", "zone", "weight");
 
@@ -146,7 +150,7 @@ public record EndpointSet(long version, List<Member> endpoints) {
     }
 
     public String toJson() {
-        ObjectNode root = JSON.createObjectNode();
+        ObjectNode root = Json.MAPPER.createObjectNode();
         root.put("version", version);
         ArrayNode list = root.putArray("endpoints");
         for (Member m : endpoints) {
@@ -175,7 +179,7 @@ public record EndpointSet(long version, List<Member> endpoints) {
     public static EndpointSet fromJson(String json) {
         JsonNode root;
         try {
-            root = JSON.readTree(json);
+            root = Json.MAPPER.readTree(json);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException(
                     "endpoint set: not valid JSON: " + e.getOriginalMessage() + " at " + location(e));
