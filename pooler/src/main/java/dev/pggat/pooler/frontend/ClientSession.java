@@ -136,7 +136,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 settings.clientIdle().toNanos(),
                 settings.idleInTransaction().toNanos(),
                 settings.queryTimeout().toNanos());
-        this.listen = new ListenStage(new ListenSide(this), sessionMode ? null : context.listenRelays);
+        this.listen = new ListenStage(new ListenSide(this), context.listenRelays, !sessionMode);
         this.prepared = sessionMode ? null : new PreparedStatementStage(context.statements, new PreparedOutput());
         this.queries = new PoolerQueries(this);
     }

@@ -117,11 +117,15 @@ public final class ListenStage implements ListenRelay.Subscriber {
 
     private ArrayDeque<ByteBuf> deferred;
 
-    /** {@code relays}: null in session mode or when the relay is off, and the stage then claims nothing. */
-    public ListenStage(Session session, ListenRelays relays) {
+    /**
+     * {@code relays}: null when the relay is off, and the stage then claims nothing. {@code transactionMode}: the
+     * transaction is followed (even with the relay off, a LISTEN in a failed transaction does not pin), and the
+     * stage claims with a relay; in session mode a LISTEN is the server's.
+     */
+    public ListenStage(Session session, ListenRelays relays, boolean transactionMode) {
         this.session = session;
-        this.relays = relays;
-        this.listenTx = relays == null ? null : new ListenRelayTransaction();
+        this.relays = transactionMode ? relays : null;
+        this.listenTx = transactionMode ? new ListenRelayTransaction() : null;
     }
 
     // ---------------------------------------------------------------- LISTEN through the relay (no server)
@@ -480,7 +484,7 @@ public final class ListenStage implements ListenRelay.Subscriber {
      * {@code frame} was taken here. {@code pinned}: the client keeps its server, whose LISTEN then works as is.
      */
     public boolean claims(ByteBuf frame, byte type, boolean pinned) {
-        if (listenTx == null || pinned) {
+        if (relays == null || pinned) {
             return false;
         }
         ListenRelayTransaction tx = listenTx;

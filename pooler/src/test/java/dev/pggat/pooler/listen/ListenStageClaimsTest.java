@@ -59,7 +59,7 @@ class ListenStageClaimsTest {
 
     @Test
     void offItClaimsNothingAndHoldsNothing() {
-        ListenStage off = new ListenStage(session, null);
+        ListenStage off = new ListenStage(session, null, true);
         ByteBuf listen = frame('Q', "LISTEN jobs");
         assertThat(off.idleFrame(listen)).isFalse();
         assertThat(off.takes(listen)).isFalse();
@@ -76,7 +76,7 @@ class ListenStageClaimsTest {
 
     @Test
     void aListenInsideATransactionBlockIsAnsweredInTheServersPlace() {
-        ListenStage stage = new ListenStage(session, new ListenRelays(null, null, 10));
+        ListenStage stage = new ListenStage(session, new ListenRelays(null, null, 10), true);
         ByteBuf listen = frame('Q', "LISTEN jobs");
         assertThat(stage.claims(listen, ProtocolConstants.QUERY, false)).isTrue();
         assertThat(listen.refCnt()).isZero();
@@ -102,7 +102,7 @@ class ListenStageClaimsTest {
 
     @Test
     void aPinnedClientsListenGoesToItsServer() {
-        ListenStage stage = new ListenStage(session, new ListenRelays(null, null, 10));
+        ListenStage stage = new ListenStage(session, new ListenRelays(null, null, 10), true);
         ByteBuf listen = frame('Q', "LISTEN jobs");
         assertThat(stage.claims(listen, ProtocolConstants.QUERY, true)).isFalse();
         assertThat(listen.refCnt()).isEqualTo(1);
@@ -111,7 +111,7 @@ class ListenStageClaimsTest {
 
     @Test
     void anUnnamedListenBoundWithParametersIsSentToTheServerAfterAll() {
-        ListenStage stage = new ListenStage(session, new ListenRelays(null, null, 10));
+        ListenStage stage = new ListenStage(session, new ListenRelays(null, null, 10), true);
         ByteBuf parse = frame('P', "", "LISTEN jobs", (short) 0);
         assertThat(stage.claims(parse, ProtocolConstants.PARSE, false)).isTrue();
         assertThat(session.extendedOpen).isTrue();
@@ -140,7 +140,7 @@ class ListenStageClaimsTest {
 
     @Test
     void aMalformedMessageIsLeftToTheServer() {
-        ListenStage stage = new ListenStage(session, new ListenRelays(null, null, 10));
+        ListenStage stage = new ListenStage(session, new ListenRelays(null, null, 10), true);
         ByteBuf parse = frame('P', "", "LISTEN jobs", (short) 0);
         assertThat(stage.claims(parse, ProtocolConstants.PARSE, false)).isTrue();
         ByteBuf describe = Unpooled.buffer().writeByte('D').writeInt(5).writeByte('S'); // no name
