@@ -334,10 +334,17 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
         state = State.WAITING;
         user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
-        ctx.channel().config().setAutoRead(false);
-        waiter = pool.acquire(loop, this);
-        if (waiter != null && routing.rechecks()) {
-            loop.schedule(recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+        Pool.Waiter queued = pool.acquire(loop, this);
+        if (queued != null) {
+            waiter = queued; // else granted or failed already (a retry may have queued a waiter of its own)
+        }
+        if (state == State.WAITING) {
+            // Stop reading only when the client really waits: a server granted at once is attached before acquire
+            // returns, and switching reads off and on again costs two epoll_ctl calls per transaction.
+            ctx.channel().config().setAutoRead(false);
+            if (waiter != null && routing.rechecks()) {
+                loop.schedule(recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+            }
         }
     }
 
