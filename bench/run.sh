@@ -49,6 +49,7 @@ PGBOUNCER_OPT=""     # --pgbouncer PATH: the PgBouncer binary to compare with (d
 ODYSSEY_BIN=""       # --odyssey PATH: also measure Odyssey in the throughput workloads
 ODYSSEY_WORKERS=2    # Odyssey worker threads: one per core of the benchmark machine, like pggat's event loops
 PROFILE=0            # --profile: an extra JFR-recorded run of workload 1 through pggat
+PROFILE_WORKLOAD=1   # --profile-workload ID: the workload --profile records
 WORKLOAD_FILTER=""   # --workloads LIST: run only these workload ids
 TARGETS_GIVEN=0
 
@@ -83,6 +84,7 @@ usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] 
   --odyssey PATH     also measure Odyssey (this binary) in the throughput workloads, same pool and auth
   --profile          after workload 1, run it once more through pggat under a JFR recording and print the
                      hot methods, allocated bytes and context switches per transaction
+  --profile-workload ID  as --profile, recording workload ID instead of 1
   --workloads LIST   comma-separated workload ids to run (default: all; see define_workloads)
   --keep             keep the temporary work directory (holds the generated password)
 environment: PGGAT_JAR (default ${PGGAT_JAR}), PGGAT_JAVA_OPTS (default "${PGGAT_JAVA_OPTS}"),
@@ -100,6 +102,7 @@ parse_args() {
       --pgbouncer) PGBOUNCER_OPT="${2:?--pgbouncer needs a path}"; shift ;;
       --odyssey) ODYSSEY_BIN="${2:?--odyssey needs a path}"; shift ;;
       --profile) PROFILE=1 ;;
+      --profile-workload) PROFILE=1; PROFILE_WORKLOAD="${2:?--profile-workload needs a workload id}"; shift ;;
       --workloads) WORKLOAD_FILTER="${2:?--workloads needs a list of ids}"; shift ;;
       --idle-clients) IDLE_CLIENTS="${2:?--idle-clients needs a number}"; shift ;;
       --no-idle) RUN_IDLE=0 ;;
@@ -674,7 +677,8 @@ run_throughput() {
       for target in direct pgbouncer odyssey pggat; do
         if target_up "$target"; then run_pgbench "${W_IDS[$i]}" "$target" "$seconds" "${W_ARGS[$i]}"; fi
       done
-      if ((PROFILE)) && [[ "${W_IDS[$i]}" == 1 ]] && target_up pggat; then profile_pggat "$i"; fi
+      if target_up pggat; then save_metrics "w${W_IDS[$i]}"; fi
+      if ((PROFILE)) && [[ "${W_IDS[$i]}" == "$PROFILE_WORKLOAD" ]] && target_up pggat; then profile_pggat "$i"; fi
     done
     stop_poolers
   done
@@ -684,7 +688,7 @@ run_throughput() {
 # JVM, so the warm-up and the measured run above are not recorded). bench/JfrSummary.java reads the
 # recording: hot methods, allocated bytes per transaction, which threads ran.
 profile_pggat() {
-  local i="$1" jfr="$RAW_DIR/profile-w1.jfr" seconds=$((DURATION + W_CONNECT[$1]))
+  local i="$1" jfr="$RAW_DIR/profile-w${W_IDS[$1]}.jfr" seconds=$((DURATION + W_CONNECT[$1]))
   log "profile: workload ${W_IDS[$i]} through pggat under JFR (${seconds}s)"
   rm -f "$jfr"
   if ! jcmd "$PGGAT_PID" JFR.start name=bench settings=profile >"$RAW_DIR/profile-jcmd.txt" 2>&1; then
@@ -694,8 +698,8 @@ profile_pggat() {
   run_pgbench profile pggat "$seconds" "${W_ARGS[$i]}"
   jcmd "$PGGAT_PID" JFR.stop name=bench filename="$jfr" >>"$RAW_DIR/profile-jcmd.txt" 2>&1 || true
   if [[ -s "$jfr" ]]; then
-    java bench/JfrSummary.java "$jfr" "${XACTS[profile.pggat]:-0}" >"$RAW_DIR/profile-w1.txt" 2>&1 || true
-    PROFILE_SUMMARY="$(cat "$RAW_DIR/profile-w1.txt")"
+    java bench/JfrSummary.java "$jfr" "${XACTS[profile.pggat]:-0}" >"$RAW_DIR/profile-w${W_IDS[$i]}.txt" 2>&1 || true
+    PROFILE_SUMMARY="$(cat "$RAW_DIR/profile-w${W_IDS[$i]}.txt")"
   fi
 }
 
@@ -1189,7 +1193,7 @@ report_cpu() {
   echo "measured run, divided by the transactions pgbench counted (for -C a transaction includes its login)."
   if [[ -n "${PROFILE_SUMMARY:-}" ]]; then
     echo
-    echo "#### Profile of pggat, workload 1 (JFR, settings=profile; a separate run after the measured one)"
+    echo "#### Profile of pggat, workload $PROFILE_WORKLOAD (JFR, settings=profile; a separate run after the measured one)"
     echo
     echo "Run: $(num "${TPS[profile.pggat]:-}") TPS, ${XACTS[profile.pggat]:-?} transactions," \
       "$(num "${CPU_US[profile.pggat]:-}" 1) us CPU/txn, $(num "${CSW[profile.pggat]:-}" 3) context switches/txn."
