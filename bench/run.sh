@@ -85,6 +85,7 @@ usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] 
   --profile          after workload 1, run it once more through pggat under a JFR recording and print the
                      hot methods, allocated bytes and context switches per transaction
   --profile-workload ID  as --profile, recording workload ID instead of 1
+  --scale N          pgbench -i scale (default ${SCALE}); smaller loads faster, for quick A/B runs
   --workloads LIST   comma-separated workload ids to run (default: all; see define_workloads)
   --keep             keep the temporary work directory (holds the generated password)
 environment: PGGAT_JAR (default ${PGGAT_JAR}), PGGAT_JAVA_OPTS (default "${PGGAT_JAVA_OPTS}"),
@@ -103,6 +104,7 @@ parse_args() {
       --odyssey) ODYSSEY_BIN="${2:?--odyssey needs a path}"; shift ;;
       --profile) PROFILE=1 ;;
       --profile-workload) PROFILE=1; PROFILE_WORKLOAD="${2:?--profile-workload needs a workload id}"; shift ;;
+      --scale) SCALE="${2:?--scale needs a number}"; shift ;;
       --workloads) WORKLOAD_FILTER="${2:?--workloads needs a list of ids}"; shift ;;
       --idle-clients) IDLE_CLIENTS="${2:?--idle-clients needs a number}"; shift ;;
       --no-idle) RUN_IDLE=0 ;;
@@ -654,10 +656,10 @@ run_pgbench() {
 }
 
 warm_up() {
-  local target="$1"
+  local target="$1" args="${2:--S -M simple -c 50}"
   ((WARMUP > 0)) || return 0
-  log "  warm-up $target (${WARMUP}s)"
-  run_pgbench warmup "$target" "$WARMUP" "-S -M simple -c 50" "$RAW_DIR/warmup-${target}-$(date +%s).txt"
+  log "  warm-up $target (${WARMUP}s, $args)"
+  run_pgbench warmup "$target" "$WARMUP" "$args" "$RAW_DIR/warmup-${target}-$(date +%s).txt"
 }
 
 run_throughput() {
@@ -674,6 +676,11 @@ run_throughput() {
       [[ "${W_MODE[$i]}" == "$mode" ]] || continue
       local seconds=$((DURATION + W_CONNECT[i]))
       log "workload ${W_IDS[$i]} ($mode): pgbench ${W_ARGS[$i]} -j $THREADS -T $seconds"
+      if [[ " ${W_ARGS[$i]} " == *" -C "* ]]; then
+        # The login path gets its own warm-up: a JIT-compiled pooler has not compiled it after the query warm-up,
+        # and a few thousand logins would otherwise be measured mostly as compilation.
+        for target in pgbouncer odyssey pggat; do if target_up "$target"; then warm_up "$target" "${W_ARGS[$i]}"; fi; done
+      fi
       for target in direct pgbouncer odyssey pggat; do
         if target_up "$target"; then run_pgbench "${W_IDS[$i]}" "$target" "$seconds" "${W_ARGS[$i]}"; fi
       done
