@@ -23,6 +23,7 @@ import java.util.Map;
  * server is no longer the session (a SET keeps source "session"; a reset does not).
  */
 final class SessionParameters {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(SessionParameters.class);
     private final Object owner;
     /** What the client asked for at startup: RESET and RESET ALL go back to these values, as in PostgreSQL. */
     private final Map<String, String> startup;
@@ -78,6 +79,41 @@ final class SessionParameters {
         }
         pinned = reason;
         return true;
+    }
+
+    /**
+     * A Query or Parse text (bytes {@code start} to {@code end} of {@code frame}) on its way to {@code server}: what
+     * it may change in the session is noted. Returns its effect, or null when it changes nothing.
+     * {@code strict}: pools.strictSessionState (transaction mode only).
+     */
+    SessionStatements.Effect noteStatement(
+            io.netty.buffer.ByteBuf frame,
+            int start,
+            int end,
+            ServerConnection server,
+            boolean sessionMode,
+            boolean strict) {
+        if (!sessionMode && strict) {
+            checkState();
+        }
+        SessionStatements.Effect effect = SessionStatements.analyse(
+                frame, start, end, !"off".equals(server.reportedParameters().get("standard_conforming_strings")));
+        if (effect.isNone()) {
+            return null;
+        }
+        note(effect, !sessionMode);
+        return effect;
+    }
+
+    /** Pins the client for {@code reason} (null: nothing pins), counted and logged the first time. */
+    void pin(String reason, FrontendContext context) {
+        if (pin(reason)) {
+            context.pinned(reason);
+            log.info(
+                    "{}: keeps its server for the rest of its session ({}: state that cannot move between servers)",
+                    owner,
+                    reason);
+        }
     }
 
     /**
