@@ -63,11 +63,12 @@ usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] 
                          [--no-idle] [--keep] [--replicas | --replicas-only] [--failovers N]
                          [--no-state-sync | --state-sync-only]
                          [--tls | --tls-only] [--pgbouncer PATH] [--odyssey PATH] [--profile]
-                         [--workloads LIST]
+                         [--profile-workload ID] [--scale N] [--workloads LIST]
   --quick            5 s per run, 2 s warm-up (default: ${DURATION} s, ${WARMUP} s)
   --duration S       seconds per measured run
   --warmup S         seconds of unrecorded load after each target starts (0 = none)
-  --targets LIST     comma-separated subset of: direct,pgbouncer,pggat (default: all)
+  --targets LIST     comma-separated subset of: direct,pgbouncer,pggat,odyssey (default: all; odyssey
+                     only with --odyssey)
   --idle-clients N   idle connections per pooler in the memory test (default ${IDLE_CLIENTS})
   --no-idle          skip the idle-connections memory test
   --replicas         also run the replica workload: pggat over a primary and 2 streaming replicas
@@ -89,7 +90,7 @@ usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] 
   --workloads LIST   comma-separated workload ids to run (default: all; see define_workloads)
   --keep             keep the temporary work directory (holds the generated password)
 environment: PGGAT_JAR (default ${PGGAT_JAR}), PGGAT_JAVA_OPTS (default "${PGGAT_JAVA_OPTS}"),
-             PG_PORT, PGBOUNCER_PORT, PGGAT_PORT, PGGAT_ADMIN_PORT (default: free ports)
+             PG_PORT, PGBOUNCER_PORT, PGGAT_PORT, PGGAT_ADMIN_PORT, ODYSSEY_PORT (default: free ports)
 EOF
 }
 
