@@ -45,6 +45,13 @@ RUN_SYNC=1           # session-state sync cost: distinct vs same application_nam
 SYNC_PROCS=10        # pgbench processes in the sync workload (each has its own startup parameters)
 SYNC_CLIENTS=5       # clients per pgbench process
 SYNC_MAX_DURATION=10 # the sync workload's runs are at most this long (4 runs: 2 variants x 2 poolers)
+PGBOUNCER_OPT=""     # --pgbouncer PATH: the PgBouncer binary to compare with (default: Debian's, on PATH)
+ODYSSEY_BIN=""       # --odyssey PATH: also measure Odyssey in the throughput workloads
+ODYSSEY_WORKERS=2    # Odyssey worker threads: one per core of the benchmark machine, like pggat's event loops
+PROFILE=0            # --profile: an extra JFR-recorded run of workload 1 through pggat
+PROFILE_WORKLOAD=1   # --profile-workload ID: the workload --profile records
+WORKLOAD_FILTER=""   # --workloads LIST: run only these workload ids
+TARGETS_GIVEN=0
 
 PGGAT_JAR="${PGGAT_JAR:-pooler/target/pggat.jar}"
 PGGAT_JAVA_OPTS="${PGGAT_JAVA_OPTS:--Xmx512m}"
@@ -55,11 +62,13 @@ usage() {
 usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] [--idle-clients N]
                          [--no-idle] [--keep] [--replicas | --replicas-only] [--failovers N]
                          [--no-state-sync | --state-sync-only]
-                         [--tls | --tls-only]
+                         [--tls | --tls-only] [--pgbouncer PATH] [--odyssey PATH] [--profile]
+                         [--profile-workload ID] [--scale N] [--workloads LIST]
   --quick            5 s per run, 2 s warm-up (default: ${DURATION} s, ${WARMUP} s)
   --duration S       seconds per measured run
   --warmup S         seconds of unrecorded load after each target starts (0 = none)
-  --targets LIST     comma-separated subset of: direct,pgbouncer,pggat (default: all)
+  --targets LIST     comma-separated subset of: direct,pgbouncer,pggat,odyssey (default: all; odyssey
+                     only with --odyssey)
   --idle-clients N   idle connections per pooler in the memory test (default ${IDLE_CLIENTS})
   --no-idle          skip the idle-connections memory test
   --replicas         also run the replica workload: pggat over a primary and 2 streaming replicas
@@ -72,9 +81,16 @@ usage: bash bench/run.sh [--quick] [--duration S] [--warmup S] [--targets LIST] 
   --tls              also run the TLS workload: pgbench -S -C (a TLS handshake and SCRAM login per
                      transaction) with PGSSLMODE=require against PgBouncer and pggat, both with TLS
   --tls-only         only the TLS workload (no throughput or idle runs)
+  --pgbouncer PATH   the PgBouncer binary to measure (default: pgbouncer on PATH, Debian's package)
+  --odyssey PATH     also measure Odyssey (this binary) in the throughput workloads, same pool and auth
+  --profile          after workload 1, run it once more through pggat under a JFR recording and print the
+                     hot methods, allocated bytes and context switches per transaction
+  --profile-workload ID  as --profile, recording workload ID instead of 1
+  --scale N          pgbench -i scale (default ${SCALE}); smaller loads faster, for quick A/B runs
+  --workloads LIST   comma-separated workload ids to run (default: all; see define_workloads)
   --keep             keep the temporary work directory (holds the generated password)
 environment: PGGAT_JAR (default ${PGGAT_JAR}), PGGAT_JAVA_OPTS (default "${PGGAT_JAVA_OPTS}"),
-             PG_PORT, PGBOUNCER_PORT, PGGAT_PORT, PGGAT_ADMIN_PORT (default: free ports)
+             PG_PORT, PGBOUNCER_PORT, PGGAT_PORT, PGGAT_ADMIN_PORT, ODYSSEY_PORT (default: free ports)
 EOF
 }
 
@@ -84,7 +100,13 @@ parse_args() {
       --quick) DURATION=5; WARMUP=2 ;;
       --duration) DURATION="${2:?--duration needs seconds}"; shift ;;
       --warmup) WARMUP="${2:?--warmup needs seconds}"; shift ;;
-      --targets) TARGETS="${2:?--targets needs a list}"; shift ;;
+      --targets) TARGETS="${2:?--targets needs a list}"; TARGETS_GIVEN=1; shift ;;
+      --pgbouncer) PGBOUNCER_OPT="${2:?--pgbouncer needs a path}"; shift ;;
+      --odyssey) ODYSSEY_BIN="${2:?--odyssey needs a path}"; shift ;;
+      --profile) PROFILE=1 ;;
+      --profile-workload) PROFILE=1; PROFILE_WORKLOAD="${2:?--profile-workload needs a workload id}"; shift ;;
+      --scale) SCALE="${2:?--scale needs a number}"; shift ;;
+      --workloads) WORKLOAD_FILTER="${2:?--workloads needs a list of ids}"; shift ;;
       --idle-clients) IDLE_CLIENTS="${2:?--idle-clients needs a number}"; shift ;;
       --no-idle) RUN_IDLE=0 ;;
       --replicas) RUN_REPLICAS=1 ;;
@@ -100,12 +122,19 @@ parse_args() {
     esac
     shift
   done
+  if [[ -n "$ODYSSEY_BIN" ]] && ((TARGETS_GIVEN == 0)); then TARGETS+=",odyssey"; fi
   local t
   for t in ${TARGETS//,/ }; do
-    case "$t" in direct|pgbouncer|pggat) ;; *)
-      echo "run.sh: --targets: unknown target '$t' (accepted: direct, pgbouncer, pggat)" >&2; exit 2 ;;
+    case "$t" in direct|pgbouncer|pggat|odyssey) ;; *)
+      echo "run.sh: --targets: unknown target '$t' (accepted: direct, pgbouncer, pggat, odyssey)" >&2; exit 2 ;;
     esac
   done
+  if wants odyssey && [[ -z "$ODYSSEY_BIN" ]]; then
+    echo "run.sh: --targets names odyssey but no binary was given: add --odyssey PATH" >&2; exit 2
+  fi
+  if ((PROFILE)) && ! wants pggat; then
+    echo "run.sh: --profile records pggat: include pggat in --targets" >&2; exit 2
+  fi
 }
 
 wants() { [[ ",${TARGETS}," == *",$1,"* ]]; }
@@ -119,7 +148,9 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # Workloads with many clients get extra seconds so that about DURATION seconds are actually measured
 # (1000 SCRAM logins take ~7 s on 2 cores).
 W_IDS=(); W_MODE=(); W_ARGS=(); W_LABEL=(); W_CONNECT=()
-add_workload() { W_IDS+=("$1"); W_MODE+=("$2"); W_ARGS+=("$3"); W_LABEL+=("$4"); W_CONNECT+=("${5:-0}"); }
+add_workload() {
+  [[ -z "$WORKLOAD_FILTER" || ",$WORKLOAD_FILTER," == *",$1,"* ]] || return 0
+  W_IDS+=("$1"); W_MODE+=("$2"); W_ARGS+=("$3"); W_LABEL+=("$4"); W_CONNECT+=("${5:-0}"); }
 
 define_workloads() {
   add_workload 1 transaction "-S -M simple -c 50"    "select-only, simple protocol, 50 clients"
@@ -154,12 +185,31 @@ check_prerequisites() {
     fi
   done
   if wants pgbouncer; then
-    PGBOUNCER_BIN="$(command -v pgbouncer || true)"
-    [[ -z "$PGBOUNCER_BIN" && -x /usr/sbin/pgbouncer ]] && PGBOUNCER_BIN=/usr/sbin/pgbouncer
-    if [[ -z "$PGBOUNCER_BIN" ]]; then
-      echo "run.sh: pgbouncer not found. Install with: $APT_LINE" >&2
+    if [[ -n "$PGBOUNCER_OPT" ]]; then
+      PGBOUNCER_BIN="$(realpath "$PGBOUNCER_OPT" 2>/dev/null || true)"
+      if [[ ! -x "$PGBOUNCER_BIN" ]]; then
+        echo "run.sh: --pgbouncer $PGBOUNCER_OPT: not an executable file" >&2
+        missing=1
+      fi
+    else
+      PGBOUNCER_BIN="$(command -v pgbouncer || true)"
+      [[ -z "$PGBOUNCER_BIN" && -x /usr/sbin/pgbouncer ]] && PGBOUNCER_BIN=/usr/sbin/pgbouncer
+      if [[ -z "$PGBOUNCER_BIN" ]]; then
+        echo "run.sh: pgbouncer not found. Install with: $APT_LINE (or pass --pgbouncer PATH)" >&2
+        missing=1
+      fi
+    fi
+  fi
+  if wants odyssey; then
+    ODYSSEY_BIN="$(realpath "$ODYSSEY_BIN" 2>/dev/null || echo "$ODYSSEY_BIN")"
+    if [[ ! -x "$ODYSSEY_BIN" ]]; then
+      echo "run.sh: --odyssey $ODYSSEY_BIN: not an executable file" >&2
       missing=1
     fi
+  fi
+  if ((PROFILE)) && ! command -v jcmd >/dev/null; then
+    echo "run.sh: --profile needs jcmd (part of a JDK 17+, not of a JRE)" >&2
+    missing=1
   fi
   if ! command -v python3 >/dev/null; then
     echo "run.sh: python3 not found (needed for free ports and the idle-client test)" >&2
@@ -213,7 +263,7 @@ free_port() {
 make_workdir() {
   WORK="$(mktemp -d -t pggat-bench.XXXXXX)"
   chmod 700 "$WORK"
-  mkdir -p "$WORK/pgdata" "$WORK/sock" "$WORK/logs" "$WORK/pgbouncer" "$WORK/pggat"
+  mkdir -p "$WORK/pgdata" "$WORK/sock" "$WORK/logs" "$WORK/pgbouncer" "$WORK/pggat" "$WORK/odyssey"
   give_to_service_user "$WORK"
   STAMP="$(date +%Y%m%d-%H%M%S)"
   OUT_DIR="bench/out"
@@ -224,6 +274,7 @@ make_workdir() {
   PGBOUNCER_PORT="${PGBOUNCER_PORT:-$(free_port)}"
   PGGAT_PORT="${PGGAT_PORT:-$(free_port)}"
   PGGAT_ADMIN_PORT="${PGGAT_ADMIN_PORT:-$(free_port)}"
+  ODYSSEY_PORT="${ODYSSEY_PORT:-$(free_port)}"
   BENCH_PASSWORD="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
   set_client_env
 }
@@ -232,17 +283,23 @@ make_workdir() {
 # Targets. Each has start_X / stop_X; target_port / target_pid map a target name to its listener/process.
 # ----------------------------------------------------------------------------------------------------
 
-PG_PID=""; PGBOUNCER_PID=""; PGGAT_PID=""; IDLE_PID=""
+PG_PID=""; PGBOUNCER_PID=""; PGGAT_PID=""; ODYSSEY_PID=""; IDLE_PID=""
 declare -A TARGET_DOWN=()   # target -> why it could not be measured
 
 target_port() {
-  case "$1" in direct) echo "$PG_PORT" ;; pgbouncer) echo "$PGBOUNCER_PORT" ;; pggat) echo "$PGGAT_PORT" ;; esac
+  case "$1" in
+    direct) echo "$PG_PORT" ;; pgbouncer) echo "$PGBOUNCER_PORT" ;; pggat) echo "$PGGAT_PORT" ;;
+    odyssey) echo "$ODYSSEY_PORT" ;;
+  esac
 }
 target_pid() {
-  case "$1" in direct) echo "$PG_PID" ;; pgbouncer) echo "$PGBOUNCER_PID" ;; pggat) echo "$PGGAT_PID" ;; esac
+  case "$1" in
+    direct) echo "$PG_PID" ;; pgbouncer) echo "$PGBOUNCER_PID" ;; pggat) echo "$PGGAT_PID" ;;
+    odyssey) echo "$ODYSSEY_PID" ;;
+  esac
 }
 target_title() {
-  case "$1" in direct) echo "direct" ;; pgbouncer) echo "PgBouncer" ;; pggat) echo "pggat" ;; esac
+  case "$1" in direct) echo "direct" ;; pgbouncer) echo "PgBouncer" ;; pggat) echo "pggat" ;; odyssey) echo "Odyssey" ;; esac
 }
 
 # Client settings shared by pgbench, psql and the idle clients; TLS runs would set sslmode here.
@@ -468,12 +525,86 @@ wait_gone() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
+# Odyssey with the same pool as the others: pool_size per (database, user) route, the same mode, SCRAM
+# checked against the same stored verifier, the plain password for its own logins to PostgreSQL. Only
+# the throughput workloads use it (no TLS listener is configured).
+write_odyssey_config() {
+  local mode="$1" dir="$WORK/odyssey"
+  cat >"$dir/odyssey.conf" <<EOF
+daemonize no
+pid_file "$dir/odyssey.pid"
+log_file "$WORK/logs/odyssey-$mode.log"
+log_format "%p %t %l [%i %s] (%c) %m\n"
+log_to_stdout no
+log_session no
+log_query no
+log_stats no
+workers $ODYSSEY_WORKERS
+resolvers 1
+
+listen {
+	host "127.0.0.1"
+	port $ODYSSEY_PORT
+	backlog 4096
+}
+
+storage "postgres" {
+	type "remote"
+	host "127.0.0.1"
+	port $PG_PORT
+}
+
+database "bench" {
+	user "bench" {
+		authentication "scram-sha-256"
+		password "$BENCH_VERIFIER"
+		storage "postgres"
+		storage_db "bench"
+		storage_user "bench"
+		storage_password "$BENCH_PASSWORD"
+		pool "$mode"
+		pool_size $POOL_SIZE
+		pool_timeout ${QUERY_WAIT%s}000
+		pool_discard yes
+		client_fwd_error yes
+	}
+}
+EOF
+  chmod 600 "$dir/odyssey.conf"
+  give_to_service_user "$dir"
+}
+
+start_odyssey() {
+  local mode="$1" i
+  [[ -z "${TARGET_DOWN[odyssey]:-}" ]] || return 1
+  log "start Odyssey ($mode mode) on port $ODYSSEY_PORT"
+  write_odyssey_config "$mode"
+  rm -f "$WORK/odyssey/odyssey.pid"
+  as_service_user "$ODYSSEY_BIN" "$WORK/odyssey/odyssey.conf" >>"$WORK/logs/odyssey-start.log" 2>&1 &
+  for i in $(seq 100); do [[ -s "$WORK/odyssey/odyssey.pid" ]] && break; sleep 0.1; done
+  ODYSSEY_PID="$(cat "$WORK/odyssey/odyssey.pid" 2>/dev/null || true)"
+  if [[ -z "$ODYSSEY_PID" ]]; then
+    TARGET_DOWN[odyssey]="no pid file after 10 s (see odyssey-start.log)"
+    return 1
+  fi
+  wait_ready odyssey 30
+}
+
+stop_odyssey() {
+  [[ -n "$ODYSSEY_PID" ]] || return 0
+  kill -TERM "$ODYSSEY_PID" 2>/dev/null || true
+  wait_gone "$ODYSSEY_PID"
+  ODYSSEY_PID=""
+}
+
 start_poolers() {
   local mode="$1"
   if wants pgbouncer; then start_pgbouncer "$mode" || log "PgBouncer unavailable: ${TARGET_DOWN[pgbouncer]}"; fi
   if wants pggat; then start_pggat "$mode" || log "pggat unavailable: ${TARGET_DOWN[pggat]}"; fi
 }
-stop_poolers() { stop_pggat; stop_pgbouncer; }
+# Odyssey takes part in the throughput workloads only (started by run_throughput).
+stop_poolers() { stop_pggat; stop_pgbouncer; stop_odyssey; }
+
 
 target_up() { wants "$1" && [[ -z "${TARGET_DOWN[$1]:-}" ]] && [[ -n "$(target_pid "$1")" ]]; }
 
@@ -481,19 +612,38 @@ target_up() { wants "$1" && [[ -z "${TARGET_DOWN[$1]:-}" ]] && [[ -n "$(target_p
 # Measurements
 # ----------------------------------------------------------------------------------------------------
 
-declare -A TPS=() TPS_BASIS=() LAT=() ERRS=()
+declare -A TPS=() TPS_BASIS=() LAT=() ERRS=() CPU_US=() CSW=() XACTS=()
 
-# Runs pgbench against one target and records TPS, average latency and errors under "<id>.<target>".
+CLK_TCK="$(getconf CLK_TCK)"
+# CPU time (user + system, in clock ticks) of a whole process, all its threads included: fields 14 and 15
+# of /proc/PID/stat, counted after the command name, which may hold spaces.
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}'; }
+# Context switches (voluntary + involuntary) summed over the live threads of a process.
+ctx_switches() {
+  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/{n += $2} END{print n + 0}'
+}
+
+# Runs pgbench against one target and records TPS, average latency and errors under "<id>.<target>";
+# for a pooler also its CPU time per transaction (us) and context switches per transaction.
 run_pgbench() {
-  local id="$1" target="$2" seconds="$3" args="$4" out="${5:-}" port rc=0
+  local id="$1" target="$2" seconds="$3" args="$4" out="${5:-}" port rc=0 pid="" t0="" t1="" c0="" c1=""
   port="$(target_port "$target")"
   out="${out:-$RAW_DIR/w${id}-${target}.txt}"
+  [[ "$target" == direct ]] || pid="$(target_pid "$target")"
+  if [[ -n "$pid" ]]; then t0="$(cpu_ticks "$pid")"; c0="$(ctx_switches "$pid")"; fi
   # shellcheck disable=SC2086 # $args is a list of pgbench options
   client timeout --signal=INT $((seconds + 180)) "$PG_BIN/pgbench" -n -j "$THREADS" -T "$seconds" $args \
     -h 127.0.0.1 -p "$port" -U bench bench >"$out" 2>&1 || rc=$?
+  if [[ -n "$pid" ]]; then t1="$(cpu_ticks "$pid")"; c1="$(ctx_switches "$pid")"; fi
   [[ "$id" == warmup ]] && return 0
 
-  local key="$id.$target" failed aborted
+  local key="$id.$target" failed aborted xacts
+  xacts="$(awk '/^number of transactions actually processed: /{print $6; exit}' "$out")"
+  XACTS[$key]="${xacts:-}"
+  if [[ -n "$t0" && -n "$t1" && "${xacts:-0}" -gt 0 ]]; then
+    CPU_US[$key]="$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v n="$xacts" 'BEGIN{printf "%.2f", (b - a) * 1e6 / hz / n}')"
+    CSW[$key]="$(awk -v a="$c0" -v b="$c1" -v n="$xacts" 'BEGIN{printf "%.3f", (b - a) / n}')"
+  fi
   TPS[$key]="$(awk '/^tps = /{print $3; exit}' "$out")"
   TPS_BASIS[$key]="$(sed -n 's/^tps = [0-9.]* (\(.*\))$/\1/p' "$out" | head -1)"
   LAT[$key]="$(awk '/^latency average = /{print $4; exit}' "$out")"
@@ -502,14 +652,15 @@ run_pgbench() {
   ERRS[$key]="$(( ${failed:-0} + aborted ))"
   if [[ $rc -eq 124 ]]; then ERRS[$key]+=" (timed out)"
   elif [[ $rc -ne 0 ]]; then ERRS[$key]+=" (exit $rc)"; fi
-  log "  w$id $target: tps=${TPS[$key]:-n/a} lat=${LAT[$key]:-n/a}ms errors=${ERRS[$key]}"
+  log "  w$id $target: tps=${TPS[$key]:-n/a} lat=${LAT[$key]:-n/a}ms errors=${ERRS[$key]}" \
+    "cpu=${CPU_US[$key]:-n/a}us/txn ctxsw=${CSW[$key]:-n/a}/txn"
 }
 
 warm_up() {
-  local target="$1"
+  local target="$1" args="${2:--S -M simple -c 50}"
   ((WARMUP > 0)) || return 0
-  log "  warm-up $target (${WARMUP}s)"
-  run_pgbench warmup "$target" "$WARMUP" "-S -M simple -c 50" "$RAW_DIR/warmup-${target}-$(date +%s).txt"
+  log "  warm-up $target (${WARMUP}s, $args)"
+  run_pgbench warmup "$target" "$WARMUP" "$args" "$RAW_DIR/warmup-${target}-$(date +%s).txt"
 }
 
 run_throughput() {
@@ -520,17 +671,44 @@ run_throughput() {
     for i in "${!W_IDS[@]}"; do [[ "${W_MODE[$i]}" == "$mode" ]] && any=1; done
     ((any)) || continue
     start_poolers "$mode"
-    for target in pgbouncer pggat; do if target_up "$target"; then warm_up "$target"; fi; done
+    if wants odyssey; then start_odyssey "$mode" || log "Odyssey unavailable: ${TARGET_DOWN[odyssey]}"; fi
+    for target in pgbouncer odyssey pggat; do if target_up "$target"; then warm_up "$target"; fi; done
     for i in "${!W_IDS[@]}"; do
       [[ "${W_MODE[$i]}" == "$mode" ]] || continue
       local seconds=$((DURATION + W_CONNECT[i]))
       log "workload ${W_IDS[$i]} ($mode): pgbench ${W_ARGS[$i]} -j $THREADS -T $seconds"
-      for target in direct pgbouncer pggat; do
+      if [[ " ${W_ARGS[$i]} " == *" -C "* ]]; then
+        # The login path gets its own warm-up: a JIT-compiled pooler has not compiled it after the query warm-up,
+        # and a few thousand logins would otherwise be measured mostly as compilation.
+        for target in pgbouncer odyssey pggat; do if target_up "$target"; then warm_up "$target" "${W_ARGS[$i]}"; fi; done
+      fi
+      for target in direct pgbouncer odyssey pggat; do
         if target_up "$target"; then run_pgbench "${W_IDS[$i]}" "$target" "$seconds" "${W_ARGS[$i]}"; fi
       done
+      if target_up pggat; then save_metrics "w${W_IDS[$i]}"; fi
+      if ((PROFILE)) && [[ "${W_IDS[$i]}" == "$PROFILE_WORKLOAD" ]] && target_up pggat; then profile_pggat "$i"; fi
     done
     stop_poolers
   done
+}
+
+# --profile: workload 1 once more through pggat, under a JFR recording (jcmd JFR.start/stop on the running
+# JVM, so the warm-up and the measured run above are not recorded). bench/JfrSummary.java reads the
+# recording: hot methods, allocated bytes per transaction, which threads ran.
+profile_pggat() {
+  local i="$1" jfr="$RAW_DIR/profile-w${W_IDS[$1]}.jfr" seconds=$((DURATION + W_CONNECT[$1]))
+  log "profile: workload ${W_IDS[$i]} through pggat under JFR (${seconds}s)"
+  rm -f "$jfr"
+  if ! jcmd "$PGGAT_PID" JFR.start name=bench settings=profile >"$RAW_DIR/profile-jcmd.txt" 2>&1; then
+    log "  JFR.start failed (see profile-jcmd.txt)"
+    return 0
+  fi
+  run_pgbench profile pggat "$seconds" "${W_ARGS[$i]}"
+  jcmd "$PGGAT_PID" JFR.stop name=bench filename="$jfr" >>"$RAW_DIR/profile-jcmd.txt" 2>&1 || true
+  if [[ -s "$jfr" ]]; then
+    java bench/JfrSummary.java "$jfr" "${XACTS[profile.pggat]:-0}" >"$RAW_DIR/profile-w${W_IDS[$i]}.txt" 2>&1 || true
+    PROFILE_SUMMARY="$(cat "$RAW_DIR/profile-w${W_IDS[$i]}.txt")"
+  fi
 }
 
 # TLS handshakes per second: every pgbench transaction opens a new TLS connection and logs in with SCRAM,
@@ -945,6 +1123,9 @@ report() {
   if wants pgbouncer && [[ -n "${PGBOUNCER_BIN:-}" ]]; then
     echo "- PgBouncer: $("$PGBOUNCER_BIN" --version 2>&1 | head -1), default_pool_size=$POOL_SIZE, max_client_conn=$MAX_CLIENT_CONN."
   fi
+  if wants odyssey; then
+    echo "- Odyssey: $("$ODYSSEY_BIN" --version 2>&1 | head -1), workers=$ODYSSEY_WORKERS, pool_size=$POOL_SIZE."
+  fi
   if wants pggat; then
     echo "- pggat: \`$PGGAT_JAR\` ($(pggat_version)), maxServerConnections=$POOL_SIZE;" \
       "$(java -version 2>&1 | head -1); JVM options: \`$PGGAT_JAVA_OPTS\`; JVM flags in effect: \`${PGGAT_JVM_FLAGS:-n/a}\`."
@@ -955,20 +1136,27 @@ report() {
 }
 
 report_throughput() {
-  local i id target basis notes=""
+  local i id target basis notes="" ody_h="" ody_s="" ody_tps="" ody_lat="" ody_err="" ody_err_h=""
+  if wants odyssey; then
+    ody_h=" Odyssey TPS |"; ody_s="---:|"; ody_lat=" Odyssey lat ms |"; ody_err_h=" / Odyssey"
+  fi
   echo
-  echo "| # | workload | mode | direct TPS | PgBouncer TPS | pggat TPS | pggat/PgBouncer | direct lat ms | PgBouncer lat ms | pggat lat ms | errors direct / PgBouncer / pggat |"
-  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "| # | workload | mode | direct TPS | PgBouncer TPS |$ody_h pggat TPS | pggat/PgBouncer | direct lat ms | PgBouncer lat ms |$ody_lat pggat lat ms | errors direct / PgBouncer$ody_err_h / pggat |"
+  echo "|---|---|---|---:|---:|$ody_s---:|---:|---:|---:|$ody_s---:|---|"
   for i in "${!W_IDS[@]}"; do
     id="${W_IDS[$i]}"
+    if wants odyssey; then
+      ody_tps=" $(num "${TPS[$id.odyssey]:-}") |"; ody_lat=" $(num "${LAT[$id.odyssey]:-}" 3) |"
+      ody_err=" / $(cell "${ERRS[$id.odyssey]:-}")"
+    fi
     # shellcheck disable=SC2016 # the backticks are markdown
-    printf '| %s | %s (`%s`) | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n' \
+    printf '| %s | %s (`%s`) | %s | %s | %s |%s %s | %s | %s | %s |%s %s | %s / %s%s / %s |\n' \
       "$id" "${W_LABEL[$i]}" "${W_ARGS[$i]}" "${W_MODE[$i]}" \
-      "$(num "${TPS[$id.direct]:-}")" "$(num "${TPS[$id.pgbouncer]:-}")" "$(num "${TPS[$id.pggat]:-}")" \
+      "$(num "${TPS[$id.direct]:-}")" "$(num "${TPS[$id.pgbouncer]:-}")" "$ody_tps" "$(num "${TPS[$id.pggat]:-}")" \
       "$(ratio "${TPS[$id.pggat]:-}" "${TPS[$id.pgbouncer]:-}")" \
-      "$(num "${LAT[$id.direct]:-}" 3)" "$(num "${LAT[$id.pgbouncer]:-}" 3)" "$(num "${LAT[$id.pggat]:-}" 3)" \
-      "$(cell "${ERRS[$id.direct]:-}")" "$(cell "${ERRS[$id.pgbouncer]:-}")" "$(cell "${ERRS[$id.pggat]:-}")"
-    for target in direct pgbouncer pggat; do
+      "$(num "${LAT[$id.direct]:-}" 3)" "$(num "${LAT[$id.pgbouncer]:-}" 3)" "$ody_lat" "$(num "${LAT[$id.pggat]:-}" 3)" \
+      "$(cell "${ERRS[$id.direct]:-}")" "$(cell "${ERRS[$id.pgbouncer]:-}")" "$ody_err" "$(cell "${ERRS[$id.pggat]:-}")"
+    for target in direct pgbouncer odyssey pggat; do
       basis="${TPS_BASIS[$id.$target]:-}"
       if [[ -n "$basis" && "$basis" != "without initial connection time" && "$notes" != *"workload $id:"* ]]; then
         notes+=" workload $id: $basis;"
@@ -981,6 +1169,47 @@ report_throughput() {
   done
   echo "TPS is pgbench's figure without initial connection time; exceptions (as pgbench reports them):${notes:- none}"
   echo "Errors = failed transactions + aborted clients (pgbench exit status in parentheses when non-zero)."
+  report_cpu
+}
+
+# Each pooler's own CPU time (utime + stime of its process, every thread, from /proc/PID/stat) over the
+# measured pgbench run, divided by the transactions pgbench counted; context switches likewise (summed
+# over the process's threads from /proc/PID/task/*/status).
+report_cpu() {
+  local i id target head="" sep="" row cs
+  local poolers=()
+  for target in pgbouncer odyssey pggat; do wants "$target" && poolers+=("$target"); done
+  ((${#poolers[@]} > 0)) || return 0
+  for target in "${poolers[@]}"; do head+=" $(target_title "$target") |"; sep+="---:|"; done
+  echo
+  echo "#### Pooler CPU per transaction (us of user + system time) and context switches per transaction"
+  echo
+  echo "| # | workload | mode |$head pggat/PgBouncer | ctx switches/txn $(IFS=/; echo "${poolers[*]}") |"
+  echo "|---|---|---|$sep---:|---|"
+  for i in "${!W_IDS[@]}"; do
+    id="${W_IDS[$i]}"; row=""; cs=""
+    for target in "${poolers[@]}"; do
+      row+=" $(num "${CPU_US[$id.$target]:-}" 1) |"
+      cs+="${cs:+ / }$(num "${CSW[$id.$target]:-}" 2)"
+    done
+    # shellcheck disable=SC2016 # the backticks are markdown
+    printf '| %s | `%s` | %s |%s %s | %s |\n' "$id" "${W_ARGS[$i]}" "${W_MODE[$i]}" "$row" \
+      "$(ratio "${CPU_US[$id.pggat]:-}" "${CPU_US[$id.pgbouncer]:-}")" "$cs"
+  done
+  echo
+  echo "CPU: utime + stime of the pooler process (for pggat the whole JVM: event loops, GC, JIT) over the"
+  echo "measured run, divided by the transactions pgbench counted (for -C a transaction includes its login)."
+  if [[ -n "${PROFILE_SUMMARY:-}" ]]; then
+    echo
+    echo "#### Profile of pggat, workload $PROFILE_WORKLOAD (JFR, settings=profile; a separate run after the measured one)"
+    echo
+    echo "Run: $(num "${TPS[profile.pggat]:-}") TPS, ${XACTS[profile.pggat]:-?} transactions," \
+      "$(num "${CPU_US[profile.pggat]:-}" 1) us CPU/txn, $(num "${CSW[profile.pggat]:-}" 3) context switches/txn."
+    echo
+    echo '```'
+    echo "$PROFILE_SUMMARY"
+    echo '```'
+  fi
 }
 
 report_sections() {
@@ -1018,7 +1247,7 @@ report_sections() {
     echo
     echo "RSS is VmRSS of the pooler process (for pggat the java process)."
   fi
-  for target in direct pgbouncer pggat; do
+  for target in direct pgbouncer odyssey pggat; do
     if wants "$target" && [[ -n "${TARGET_DOWN[$target]:-}" ]]; then
       echo
       echo "**$(target_title "$target") not measured:** ${TARGET_DOWN[$target]}"
@@ -1037,6 +1266,7 @@ cleanup() {
   [[ -z "$IDLE_PID" ]] || { kill -TERM "$IDLE_PID" 2>/dev/null; wait "$IDLE_PID" 2>/dev/null; }
   stop_pggat
   stop_pgbouncer
+  stop_odyssey
   stop_extra_nodes
   stop_postgres
   if [[ -n "${WORK:-}" && -d "$WORK" ]]; then
@@ -1072,7 +1302,7 @@ main() {
   report | tee "$RESULTS_FILE"
   log "written: $RESULTS_FILE"
   local t
-  for t in direct pgbouncer pggat; do
+  for t in direct pgbouncer odyssey pggat; do
     if wants "$t" && [[ -n "${TARGET_DOWN[$t]:-}" ]]; then exit 3; fi
   done
 }

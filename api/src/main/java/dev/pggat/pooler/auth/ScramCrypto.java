@@ -4,9 +4,12 @@ import com.ongres.scram.common.ScramFunctions;
 import com.ongres.scram.common.ScramMechanism;
 import com.ongres.scram.common.StringPreparation;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Base64;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 
 /** SCRAM-SHA-256 primitives shared by the verifier, the server exchange and cleartext checks. */
 final class ScramCrypto {
@@ -24,6 +27,25 @@ final class ScramCrypto {
      */
     static final StringPreparation PREPARATION = StringPreparation.POSTGRESQL_PREPARATION;
 
+    /*
+     * One Mac and one MessageDigest per thread (the event loops): getInstance looks the algorithm up among the
+     * security providers each time, which costs more than the few hashes a login with a stored verifier needs.
+     */
+    private static final ThreadLocal<Mac> HMAC = ThreadLocal.withInitial(() -> {
+        try {
+            return Mac.getInstance("HmacSHA256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("HmacSHA256 is required by every Java platform", e);
+        }
+    });
+    private static final ThreadLocal<MessageDigest> SHA256 = ThreadLocal.withInitial(() -> {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is required by every Java platform", e);
+        }
+    });
+
     private ScramCrypto() {}
 
     static byte[] saltedPassword(String password, byte[] salt, int iterations) {
@@ -34,24 +56,32 @@ final class ScramCrypto {
         return ScramFunctions.storedKey(MECHANISM, ScramFunctions.clientKey(MECHANISM, saltedPassword));
     }
 
+    static byte[] clientKey(byte[] saltedPassword) {
+        return ScramFunctions.clientKey(MECHANISM, saltedPassword);
+    }
+
     static byte[] serverKey(byte[] saltedPassword) {
         return ScramFunctions.serverKey(MECHANISM, saltedPassword);
     }
 
     static byte[] hmac(byte[] key, byte[] message) {
-        return ScramFunctions.hmac(MECHANISM, key, message);
+        Mac mac = HMAC.get();
+        try {
+            mac.init(new SecretKeySpec(key, "HmacSHA256"));
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 refused a " + key.length + "-byte key", e);
+        }
+        return mac.doFinal(message);
     }
 
     static byte[] sha256(byte[] data) {
-        return ScramFunctions.hash(MECHANISM, data);
+        MessageDigest digest = SHA256.get();
+        digest.reset();
+        return digest.digest(data);
     }
 
     static byte[] sha256(String data) {
-        try {
-            return MessageDigest.getInstance("SHA-256").digest(data.getBytes(StandardCharsets.UTF_8));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is required by every Java platform", e);
-        }
+        return sha256(data.getBytes(StandardCharsets.UTF_8));
     }
 
     /**

@@ -6,8 +6,11 @@ import com.ongres.scram.common.exception.ScramRuntimeException;
 import com.ongres.scram.common.exception.ScramServerErrorException;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.Base64;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Client side of SCRAM-SHA-256 for logging in to PostgreSQL; a thin wrapper over com.ongres.scram:scram-client.
@@ -21,7 +24,23 @@ public final class ScramClient {
      */
     private static final String IGNORED_USER = "*";
 
-    private final com.ongres.scram.client.ScramClient client;
+    /*
+     * ClientKey and ServerKey per (password, salt, iterations): a server keeps its verifier, so the 4096-round
+     * PBKDF2 a password login needs is done once per password and verifier, not once per server connection.
+     * Bounded: a server that keeps changing its salt only refills it.
+     */
+    private static final int KEY_CACHE_LIMIT = 256;
+    private static final ConcurrentHashMap<KeyCacheEntry, PassThroughKeys> KEY_CACHE = new ConcurrentHashMap<>();
+
+    /** The password is held as its SHA-256, so the cache's keys do not keep another copy of it. */
+    private record KeyCacheEntry(String passwordDigest, String salt, int iterations) {}
+
+    private com.ongres.scram.client.ScramClient client;
+    /** Password logins: kept until server-first, which names the salt and iterations the keys derive from. */
+    private final String password;
+    private final String nonce = ScramServer.newNonce(RANDOM);
+    private final List<String> advertised;
+    private final byte[] tlsServerEndPoint;
     /** With pass-through keys: the salt and iterations the server must use, for a clear error when it does not. */
     private final byte[] expectedSalt;
 
@@ -62,23 +81,59 @@ public final class ScramClient {
                     "The server offered " + serverMechanisms + "; pggat supports " + ScramCrypto.MECHANISM_NAME
                             + (tlsServerEndPoint == null ? "" : " and " + ScramServer.PLUS_MECHANISM) + ".");
         }
-        var advertised = plus
+        this.advertised = plus
                 ? List.of(ScramServer.PLUS_MECHANISM, ScramCrypto.MECHANISM_NAME)
                 : List.of(ScramCrypto.MECHANISM_NAME);
+        this.tlsServerEndPoint = plus ? tlsServerEndPoint : null;
+        this.password = keys == null ? password : null;
+        client = keys == null ? build(password, null) : build(null, keys);
+        expectedSalt = keys == null ? null : keys.salt();
+        expectedIterations = keys == null ? 0 : keys.iterations();
+    }
+
+    /** An exchange with this login's nonce, from the password or from derived keys. */
+    private com.ongres.scram.client.ScramClient build(String password, PassThroughKeys keys) {
         var stage = com.ongres.scram.client.ScramClient.builder()
                 .advertisedMechanisms(advertised)
                 .username(IGNORED_USER);
         var builder = keys == null
                 ? stage.password(password.toCharArray())
                 : stage.clientAndServerKey(keys.clientKey(), keys.serverKey());
-        if (plus) {
+        if (tlsServerEndPoint != null) {
             builder.channelBinding(ScramServer.CBIND_TYPE, tlsServerEndPoint);
         }
-        client = builder.stringPreparation(ScramCrypto.PREPARATION)
-                .nonceSupplier(() -> ScramServer.newNonce(RANDOM))
+        return builder.stringPreparation(ScramCrypto.PREPARATION)
+                .nonceSupplier(() -> nonce)
                 .build();
-        expectedSalt = keys == null ? null : keys.salt();
-        expectedIterations = keys == null ? 0 : keys.iterations();
+    }
+
+    /**
+     * The keys for a password and a server's salt and iterations, derived once and then remembered. Package-private
+     * for tests.
+     */
+    static PassThroughKeys passwordKeys(String password, byte[] salt, int iterations) {
+        KeyCacheEntry entry = new KeyCacheEntry(
+                Base64.getEncoder().encodeToString(ScramCrypto.sha256(password)),
+                Base64.getEncoder().encodeToString(salt),
+                iterations);
+        PassThroughKeys keys = KEY_CACHE.get(entry);
+        if (keys == null) {
+            byte[] salted = ScramCrypto.saltedPassword(password, salt, iterations);
+            byte[] clientKey = ScramCrypto.clientKey(salted);
+            byte[] serverKey = ScramCrypto.serverKey(salted);
+            Arrays.fill(salted, (byte) 0);
+            keys = new PassThroughKeys(clientKey, serverKey, salt.clone(), iterations);
+            if (KEY_CACHE.size() >= KEY_CACHE_LIMIT) {
+                KEY_CACHE.clear();
+            }
+            KEY_CACHE.put(entry, keys);
+        }
+        return keys;
+    }
+
+    /** How many derived keys are remembered (for tests). */
+    static int cachedKeys() {
+        return KEY_CACHE.size();
     }
 
     /** What pass-through needs: never a password, only keys derived from the verifier and a client's proof. */
@@ -102,7 +157,15 @@ public final class ScramClient {
     /** AuthenticationSASLContinue data -> the data of the SASLResponse (client-final-message). */
     public byte[] serverFirst(byte[] data) throws AuthFailedException {
         try {
-            var first = client.serverFirstMessage(text(data));
+            String serverFirst = text(data);
+            var first = client.serverFirstMessage(serverFirst);
+            if (password != null) {
+                // Same nonce and settings, so the same client-first-message: the exchange goes on from the keys.
+                byte[] salt = Base64.getDecoder().decode(first.getSalt());
+                client = build(null, passwordKeys(password, salt, first.getIterationCount()));
+                client.clientFirstMessage();
+                client.serverFirstMessage(serverFirst);
+            }
             if (expectedSalt != null
                     && (first.getIterationCount() != expectedIterations
                             || !java.util.Arrays.equals(

@@ -72,10 +72,17 @@ final class Checkout {
         }
         session.state = ClientSession.State.WAITING;
         session.user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
-        session.ctx.channel().config().setAutoRead(false);
-        waiter = pool.acquire(session.loop, session);
-        if (waiter != null && session.routing.rechecks()) {
-            session.loop.schedule(recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+        Pool.Waiter queued = pool.acquire(session.loop, session);
+        if (queued != null) {
+            waiter = queued; // else granted or failed already (a retry may have queued a waiter of its own)
+        }
+        if (session.state == ClientSession.State.WAITING) {
+            // Stop reading only when the client really waits: a server granted at once is attached before acquire
+            // returns, and switching reads off and on again costs two epoll_ctl calls per transaction.
+            session.ctx.channel().config().setAutoRead(false);
+            if (waiter != null && session.routing.rechecks()) {
+                session.loop.schedule(recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+            }
         }
     }
 

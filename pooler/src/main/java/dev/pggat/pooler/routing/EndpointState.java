@@ -1,8 +1,8 @@
 package dev.pggat.pooler.routing;
 
 import dev.pggat.pooler.config.Endpoint;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * What the pooler knows about one endpoint: health and role as last probed, WAL position and lag, a moving
@@ -43,7 +43,8 @@ public final class EndpointState {
     /** Double bits of the latency average in nanoseconds; 0 = no sample yet. */
     private final AtomicLong ewmaBits = new AtomicLong();
 
-    private final AtomicInteger outstanding = new AtomicInteger();
+    /** Begun and ended on every transaction by every event loop: striped, so the loops do not share a cache line. */
+    private final LongAdder outstanding = new LongAdder();
     private volatile int consecutiveFailures;
 
     public EndpointState(EndpointSet.Member member) {
@@ -117,16 +118,16 @@ public final class EndpointState {
 
     /** Queries sessions run on this endpoint now; part of the replica choice. */
     public int outstanding() {
-        return outstanding.get();
+        return outstanding.intValue();
     }
 
     /** Call when a transaction starts on this endpoint; pair with {@link #endQuery()}. */
     public void beginQuery() {
-        outstanding.incrementAndGet();
+        outstanding.increment();
     }
 
     public void endQuery() {
-        outstanding.decrementAndGet();
+        outstanding.decrement();
     }
 
     /** Probes that failed in a row; drives the retry backoff. */
@@ -142,6 +143,6 @@ public final class EndpointState {
     public String toString() {
         Observation o = observation;
         return member.name() + "[" + o.health() + ", configured " + member.role() + ", seen " + o.role() + ", lag "
-                + o.lagBytes() + " B / " + o.lagMillis() + " ms, outstanding " + outstanding.get() + "]";
+                + o.lagBytes() + " B / " + o.lagMillis() + " ms, outstanding " + outstanding.intValue() + "]";
     }
 }

@@ -62,6 +62,40 @@ class ScramClientTest {
     }
 
     @Test
+    void derivesThePasswordKeysOncePerVerifierAndStillLogsIn() throws Exception {
+        Secret.Scram verifier = Secret.scramFor("cached password", RANDOM);
+        for (int i = 0; i < 3; i++) {
+            ScramClient client = new ScramClient("cached password", List.of("SCRAM-SHA-256"));
+            ScramServer server = ScramServer.create(verifier, "u", RANDOM);
+            client.serverFinal(server.clientFinal(
+                    client.serverFirst(server.clientFirst(client.mechanism(), client.clientFirst()))));
+        }
+        ScramClient.PassThroughKeys first = ScramClient.passwordKeys("cached password", verifier.salt(), verifier.iterations());
+        assertThat(ScramClient.passwordKeys("cached password", verifier.salt(), verifier.iterations())).isSameAs(first);
+        // The keys are the verifier's: SHA-256(ClientKey) is its StoredKey.
+        assertThat(ScramCrypto.sha256(first.clientKey())).isEqualTo(verifier.storedKey());
+        assertThat(first.serverKey()).isEqualTo(verifier.serverKey());
+        // Another password, or the same password under another salt, derives its own keys.
+        assertThat(ScramClient.passwordKeys("other password", verifier.salt(), verifier.iterations()).clientKey())
+                .isNotEqualTo(first.clientKey());
+        Secret.Scram resalted = Secret.scramFor("cached password", RANDOM);
+        assertThat(ScramClient.passwordKeys("cached password", resalted.salt(), resalted.iterations()).clientKey())
+                .isNotEqualTo(first.clientKey());
+    }
+
+    @Test
+    void wrongPasswordStillFailsWhenItsKeysAreCached() throws Exception {
+        Secret.Scram verifier = Secret.scramFor("right", RANDOM);
+        for (int i = 0; i < 2; i++) {
+            ScramClient client = new ScramClient("wrong", List.of("SCRAM-SHA-256"));
+            ScramServer server = ScramServer.create(verifier, "u", RANDOM);
+            byte[] clientFinal = client.serverFirst(server.clientFirst(client.mechanism(), client.clientFirst()));
+            AuthFailedException e = authFailure(() -> server.clientFinal(clientFinal));
+            assertThat(e.sqlState()).isEqualTo("28P01");
+        }
+    }
+
+    @Test
     void forgedServerSignatureFailsWith28P01() throws Exception {
         ScramClient client = new ScramClient("p", List.of("SCRAM-SHA-256"));
         ScramServer server = ScramServer.create(Secret.parse(PostgresVectors.SCRAM_U_P), "u", RANDOM);
