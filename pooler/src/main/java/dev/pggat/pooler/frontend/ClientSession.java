@@ -19,6 +19,8 @@ import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.EndpointState;
 import dev.pggat.pooler.routing.RouteStage;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.tracing.PacketTraces;
+import dev.pggat.pooler.tracing.SessionTracer;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -110,6 +112,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     private final SessionTimers timers;
     /** The LISTEN stage: LISTEN/UNLISTEN answered through the relay, notifications held to transaction ends. */
     final ListenStage listen;
+    /** OpenTelemetry spans of this session's transactions; {@link SessionTracer#OFF} with tracing off. */
+    private final SessionTracer tracer;
 
     ClientSession(
             FrontendContext context,
@@ -136,6 +140,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 settings.queryTimeout().toNanos());
         this.listen = new ListenStage(this, sessionMode);
         this.prepared = new PreparedStatementStage(context.statements, new PreparedOutput());
+        this.tracer = context.tracing.session(databaseName, userName, wanted.get("application_name"));
     }
 
     private final class PreparedOutput implements PreparedStatementStage.Output {
@@ -273,6 +278,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         State was = state;
         state = State.CLOSED;
         timers.stop();
+        tracer.closed();
         context.sessions.remove(this);
         if (keyProcessId != 0) {
             context.cancels.unregister(keyProcessId, this);
@@ -329,6 +335,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     // ---------------------------------------------------------------- routing and checkout
 
     void checkOut() {
+        tracer.transactionStarted(pending.peekFirst());
         if (!routed(routing.route(pending.peekFirst()))) {
             return;
         }
@@ -373,6 +380,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             case ROUTED -> {
                 pool = routing.pool();
                 endpoint = routing.endpoint();
+                tracer.routed(
+                        pool.endpoint(),
+                        replica(),
+                        pool.address().host(),
+                        pool.address().port());
                 return true;
             }
             case FAILED -> {
@@ -428,6 +440,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
         server = s;
         state = State.ATTACHED;
+        tracer.waitEnded();
+        if (context.packetTraces.any()) {
+            PacketTraces.followServer(ctx.channel(), s.channel(), () -> s.listener() == this);
+        }
         user.clientMoved(Router.User.ClientState.WAITING, Router.User.ClientState.ACTIVE);
         if (endpoint != null) {
             endpoint.beginQuery();
@@ -547,6 +563,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 return;
             }
         }
+        tracer.toServer(frame, type);
         server.channel().write(frame, server.channel().voidPromise());
     }
 
@@ -587,6 +604,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
 
     private void pin(String reason) {
         if (parameters.pin(reason)) {
+            tracer.pinned(reason);
             context.pinned(reason);
             log.info(
                     "client {} ({}@{}): keeps its server for the rest of its session ({}: state that cannot move"
@@ -729,6 +747,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if ((frame = routing.fromServer(frame, type, writeToClient)) == null) {
             return;
         }
+        tracer.fromServer(frame, type);
         if (type == ProtocolConstants.READY_FOR_QUERY) {
             readyForQuery(s, frame);
             return;
@@ -751,6 +770,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (awaitingReady > 0) {
             awaitingReady--;
         }
+        tracer.ready(status, awaitingReady == 0 && !extendedOpen);
         timers.ready();
         if (listen.listenTx != null) {
             if (awaitingReady == 0 && !extendedOpen) {
@@ -928,6 +948,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         state = State.WAITING;
         user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.WAITING);
         ctx.channel().config().setAutoRead(false);
+        tracer.replayed();
         if (routed(routing.replayOnPrimary())) {
             waiter = pool.acquire(loop, this);
         }
@@ -1125,6 +1146,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     }
 
     // ---------------------------------------------------------------- helpers
+
+    private boolean replica() {
+        return endpoint != null && endpoint.member().role() == dev.pggat.pooler.config.Endpoint.Role.REPLICA;
+    }
 
     private void fatal(String sqlState, String message) {
         if (state == State.CLOSED || !ctx.channel().isActive()) {
