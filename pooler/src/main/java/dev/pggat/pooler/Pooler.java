@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import dev.pggat.pooler.admin.AdminServer;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
+import dev.pggat.pooler.config.TracingConfig;
 import dev.pggat.pooler.console.AdminConsole;
 import dev.pggat.pooler.discovery.Discovery;
 import dev.pggat.pooler.frontend.CancelRegistry;
@@ -142,11 +143,12 @@ public final class Pooler implements AutoCloseable {
     }
 
     /**
-     * Traces into {@code otel} (an SDK the caller built, such as a test's in-memory exporter) as the tracing section
-     * says, instead of what the OTEL_* settings configure; the caller closes it.
+     * Traces into {@code otel} (an SDK the caller built, such as a test's in-memory exporter) as {@code settings}
+     * say, instead of what the tracing section and the OTEL_* settings set up; the caller closes {@code otel}.
+     * Clients that log in from now on are traced.
      */
-    public Pooler tracing(OpenTelemetry otel) {
-        frontend.tracing(Tracing.of(otel, config.tracing()));
+    public Pooler tracing(OpenTelemetry otel, TracingConfig settings) {
+        frontend.tracing(Tracing.of(otel, settings));
         return this;
     }
 
