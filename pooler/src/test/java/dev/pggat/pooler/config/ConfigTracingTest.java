@@ -40,8 +40,11 @@ class ConfigTracingTest {
         assertThat(problems("tracing:\n  enabled: sometimes\n" + MINIMAL))
                 .containsExactly(SOURCE + ": tracing.enabled: is not a boolean (value 'sometimes'; accepted: true or"
                         + " false)");
-        assertThat(problems("tracing:\n  exporter: otlp\n" + MINIMAL)).singleElement().asString()
-                .contains("tracing.exporter").contains("enabled, samplerRatio, includeSqlText");
+        assertThat(problems("tracing:\n  exporter: otlp\n" + MINIMAL))
+                .singleElement()
+                .asString()
+                .contains("tracing.exporter")
+                .contains("enabled, samplerRatio, includeSqlText");
     }
 
     @Test

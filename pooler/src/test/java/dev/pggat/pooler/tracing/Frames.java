@@ -27,8 +27,14 @@ final class Frames {
     static ByteBuf error(String sqlState, String text) {
         return message(
                 'E',
-                concat(new byte[] {'S'}, cstring("ERROR"), new byte[] {'C'}, cstring(sqlState), new byte[] {'M'},
-                        cstring(text), new byte[] {0}));
+                concat(
+                        new byte[] {'S'},
+                        cstring("ERROR"),
+                        new byte[] {'C'},
+                        cstring(sqlState),
+                        new byte[] {'M'},
+                        cstring(text),
+                        new byte[] {0}));
     }
 
     static ByteBuf message(char type, byte[] body) {

@@ -83,18 +83,26 @@ class OtelSessionTracerTest {
         assertThat(trip.getTraceId()).isEqualTo(tx.getTraceId());
 
         assertThat(trip.getName()).isEqualTo("SELECT app");
-        assertThat(trip.getAttributes().get(AttributeKey.stringKey("db.system.name"))).isEqualTo("postgresql");
-        assertThat(trip.getAttributes().get(AttributeKey.stringKey("db.namespace"))).isEqualTo("app");
-        assertThat(trip.getAttributes().get(AttributeKey.stringKey("db.operation.name"))).isEqualTo("SELECT");
-        assertThat(trip.getAttributes().get(AttributeKey.stringKey("server.address"))).isEqualTo("10.0.0.7");
-        assertThat(trip.getAttributes().get(AttributeKey.longKey("server.port"))).isEqualTo(5433L);
+        assertThat(trip.getAttributes().get(AttributeKey.stringKey("db.system.name")))
+                .isEqualTo("postgresql");
+        assertThat(trip.getAttributes().get(AttributeKey.stringKey("db.namespace")))
+                .isEqualTo("app");
+        assertThat(trip.getAttributes().get(AttributeKey.stringKey("db.operation.name")))
+                .isEqualTo("SELECT");
+        assertThat(trip.getAttributes().get(AttributeKey.stringKey("server.address")))
+                .isEqualTo("10.0.0.7");
+        assertThat(trip.getAttributes().get(AttributeKey.longKey("server.port")))
+                .isEqualTo(5433L);
         assertThat(tx.getAttributes().get(AttributeKey.stringKey("pggat.pool"))).isEqualTo("app/alice");
         assertThat(tx.getAttributes().get(AttributeKey.stringKey("pggat.role"))).isEqualTo("replica");
-        assertThat(tx.getAttributes().get(AttributeKey.stringKey("pggat.endpoint"))).isEqualTo("replica-1");
-        assertThat(tx.getAttributes().get(AttributeKey.stringKey("db.operation.name"))).isEqualTo("SELECT");
+        assertThat(tx.getAttributes().get(AttributeKey.stringKey("pggat.endpoint")))
+                .isEqualTo("replica-1");
+        assertThat(tx.getAttributes().get(AttributeKey.stringKey("db.operation.name")))
+                .isEqualTo("SELECT");
         // No SQL text unless asked for.
         for (SpanData s : spans) {
-            assertThat(s.getAttributes().get(AttributeKey.stringKey("db.query.text"))).isNull();
+            assertThat(s.getAttributes().get(AttributeKey.stringKey("db.query.text")))
+                    .isNull();
             assertThat(s.getAttributes().toString()).doesNotContain("accounts").doesNotContain("42");
         }
     }
@@ -103,7 +111,8 @@ class OtelSessionTracerTest {
     void sqlTextOnlyWhenEnabled() {
         oneQuery(session(Sampler.alwaysOn(), true, null), "select 42");
         SpanData trip = named(exporter.getFinishedSpanItems(), "SELECT");
-        assertThat(trip.getAttributes().get(AttributeKey.stringKey("db.query.text"))).isEqualTo("select 42");
+        assertThat(trip.getAttributes().get(AttributeKey.stringKey("db.query.text")))
+                .isEqualTo("select 42");
     }
 
     @Test
@@ -115,7 +124,8 @@ class OtelSessionTracerTest {
         assertThat(tx.getTraceId()).isEqualTo(APP_TRACE);
         assertThat(tx.getParentSpanId()).isEqualTo(APP_SPAN);
         assertThat(tx.getParentSpanContext().isRemote()).isTrue();
-        assertThat(named(exporter.getFinishedSpanItems(), "UPDATE").getTraceId()).isEqualTo(APP_TRACE);
+        assertThat(named(exporter.getFinishedSpanItems(), "UPDATE").getTraceId())
+                .isEqualTo(APP_TRACE);
     }
 
     @Test
@@ -162,7 +172,8 @@ class OtelSessionTracerTest {
         assertThat(trip.getStatus().getStatusCode()).isEqualTo(StatusCode.ERROR);
         assertThat(trip.getAttributes().get(AttributeKey.stringKey("db.response.status_code")))
                 .isEqualTo("23505");
-        assertThat(trip.getAttributes().get(AttributeKey.stringKey("error.type"))).isEqualTo("23505");
+        assertThat(trip.getAttributes().get(AttributeKey.stringKey("error.type")))
+                .isEqualTo("23505");
     }
 
     @Test
@@ -185,16 +196,20 @@ class OtelSessionTracerTest {
         List<SpanData> spans = exporter.getFinishedSpanItems();
         SpanData tx = named(spans, "transaction");
         SpanData replay = named(spans, "replay");
-        List<SpanData> trips = spans.stream().filter(s -> s.getKind() == SpanKind.CLIENT).toList();
+        List<SpanData> trips =
+                spans.stream().filter(s -> s.getKind() == SpanKind.CLIENT).toList();
         assertThat(trips).hasSize(2);
-        assertThat(trips.get(0).getAttributes().get(AttributeKey.stringKey("server.address"))).isEqualTo("10.0.0.7");
+        assertThat(trips.get(0).getAttributes().get(AttributeKey.stringKey("server.address")))
+                .isEqualTo("10.0.0.7");
         assertThat(trips.get(0).getAttributes().get(AttributeKey.stringKey("db.response.status_code")))
                 .isEqualTo("25006");
         assertThat(trips.get(0).getParentSpanId()).isEqualTo(tx.getSpanId());
-        assertThat(trips.get(1).getAttributes().get(AttributeKey.stringKey("server.address"))).isEqualTo("10.0.0.6");
+        assertThat(trips.get(1).getAttributes().get(AttributeKey.stringKey("server.address")))
+                .isEqualTo("10.0.0.6");
         assertThat(trips.get(1).getParentSpanId()).isEqualTo(replay.getSpanId());
         assertThat(replay.getParentSpanId()).isEqualTo(tx.getSpanId());
-        assertThat(tx.getAttributes().get(AttributeKey.booleanKey("pggat.replayed"))).isTrue();
+        assertThat(tx.getAttributes().get(AttributeKey.booleanKey("pggat.replayed")))
+                .isTrue();
         assertThat(tx.getAttributes().get(AttributeKey.stringKey("pggat.role"))).isEqualTo("primary");
     }
 
@@ -214,7 +229,8 @@ class OtelSessionTracerTest {
         }
         SpanData tx = named(exporter.getFinishedSpanItems(), "transaction");
         assertThat(tx.getStatus().getStatusCode()).isEqualTo(StatusCode.ERROR);
-        assertThat(tx.getAttributes().get(AttributeKey.booleanKey("pggat.pinned"))).isTrue();
+        assertThat(tx.getAttributes().get(AttributeKey.booleanKey("pggat.pinned")))
+                .isTrue();
     }
 
     @Test

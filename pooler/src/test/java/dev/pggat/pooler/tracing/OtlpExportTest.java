@@ -38,7 +38,8 @@ class OtlpExportTest {
         HttpServer receiver = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         receiver.createContext("/v1/traces", ex -> {
             try (ex) {
-                received.add(ExportTraceServiceRequest.parseFrom(ex.getRequestBody().readAllBytes()));
+                received.add(
+                        ExportTraceServiceRequest.parseFrom(ex.getRequestBody().readAllBytes()));
                 ex.getResponseHeaders().add("Content-Type", "application/x-protobuf");
                 byte[] ok = io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse.getDefaultInstance()
                         .toByteArray();
@@ -64,8 +65,8 @@ class OtlpExportTest {
             p.setProperty("user", "scram_user");
             p.setProperty("password", "scram_user-secret");
             p.setProperty("assumeMinServerVersion", "12");
-            try (Connection c = DriverManager.getConnection(
-                            "jdbc:postgresql://127.0.0.1:" + pooler.port() + "/appdb", p);
+            try (Connection c =
+                            DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + pooler.port() + "/appdb", p);
                     Statement st = c.createStatement()) {
                 st.execute("/*traceparent='00-" + APP_TRACE + "-" + APP_SPAN + "-01'*/ SELECT 1");
             }

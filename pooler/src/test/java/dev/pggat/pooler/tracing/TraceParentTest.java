@@ -34,8 +34,8 @@ class TraceParentTest {
 
     @Test
     void trailingCommentWithOtherKeysAndTracestateIsReadToo() {
-        SpanContext c = sql("SELECT * FROM t /*controller='index',traceparent='" + VALID
-                + "',tracestate='congo%3Dt61rcWkgMzE'*/;");
+        SpanContext c = sql(
+                "SELECT * FROM t /*controller='index',traceparent='" + VALID + "',tracestate='congo%3Dt61rcWkgMzE'*/;");
         assertThat(c).isNotNull();
         assertThat(c.getTraceId()).isEqualTo(TRACE);
         assertThat(c.getTraceState().get("congo")).isEqualTo("t61rcWkgMzE");
@@ -53,13 +53,20 @@ class TraceParentTest {
         assertThat(sql("SELECT 1")).isNull();
         assertThat(sql("/* just a comment */ SELECT 1")).isNull();
         // Upper-case hex, wrong lengths, all-zero ids, version ff, no quotes, an unterminated comment.
-        assertThat(sql("/*traceparent='00-" + TRACE.toUpperCase() + "-" + PARENT + "-01'*/ SELECT 1")).isNull();
-        assertThat(sql("/*traceparent='00-" + TRACE + "0-" + PARENT + "-01'*/ SELECT 1")).isNull();
-        assertThat(sql("/*traceparent='00-" + TRACE.substring(1) + "-" + PARENT + "-01'*/ SELECT 1")).isNull();
-        assertThat(sql("/*traceparent='00-" + "0".repeat(32) + "-" + PARENT + "-01'*/ SELECT 1")).isNull();
-        assertThat(sql("/*traceparent='00-" + TRACE + "-" + "0".repeat(16) + "-01'*/ SELECT 1")).isNull();
-        assertThat(sql("/*traceparent='ff-" + TRACE + "-" + PARENT + "-01'*/ SELECT 1")).isNull();
-        assertThat(sql("/*traceparent='00-" + TRACE + "-" + PARENT + "-0g'*/ SELECT 1")).isNull();
+        assertThat(sql("/*traceparent='00-" + TRACE.toUpperCase() + "-" + PARENT + "-01'*/ SELECT 1"))
+                .isNull();
+        assertThat(sql("/*traceparent='00-" + TRACE + "0-" + PARENT + "-01'*/ SELECT 1"))
+                .isNull();
+        assertThat(sql("/*traceparent='00-" + TRACE.substring(1) + "-" + PARENT + "-01'*/ SELECT 1"))
+                .isNull();
+        assertThat(sql("/*traceparent='00-" + "0".repeat(32) + "-" + PARENT + "-01'*/ SELECT 1"))
+                .isNull();
+        assertThat(sql("/*traceparent='00-" + TRACE + "-" + "0".repeat(16) + "-01'*/ SELECT 1"))
+                .isNull();
+        assertThat(sql("/*traceparent='ff-" + TRACE + "-" + PARENT + "-01'*/ SELECT 1"))
+                .isNull();
+        assertThat(sql("/*traceparent='00-" + TRACE + "-" + PARENT + "-0g'*/ SELECT 1"))
+                .isNull();
         assertThat(sql("/*traceparent=" + VALID + "*/ SELECT 1")).isNull();
         assertThat(sql("/*traceparent='" + VALID + "' SELECT 1")).isNull();
         assertThat(sql("/*tracestate='a=b'*/ SELECT 1")).isNull();
@@ -68,16 +75,20 @@ class TraceParentTest {
     @Test
     void aCommentBeyondTheScannedLengthIsNotLookedFor() {
         String padding = " ".repeat(TraceParent.MAX_COMMENT);
-        assertThat(sql("/*" + padding + "traceparent='" + VALID + "'*/ SELECT 1")).isNull();
-        assertThat(sql("/*traceparent='" + VALID + "'*/" + " SELECT 1".repeat(1000))).isNotNull();
+        assertThat(sql("/*" + padding + "traceparent='" + VALID + "'*/ SELECT 1"))
+                .isNull();
+        assertThat(sql("/*traceparent='" + VALID + "'*/" + " SELECT 1".repeat(1000)))
+                .isNotNull();
     }
 
     @Test
     void applicationNameCarriesATraceparentAloneOrAsAKey() {
         assertThat(TraceParent.fromApplicationName(VALID).getTraceId()).isEqualTo(TRACE);
-        assertThat(TraceParent.fromApplicationName("billing traceparent='" + VALID + "'").getSpanId())
+        assertThat(TraceParent.fromApplicationName("billing traceparent='" + VALID + "'")
+                        .getSpanId())
                 .isEqualTo(PARENT);
-        assertThat(TraceParent.fromApplicationName("billing traceparent=" + VALID).getSpanId())
+        assertThat(TraceParent.fromApplicationName("billing traceparent=" + VALID)
+                        .getSpanId())
                 .isEqualTo(PARENT);
         assertThat(TraceParent.fromApplicationName("billing")).isNull();
         assertThat(TraceParent.fromApplicationName(null)).isNull();

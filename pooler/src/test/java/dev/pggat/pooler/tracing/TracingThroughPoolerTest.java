@@ -90,8 +90,10 @@ class TracingThroughPoolerTest {
         assertThat(tx).as("one transaction span in %s", spans).hasSize(1);
         SpanData t = tx.get(0);
         assertThat(t.getName()).isEqualTo("transaction appdb");
-        assertThat(t.getAttributes().get(AttributeKey.stringKey("db.system.name"))).isEqualTo("postgresql");
-        assertThat(t.getAttributes().get(AttributeKey.stringKey("db.namespace"))).isEqualTo("appdb");
+        assertThat(t.getAttributes().get(AttributeKey.stringKey("db.system.name")))
+                .isEqualTo("postgresql");
+        assertThat(t.getAttributes().get(AttributeKey.stringKey("db.namespace")))
+                .isEqualTo("appdb");
         assertThat(t.getAttributes().get(AttributeKey.stringKey("pggat.pool"))).isEqualTo("appdb/scram_user");
         assertThat(t.getAttributes().get(AttributeKey.stringKey("pggat.role"))).isEqualTo("primary");
 
@@ -100,10 +102,12 @@ class TracingThroughPoolerTest {
         assertThat(trips).hasSize(3).allSatisfy(s -> {
             assertThat(s.getParentSpanId()).isEqualTo(t.getSpanId());
             assertThat(s.getTraceId()).isEqualTo(t.getTraceId());
-            assertThat(s.getAttributes().get(AttributeKey.stringKey("server.address"))).isEqualTo("127.0.0.1");
+            assertThat(s.getAttributes().get(AttributeKey.stringKey("server.address")))
+                    .isEqualTo("127.0.0.1");
             assertThat(s.getAttributes().get(AttributeKey.longKey("server.port")))
                     .isEqualTo((long) fx.cluster.primary().port());
-            assertThat(s.getAttributes().get(AttributeKey.stringKey("db.namespace"))).isEqualTo("appdb");
+            assertThat(s.getAttributes().get(AttributeKey.stringKey("db.namespace")))
+                    .isEqualTo("appdb");
         });
         assertThat(trips)
                 .extracting(s -> s.getAttributes().get(AttributeKey.stringKey("db.operation.name")))
@@ -114,8 +118,11 @@ class TracingThroughPoolerTest {
                 .orElseThrow();
         assertThat(wait.getParentSpanId()).isEqualTo(t.getSpanId());
         for (SpanData s : spans) {
-            assertThat(s.getAttributes().get(AttributeKey.stringKey("db.query.text"))).isNull();
-            assertThat(s.getAttributes().toString()).doesNotContain(SECRET_VALUE).doesNotContain("pg_class");
+            assertThat(s.getAttributes().get(AttributeKey.stringKey("db.query.text")))
+                    .isNull();
+            assertThat(s.getAttributes().toString())
+                    .doesNotContain(SECRET_VALUE)
+                    .doesNotContain("pg_class");
         }
     }
 
@@ -129,7 +136,8 @@ class TracingThroughPoolerTest {
         SpanData t = ofKind(spans(), SpanKind.SERVER).get(0);
         assertThat(t.getTraceId()).isEqualTo(APP_TRACE);
         assertThat(t.getParentSpanId()).isEqualTo(APP_SPAN);
-        assertThat(ofKind(spans(), SpanKind.CLIENT)).allSatisfy(s -> assertThat(s.getTraceId()).isEqualTo(APP_TRACE));
+        assertThat(ofKind(spans(), SpanKind.CLIENT))
+                .allSatisfy(s -> assertThat(s.getTraceId()).isEqualTo(APP_TRACE));
     }
 
     @Test
@@ -157,8 +165,8 @@ class TracingThroughPoolerTest {
         try (Connection c = fx.connect("appdb", "scram_user");
                 Statement st = c.createStatement()) {
             exporter.reset();
-            try (ResultSet rs = st.executeQuery("/*traceparent='00-" + APP_TRACE.toUpperCase() + "-" + APP_SPAN
-                    + "-01'*/ SELECT 7")) {
+            try (ResultSet rs = st.executeQuery(
+                    "/*traceparent='00-" + APP_TRACE.toUpperCase() + "-" + APP_SPAN + "-01'*/ SELECT 7")) {
                 assertThat(rs.next()).isTrue();
                 assertThat(rs.getInt(1)).isEqualTo(7);
             }
