@@ -79,10 +79,16 @@ public final class TracingSetup {
     /** Loaded only when the autoconfigure module is present. */
     private static final class Autoconfigured {
         static OpenTelemetry build(TracingConfig config) {
-            return AutoConfiguredOpenTelemetrySdk.builder()
-                    .addPropertiesSupplier(() -> defaults(config))
-                    .build()
-                    .getOpenTelemetrySdk();
+            try {
+                return AutoConfiguredOpenTelemetrySdk.builder()
+                        .addPropertiesSupplier(() -> defaults(config))
+                        .build()
+                        .getOpenTelemetrySdk();
+            } catch (RuntimeException e) {
+                // An exporter named in OTEL_TRACES_EXPORTER that is not on the class path, a bad sampler argument...
+                throw new IllegalStateException("tracing.enabled is true but the OpenTelemetry SDK cannot be set up"
+                        + " from the OTEL_* settings: " + e.getMessage(), e);
+            }
         }
     }
 }
