@@ -97,6 +97,12 @@ public final class PacketTraces {
         return null;
     }
 
+    private static String address(Channel ch) {
+        return ch.remoteAddress() instanceof java.net.InetSocketAddress a
+                ? a.getHostString() + ":" + a.getPort()
+                : String.valueOf(ch.remoteAddress());
+    }
+
     /**
      * Follows a client's channel with {@code trace}: a handler goes in front of the handler named {@code before}
      * (the login handler or the session), where it sees whole messages both ways. Call on the channel's event loop.
@@ -127,7 +133,7 @@ public final class PacketTraces {
                         MessageFramer.NAME,
                         PacketTraceHandler.NAME,
                         new PacketTraceHandler(
-                                h.trace(), h.label() + " server " + server.remoteAddress(), true, owned));
+                                h.trace(), h.label() + " server " + address(server), true, owned));
             }
         } catch (java.util.NoSuchElementException | IllegalArgumentException e) {
             // The server's own loop changed its pipeline meanwhile (closed, or a stale handler left): not traced.
