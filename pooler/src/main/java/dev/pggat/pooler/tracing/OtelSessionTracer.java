@@ -252,7 +252,7 @@ final class OtelSessionTracer implements SessionTracer {
             if (transactionOperation != null) {
                 transaction.setAttribute(DB_OPERATION_NAME, transactionOperation);
             }
-            if (status == ProtocolConstants.TX_IDLE && pinReason != null) {
+            if (pinReason != null) {
                 transaction.setAttribute(PINNED, true).setAttribute(PIN_REASON, pinReason);
             }
             transaction.end();
