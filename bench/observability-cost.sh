@@ -3,7 +3,10 @@
 # off) next to statistics off (-Dpggat.serverStats=false) and tracing on with a sampler of 0 (the OpenTelemetry
 # SDK on the class path, every span dropped by the sampler: the cost of asking), all in one run.
 #
-#   bash bench/observability-cost.sh [--rounds N] [--duration S] [--warmup S] [--clients N]   (from the repository root)
+#   bash bench/observability-cost.sh [--rounds N] [--duration S] [--warmup S] [--clients N] [--reference JAR]
+#
+# (from the repository root). --reference adds a fourth variant: a pggat jar built from a commit without the tracing
+# hooks, to measure what tracing off costs against not having the code at all.
 #
 # The variants run side by side as separate pggat processes on one throw-away PostgreSQL, all started and warmed
 # up first; then each round runs pgbench once against every variant, in an order that rotates from round to round
@@ -35,7 +38,8 @@ while [[ $# -gt 0 ]]; do
     --duration) DURATION="$2"; shift 2 ;;
     --warmup) WARMUP="$2"; shift 2 ;;
     --clients) CLIENTS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --reference) REFERENCE_JAR="$2"; VARIANTS+=(reference); shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "observability-cost.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -117,6 +121,7 @@ EOF
   case "$v" in
     baseline) cmd=(java "${opts[@]}" -jar "$PGGAT_JAR") ;;
     stats-off) cmd=(java "${opts[@]}" -Dpggat.serverStats=false -jar "$PGGAT_JAR") ;;
+    reference) cmd=(java "${opts[@]}" -jar "$REFERENCE_JAR") ;;
     tracing-sampler-0)
       printf 'tracing:\n  enabled: true\n  samplerRatio: 0\n' >>"$cfg"
       cmd=(env OTEL_TRACES_EXPORTER=none java "${opts[@]}" -cp "$PGGAT_JAR$OTEL_SDK_CP" dev.pggat.pooler.cli.Main) ;;
