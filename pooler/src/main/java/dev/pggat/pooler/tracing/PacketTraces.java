@@ -132,8 +132,7 @@ public final class PacketTraces {
                 p.addAfter(
                         MessageFramer.NAME,
                         PacketTraceHandler.NAME,
-                        new PacketTraceHandler(
-                                h.trace(), h.label() + " server " + address(server), true, owned));
+                        new PacketTraceHandler(h.trace(), h.label() + " server " + address(server), true, owned));
             }
         } catch (java.util.NoSuchElementException | IllegalArgumentException e) {
             // The server's own loop changed its pipeline meanwhile (closed, or a stale handler left): not traced.

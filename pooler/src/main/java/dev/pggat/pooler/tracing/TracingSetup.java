@@ -86,8 +86,10 @@ public final class TracingSetup {
                         .getOpenTelemetrySdk();
             } catch (RuntimeException e) {
                 // An exporter named in OTEL_TRACES_EXPORTER that is not on the class path, a bad sampler argument...
-                throw new IllegalStateException("tracing.enabled is true but the OpenTelemetry SDK cannot be set up"
-                        + " from the OTEL_* settings: " + e.getMessage(), e);
+                throw new IllegalStateException(
+                        "tracing.enabled is true but the OpenTelemetry SDK cannot be set up"
+                                + " from the OTEL_* settings: " + e.getMessage(),
+                        e);
             }
         }
     }

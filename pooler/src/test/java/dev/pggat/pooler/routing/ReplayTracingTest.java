@@ -91,7 +91,8 @@ class ReplayTracingTest {
         SpanData onReplica = trips.get(0);
         SpanData onPrimary = trips.get(1);
 
-        assertThat(tx.getAttributes().get(AttributeKey.booleanKey("pggat.replayed"))).isTrue();
+        assertThat(tx.getAttributes().get(AttributeKey.booleanKey("pggat.replayed")))
+                .isTrue();
         assertThat(tx.getAttributes().get(AttributeKey.stringKey("pggat.role"))).isEqualTo("primary");
         assertThat(replay.getParentSpanId()).isEqualTo(tx.getSpanId());
 
@@ -100,7 +101,8 @@ class ReplayTracingTest {
         assertThat(onReplica.getAttributes().get(AttributeKey.stringKey("db.response.status_code")))
                 .isEqualTo("25006");
         assertThat(onReplica.getAttributes().get(AttributeKey.longKey("server.port")))
-                .isIn((long) cluster.replicas().get(0).port(), (long) cluster.replicas().get(1).port());
+                .isIn((long) cluster.replicas().get(0).port(), (long)
+                        cluster.replicas().get(1).port());
 
         assertThat(onPrimary.getParentSpanId()).isEqualTo(replay.getSpanId());
         assertThat(onPrimary.getStatus().getStatusCode()).isNotEqualTo(StatusCode.ERROR);

@@ -48,7 +48,9 @@ class PacketFormatTest {
         String line = describe(Frames.message('p', Frames.cstring("hunter2")), PacketFormat.CLIENT_TO_POOLER, true);
         assertThat(line).isEqualTo("PasswordMessage/SASLResponse 'p' len=12 (body not shown)");
         ByteBuf sasl = Frames.message('R', Frames.concat(new byte[] {0, 0, 0, 11}, "r=nonce,s=salt,i=4096".getBytes()));
-        assertThat(describe(sasl, PacketFormat.POOLER_TO_CLIENT, true)).endsWith("kind=11").doesNotContain("nonce");
+        assertThat(describe(sasl, PacketFormat.POOLER_TO_CLIENT, true))
+                .endsWith("kind=11")
+                .doesNotContain("nonce");
         ByteBuf key = Frames.message('K', new byte[] {0, 0, 0, 9, 1, 2, 3, 4});
         assertThat(describe(key, PacketFormat.POOLER_TO_CLIENT, true)).endsWith("pid=9 key=<hidden>");
     }
@@ -61,7 +63,8 @@ class PacketFormatTest {
 
     @Test
     void errorsShowSeveritySqlstateAndMessage() {
-        assertThat(describe(Frames.error("42P01", "relation \"t\" does not exist"), PacketFormat.SERVER_TO_POOLER, false))
+        assertThat(describe(
+                        Frames.error("42P01", "relation \"t\" does not exist"), PacketFormat.SERVER_TO_POOLER, false))
                 .contains("ErrorResponse 'E'")
                 .contains("sqlstate=\"42P01\"")
                 .contains("message=\"relation \\\"t\\\" does not exist\"");
@@ -87,8 +90,10 @@ class PacketFormatTest {
         assertThat(TraceCommand.parse("OFF").off()).isNull();
         assertThat(TraceCommand.parse("off 3").off()).isEqualTo(3);
         assertThatThrownBy(() -> TraceCommand.parse("USER")).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> TraceCommand.parse("CLIENT host.example")).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> TraceCommand.parse("USER a FOR 5 MINUTES")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> TraceCommand.parse("CLIENT host.example"))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> TraceCommand.parse("USER a FOR 5 MINUTES"))
+                .isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test
@@ -103,7 +108,8 @@ class PacketFormatTest {
         for (int i = 0; i < PacketTraces.MAX_TRACES; i++) {
             traces.start(new PacketTrace.Spec(PacketTrace.Kind.USER, "u" + i, null, null, false, null));
         }
-        assertThatThrownBy(() -> traces.start(new PacketTrace.Spec(PacketTrace.Kind.USER, "x", null, null, false, null)))
+        assertThatThrownBy(
+                        () -> traces.start(new PacketTrace.Spec(PacketTrace.Kind.USER, "x", null, null, false, null)))
                 .hasMessageContaining("at most");
         assertThat(traces.match(-1, "127.0.0.1:1", "u3", "db")).isNotNull();
         assertThat(traces.stop(null)).isEqualTo(PacketTraces.MAX_TRACES);
