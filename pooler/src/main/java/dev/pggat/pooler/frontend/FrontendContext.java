@@ -192,6 +192,15 @@ public final class FrontendContext {
         return t;
     }
 
+    /** A client logging in as {@code user} to {@code database}: followed from now on when a trace matches it. */
+    void followAtLogin(io.netty.channel.ChannelHandlerContext login, String user, String database) {
+        String at = TraceLabels.address(login.channel());
+        PacketTrace t = packetTraces.match(-1, at, user, database);
+        if (t != null) {
+            PacketTraces.followClient(login.channel(), login.name(), t, TraceLabels.label(-1, user, database, at));
+        }
+    }
+
     /** Whether new clients are still accepted (false once a drain began). */
     public boolean draining() {
         return draining;

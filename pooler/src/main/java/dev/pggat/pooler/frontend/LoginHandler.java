@@ -313,12 +313,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             return;
         }
         if (context.packetTraces.any()) {
-            String at = TraceLabels.address(ctx.channel());
-            dev.pggat.pooler.tracing.PacketTrace t = context.packetTraces.match(-1, at, userName, databaseName);
-            if (t != null) {
-                dev.pggat.pooler.tracing.PacketTraces.followClient(
-                        ctx.channel(), ctx.name(), t, TraceLabels.label(-1, userName, databaseName, at));
-            }
+            context.followAtLogin(ctx, userName, databaseName);
         }
 
         db = context.router.database(databaseName);
