@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import dev.pggat.pooler.admin.AdminServer;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.config.PoolerConfig;
+import dev.pggat.pooler.config.TracingConfig;
 import dev.pggat.pooler.console.AdminConsole;
 import dev.pggat.pooler.discovery.Discovery;
 import dev.pggat.pooler.frontend.CancelRegistry;
@@ -20,6 +21,11 @@ import dev.pggat.pooler.routing.Router;
 import dev.pggat.pooler.security.Security;
 import dev.pggat.pooler.tls.DirectTlsDetector;
 import dev.pggat.pooler.tls.ReloadingSslContext;
+import dev.pggat.pooler.tracing.PacketTrace;
+import dev.pggat.pooler.tracing.PacketTraces;
+import dev.pggat.pooler.tracing.TraceCommand;
+import dev.pggat.pooler.tracing.Tracing;
+import dev.pggat.pooler.tracing.TracingSetup;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.channel.Channel;
@@ -27,6 +33,7 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
+import io.opentelemetry.api.OpenTelemetry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -61,6 +68,8 @@ public final class Pooler implements AutoCloseable {
             () -> "RELOAD needs a configuration file, and this pooler was not started from one";
     private volatile Runnable shutdownAction;
     private volatile boolean ready;
+    /** What tracing.enabled set up (closed with the pooler), or null. */
+    private final OpenTelemetry openTelemetry;
 
     public Pooler(PoolerConfig config) {
         this(config, Integer.getInteger("pggat.ioThreads", Runtime.getRuntime().availableProcessors()));
@@ -107,6 +116,10 @@ public final class Pooler implements AutoCloseable {
             frontend.listenRelays(
                     new ListenRelays(connector, workerGroup, config.pools().listenRelayMaxChannels()));
         }
+        this.openTelemetry = TracingSetup.openTelemetry(config.tracing());
+        if (openTelemetry != null) {
+            frontend.tracing(Tracing.of(openTelemetry, config.tracing()));
+        }
         this.metrics = new PoolerMetrics(router, frontend, security);
         this.discovery = new Discovery(config.discovery(), router, this::applyEndpointSet);
         metrics.discovery(discovery.runners());
@@ -127,6 +140,16 @@ public final class Pooler implements AutoCloseable {
         } else {
             console = null;
         }
+    }
+
+    /**
+     * Traces into {@code otel} (an SDK the caller built, such as a test's in-memory exporter) as {@code settings}
+     * say, instead of what the tracing section and the OTEL_* settings set up; the caller closes {@code otel}.
+     * Clients that log in from now on are traced.
+     */
+    public Pooler tracing(OpenTelemetry otel, TracingConfig settings) {
+        frontend.tracing(Tracing.of(otel, settings));
+        return this;
     }
 
     /**
@@ -208,6 +231,12 @@ public final class Pooler implements AutoCloseable {
         return this;
     }
 
+    private static String describe(PacketTrace t) {
+        return "trace " + t.id() + ": " + t.kind().label() + " " + t.target() + ", " + t.logged() + " of at most "
+                + t.maxMessages() + " messages, until " + t.ends() + (t.withValues() ? ", with bind values" : "")
+                + (t.file() == null ? ", to the log " + PacketTrace.LOGGER : ", to " + t.file());
+    }
+
     private AdminServer.Control control() {
         return new AdminServer.Control() {
             @Override
@@ -239,6 +268,27 @@ public final class Pooler implements AutoCloseable {
                     firstDb = false;
                 }
                 return sb.append("}").toString();
+            }
+
+            @Override
+            public String trace(String command) {
+                PacketTraces traces = frontend.packetTraces();
+                if (command == null) {
+                    StringBuilder sb = new StringBuilder();
+                    for (PacketTrace t : traces.list()) {
+                        sb.append(describe(t)).append('\n');
+                    }
+                    return sb.isEmpty() ? "no packet traces" : sb.toString().strip();
+                }
+                try {
+                    TraceCommand c = TraceCommand.parse(command);
+                    if (c.spec() == null) {
+                        return "stopped " + traces.stop(c.off()) + " packet trace(s)";
+                    }
+                    return "started " + describe(frontend.startPacketTrace(c.spec()));
+                } catch (IllegalArgumentException e) {
+                    return "error: " + e.getMessage();
+                }
             }
 
             @Override
@@ -361,6 +411,9 @@ public final class Pooler implements AutoCloseable {
         }
         router.close();
         security.close();
+        if (openTelemetry != null) {
+            TracingSetup.close(openTelemetry);
+        }
         bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS);
         workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
     }

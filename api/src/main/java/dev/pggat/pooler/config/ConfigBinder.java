@@ -38,9 +38,11 @@ final class ConfigBinder {
             "tls",
             "auth",
             "credentials",
-            "discovery");
+            "discovery",
+            "tracing");
     static final List<String> LISTEN_KEYS = List.of("host", "port");
     static final List<String> ADMIN_KEYS = List.of("enabled", "host", "port", "token", "users", "statsUsers");
+    static final List<String> TRACING_KEYS = List.of("enabled", "samplerRatio", "includeSqlText");
     static final List<String> LIMITS_KEYS = List.of("maxClientConnections", "maxStartupPacketSize", "maxMessageSize");
     static final List<String> TIMEOUTS_KEYS = List.of(
             "clientLogin",
@@ -193,6 +195,7 @@ final class ConfigBinder {
         keys.put("listen", LISTEN_KEYS);
         keys.put("admin", ADMIN_KEYS);
         keys.put("limits", LIMITS_KEYS);
+        keys.put("tracing", TRACING_KEYS);
         keys.put("timeouts", TIMEOUTS_KEYS);
         keys.put("pools", POOLS_KEYS);
         keys.put("routing", ROUTING_KEYS);
@@ -235,7 +238,9 @@ final class ConfigBinder {
         AuthSettings auth = auth(m.get("auth"), root0.key("auth"), databases);
         SecurityConfig security = new SecurityConfig(tls, auth, credentials, routeSecurity);
         DiscoveryConfig discovery = new DiscoveryConfig(sources, discoveryTargets);
-        return new PoolerConfig(listen, admin, limits, timeouts, pools.value(), databases, security, discovery);
+        TracingConfig tracing = tracing(m.get("tracing"), root0.key("tracing"));
+        return new PoolerConfig(
+                listen, admin, limits, timeouts, pools.value(), databases, security, discovery, tracing);
     }
 
     // ---- sections
@@ -302,6 +307,39 @@ final class ConfigBinder {
     private static boolean isWildcard(String host) {
         return host.equals("0.0.0.0") || host.equals("::") || host.equals("*");
     }
+
+    private TracingConfig tracing(Node node, KeyPath path) {
+        MapNode m = section(node, path, TRACING_KEYS);
+        if (m == null) {
+            return TracingConfig.DEFAULT;
+        }
+        TracingConfig d = TracingConfig.DEFAULT;
+        return new TracingConfig(
+                bool(m, path, "enabled").or(d.enabled()),
+                ratio(m, path, "samplerRatio").or(d.samplerRatio()),
+                bool(m, path, "includeSqlText").or(d.includeSqlText()));
+    }
+
+    /** A share from 0 to 1, written as a decimal number (0, 0.25, 1). */
+    private Field<Double> ratio(MapNode m, KeyPath parent, String key) {
+        String accepted = "a decimal number from 0 to 1, like 0, 0.1 or 1";
+        Field<String> f = text(m, parent, key, accepted);
+        if (f.value == null) {
+            return f.invalid ? Field.bad() : Field.none();
+        }
+        if (!RATIO.matcher(f.value).matches()) {
+            problems.add(parent.key(key), "is not a decimal number", f.value, accepted);
+            return Field.bad();
+        }
+        double v = Double.parseDouble(f.value);
+        if (v > 1) {
+            problems.add(parent.key(key), "is out of range", f.value, accepted);
+            return Field.bad();
+        }
+        return Field.of(v);
+    }
+
+    private static final Pattern RATIO = Pattern.compile("[0-9]{1,3}(\\.[0-9]{1,9})?");
 
     private Limits limits(Node node, KeyPath path) {
         MapNode m = section(node, path, LIMITS_KEYS);

@@ -35,6 +35,7 @@ public final class ConfigDiff {
         diff(KeyPath.ROOT.key("limits"), was.limits(), now.limits(), out);
         diff(KeyPath.ROOT.key("timeouts"), was.timeouts(), now.timeouts(), out);
         diff(KeyPath.ROOT.key("pools"), was.pools(), now.pools(), out);
+        diff(KeyPath.ROOT.key("tracing"), was.tracing(), now.tracing(), out);
         KeyPath databases = KeyPath.ROOT.key("databases");
         for (String name : union(was.databases().keySet(), now.databases().keySet())) {
             DatabaseConfig a = was.databases().get(name);

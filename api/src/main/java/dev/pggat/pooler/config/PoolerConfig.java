@@ -14,6 +14,7 @@ import java.util.Objects;
  * @param databases by client-facing name, in file order
  * @param security authentication and TLS on both sides
  * @param discovery sources that find databases' servers by themselves, and which databases they feed
+ * @param tracing OpenTelemetry spans per client transaction
  */
 public record PoolerConfig(
         Listen listen,
@@ -23,9 +24,11 @@ public record PoolerConfig(
         PoolDefaults pools,
         Map<String, DatabaseConfig> databases,
         SecurityConfig security,
-        DiscoveryConfig discovery) {
+        DiscoveryConfig discovery,
+        TracingConfig tracing) {
 
     public PoolerConfig {
+        Objects.requireNonNull(tracing, "tracing");
         Objects.requireNonNull(discovery, "discovery");
         Objects.requireNonNull(security, "security");
         Objects.requireNonNull(listen, "listen");
@@ -34,6 +37,19 @@ public record PoolerConfig(
         Objects.requireNonNull(timeouts, "timeouts");
         Objects.requireNonNull(pools, "pools");
         databases = Collections.unmodifiableMap(new LinkedHashMap<>(databases));
+    }
+
+    /** Tracing off. */
+    public PoolerConfig(
+            Listen listen,
+            Admin admin,
+            Limits limits,
+            Timeouts timeouts,
+            PoolDefaults pools,
+            Map<String, DatabaseConfig> databases,
+            SecurityConfig security,
+            DiscoveryConfig discovery) {
+        this(listen, admin, limits, timeouts, pools, databases, security, discovery, TracingConfig.DEFAULT);
     }
 
     /** Without discovery sources. */
@@ -72,26 +88,30 @@ public record PoolerConfig(
     }
 
     public PoolerConfig withListen(Listen newListen) {
-        return new PoolerConfig(newListen, admin, limits, timeouts, pools, databases, security, discovery);
+        return new PoolerConfig(newListen, admin, limits, timeouts, pools, databases, security, discovery, tracing);
     }
 
     public PoolerConfig withAdmin(Admin newAdmin) {
-        return new PoolerConfig(listen, newAdmin, limits, timeouts, pools, databases, security, discovery);
+        return new PoolerConfig(listen, newAdmin, limits, timeouts, pools, databases, security, discovery, tracing);
     }
 
     public PoolerConfig withLimits(Limits newLimits) {
-        return new PoolerConfig(listen, admin, newLimits, timeouts, pools, databases, security, discovery);
+        return new PoolerConfig(listen, admin, newLimits, timeouts, pools, databases, security, discovery, tracing);
     }
 
     public PoolerConfig withTimeouts(Timeouts newTimeouts) {
-        return new PoolerConfig(listen, admin, limits, newTimeouts, pools, databases, security, discovery);
+        return new PoolerConfig(listen, admin, limits, newTimeouts, pools, databases, security, discovery, tracing);
     }
 
     public PoolerConfig withSecurity(SecurityConfig newSecurity) {
-        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, newSecurity, discovery);
+        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, newSecurity, discovery, tracing);
     }
 
     public PoolerConfig withDiscovery(DiscoveryConfig newDiscovery) {
-        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, security, newDiscovery);
+        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, security, newDiscovery, tracing);
+    }
+
+    public PoolerConfig withTracing(TracingConfig newTracing) {
+        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, security, discovery, newTracing);
     }
 }

@@ -16,8 +16,10 @@ import java.util.function.BooleanSupplier;
  * The small admin HTTP endpoint on its own port: {@code /healthz} (the process is alive), {@code /readyz} (the
  * pooler accepts clients; false while starting and draining), {@code /metrics} (Prometheus text format), and
  * {@code /endpoints}: GET shows each database's endpoint set and endpoint health; PUT {@code /endpoints/<db>}
- * replaces a database's endpoint set. With {@code admin.token} configured, both need it as a bearer token;
- * without one, GET is open and PUT is refused.
+ * replaces a database's endpoint set; {@code /trace}: GET lists the packet traces, POST starts or stops one (the
+ * body is what follows TRACE on the console, such as {@code USER alice FOR 100 MESSAGES} or {@code OFF}). With
+ * {@code admin.token} configured, all but GET /endpoints need it as a bearer token; without one, GET /endpoints is
+ * open and everything else is refused (a trace shows SQL text).
  *
  * <p>Served by {@link SmallHttpServer}: clients that stall mid-request cannot delay the probes.
  */
@@ -48,6 +50,15 @@ public final class AdminServer {
          * @return null on success, else why not (unknown database, stale version)
          */
         String applyEndpointSet(String database, String json);
+
+        /**
+         * Runs the words of a console TRACE command (packet tracing), or lists the traces for null.
+         *
+         * @return the answer as text; an answer starting with "error: " is the user's mistake
+         */
+        default String trace(String command) {
+            return "error: packet tracing is not available here";
+        }
     }
 
     public AdminServer(
@@ -100,6 +111,8 @@ public final class AdminServer {
             default -> {
                 if (path.equals("/endpoints") || path.startsWith("/endpoints/")) {
                     endpoints(ex, path);
+                } else if (path.equals("/trace")) {
+                    trace(ex);
                 } else {
                     ex.respond(404, "not found: try /healthz, /readyz, /metrics or /endpoints\n");
                 }
@@ -158,6 +171,32 @@ public final class AdminServer {
             int status = problem.startsWith("stale") ? 409 : problem.startsWith("unknown") ? 404 : 400;
             ex.respond(status, problem + "\n");
         }
+    }
+
+    private void trace(SmallHttpServer.Exchange ex) {
+        String method = ex.method();
+        if (!method.equals("GET") && !method.equals("POST")) {
+            ex.respond(405, "use GET /trace or POST /trace with a body such as: USER alice FOR 100 MESSAGES\n");
+            return;
+        }
+        if (expected == null) {
+            ex.respond(403, "packet tracing is disabled: set admin.token in the configuration\n");
+            return;
+        }
+        if (!authorized(ex)) {
+            ex.respond(401, "missing or wrong bearer token\n");
+            return;
+        }
+        String answer = control.trace(method.equals("GET") ? null : new String(ex.body(), StandardCharsets.UTF_8));
+        ex.respond(answer.startsWith("error: ") ? 400 : 200, answer + "\n");
+    }
+
+    private boolean authorized(SmallHttpServer.Exchange ex) {
+        String auth = ex.header("Authorization");
+        byte[] given = auth != null && auth.startsWith("Bearer ")
+                ? auth.substring(7).getBytes(StandardCharsets.UTF_8)
+                : new byte[0];
+        return MessageDigest.isEqual(expected, given);
     }
 
     private static void json(SmallHttpServer.Exchange ex, String body) {

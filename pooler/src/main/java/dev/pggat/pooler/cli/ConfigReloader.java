@@ -124,7 +124,8 @@ public final class ConfigReloader implements AutoCloseable {
                 current.pools(),
                 running,
                 current.security(),
-                current.discovery());
+                current.discovery(),
+                current.tracing());
         return new Outcome(true, List.copyOf(applied), List.copyOf(needRestart));
     }
 

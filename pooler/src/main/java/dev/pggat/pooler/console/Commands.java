@@ -20,6 +20,8 @@ import dev.pggat.pooler.routing.EndpointSet;
 import dev.pggat.pooler.routing.EndpointState;
 import dev.pggat.pooler.routing.Router;
 import dev.pggat.pooler.tls.TlsInfo;
+import dev.pggat.pooler.tracing.PacketTrace;
+import dev.pggat.pooler.tracing.TraceCommand;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.channel.Channel;
@@ -129,6 +131,13 @@ final class Commands {
                     }
                     control(s, word, arg, sql);
                 }
+                case "TRACE" -> {
+                    if (!s.isAdmin()) {
+                        s.error(SqlState.INSUFFICIENT_PRIVILEGE, "admin access needed");
+                        return;
+                    }
+                    trace(s, arg);
+                }
                 default -> invalid(s, sql);
             }
         } catch (NoSuchDatabase e) {
@@ -195,8 +204,61 @@ final class Commands {
             case "PINS" -> done(s, pins());
             case "ERRORS" -> done(s, errors());
             case "SERVER_CLOSES" -> done(s, serverCloses());
+            case "TRACES" -> done(s, traces(frontend.packetTraces().list()));
             default -> invalid(s, sql);
         }
+    }
+
+    // ---------------------------------------------------------------- packet traces
+
+    /** TRACE ...: starts a packet trace (answered with its row, as SHOW TRACES shows it) or stops traces. */
+    private void trace(ConsoleSession s, String arg) {
+        TraceCommand c;
+        try {
+            c = TraceCommand.parse(arg);
+        } catch (IllegalArgumentException e) {
+            s.error(SqlState.SYNTAX_ERROR, e.getMessage());
+            return;
+        }
+        if (c.spec() == null) {
+            int n = frontend.packetTraces().stop(c.off());
+            tag(s, "TRACE OFF " + n);
+            return;
+        }
+        PacketTrace t;
+        try {
+            t = frontend.startPacketTrace(c.spec());
+        } catch (IllegalArgumentException e) {
+            s.error(SqlState.INVALID_PARAMETER_VALUE, e.getMessage());
+            return;
+        }
+        s.done(traces(List.of(t)).encode(s.ctx().alloc(), "TRACE"));
+    }
+
+    private static Result traces(List<PacketTrace> traces) {
+        Result r = new Result(List.of(
+                int4("id"),
+                text("kind"),
+                text("target"),
+                int8("logged"),
+                int8("max_messages"),
+                text("started"),
+                text("ends"),
+                text("with_values"),
+                text("file")));
+        for (PacketTrace t : traces) {
+            r.row(
+                    t.id(),
+                    t.kind().label(),
+                    t.target(),
+                    Math.min(t.logged(), t.maxMessages()),
+                    t.maxMessages(),
+                    TIME.format(t.started()),
+                    TIME.format(t.ends()),
+                    t.withValues() ? "yes" : "no",
+                    t.file() == null ? "" : t.file().toString());
+        }
+        return r;
     }
 
     private static void help(ConsoleSession s) {
@@ -206,7 +268,9 @@ final class Commands {
                 + "\tSHOW ENDPOINTS|PINS|ERRORS|SERVER_CLOSES (pggat)\n"
                 + "\tSET application_name|extra_float_digits = ... (accepted, no effect)\n"
                 + "\tPAUSE [<db>]\n\tRESUME [<db>]\n\tRECONNECT [<db>]\n\tKILL <db>\n\tKILL_CLIENT <id>\n"
-                + "\tDISABLE <db>\n\tENABLE <db>\n\tWAIT_CLOSE [<db>]\n\tRELOAD\n\tSHUTDOWN";
+                + "\tDISABLE <db>\n\tENABLE <db>\n\tWAIT_CLOSE [<db>]\n\tRELOAD\n\tSHUTDOWN\n"
+                + "\tTRACE CLIENT <id|address> | USER <name> | DATABASE <name> [FOR <n> MESSAGES] [FOR <n>s]"
+                + " [WITH VALUES] [TO FILE '<path>'] (pggat)\n\tTRACE OFF [<id>]\n\tSHOW TRACES (pggat)";
         ByteBuf buf = s.ctx().alloc().buffer(512);
         buf.writeBytes(dev.pggat.pooler.protocol.Messages.noticeResponse(
                 s.ctx().alloc(), "NOTICE", SqlState.SUCCESSFUL_COMPLETION, text));

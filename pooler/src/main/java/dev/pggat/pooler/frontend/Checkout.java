@@ -1,5 +1,7 @@
 package dev.pggat.pooler.frontend;
 
+import dev.pggat.pooler.config.Endpoint;
+import dev.pggat.pooler.tracing.PacketTraces;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.pool.Pool;
@@ -67,6 +69,7 @@ final class Checkout {
     // ---------------------------------------------------------------- session.routing and checkout
 
     void checkOut() {
+        session.tracer.transactionStarted(session.pending().peekFirst());
         if (!routed(session.routing.route(session.pending().peekFirst()))) {
             return;
         }
@@ -118,6 +121,7 @@ final class Checkout {
             case ROUTED -> {
                 pool = session.routing.pool();
                 endpoint = session.routing.endpoint();
+                session.tracer.routed(pool.endpoint(), replica(), pool.address().host(), pool.address().port());
                 return true;
             }
             case FAILED -> {
@@ -178,6 +182,10 @@ final class Checkout {
         }
         session.server = s;
         session.state = ClientSession.State.ATTACHED;
+        session.tracer.waitEnded();
+        if (session.context.packetTraces.any()) {
+            PacketTraces.followServer(session.ctx.channel(), s.channel(), () -> s.listener() == session);
+        }
         session.user.clientMoved(Router.User.ClientState.WAITING, Router.User.ClientState.ACTIVE);
         if (endpoint != null) {
             endpoint.beginQuery();
@@ -290,9 +298,14 @@ final class Checkout {
         session.state = ClientSession.State.WAITING;
         session.user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.WAITING);
         session.ctx.channel().config().setAutoRead(false);
+        session.tracer.replayed();
         if (routed(session.routing.replayOnPrimary())) {
             waiter = pool.acquire(session.loop, session);
         }
+    }
+
+    private boolean replica() {
+        return endpoint != null && endpoint.member().role() == Endpoint.Role.REPLICA;
     }
 
     void endQuery() {

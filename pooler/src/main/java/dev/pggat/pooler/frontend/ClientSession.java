@@ -17,6 +17,7 @@ import dev.pggat.pooler.protocol.ReadyForQuery;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.RouteStage;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.tracing.SessionTracer;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -105,6 +106,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     final SessionParameters parameters;
     /** The pooler's own queries on the attached server (settings, read-back, DEALLOCATE, WAL position). */
     final PoolerQueries queries;
+    /** OpenTelemetry spans of this session's transactions; {@link SessionTracer#OFF} with tracing off. */
+    final SessionTracer tracer;
 
     ClientSession(
             FrontendContext context,
@@ -139,6 +142,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         this.listen = new ListenStage(new ListenSide(this), context.listenRelays, !sessionMode);
         this.prepared = sessionMode ? null : new PreparedStatementStage(context.statements, new PreparedOutput());
         this.queries = new PoolerQueries(this);
+        this.tracer = context.tracing.session(databaseName, userName, wanted.get("application_name"));
     }
 
     private final class PreparedOutput implements PreparedStatementStage.Output {
@@ -290,6 +294,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         State was = state;
         state = State.CLOSED;
         timers.stop();
+        tracer.closed();
         context.sessions.remove(this);
         if (keyProcessId != 0) {
             context.cancels.unregister(keyProcessId, this);
@@ -357,6 +362,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (prepared != null && (frame = prepared.fromClient(frame, type)) == null) {
             return;
         }
+        tracer.toServer(frame, type);
         server.channel().write(frame, server.channel().voidPromise());
     }
 
@@ -379,6 +385,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
         if (!(aborted && "listen".equals(effect.pinReason()))) {
             parameters.pin(effect.pinReason(), context);
+            tracer.pinned(parameters.pinned());
         }
     }
 
@@ -480,6 +487,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if ((frame = routing.fromServer(frame, type, writeToClient)) == null) {
             return;
         }
+        tracer.fromServer(frame, type);
         switch (type) {
             case ProtocolConstants.READY_FOR_QUERY -> {
                 readyForQuery(s, frame);
@@ -503,6 +511,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (awaitingReady > 0) {
             awaitingReady--;
         }
+        tracer.ready(status, awaitingReady == 0 && !extendedOpen);
         timers.ready();
         if (listen.ready(s, frame, status, awaitingReady == 0 && !extendedOpen)) {
             return;

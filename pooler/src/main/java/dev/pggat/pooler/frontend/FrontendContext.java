@@ -3,6 +3,9 @@ package dev.pggat.pooler.frontend;
 import dev.pggat.pooler.listen.ListenRelays;
 import dev.pggat.pooler.net.Transport;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.tracing.PacketTrace;
+import dev.pggat.pooler.tracing.PacketTraces;
+import dev.pggat.pooler.tracing.Tracing;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Set;
@@ -150,6 +153,53 @@ public final class FrontendContext {
 
     public Set<String> disabledDatabases() {
         return disabledDatabases;
+    }
+
+    // ---------------------------------------------------------------- tracing
+
+    /** OpenTelemetry spans per transaction; read once per client at its login. */
+    volatile Tracing tracing = Tracing.OFF;
+
+    /** Packet traces switched on at run time. */
+    final PacketTraces packetTraces = new PacketTraces();
+
+    public void tracing(Tracing tracing) {
+        this.tracing = tracing;
+    }
+
+    public Tracing tracing() {
+        return tracing;
+    }
+
+    public PacketTraces packetTraces() {
+        return packetTraces;
+    }
+
+    /**
+     * Starts a packet trace and follows the logged-in clients it matches from their next message on (their server
+     * from their next transaction); clients that log in later are matched at their login.
+     */
+    public PacketTrace startPacketTrace(PacketTrace.Spec spec) {
+        PacketTrace t = packetTraces.start(spec);
+        for (ClientInfo c : clientInfos.values()) {
+            String address = TraceLabels.address(c.channel());
+            if (c.handler() instanceof ClientSession && t.matches(c.id(), address, c.user(), c.database())) {
+                String label = TraceLabels.label(c.id(), c.user(), c.database(), address);
+                c.channel()
+                        .eventLoop()
+                        .execute(() -> PacketTraces.followClient(c.channel(), ClientSession.NAME, t, label));
+            }
+        }
+        return t;
+    }
+
+    /** A client logging in as {@code user} to {@code database}: followed from now on when a trace matches it. */
+    void followAtLogin(io.netty.channel.ChannelHandlerContext login, String user, String database) {
+        String at = TraceLabels.address(login.channel());
+        PacketTrace t = packetTraces.match(-1, at, user, database);
+        if (t != null) {
+            PacketTraces.followClient(login.channel(), login.name(), t, TraceLabels.label(-1, user, database, at));
+        }
     }
 
     /** Whether new clients are still accepted (false once a drain began). */

@@ -312,6 +312,9 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         if (refusedAsBlocked()) {
             return;
         }
+        if (context.packetTraces.any()) {
+            context.followAtLogin(ctx, userName, databaseName);
+        }
 
         db = context.router.database(databaseName);
         ConsoleGate gate = context.console();

@@ -97,6 +97,7 @@ final class PoolerQueries implements ServerQuery.InSession.Replies {
     @Override
     public void done(ServerConnection s) {
         session.parameters.pin(session.parameters.poolerQueryDone(s), session.context);
+        session.tracer.pinned(session.parameters.pinned());
         session.routing.poolerQueryDone();
         if (!queries.active() && afterTransaction) {
             endOfTransaction(s);

@@ -21,7 +21,8 @@ import io.netty.buffer.ByteBufUtil;
  * {@code frontend} (client side) -> {@code listen} (the LISTEN stage and relay) -> {@code security} (auth and TLS at run time) -> {@code routing} -> {@code pool}
  * -> {@code backend} (server side). Beside the path, used by all of it and using none of it: {@code protocol} and
  * {@code sql} (which import nothing of the pooler at all), {@code auth} (I/O-free password crypto and rules),
- * {@code tls}, {@code config}, {@code net}, {@code util}. Around it, using it and used by nothing in it: the root
+ * {@code tls}, {@code config}, {@code net}, {@code util}, {@code tracing} (spans and packet traces, told by the
+ * client side what happens). Around it, using it and used by nothing in it: the root
  * ({@code Pooler}), {@code cli}, {@code admin}, {@code metrics}, {@code stream}, {@code demo}. Top-level packages
  * have no cycles.
  *
@@ -121,12 +122,12 @@ class LayeringTest {
     @ArchTest
     static final ArchRule besideThePathUsesNoneOfIt = noClasses()
             .that()
-            .resideInAnyPackage(P + "auth..", P + "tls..", P + "config..", P + "net..", P + "util..")
+            .resideInAnyPackage(P + "auth..", P + "tls..", P + "config..", P + "net..", P + "util..", P + "tracing..")
             .should()
             .dependOnClassesThat()
             .resideInAnyPackage(outerAnd(
                     P + "frontend..", P + "listen..", P + "security..", P + "routing..", P + "pool..", P + "backend.."))
-            .because("auth, tls, config, net and util are used by every part of the path and use none of it");
+            .because("auth, tls, config, net, util and tracing are used by every part of the path and use none of it");
 
     @ArchTest
     static final ArchRule onlyTheCommandLineStartsThePooler = noClasses()

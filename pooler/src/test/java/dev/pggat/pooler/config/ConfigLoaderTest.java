@@ -405,6 +405,6 @@ class ConfigLoaderTest {
         assertThat(problems("[]"))
                 .containsExactly(SOURCE + ": must be a mapping, not a list (accepted: a mapping"
                         + " with the keys listen, admin, limits, timeouts, pools, routing, databases, tls, auth,"
-                        + " credentials, discovery)");
+                        + " credentials, discovery, tracing)");
     }
 }
