@@ -14,6 +14,10 @@ import io.netty.channel.ChannelPromise;
  * <p>A query runs from its first message written to the ReadyForQuery that ends it; when several were pipelined (one
  * ReadyForQuery is owed per Query, Sync and FunctionCall written), the next one starts where the previous one ended.
  * A transaction runs from the first write while the server was idle to the ReadyForQuery that reports it idle again.
+ *
+ * <p>A round trip runs from the write that carries a message the server must answer (Query, Sync, FunctionCall) to
+ * the first frame the server sends after it: the server's and the network's latency, before the size of the result
+ * counts. Its samples feed the endpoint's latency average that the replica choice weighs.
  */
 final class ServerMeter extends ChannelOutboundHandlerAdapter {
     static final String NAME = "pg-meter";
@@ -27,6 +31,8 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
     private int poolerQueries;
     /** Login traffic (startup, authentication) is not a client's: measuring starts at the first ReadyForQuery. */
     private boolean loggedIn;
+    /** When the message that started the round trip in flight was written; 0 = none in flight. */
+    private long roundTripStart;
 
     ServerMeter(ServerStats stats) {
         this.stats = stats;
@@ -38,8 +44,10 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
             int n = b.readableBytes();
             if (n > 0) {
                 stats.bytesToServer.add(n);
-                if (owed == 0) {
-                    long now = System.nanoTime();
+                int before = owed;
+                long now = 0;
+                if (before == 0) {
+                    now = System.nanoTime();
                     queryStart = now;
                     if (transactionStart == 0) {
                         transactionStart = now;
@@ -47,6 +55,10 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
                 }
                 if (!countMessages(b)) {
                     owed = Math.max(owed, 1);
+                }
+                if (owed > before && roundTripStart == 0) {
+                    // Pipelined behind a reply already on its way: rare, and then worth a clock read of its own.
+                    roundTripStart = now != 0 ? now : System.nanoTime();
                 }
             }
         }
@@ -90,15 +102,20 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
         stats.bytesFromServer.add(frame.readableBytes());
         int at = frame.readerIndex();
         byte type = frame.getByte(at);
+        long now = 0;
+        if (roundTripStart != 0) {
+            now = System.nanoTime();
+            stats.roundTrip(now - roundTripStart);
+            roundTripStart = 0;
+        }
         if (type == ProtocolConstants.READY_FOR_QUERY) {
-            ready(frame.getByte(at + 5));
+            ready(frame.getByte(at + 5), now != 0 ? now : System.nanoTime());
         } else if (type == ProtocolConstants.ERROR_RESPONSE) {
             error(frame, at + 5, frame.writerIndex());
         }
     }
 
-    private void ready(byte status) {
-        long now = System.nanoTime();
+    private void ready(byte status, long now) {
         if (poolerQueries > 0) {
             poolerQueries--;
         } else {
