@@ -163,6 +163,12 @@ public final class EndpointState {
         foldedCount = count;
         foldedSumNanos = sum;
         double old = roundTripNanos;
+        if (old == 0) {
+            // The first round trips of new server connections are slow (catalog caches still cold): starting
+            // from them would count a replica slow for several half-lives. The probes' average, measured on the
+            // same path, is the starting point the first samples then move.
+            old = ewmaLatencyNanos();
+        }
         double weight = 1 - Math.pow(2, -(double) (now - foldedAtNanos) / ROUND_TRIP_HALF_LIFE_NANOS);
         foldedAtNanos = now;
         roundTripNanos = Math.max(1, old == 0 ? mean : old + weight * (mean - old));

@@ -32,9 +32,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Query-latency-based replica choice against a real primary and two streaming replicas, one of them reached through
- * a TCP proxy that can hold every chunk it forwards for a while: while it does, that replica's measured round trips
- * grow and its share of the reads falls; once it stops, the share comes back.
+ * Query-latency-based replica choice against a real primary and two streaming replicas, each reached through a TCP
+ * proxy (so that both pay the same for the extra hops); one proxy can hold every chunk it forwards for a while: while
+ * it does, that replica's measured round trips grow and its share of the reads falls; once it stops, the share comes
+ * back.
  *
  * <p>Shares, not timings, are asserted, with margins wide enough for a busy machine: the delayed replica gets about
  * one read in twenty or fewer while delayed (asserted: under a quarter) and about half once its latency average
@@ -42,10 +43,12 @@ import org.junit.jupiter.api.Test;
  */
 class LatencyRoutingTest {
     /** Held per chunk and direction: a round trip through the proxy takes at least twice this. */
-    private static final int DELAY_MILLIS = 20;
+    private static final int DELAY_MILLIS = 40;
 
     private static PostgresCluster cluster;
     private static DelayProxy proxy;
+    /** The other replica goes through a proxy too, never delayed: both then pay the same for the hops. */
+    private static DelayProxy otherProxy;
     private static Pooler pooler;
     private static int delayedPort;
     private static int otherPort;
@@ -58,6 +61,7 @@ class LatencyRoutingTest {
         delayedPort = delayed.port();
         otherPort = other.port();
         proxy = new DelayProxy(delayed.port());
+        otherProxy = new DelayProxy(other.port());
         String yaml = """
                 listen:
                   host: 127.0.0.1
@@ -84,7 +88,7 @@ class LatencyRoutingTest {
                 Setup.DB,
                 cluster.primary().port(),
                 proxy.port(),
-                other.port(),
+                otherProxy.port(),
                 Setup.USER,
                 TestPostgres.password(Setup.USER));
         PoolerConfig parsed = ConfigLoader.parse(yaml, "latency-routing-test.yaml", Map.of());
@@ -111,6 +115,9 @@ class LatencyRoutingTest {
         }
         if (proxy != null) {
             proxy.close();
+        }
+        if (otherProxy != null) {
+            otherProxy.close();
         }
     }
 
@@ -156,14 +163,21 @@ class LatencyRoutingTest {
 
     private static String describe(String phase, Map<Integer, Integer> ports) {
         EndpointState d = delayedState();
+        EndpointState o = database().states().stream()
+                .filter(s -> s.member().port() == otherProxy.port())
+                .findFirst()
+                .orElseThrow();
         return String.format(
-                "%s: delayed replica %d of %d reads (%.0f%%), its round-trip average %.2f ms, probe average %.2f ms",
+                "%s: delayed replica %d of %d reads (%.0f%%); round-trip averages %.2f ms delayed, %.2f ms other;"
+                        + " probe averages %.2f ms, %.2f ms",
                 phase,
                 ports.getOrDefault(delayedPort, 0),
                 ports.values().stream().mapToInt(Integer::intValue).sum(),
                 100 * delayedShare(ports),
                 d.roundTripNanos() / 1e6,
-                d.ewmaLatencyNanos() / 1e6);
+                o.roundTripNanos() / 1e6,
+                d.ewmaLatencyNanos() / 1e6,
+                o.ewmaLatencyNanos() / 1e6);
     }
 
     @Test
@@ -200,6 +214,7 @@ class LatencyRoutingTest {
             do {
                 after = reads(st, 200);
                 windows++;
+                System.out.println(describe("after the delay, window " + windows, after));
             } while (delayedShare(after) <= 0.25 && System.nanoTime() < deadline);
             System.out.println(describe("after the delay (window " + windows + ")", after));
             assertThat(delayedShare(after))

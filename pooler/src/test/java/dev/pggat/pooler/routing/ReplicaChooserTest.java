@@ -234,11 +234,13 @@ class ReplicaChooserTest {
 
     /** Gives {@code s} a round-trip average of {@code nanos}, as the fold task would after one measured round trip. */
     private static void roundTrips(EndpointState s, long nanos) {
+        assertThat(s.roundTripNanos()).isZero();
         LatencyHistogram h = new LatencyHistogram();
         s.foldRoundTrips(h, 1);
         h.observe(nanos);
-        s.foldRoundTrips(h, 2);
-        assertThat(s.roundTripNanos()).isEqualTo((double) nanos);
+        // Long enough after the first fold for the samples to replace where the average started.
+        s.foldRoundTrips(h, 100 * EndpointState.ROUND_TRIP_HALF_LIFE_NANOS);
+        assertThat(s.roundTripNanos()).isCloseTo(nanos, org.assertj.core.data.Offset.offset(1.0));
     }
 
     private static double share(Map<String, Integer> counts, String name, int rounds) {
@@ -304,7 +306,9 @@ class ReplicaChooserTest {
             h.observe(10 * MS);
         }
         s.foldRoundTrips(h, t += 100 * MS);
-        assertThat(s.roundTripNanos()).isEqualTo(10.0 * MS);
+        assertThat(s.roundTripNanos())
+                .as("without a probe average to start from, the first samples are the average")
+                .isEqualTo(10.0 * MS);
         // A fold without new round trips changes nothing, and the time it covered still counts for the next one.
         s.foldRoundTrips(h, t += EndpointState.ROUND_TRIP_HALF_LIFE_NANOS / 2);
         assertThat(s.roundTripNanos()).isEqualTo(10.0 * MS);
@@ -319,5 +323,16 @@ class ReplicaChooserTest {
         }
         s.foldRoundTrips(h, t += EndpointState.ROUND_TRIP_HALF_LIFE_NANOS / 20);
         assertThat(s.roundTripNanos()).isBetween(5.5 * MS, 6.0 * MS);
+    }
+
+    @Test
+    void roundTripAverageStartsFromTheProbesAverage() {
+        EndpointState s = replica("x", 4 * MS);
+        LatencyHistogram h = new LatencyHistogram();
+        s.foldRoundTrips(h, 0);
+        h.observe(40 * MS);
+        s.foldRoundTrips(h, EndpointState.ROUND_TRIP_HALF_LIFE_NANOS);
+        // Cold first queries of 40 ms move it from the probes' 4 ms half way in one half-life, not all the way.
+        assertThat(s.roundTripNanos()).isCloseTo(22.0 * MS, org.assertj.core.data.Offset.offset(1.0));
     }
 }
