@@ -71,6 +71,17 @@ public final class PoolerMetrics {
                 })
                 .register(registry);
         GaugeWithCallback.builder()
+                .name("pggat_pool_max_server_connections")
+                .help("The pool's maxServerConnections: active server connections divided by this is its saturation"
+                        + " (the reserve pool comes on top, see pggat_pool_reserve_connections)")
+                .labelNames("database", "user", "endpoint")
+                .callback(cb -> {
+                    for (Pool p : router.pools()) {
+                        cb.call(p.settings().maxServerConnections(), p.database(), p.user(), p.endpoint());
+                    }
+                })
+                .register(registry);
+        GaugeWithCallback.builder()
                 .name("pggat_pool_waiting_clients")
                 .help("Clients queued for a server connection (wait-queue length)")
                 .labelNames("database", "user", "endpoint")
