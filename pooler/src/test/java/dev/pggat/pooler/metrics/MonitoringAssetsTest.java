@@ -235,6 +235,22 @@ class MonitoringAssetsTest {
         promtoolCheck(rule.path("spec"));
     }
 
+    @Test
+    void everyExportedMetricIsDocumented() throws IOException {
+        String doc = Files.readString(repo("docs/observability.md"));
+        Set<String> undocumented = new TreeSet<>();
+        for (String name : exported) {
+            if (!name.startsWith("pggat_")) {
+                continue;
+            }
+            String family = name.replaceFirst("_(bucket|sum|count|created)$", "");
+            if (!doc.contains("`" + name + "`") && !doc.contains("`" + family + "`")) {
+                undocumented.add(name);
+            }
+        }
+        assertThat(undocumented).as("metrics missing from docs/observability.md").isEmpty();
+    }
+
     /** With promtool on the PATH, the rule groups are checked by Prometheus's own parser as well. */
     private static void promtoolCheck(JsonNode spec) throws Exception {
         Path promtool = null;
