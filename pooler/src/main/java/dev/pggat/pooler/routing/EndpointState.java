@@ -6,8 +6,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * What the pooler knows about one endpoint: health and role as last probed, WAL position and lag, a moving
- * average of latency, and the queries sessions are running on it right now.
+ * What the pooler knows about one endpoint: health and role as last probed, WAL position and lag, moving averages
+ * of the probe's and of the clients' server round trips, and the queries sessions are running on it right now.
  *
  * <p>{@link HealthProber} writes the probe results from its event loop; sessions and {@link ReplicaChooser} read
  * them from any thread. A probe result is published as one {@link Observation}, so readers never mix two probes.
@@ -113,12 +113,12 @@ public final class EndpointState {
         return observation.lagMillis();
     }
 
-    /** Moving average of latency in nanoseconds, 0 before the first sample. */
+    /** Moving average of the probe round trips in nanoseconds, 0 before the first. */
     public double ewmaLatencyNanos() {
         return Double.longBitsToDouble(ewmaBits.get());
     }
 
-    /** Adds a latency sample: the prober's probe round trips, and query latencies if the session reports them. */
+    /** Adds a probe round trip to the probe latency average (the clients' round trips have their own). */
     public void recordLatency(long nanos) {
         double sample = Math.max(1, nanos);
         while (true) {
