@@ -681,7 +681,8 @@ public final class Router implements AutoCloseable {
                 u.syncPools(set, removed, added);
             }
             endpoints = set;
-            roundTrips.keySet().removeIf(e -> set.endpoints().stream().noneMatch(m -> m.name().equals(e)));
+            roundTrips.keySet().removeIf(e -> set.endpoints().stream()
+                    .noneMatch(m -> m.name().equals(e)));
             prober.update(set);
             PoolListener l = router.poolListener;
             added.forEach(p -> l.added(name, p));

@@ -104,7 +104,8 @@ class StatementCacheStatsTest {
         try (Statement st = console.createStatement();
                 ResultSet rs = st.executeQuery(command)) {
             while (rs.next()) {
-                if (rs.getString("database").equals(database) && (user == null || rs.getString("user").equals(user))) {
+                if (rs.getString("database").equals(database)
+                        && (user == null || rs.getString("user").equals(user))) {
                     Map<String, String> m = new LinkedHashMap<>();
                     for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++) {
                         m.put(rs.getMetaData().getColumnName(i), rs.getString(i));
@@ -178,7 +179,8 @@ class StatementCacheStatsTest {
 
             String m = metrics();
             String pool = "database=\"appdb\",endpoint=\"" + endpoint + "\",user=\"" + USER + "\"";
-            assertThat(sample(m, "pggat_server_statement_cache_hits_total", pool)).isEqualTo(number(cache, "hits"));
+            assertThat(sample(m, "pggat_server_statement_cache_hits_total", pool))
+                    .isEqualTo(number(cache, "hits"));
             assertThat(sample(m, "pggat_server_statement_cache_misses_total", pool))
                     .isEqualTo(number(cache, "misses"));
             assertThat(sample(m, "pggat_server_statement_cache_evictions_total", pool))

@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.pggat.pooler.testing.PoolerFixture;
-import dev.pggat.pooler.testing.TestPostgres;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -119,7 +118,9 @@ class MonitoringAssetsTest {
         while (p != null && !Files.isRegularFile(p.resolve("deploy/kustomization.yaml"))) {
             p = p.getParent();
         }
-        assertThat(p).as("the repository root (with deploy/kustomization.yaml) above the working directory").isNotNull();
+        assertThat(p)
+                .as("the repository root (with deploy/kustomization.yaml) above the working directory")
+                .isNotNull();
         return p.resolve(relative);
     }
 
@@ -141,7 +142,9 @@ class MonitoringAssetsTest {
                 case '"', '\'', '`' -> quote = ch;
                 case '(', '[', '{' -> open.append(ch);
                 case ')', ']', '}' -> {
-                    assertThat(open.length()).as(what + ": unbalanced '" + ch + "' in " + expr).isPositive();
+                    assertThat(open.length())
+                            .as(what + ": unbalanced '" + ch + "' in " + expr)
+                            .isPositive();
                     char o = open.charAt(open.length() - 1);
                     assertThat("" + o + ch).as(what + ": mismatched in " + expr).isIn("()", "[]", "{}");
                     open.setLength(open.length() - 1);
@@ -155,14 +158,17 @@ class MonitoringAssetsTest {
 
     @Test
     void everyMetricTheDashboardQueriesIsExported() throws IOException {
-        JsonNode dash = JSON.readTree(repo("deploy/grafana/pggat-dashboard.json").toFile());
+        JsonNode dash =
+                JSON.readTree(repo("deploy/grafana/pggat-dashboard.json").toFile());
         assertThat(dash.path("uid").asText()).isNotEmpty();
         assertThat(dash.path("title").asText()).isNotEmpty();
         List<String> exprs = new ArrayList<>();
         Set<Integer> ids = new HashSet<>();
         int queried = 0;
         for (JsonNode panel : dash.path("panels")) {
-            assertThat(ids.add(panel.path("id").asInt())).as("panel ids are unique").isTrue();
+            assertThat(ids.add(panel.path("id").asInt()))
+                    .as("panel ids are unique")
+                    .isTrue();
             assertThat(panel.path("gridPos").path("w").asInt()).isBetween(1, 24);
             if (panel.path("type").asText().equals("row")) {
                 continue;
@@ -205,7 +211,9 @@ class MonitoringAssetsTest {
             for (JsonNode r : group.path("rules")) {
                 String alert = r.path("alert").asText();
                 assertThat(alert).matches("[A-Z][A-Za-z0-9]+");
-                assertThat(alerts.add(alert)).as("alert names are unique: " + alert).isTrue();
+                assertThat(alerts.add(alert))
+                        .as("alert names are unique: " + alert)
+                        .isTrue();
                 String expr = r.path("expr").asText();
                 assertBalanced(alert, expr);
                 Set<String> names = referencedMetrics(expr);
@@ -222,9 +230,12 @@ class MonitoringAssetsTest {
                     while (m.find()) {
                         assertThat(m.group(1).trim())
                                 .as(alert + " " + field + " template")
-                                .matches("\\$labels\\.[a-z_]+|\\$value( \\| (humanize|humanizeDuration|humanize1024))?");
+                                .matches(
+                                        "\\$labels\\.[a-z_]+|\\$value( \\| (humanize|humanizeDuration|humanize1024))?");
                     }
-                    assertThat(text.replaceAll("\\{\\{.*?}}", "")).as(alert + " " + field).doesNotContain("{{", "}}");
+                    assertThat(text.replaceAll("\\{\\{.*?}}", ""))
+                            .as(alert + " " + field)
+                            .doesNotContain("{{", "}}");
                 }
             }
         }
@@ -248,7 +259,9 @@ class MonitoringAssetsTest {
                 undocumented.add(name);
             }
         }
-        assertThat(undocumented).as("metrics missing from docs/observability.md").isEmpty();
+        assertThat(undocumented)
+                .as("metrics missing from docs/observability.md")
+                .isEmpty();
     }
 
     /** With promtool on the PATH, the rule groups are checked by Prometheus's own parser as well. */

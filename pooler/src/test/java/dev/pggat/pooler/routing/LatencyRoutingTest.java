@@ -49,6 +49,7 @@ class LatencyRoutingTest {
     private static DelayProxy proxy;
     /** The other replica goes through a proxy too, never delayed: both then pay the same for the hops. */
     private static DelayProxy otherProxy;
+
     private static Pooler pooler;
     private static int delayedPort;
     private static int otherPort;
@@ -85,12 +86,12 @@ class LatencyRoutingTest {
                         password: %s
                         auth: scram-sha-256
                 """.formatted(
-                Setup.DB,
-                cluster.primary().port(),
-                proxy.port(),
-                otherProxy.port(),
-                Setup.USER,
-                TestPostgres.password(Setup.USER));
+                        Setup.DB,
+                        cluster.primary().port(),
+                        proxy.port(),
+                        otherProxy.port(),
+                        Setup.USER,
+                        TestPostgres.password(Setup.USER));
         PoolerConfig parsed = ConfigLoader.parse(yaml, "latency-routing-test.yaml", Map.of());
         DatabaseConfig db = parsed.databases().get(Setup.DB).withRouting(Setup.eventual());
         PoolerConfig config = new PoolerConfig(
@@ -104,7 +105,8 @@ class LatencyRoutingTest {
         Setup.await(
                 "every endpoint up with its configured role",
                 () -> database().states().stream()
-                        .allMatch(s -> s.health() == EndpointState.Health.UP && s.observedRole() == s.member().role()),
+                        .allMatch(s -> s.health() == EndpointState.Health.UP
+                                && s.observedRole() == s.member().role()),
                 java.time.Duration.ofSeconds(30));
     }
 
@@ -186,7 +188,9 @@ class LatencyRoutingTest {
                 Statement st = c.createStatement()) {
             Map<Integer, Integer> before = reads(st, 400);
             System.out.println(describe("before the delay", before));
-            assertThat(delayedShare(before)).as(describe("before the delay", before)).isGreaterThan(0.25);
+            assertThat(delayedShare(before))
+                    .as(describe("before the delay", before))
+                    .isGreaterThan(0.25);
 
             proxy.delayMillis = DELAY_MILLIS;
             try {

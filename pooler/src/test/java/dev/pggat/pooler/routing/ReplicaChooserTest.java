@@ -281,7 +281,8 @@ class ReplicaChooserTest {
         assertThat(ReplicaChooser.latency(40 * MS, 10 * MS)).isEqualTo(30.0 * MS);
         assertThat(ReplicaChooser.latency(0.2 * MS, 0.2 * MS)).isEqualTo(0.2 * MS);
         assertThat(ReplicaChooser.latency(1.1 * MS, 0.2 * MS)).isEqualTo(0.2 * MS);
-        assertThat(ReplicaChooser.latency(3.2 * MS, 0.2 * MS)).isCloseTo(2.2 * MS, org.assertj.core.data.Offset.offset(1.0));
+        assertThat(ReplicaChooser.latency(3.2 * MS, 0.2 * MS))
+                .isCloseTo(2.2 * MS, org.assertj.core.data.Offset.offset(1.0));
     }
 
     @Test
@@ -301,7 +302,9 @@ class ReplicaChooserTest {
         LatencyHistogram h = new LatencyHistogram();
         long t = 1_000;
         s.foldRoundTrips(h, t);
-        assertThat(s.roundTripNanos()).as("the first fold only notes where the counts are").isZero();
+        assertThat(s.roundTripNanos())
+                .as("the first fold only notes where the counts are")
+                .isZero();
         for (int i = 0; i < 10; i++) {
             h.observe(10 * MS);
         }
