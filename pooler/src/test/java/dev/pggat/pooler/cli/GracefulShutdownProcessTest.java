@@ -114,12 +114,12 @@ class GracefulShutdownProcessTest {
 
             // Transaction-mode load, plus one transaction that spans the signal for sure.
             AtomicBoolean stop = new AtomicBoolean();
-            AtomicInteger committed = new AtomicInteger();
+            AtomicInteger committedSoFar = new AtomicInteger();
             CountDownLatch signalled = new CountDownLatch(1);
             List<Future<List<Tx>>> workers = new ArrayList<>();
             for (int w = 0; w < TX_WORKERS; w++) {
                 int worker = w;
-                workers.add(pool.submit(() -> transactions(port, worker, stop, committed)));
+                workers.add(pool.submit(() -> transactions(port, worker, stop, committedSoFar)));
             }
             CountDownLatch longOpen = new CountDownLatch(1);
             Future<Tx> longTx = pool.submit(() -> {
@@ -138,7 +138,7 @@ class GracefulShutdownProcessTest {
             assertThat(longOpen.await(20, TimeUnit.SECONDS)).isTrue();
             // The load must have run before the signal; on a busy machine a fixed pause may not be enough for it.
             long loadDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (committed.get() <= TX_WORKERS * 3 && System.nanoTime() < loadDeadline) {
+            while (committedSoFar.get() <= TX_WORKERS * 3 && System.nanoTime() < loadDeadline) {
                 Thread.sleep(50);
             }
             Thread.sleep(200);
