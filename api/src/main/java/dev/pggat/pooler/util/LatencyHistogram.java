@@ -53,6 +53,15 @@ public final class LatencyHistogram {
         return out;
     }
 
+    /** Observations so far. */
+    public long count() {
+        long n = 0;
+        for (LongAdder b : buckets) {
+            n += b.sum();
+        }
+        return n;
+    }
+
     public long sumNanos() {
         return sumNanos.sum();
     }

@@ -102,6 +102,7 @@ public final class ServerConnector {
                             // Last, so that it is the first outbound handler every write meets.
                             ServerMeter meter = new ServerMeter(stats);
                             conn.meter(meter);
+                            conn.statements().stats(stats);
                             ch.pipeline().addLast(ServerMeter.NAME, meter);
                         }
                     }

@@ -17,6 +17,10 @@ import io.netty.channel.ChannelPromise;
  * <p>A query runs from its first message written to the ReadyForQuery that ends it; when several were pipelined (one
  * ReadyForQuery is owed per Query, Sync and FunctionCall written), the next one starts where the previous one ended.
  * A transaction runs from the first write while the server was idle to the ReadyForQuery that reports it idle again.
+ *
+ * <p>A round trip runs from the write that carries a message the server must answer (Query, Sync, FunctionCall) to
+ * the first frame the server sends after it: the server's and the network's latency, before the size of the result
+ * counts. Its samples feed the endpoint's latency average that the replica choice weighs.
  */
 final class ServerMeter extends ChannelOutboundHandlerAdapter {
     static final String NAME = "pg-meter";
@@ -30,6 +34,8 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
     private int poolerQueries;
     /** Login traffic (startup, authentication) is not a client's: measuring starts at the first ReadyForQuery. */
     private boolean loggedIn;
+    /** When the message that started the round trip in flight was written; 0 = none in flight. */
+    private long roundTripStart;
 
     ServerMeter(ServerStats stats) {
         this.stats = stats;
@@ -41,8 +47,10 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
             int n = b.readableBytes();
             if (n > 0) {
                 stats.bytesToServer.add(n);
-                if (owed == 0) {
-                    long now = System.nanoTime();
+                int before = owed;
+                long now = 0;
+                if (before == 0) {
+                    now = System.nanoTime();
                     queryStart = now;
                     if (transactionStart == 0) {
                         transactionStart = now;
@@ -50,6 +58,10 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
                 }
                 if (!countMessages(b)) {
                     owed = Math.max(owed, 1);
+                }
+                if (owed > before && roundTripStart == 0) {
+                    // Pipelined behind a reply already on its way: rare, and then worth a clock read of its own.
+                    roundTripStart = now != 0 ? now : System.nanoTime();
                 }
             }
         }
@@ -91,8 +103,14 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
     void received(ByteBuf frame) {
         stats.bytesFromServer.add(frame.readableBytes());
         byte type = Frames.type(frame);
+        long now = 0;
+        if (roundTripStart != 0) {
+            now = System.nanoTime();
+            stats.roundTrip(now - roundTripStart);
+            roundTripStart = 0;
+        }
         if (type == ProtocolConstants.READY_FOR_QUERY) {
-            ready(ReadyForQuery.status(frame));
+            ready(ReadyForQuery.status(frame), now != 0 ? now : System.nanoTime());
         } else if (type == ProtocolConstants.ERROR_RESPONSE) {
             int sqlStateClass = ErrorFields.sqlStateClass(frame);
             if (sqlStateClass >= 0) {
@@ -101,8 +119,7 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
         }
     }
 
-    private void ready(byte status) {
-        long now = System.nanoTime();
+    private void ready(byte status, long now) {
         if (poolerQueries > 0) {
             poolerQueries--;
         } else {

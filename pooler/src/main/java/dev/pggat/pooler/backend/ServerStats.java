@@ -59,6 +59,19 @@ public final class ServerStats {
     public final LatencyHistogram transactionTime = new LatencyHistogram();
     public final LatencyHistogram waitTime = new LatencyHistogram();
 
+    /**
+     * Round trips of the servers of this pool's endpoint (shared by the pools of all users of the endpoint, set by
+     * routing); null = not collected.
+     */
+    private volatile LatencyHistogram roundTrips;
+
+    /** Prepared statements a server already had when a client used them (the pooler sent no Parse). */
+    public final LongAdder statementHits = new LongAdder();
+    /** Prepared statements the pooler had to prepare on a server first. */
+    public final LongAdder statementMisses = new LongAdder();
+    /** Prepared statements closed on a server to stay within its cache size. */
+    public final LongAdder statementEvictions = new LongAdder();
+
     private final LongAdder[] closed = new LongAdder[CloseReason.values().length];
     /** Errors by SQLSTATE class (its first two characters, 36 x 36 slots), made on first use. */
     private final AtomicReferenceArray<LongAdder> errors = new AtomicReferenceArray<>(36 * 36);
@@ -79,6 +92,22 @@ public final class ServerStats {
         transactions.increment();
         transactionNanos.add(nanos);
         transactionTime.observe(nanos);
+    }
+
+    /** Where the round trips of this pool's servers go, shared with the other pools of the same endpoint. */
+    public void roundTrips(LatencyHistogram histogram) {
+        this.roundTrips = histogram;
+    }
+
+    public LatencyHistogram roundTrips() {
+        return roundTrips;
+    }
+
+    void roundTrip(long nanos) {
+        LatencyHistogram h = roundTrips;
+        if (h != null) {
+            h.observe(nanos);
+        }
     }
 
     /** A client got a server after waiting {@code nanos} (0 when one was idle). */

@@ -14,6 +14,8 @@ public final class StatementCache {
     private int capacity;
     private final LinkedHashSet<String> names = new LinkedHashSet<>();
     private boolean invalidated;
+    /** Where hits, misses and evictions are counted (the pool's statistics); null = not counted. */
+    private ServerStats stats;
 
     public StatementCache(int capacity) {
         this.capacity = Math.max(1, capacity);
@@ -24,11 +26,24 @@ public final class StatementCache {
         this.capacity = Math.max(1, newCapacity);
     }
 
-    /** True (and marks it recently used) when the server has this statement. */
+    void stats(ServerStats stats) {
+        this.stats = stats;
+    }
+
+    /**
+     * True (and marks it recently used) when the server has this statement. Each call is a client's use of a
+     * statement: counted as a hit, or as a miss that the caller answers by preparing it.
+     */
     public boolean touch(String name) {
         if (names.remove(name)) {
             names.add(name);
+            if (stats != null) {
+                stats.statementHits.increment();
+            }
             return true;
+        }
+        if (stats != null) {
+            stats.statementMisses.increment();
         }
         return false;
     }
@@ -46,6 +61,9 @@ public final class StatementCache {
         Iterator<String> it = names.iterator();
         String eldest = it.next();
         it.remove();
+        if (stats != null) {
+            stats.statementEvictions.increment();
+        }
         return eldest;
     }
 

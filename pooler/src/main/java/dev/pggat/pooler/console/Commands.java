@@ -205,6 +205,8 @@ final class Commands {
             case "ERRORS" -> done(s, errors());
             case "SERVER_CLOSES" -> done(s, serverCloses());
             case "TRACES" -> done(s, traces(frontend.packetTraces().list()));
+            case "STATEMENT_CACHE" -> done(s, statementCache());
+            case "ROUTING" -> done(s, routing());
             default -> invalid(s, sql);
         }
     }
@@ -265,7 +267,7 @@ final class Commands {
         String text = "Console usage\n"
                 + "\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
                 + "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|LISTS|MEM|STATE\n"
-                + "\tSHOW ENDPOINTS|PINS|ERRORS|SERVER_CLOSES (pggat)\n"
+                + "\tSHOW ENDPOINTS|PINS|ERRORS|SERVER_CLOSES|STATEMENT_CACHE|ROUTING (pggat)\n"
                 + "\tSET application_name|extra_float_digits = ... (accepted, no effect)\n"
                 + "\tPAUSE [<db>]\n\tRESUME [<db>]\n\tRECONNECT [<db>]\n\tKILL <db>\n\tKILL_CLIENT <id>\n"
                 + "\tDISABLE <db>\n\tENABLE <db>\n\tWAIT_CLOSE [<db>]\n\tRELOAD\n\tSHUTDOWN\n"
@@ -865,7 +867,9 @@ final class Commands {
                 numeric("bytes_received"),
                 numeric("bytes_sent"),
                 numeric("errors"),
-                int4("paused")));
+                int4("paused"),
+                int8("round_trip_us"),
+                numeric("round_trips")));
         for (Router.Database d : router.databases()) {
             for (EndpointState st : d.states()) {
                 EndpointSet.Member m = st.member();
@@ -916,8 +920,51 @@ final class Commands {
                         received,
                         sent,
                         errors,
-                        paused);
+                        paused,
+                        Math.round(st.roundTripNanos() / 1000),
+                        d.roundTrips(st.name()) == null
+                                ? 0L
+                                : d.roundTrips(st.name()).count());
             }
+        }
+        return r;
+    }
+
+    /** Per pool: the prepared statements of its servers' caches (transaction mode). */
+    private Result statementCache() {
+        Result r = new Result(List.of(
+                text("database"),
+                text("user"),
+                text("endpoint"),
+                numeric("hits"),
+                numeric("misses"),
+                numeric("evictions"),
+                numeric("server_parse_count"),
+                int4("cached")));
+        for (Pool p : router.pools()) {
+            ServerStats st = p.serverStats;
+            int cached = 0;
+            for (ServerConnection c : p.servers()) {
+                cached += c.statements().size();
+            }
+            r.row(
+                    p.database(),
+                    p.user(),
+                    p.endpoint(),
+                    st.statementHits.sum(),
+                    st.statementMisses.sum(),
+                    st.statementEvictions.sum(),
+                    st.serverParses.sum(),
+                    cached);
+        }
+        return r;
+    }
+
+    /** Per database: where transactions went and why, replays of refused writes (replayed:25006) included. */
+    private Result routing() {
+        Result r = new Result(List.of(text("database"), text("decision"), numeric("count")));
+        for (Router.Database d : router.databases()) {
+            new java.util.TreeMap<>(d.decisions()).forEach((k, v) -> r.row(d.name(), k, v));
         }
         return r;
     }

@@ -81,6 +81,17 @@ public final class PoolerMetrics {
                 })
                 .register(registry);
         GaugeWithCallback.builder()
+                .name("pggat_pool_max_server_connections")
+                .help("The pool's maxServerConnections: active server connections divided by this is its saturation"
+                        + " (the reserve pool comes on top, see pggat_pool_reserve_connections)")
+                .labelNames("database", "user", "endpoint")
+                .callback(cb -> {
+                    for (Pool p : router.pools()) {
+                        cb.call(p.settings().maxServerConnections(), p.database(), p.user(), p.endpoint());
+                    }
+                })
+                .register(registry);
+        GaugeWithCallback.builder()
                 .name("pggat_pool_waiting_clients")
                 .help("Clients queued for a server connection (wait-queue length)")
                 .labelNames("database", "user", "endpoint")
@@ -120,6 +131,13 @@ public final class PoolerMetrics {
                 "pggat_endpoint_probe_latency_seconds",
                 "Moving average of the endpoint's probe round trip",
                 s -> s.ewmaLatencyNanos() / 1e9);
+        endpointGauge(
+                router,
+                "pggat_endpoint_round_trip_average_seconds",
+                "Decaying average (2 s half-life) of the server round trips measured on the endpoint, as the replica"
+                        + " choice weighs it; 0 before any",
+                s -> s.roundTripNanos() / 1e9);
+        roundTripHistogram(router);
         GaugeWithCallback.builder()
                 .name("pggat_endpoint_set_version")
                 .help("Version of the endpoint set each database uses")
@@ -325,6 +343,21 @@ public final class PoolerMetrics {
         poolCounter(router, "pggat_server_binds", "Bind messages written to servers", p -> p.serverStats.binds.sum());
         poolCounter(
                 router,
+                "pggat_server_statement_cache_hits",
+                "Named prepared statements a client used on a server that already had them",
+                p -> p.serverStats.statementHits.sum());
+        poolCounter(
+                router,
+                "pggat_server_statement_cache_misses",
+                "Named prepared statements the pooler prepared on a server before using them (a Parse it sent)",
+                p -> p.serverStats.statementMisses.sum());
+        poolCounter(
+                router,
+                "pggat_server_statement_cache_evictions",
+                "Prepared statements closed on a server to stay within pools.preparedStatementCacheSize",
+                p -> p.serverStats.statementEvictions.sum());
+        poolCounter(
+                router,
                 "pggat_server_connections_opened",
                 "Server connections opened and logged in",
                 p -> p.serverStats.opened.sum());
@@ -374,9 +407,7 @@ public final class PoolerMetrics {
     /** A histogram per pool, read from the pools' own fixed-bucket histograms at scrape time. */
     private void histogram(
             Router router, String name, String help, java.util.function.Function<Pool, LatencyHistogram> of) {
-        double[] bounds = new double[LatencyHistogram.BOUNDS_SECONDS.length + 1];
-        System.arraycopy(LatencyHistogram.BOUNDS_SECONDS, 0, bounds, 0, LatencyHistogram.BOUNDS_SECONDS.length);
-        bounds[bounds.length - 1] = Double.POSITIVE_INFINITY;
+        double[] bounds = bounds();
         registry.register(new Collector() {
             @Override
             public MetricSnapshot collect() {
@@ -398,6 +429,46 @@ public final class PoolerMetrics {
                 return name;
             }
         });
+    }
+
+    /** Server round trips per endpoint (shared by the pools of all its users), the samples of the average above. */
+    private void roundTripHistogram(Router router) {
+        String name = "pggat_endpoint_round_trip_duration_seconds";
+        double[] bounds = bounds();
+        registry.register(new Collector() {
+            @Override
+            public MetricSnapshot collect() {
+                HistogramSnapshot.Builder b = HistogramSnapshot.builder()
+                        .name(name)
+                        .help("Server round trips: a query's last message written to the server's first reply");
+                for (Router.Database d : router.databases()) {
+                    for (EndpointState s : d.states()) {
+                        LatencyHistogram h = d.roundTrips(s.name());
+                        if (h == null) {
+                            continue;
+                        }
+                        b.dataPoint(HistogramSnapshot.HistogramDataPointSnapshot.builder()
+                                .classicHistogramBuckets(ClassicHistogramBuckets.of(bounds, h.counts()))
+                                .sum(h.sumNanos() / 1e9)
+                                .labels(Labels.of("database", d.name(), "endpoint", s.name()))
+                                .build());
+                    }
+                }
+                return b.build();
+            }
+
+            @Override
+            public String getPrometheusName() {
+                return name;
+            }
+        });
+    }
+
+    private static double[] bounds() {
+        double[] bounds = new double[LatencyHistogram.BOUNDS_SECONDS.length + 1];
+        System.arraycopy(LatencyHistogram.BOUNDS_SECONDS, 0, bounds, 0, LatencyHistogram.BOUNDS_SECONDS.length);
+        bounds[bounds.length - 1] = Double.POSITIVE_INFINITY;
+        return bounds;
     }
 
     private static String capLabel(ConnectionCap c) {

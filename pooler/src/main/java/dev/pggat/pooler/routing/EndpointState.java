@@ -1,12 +1,13 @@
 package dev.pggat.pooler.routing;
 
 import dev.pggat.pooler.config.Endpoint;
+import dev.pggat.pooler.util.LatencyHistogram;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * What the pooler knows about one endpoint: health and role as last probed, WAL position and lag, a moving
- * average of latency, and the queries sessions are running on it right now.
+ * What the pooler knows about one endpoint: health and role as last probed, WAL position and lag, moving averages
+ * of the probe's and of the clients' server round trips, and the queries sessions are running on it right now.
  *
  * <p>{@link HealthProber} writes the probe results from its event loop; sessions and {@link ReplicaChooser} read
  * them from any thread. A probe result is published as one {@link Observation}, so readers never mix two probes.
@@ -42,6 +43,21 @@ public final class EndpointState {
     private volatile Observation observation = Observation.INITIAL;
     /** Double bits of the latency average in nanoseconds; 0 = no sample yet. */
     private final AtomicLong ewmaBits = new AtomicLong();
+
+    /**
+     * Half-life of the round-trip average: a change of the endpoint's latency shows half within this time, and
+     * nearly all (97%) within five of them.
+     */
+    static final long ROUND_TRIP_HALF_LIFE_NANOS = 2_000_000_000L;
+
+    /** Decaying average of the server round trips in nanoseconds; 0 = none measured yet. */
+    private volatile double roundTripNanos;
+
+    /** What the last fold saw of the round-trip histogram; -1 = not read yet. Touched by the fold task only. */
+    private long foldedCount = -1;
+
+    private long foldedSumNanos;
+    private long foldedAtNanos;
 
     /** Begun and ended on every transaction by every event loop: striped, so the loops do not share a cache line. */
     private final LongAdder outstanding = new LongAdder();
@@ -98,12 +114,12 @@ public final class EndpointState {
         return observation.lagMillis();
     }
 
-    /** Moving average of latency in nanoseconds, 0 before the first sample. */
+    /** Moving average of the probe round trips in nanoseconds, 0 before the first. */
     public double ewmaLatencyNanos() {
         return Double.longBitsToDouble(ewmaBits.get());
     }
 
-    /** Adds a latency sample: the prober's probe round trips, and query latencies if the session reports them. */
+    /** Adds a probe round trip to the probe latency average (the clients' round trips have their own). */
     public void recordLatency(long nanos) {
         double sample = Math.max(1, nanos);
         while (true) {
@@ -114,6 +130,49 @@ public final class EndpointState {
                 return;
             }
         }
+    }
+
+    /**
+     * Decaying average of the round trips the pooler's server connections to this endpoint measured (a query's
+     * last message written to the first reply), in nanoseconds; 0 before any was folded in.
+     */
+    public double roundTripNanos() {
+        return roundTripNanos;
+    }
+
+    /**
+     * Folds in the round trips measured since the last call: their mean moves the average by a weight that grows
+     * with the time since the last fold that had any, {@code 1 - 2^(-elapsed / half-life)}, so the average decays
+     * by time, not by sample count (a busy endpoint and a quiet one adapt equally fast). Called by one task only.
+     *
+     * @param h the endpoint's round trips (shared by its pools), cumulative
+     */
+    void foldRoundTrips(LatencyHistogram h, long now) {
+        long count = h.count();
+        long sum = h.sumNanos();
+        if (foldedCount < 0 || count < foldedCount || sum < foldedSumNanos) {
+            foldedCount = count;
+            foldedSumNanos = sum;
+            foldedAtNanos = now;
+            return;
+        }
+        long n = count - foldedCount;
+        if (n == 0) {
+            return;
+        }
+        double mean = (double) (sum - foldedSumNanos) / n;
+        foldedCount = count;
+        foldedSumNanos = sum;
+        double old = roundTripNanos;
+        if (old == 0) {
+            // The first round trips of new server connections are slow (catalog caches still cold): starting
+            // from them would count a replica slow for several half-lives. The probes' average, measured on the
+            // same path, is the starting point the first samples then move.
+            old = ewmaLatencyNanos();
+        }
+        double weight = 1 - Math.pow(2, -(double) (now - foldedAtNanos) / ROUND_TRIP_HALF_LIFE_NANOS);
+        foldedAtNanos = now;
+        roundTripNanos = Math.max(1, old == 0 ? mean : old + weight * (mean - old));
     }
 
     /** Queries sessions run on this endpoint now; part of the replica choice. */

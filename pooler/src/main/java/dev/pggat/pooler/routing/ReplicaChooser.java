@@ -9,9 +9,17 @@ import java.util.random.RandomGenerator;
 
 /**
  * Picks the replica a read goes to: among the eligible ones (up, in recovery, weight above 0, lag within the
- * limits, replayed at least to a given LSN), two at random, and of those the one with the lower load score,
- * latency average x (outstanding + 1) / weight. Sampling two instead of scanning for the best keeps many
- * sessions choosing at once from piling on the same replica, and still steers away from slow or busy ones.
+ * limits, replayed at least to a given LSN), two at random, and of those one with a probability inversely
+ * proportional to its load score, latency x (outstanding + 1) / weight². With two replicas that is a weighted random
+ * choice by 1 / score; sampling two instead of scanning for the best keeps many sessions choosing at once from
+ * piling on the same replica.
+ *
+ * <p>Latency is the decaying average of the round trips the pooler's own server connections measured on the
+ * endpoint ({@link EndpointState#roundTripNanos()}), or, while either candidate has none yet, the health probes'
+ * average. Replicas within a tolerance of the fastest eligible one count as equally fast (the tolerance is the
+ * fastest's own latency, at least 1 ms): timing noise on a busy host does not skew an even split. Beyond it, what
+ * a replica is slower than that counts in full, so one 40 ms behind a 1 ms replica gets about 1 read in 40; never
+ * none, so its latency keeps being measured and it wins its share back when it recovers.
  *
  * <p>With no eligible replica the primary is returned, or null when the policy says reads must fail instead.
  * Thread-safe; the only state is the random generator.
@@ -70,9 +78,20 @@ public final class ReplicaChooser {
      */
     public EndpointState choose(List<EndpointState> endpoints, long minReplayLsn) {
         int n = 0;
+        double fastestRoundTrip = Double.MAX_VALUE;
+        double fastestProbe = Double.MAX_VALUE;
         for (int i = 0, size = endpoints.size(); i < size; i++) {
-            if (eligible(endpoints.get(i), minReplayLsn)) {
+            EndpointState s = endpoints.get(i);
+            if (eligible(s, minReplayLsn)) {
                 n++;
+                double rt = s.roundTripNanos();
+                if (rt > 0 && rt < fastestRoundTrip) {
+                    fastestRoundTrip = rt;
+                }
+                double probe = s.ewmaLatencyNanos();
+                if (probe > 0 && probe < fastestProbe) {
+                    fastestProbe = probe;
+                }
             }
         }
         if (n == 0) {
@@ -107,9 +126,33 @@ public final class ReplicaChooser {
         }
         // The better of the two wins in proportion to how much better it is: equal replicas share evenly (with two
         // replicas a strict comparison would always pick the same one), a slow one still gets some.
-        double s1 = score(first);
-        double s2 = score(second);
+        double l1;
+        double l2;
+        if (first.roundTripNanos() > 0 && second.roundTripNanos() > 0) {
+            l1 = latency(first.roundTripNanos(), fastestRoundTrip);
+            l2 = latency(second.roundTripNanos(), fastestRoundTrip);
+        } else if (first.ewmaLatencyNanos() > 0 && second.ewmaLatencyNanos() > 0) {
+            l1 = latency(first.ewmaLatencyNanos(), fastestProbe);
+            l2 = latency(second.ewmaLatencyNanos(), fastestProbe);
+        } else {
+            l1 = 1;
+            l2 = 1;
+        }
+        double s1 = score(first, l1);
+        double s2 = score(second, l2);
         return r.nextDouble() * (s1 + s2) < s2 ? first : second;
+    }
+
+    /** Below this, latency differences count as noise whatever the fastest replica's latency. */
+    static final double MIN_TOLERANCE_NANOS = 1_000_000;
+
+    /**
+     * The latency a replica's score uses: the fastest's when within the tolerance of it, else what exceeds the
+     * tolerance (continuous at its edge, so a replica drifting past it does not lose reads all at once).
+     */
+    static double latency(double nanos, double fastest) {
+        double tolerance = Math.max(MIN_TOLERANCE_NANOS, fastest);
+        return Math.max(fastest, nanos - tolerance);
     }
 
     /** Whether a read may go to this endpoint now. */
@@ -132,12 +175,9 @@ public final class ReplicaChooser {
     }
 
     /** Lower is better: expected wait on this endpoint relative to its share of the traffic. */
-    static double score(EndpointState s) {
-        // Probe round trips are noisy on a busy host; their square root keeps a replica that only looks slower from
-        // being starved, while one that is really many times slower still gets clearly less.
+    static double score(EndpointState s, double latency) {
         // Weights count squared because outstanding queries push back against them: a replica of weight 3 then
         // ends up with about three times the reads of one of weight 1.
-        double latency = Math.sqrt(Math.max(1.0, s.ewmaLatencyNanos()));
         double weight = s.member().weight();
         return latency * (Math.max(0, s.outstanding()) + 1) / (weight * weight);
     }

@@ -14,6 +14,7 @@ import dev.pggat.pooler.config.UserConfig;
 import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolSettings;
+import dev.pggat.pooler.util.LatencyHistogram;
 import dev.pggat.pooler.util.Printable;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -161,6 +162,7 @@ public final class Router implements AutoCloseable {
 
     /** A database: its endpoints, their health, and its users' pools. */
     public static final class Database {
+        static final long ROUND_TRIP_FOLD_MILLIS = 250;
         private final Router router;
         private final String name;
         private final DatabaseConfig config;
@@ -195,6 +197,13 @@ public final class Router implements AutoCloseable {
         private final int maxDynamicUsers;
         private final long dynamicIdleNanos;
         private ScheduledFuture<?> dynamicSweep;
+        /**
+         * Per endpoint name: the round trips its servers measured, shared by the pools of all users of the endpoint
+         * (see ServerMeter); folded into each endpoint's latency average every {@link #ROUND_TRIP_FOLD_MILLIS}.
+         */
+        private final ConcurrentHashMap<String, LatencyHistogram> roundTrips = new ConcurrentHashMap<>();
+
+        private ScheduledFuture<?> roundTripFold;
         /** PAUSE from the admin console: pools made while it lasts (new endpoints, dynamic users) start paused. */
         private volatile boolean paused;
 
@@ -319,6 +328,12 @@ public final class Router implements AutoCloseable {
 
         void start() {
             prober.update(endpoints);
+            roundTripFold = loops.next()
+                    .scheduleWithFixedDelay(
+                            this::foldRoundTrips,
+                            ROUND_TRIP_FOLD_MILLIS,
+                            ROUND_TRIP_FOLD_MILLIS,
+                            TimeUnit.MILLISECONDS);
             for (User u : users.values()) {
                 u.pools.values().forEach(Pool::start);
             }
@@ -331,8 +346,31 @@ public final class Router implements AutoCloseable {
             }
         }
 
+        /** Moves each endpoint's latency average towards what its servers measured since the last fold. */
+        private void foldRoundTrips() {
+            long now = System.nanoTime();
+            for (EndpointState s : prober.states()) {
+                LatencyHistogram h = roundTrips.get(s.name());
+                if (h != null) {
+                    s.foldRoundTrips(h, now);
+                }
+            }
+        }
+
+        /** The round trips measured on an endpoint's servers (cumulative), or null when it has no pool. */
+        public LatencyHistogram roundTrips(String endpoint) {
+            return roundTrips.get(endpoint);
+        }
+
+        LatencyHistogram roundTripsFor(String endpoint) {
+            return roundTrips.computeIfAbsent(endpoint, e -> new LatencyHistogram());
+        }
+
         void close() {
             prober.close();
+            if (roundTripFold != null) {
+                roundTripFold.cancel(false);
+            }
             if (dynamicSweep != null) {
                 dynamicSweep.cancel(false);
             }
@@ -643,6 +681,8 @@ public final class Router implements AutoCloseable {
                 u.syncPools(set, removed, added);
             }
             endpoints = set;
+            roundTrips.keySet().removeIf(e -> set.endpoints().stream()
+                    .noneMatch(m -> m.name().equals(e)));
             prober.update(set);
             PoolListener l = router.poolListener;
             added.forEach(p -> l.added(name, p));
@@ -817,6 +857,7 @@ public final class Router implements AutoCloseable {
                             database.connector,
                             database.loops,
                             database.capsFor(name));
+                    p.serverStats.roundTrips(database.roundTripsFor(m.name()));
                     if (database.paused) {
                         p.pause();
                     }

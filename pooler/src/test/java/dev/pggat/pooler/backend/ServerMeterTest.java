@@ -2,6 +2,7 @@ package dev.pggat.pooler.backend;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pggat.pooler.util.LatencyHistogram;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
@@ -135,5 +136,47 @@ class ServerMeterTest {
         ((ByteBuf) login.readOutbound()).release();
         assertThat(login.finish()).isFalse();
         assertThat(stats.bytesToServer.sum()).isZero();
+    }
+
+    private void reply(char type, byte[] body) {
+        ByteBuf f = message(type, body);
+        meter.received(f);
+        f.release();
+    }
+
+    @Test
+    void aRoundTripRunsFromTheMessageThatOwesAReplyToTheFirstReplyFrame() {
+        LatencyHistogram roundTrips = new LatencyHistogram();
+        stats.roundTrips(roundTrips);
+        // A Parse alone owes nothing the server sends at once: no round trip starts.
+        ch.writeAndFlush(message('P', "s1\0SELECT 1\0\0\0".getBytes(StandardCharsets.UTF_8)));
+        assertThat(roundTrips.count()).isZero();
+        ch.writeAndFlush(message('S', new byte[0]));
+        reply('1', new byte[0]);
+        assertThat(roundTrips.count()).isEqualTo(1);
+        // The rest of the answer is not another round trip.
+        ready('I');
+        assertThat(roundTrips.count()).isEqualTo(1);
+        // Two queries written together wait for one first reply.
+        ch.writeAndFlush(Unpooled.wrappedBuffer(query("SELECT 1"), query("SELECT 2")));
+        reply('C', "SELECT 1\0".getBytes(StandardCharsets.UTF_8));
+        ready('I');
+        reply('C', "SELECT 1\0".getBytes(StandardCharsets.UTF_8));
+        ready('I');
+        assertThat(roundTrips.count()).isEqualTo(2);
+        for (int i = 0; i < 5; i++) {
+            ch.writeAndFlush(query("SELECT 3"));
+            ready('I');
+        }
+        assertThat(roundTrips.count()).isEqualTo(7);
+        assertThat(stats.queries.sum()).isEqualTo(8);
+    }
+
+    @Test
+    void withoutAHistogramRoundTripsAreNotCollected() {
+        ch.writeAndFlush(query("SELECT 1"));
+        ready('I');
+        assertThat(stats.roundTrips()).isNull();
+        assertThat(stats.queries.sum()).isEqualTo(1);
     }
 }

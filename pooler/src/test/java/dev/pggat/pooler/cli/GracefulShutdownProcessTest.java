@@ -30,6 +30,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -113,11 +114,12 @@ class GracefulShutdownProcessTest {
 
             // Transaction-mode load, plus one transaction that spans the signal for sure.
             AtomicBoolean stop = new AtomicBoolean();
+            AtomicInteger committedSoFar = new AtomicInteger();
             CountDownLatch signalled = new CountDownLatch(1);
             List<Future<List<Tx>>> workers = new ArrayList<>();
             for (int w = 0; w < TX_WORKERS; w++) {
                 int worker = w;
-                workers.add(pool.submit(() -> transactions(port, worker, stop)));
+                workers.add(pool.submit(() -> transactions(port, worker, stop, committedSoFar)));
             }
             CountDownLatch longOpen = new CountDownLatch(1);
             Future<Tx> longTx = pool.submit(() -> {
@@ -134,7 +136,12 @@ class GracefulShutdownProcessTest {
                 }
             });
             assertThat(longOpen.await(20, TimeUnit.SECONDS)).isTrue();
-            Thread.sleep(700);
+            // The load must have run before the signal; on a busy machine a fixed pause may not be enough for it.
+            long loadDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (committedSoFar.get() <= TX_WORKERS * 3 && System.nanoTime() < loadDeadline) {
+                Thread.sleep(50);
+            }
+            Thread.sleep(200);
 
             long signalAt = System.nanoTime();
             pooler.toHandle().destroy(); // SIGTERM
@@ -203,7 +210,8 @@ class GracefulShutdownProcessTest {
     }
 
     /** Transactions in a loop on one connection until the pooler closes it or {@code stop}. */
-    static List<Tx> transactions(int port, int worker, AtomicBoolean stop) throws SQLException {
+    static List<Tx> transactions(int port, int worker, AtomicBoolean stop, AtomicInteger committed)
+            throws SQLException {
         List<Tx> done = new ArrayList<>();
         try (Connection c = connect(port, "appdb")) {
             c.setAutoCommit(false);
@@ -220,6 +228,7 @@ class GracefulShutdownProcessTest {
                     s.execute("INSERT INTO sigterm_tx VALUES (" + worker + ", " + seq + ", 2)");
                     c.commit();
                     done.add(new Tx(worker, seq, true, true, began, null));
+                    committed.incrementAndGet();
                 } catch (SQLException e) {
                     done.add(new Tx(worker, seq, true, false, began, e.getSQLState() + " " + e.getMessage()));
                     return done;

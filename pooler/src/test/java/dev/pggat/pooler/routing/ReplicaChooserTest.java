@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.routing.EndpointState.Health;
 import dev.pggat.pooler.routing.EndpointState.Observation;
+import dev.pggat.pooler.util.LatencyHistogram;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -229,5 +230,112 @@ class ReplicaChooserTest {
             s.recordLatency(2 * MS);
         }
         assertThat(s.ewmaLatencyNanos()).isCloseTo(2.0 * MS, org.assertj.core.data.Offset.offset(1000.0));
+    }
+
+    /** Gives {@code s} a round-trip average of {@code nanos}, as the fold task would after one measured round trip. */
+    private static void roundTrips(EndpointState s, long nanos) {
+        assertThat(s.roundTripNanos()).isZero();
+        LatencyHistogram h = new LatencyHistogram();
+        s.foldRoundTrips(h, 1);
+        h.observe(nanos);
+        // Long enough after the first fold for the samples to replace where the average started.
+        s.foldRoundTrips(h, 100 * EndpointState.ROUND_TRIP_HALF_LIFE_NANOS);
+        assertThat(s.roundTripNanos()).isCloseTo(nanos, org.assertj.core.data.Offset.offset(1.0));
+    }
+
+    private static double share(Map<String, Integer> counts, String name, int rounds) {
+        return counts.getOrDefault(name, 0) / (double) rounds;
+    }
+
+    @Test
+    void roundTripsWithinTheToleranceShareEvenlyWhateverTheProbesSay() {
+        EndpointState r1 = replica("r1", MS);
+        EndpointState r2 = replica("r2", 10 * MS);
+        roundTrips(r1, 300_000);
+        roundTrips(r2, 900_000);
+        Map<String, Integer> counts = pickCounts(new ReplicaChooser(POLICY, new Random(5)), List.of(r1, r2), 20_000);
+        assertThat(share(counts, "r1", 20_000)).as(counts.toString()).isBetween(0.47, 0.53);
+    }
+
+    @Test
+    void aReplicaWithSlowRoundTripsGetsFewReadsButSome() {
+        EndpointState fast = replica("fast", 5 * MS);
+        EndpointState slow = replica("slow", MS);
+        roundTrips(fast, 500_000);
+        roundTrips(slow, 40 * MS);
+        Map<String, Integer> counts =
+                pickCounts(new ReplicaChooser(POLICY, new Random(6)), List.of(fast, slow), 20_000);
+        // 40 ms less the 1 ms tolerance against 0.5 ms: about 1 in 79.
+        assertThat(share(counts, "slow", 20_000)).as(counts.toString()).isBetween(0.005, 0.025);
+    }
+
+    @Test
+    void theToleranceGrowsWithTheFastestLatency() {
+        // 10 ms and 19 ms: within the fastest's own latency of it, an even split.
+        EndpointState a = replica("a", MS);
+        EndpointState b = replica("b", MS);
+        roundTrips(a, 10 * MS);
+        roundTrips(b, 19 * MS);
+        Map<String, Integer> counts = pickCounts(new ReplicaChooser(POLICY, new Random(7)), List.of(a, b), 20_000);
+        assertThat(share(counts, "b", 20_000)).as(counts.toString()).isBetween(0.47, 0.53);
+        assertThat(ReplicaChooser.latency(40 * MS, 10 * MS)).isEqualTo(30.0 * MS);
+        assertThat(ReplicaChooser.latency(0.2 * MS, 0.2 * MS)).isEqualTo(0.2 * MS);
+        assertThat(ReplicaChooser.latency(1.1 * MS, 0.2 * MS)).isEqualTo(0.2 * MS);
+        assertThat(ReplicaChooser.latency(3.2 * MS, 0.2 * MS))
+                .isCloseTo(2.2 * MS, org.assertj.core.data.Offset.offset(1.0));
+    }
+
+    @Test
+    void untilBothCandidatesHaveRoundTripsTheProbesDecide() {
+        EndpointState measured = replica("measured", 20 * MS);
+        EndpointState fresh = replica("fresh", MS);
+        roundTrips(measured, 500_000);
+        Map<String, Integer> counts =
+                pickCounts(new ReplicaChooser(POLICY, new Random(8)), List.of(measured, fresh), 20_000);
+        // Probes 20 ms against 1 ms: 19 ms over the tolerance, so "measured" gets about 1 in 20.
+        assertThat(share(counts, "measured", 20_000)).as(counts.toString()).isBetween(0.02, 0.08);
+    }
+
+    @Test
+    void roundTripAverageDecaysByTimeWithItsHalfLife() {
+        EndpointState s = node("x", Endpoint.Role.REPLICA, 100);
+        LatencyHistogram h = new LatencyHistogram();
+        long t = 1_000;
+        s.foldRoundTrips(h, t);
+        assertThat(s.roundTripNanos())
+                .as("the first fold only notes where the counts are")
+                .isZero();
+        for (int i = 0; i < 10; i++) {
+            h.observe(10 * MS);
+        }
+        s.foldRoundTrips(h, t += 100 * MS);
+        assertThat(s.roundTripNanos())
+                .as("without a probe average to start from, the first samples are the average")
+                .isEqualTo(10.0 * MS);
+        // A fold without new round trips changes nothing, and the time it covered still counts for the next one.
+        s.foldRoundTrips(h, t += EndpointState.ROUND_TRIP_HALF_LIFE_NANOS / 2);
+        assertThat(s.roundTripNanos()).isEqualTo(10.0 * MS);
+        h.observe(MS);
+        h.observe(3 * MS);
+        s.foldRoundTrips(h, t += EndpointState.ROUND_TRIP_HALF_LIFE_NANOS / 2);
+        // One half-life since the last fold with samples: halfway from 10 ms to their mean of 2 ms.
+        assertThat(s.roundTripNanos()).isCloseTo(6.0 * MS, org.assertj.core.data.Offset.offset(1.0));
+        // Many samples in a short time move it little: the weight follows time, not the count.
+        for (int i = 0; i < 1000; i++) {
+            h.observe(2 * MS);
+        }
+        s.foldRoundTrips(h, t += EndpointState.ROUND_TRIP_HALF_LIFE_NANOS / 20);
+        assertThat(s.roundTripNanos()).isBetween(5.5 * MS, 6.0 * MS);
+    }
+
+    @Test
+    void roundTripAverageStartsFromTheProbesAverage() {
+        EndpointState s = replica("x", 4 * MS);
+        LatencyHistogram h = new LatencyHistogram();
+        s.foldRoundTrips(h, 0);
+        h.observe(40 * MS);
+        s.foldRoundTrips(h, EndpointState.ROUND_TRIP_HALF_LIFE_NANOS);
+        // Cold first queries of 40 ms move it from the probes' 4 ms half way in one half-life, not all the way.
+        assertThat(s.roundTripNanos()).isCloseTo(22.0 * MS, org.assertj.core.data.Offset.offset(1.0));
     }
 }
