@@ -5,6 +5,7 @@ import dev.pggat.pooler.config.RoutingConfig;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolSettings;
 import dev.pggat.pooler.protocol.DataRow;
+import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Parse;
 import dev.pggat.pooler.protocol.ProtocolConstants;
@@ -184,6 +185,8 @@ public final class RouteStage {
             onPrimaryForWrite = true;
             return use(primary, primaryReason);
         }
+        // Every writer waiting asks; the prober makes one round per short gap of all the asking.
+        db.serverTrouble();
         if (System.nanoTime() >= primaryDeadline) {
             db.decided("primary:unavailable");
             return fail("no writable primary for database \"" + databaseName + "\" (waited "
@@ -311,6 +314,12 @@ public final class RouteStage {
      */
     public ByteBuf fromServer(ByteBuf frame, byte type, Consumer<ByteBuf> write) {
         if (!replay.active()) {
+            if (type == ProtocolConstants.ERROR_RESPONSE
+                    && onPrimaryForWrite
+                    && ReplicaReplay.READ_ONLY_SQLSTATE.equals(ErrorFields.parse(frame).sqlState())) {
+                // The primary is read-only: demoted, or a replica promoted elsewhere that the probes have not seen.
+                db.serverTrouble();
+            }
             return frame;
         }
         ByteBuf out = replay.fromServer(frame, type, write);

@@ -414,6 +414,19 @@ public final class Router implements AutoCloseable {
             }
         }
 
+        /**
+         * A server of this database failed, the primary refused a write as read-only, or a write waits for a
+         * primary: probe every endpoint now (at most one round per short gap however often this is called).
+         */
+        public void serverTrouble() {
+            prober.probeSoon();
+        }
+
+        /** Probe rounds {@link #serverTrouble()} started. */
+        public long urgentProbeRounds() {
+            return prober.urgentRounds.sum();
+        }
+
         /** The database's name on the servers. */
         public String serverDatabase() {
             return config.serverDatabase();
@@ -819,6 +832,7 @@ public final class Router implements AutoCloseable {
                     if (database.paused) {
                         p.pause();
                     }
+                    p.troubleListener(database::serverTrouble);
                     next.put(m.name(), p);
                     added.add(p);
                 }
