@@ -847,6 +847,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     }
 
     private void endQuery() {
+        timers.serverReleased();
         if (begun) {
             begun = false;
             endpoint.endQuery();
