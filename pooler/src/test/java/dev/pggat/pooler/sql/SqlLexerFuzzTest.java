@@ -35,24 +35,24 @@ class SqlLexerFuzzTest {
     private static List<String> tokens(SqlLexer lexer, int length) {
         List<String> out = new ArrayList<>();
         int lastEnd = 0;
+        // Plain checks, not AssertJ: they run per token, and the fuzzer's speed is what finds things.
         // Every token but END consumes at least one character.
         for (int i = 0; i <= length + 1; i++) {
             int peeked = lexer.peekType();
             boolean semicolonNext = lexer.nextIsPunct(';');
             int type = lexer.next();
-            assertThat(type).as("peekType() saw the token next() returns").isEqualTo(peeked);
-            assertThat(semicolonNext).isEqualTo(type == SqlLexer.PUNCT && lexer.punct() == ';');
+            check(type == peeked, "peekType() saw " + peeked + ", next() returned " + type, out);
+            check(semicolonNext == (type == SqlLexer.PUNCT && lexer.punct() == ';'), "nextIsPunct(';')", out);
             int start = lexer.start();
             int end = lexer.end();
-            assertThat(start).as("token start").isBetween(0, length);
-            assertThat(end).as("token end").isBetween(start, length);
+            check(start >= 0 && start <= end && end <= length, "token " + start + "-" + end + " in " + length, out);
             if (type == SqlLexer.END) {
-                assertThat(start).isEqualTo(length);
+                check(start == length, "END before the end", out);
                 out.add("END");
                 return out;
             }
             // A quoted identifier's text starts after its opening quote; everything else after the last token.
-            assertThat(start).as("tokens do not overlap").isGreaterThanOrEqualTo(lastEnd);
+            check(start >= lastEnd, "token at " + start + " overlaps the one ending at " + lastEnd, out);
             lastEnd = end;
             // Decoded differently (UTF-8, Latin-1), so compared only as present or not.
             boolean identifier = lexer.identifier() != null;
@@ -61,5 +61,11 @@ class SqlLexerFuzzTest {
                     + ":" + value);
         }
         throw new AssertionError("the lexer did not reach the end of " + length + " characters: " + out);
+    }
+
+    private static void check(boolean ok, String what, List<String> tokensSoFar) {
+        if (!ok) {
+            throw new AssertionError(what + " after tokens " + tokensSoFar);
+        }
     }
 }
