@@ -198,6 +198,10 @@ public final class Router implements AutoCloseable {
         /** PAUSE from the admin console: pools made while it lasts (new endpoints, dynamic users) start paused. */
         private volatile boolean paused;
 
+        /** Reads sent again to another server after theirs died before answering (RouteStage#retryable). */
+        public final LongAdder retriedQueriesTotal = new LongAdder();
+        /** Transaction-mode clients whose server was lost under them and who were told with an ERROR, not a FATAL. */
+        public final LongAdder serverLossErrorsTotal = new LongAdder();
         public final LongAdder dynamicCreatedTotal = new LongAdder();
         public final LongAdder dynamicRemovedTotal = new LongAdder();
         public final LongAdder dynamicRefusedTotal = new LongAdder();
