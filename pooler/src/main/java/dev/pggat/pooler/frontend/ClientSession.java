@@ -87,6 +87,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     ServerConnection server;
     /** The server whose FATAL or PANIC error the client already got: its close needs no second error. */
     private ServerConnection fatalForwardedBy;
+    /** Transaction mode: the server's last words (a FATAL) before it closes, told to the client as an ERROR. */
+    private ErrorFields serverLastError;
+    /** Transaction mode: what the session answers by itself after its server was lost mid-transaction. */
+    private final ServerLossStage serverLoss = new ServerLossStage(() -> ctx.alloc());
 
     private Pool.Waiter waiter;
     final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(4);
@@ -224,6 +228,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                     frame.release();
                     releasePending();
                     ctx.close();
+                    return;
+                }
+                if (!sessionMode && serverLoss.active()) {
+                    serverLoss.fromClient(frame, writeToClient);
+                    ctx.flush();
                     return;
                 }
                 if (!sessionMode && prepared.answerWithoutServer(pending, frame, Frames.type(frame), ctx)) {
@@ -717,6 +726,15 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             replayingReply(s, frame, type);
             return;
         }
+        if (!sessionMode && type == ProtocolConstants.ERROR_RESPONSE) {
+            ErrorFields e = ErrorFields.parse(frame);
+            if ("FATAL".equals(e.severity()) || "PANIC".equals(e.severity())) {
+                // The server ends, not the client's session: told as an ERROR when the connection closes.
+                serverLastError = e;
+                frame.release();
+                return;
+            }
+        }
         if (!sessionMode && (frame = prepared.fromServer(frame, type)) == null) {
             return;
         }
@@ -938,17 +956,21 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (s != server || state == State.CLOSED) {
             return;
         }
-        // The server died under this client (terminated, crashed, network): tell it clearly and end the session,
-        // since whatever it was doing is lost. Other clients are not affected.
+        // The server died under this client (terminated, crashed, network). Other clients are not affected.
         server = null;
         endQuery();
         pool.discard(s);
+        if (!sessionMode) {
+            serverLostInTransactionMode(s);
+            return;
+        }
         log.info(
                 "client {} ({}@{}): server {} closed the connection",
                 ctx.channel().remoteAddress(),
                 Printable.log(userName),
                 Printable.log(databaseName),
                 s);
+        // Session mode: the session's state was on that server and is gone, so the client goes too.
         if (fatalForwardedBy == s) {
             // The client already has the server's reason (pg_terminate_backend, shutdown): PostgreSQL sends one
             // error and closes, and so does the pooler.
@@ -957,6 +979,81 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             return;
         }
         fatal(SqlState.CONNECTION_FAILURE, "server connection closed unexpectedly");
+    }
+
+    /**
+     * Transaction mode: the client's session is the pooler's, not the server's, so it goes on. A read that had no
+     * effect and showed nothing yet is sent again to another server, once; otherwise the work in flight fails with
+     * an ERROR and, inside a transaction, the client's next statements get 25P02 until it ends it.
+     */
+    private void serverLostInTransactionMode(ServerConnection s) {
+        ErrorFields last = serverLastError;
+        serverLastError = null;
+        s.listener(null);
+        EndpointState lost = endpoint;
+        if (routing.retryable() && poolerQueries == 0) {
+            ArrayDeque<ByteBuf> again = routing.takeForRetry();
+            log.debug(
+                    "client {} ({}@{}): server {} was lost before answering a read; sending it again elsewhere",
+                    ctx.channel().remoteAddress(),
+                    Printable.log(userName),
+                    Printable.log(databaseName),
+                    s);
+            awaitingReady = 0;
+            extendedOpen = false;
+            afterTransaction = false;
+            while (!pending.isEmpty()) {
+                again.add(pending.poll());
+            }
+            pending.addAll(again);
+            state = State.WAITING;
+            user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.WAITING);
+            ctx.channel().config().setAutoRead(false);
+            if (routed(routing.retryElsewhere(lost))) {
+                waiter = pool.acquire(loop, this);
+            }
+            return;
+        }
+        routing.releaseReplay();
+        db.serverLossErrorsTotal.increment();
+        boolean inTransaction = s.transactionStatus() != ProtocolConstants.TX_IDLE;
+        log.info(
+                "client {} ({}@{}): server {} closed the connection; {} fails with an error, the client stays",
+                ctx.channel().remoteAddress(),
+                Printable.log(userName),
+                Printable.log(databaseName),
+                s,
+                inTransaction ? "its transaction" : "the statement in flight");
+        String code = last != null && last.sqlState() != null ? last.sqlState() : SqlState.CONNECTION_FAILURE;
+        String message = last != null && last.message() != null
+                ? last.message() + " (" + ServerLossStage.LOST + ")"
+                : ServerLossStage.LOST;
+        int owed = poolerQueries > 0 ? 0 : awaitingReady;
+        if (poolerQueries > 0 && afterTransaction) {
+            owed = 0; // the client's own work had ended; only the pooler's query was lost
+        }
+        serverLoss.serverLost(owed, extendedOpen, inTransaction, code, message, writeToClient);
+        awaitingReady = 0;
+        poolerQueries = 0;
+        extendedOpen = false;
+        afterTransaction = false;
+        state = State.IDLE;
+        user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.IDLE);
+        ctx.flush();
+        ctx.channel().config().setAutoRead(true);
+        // What the client queued meanwhile is handled as if it came now.
+        if (!pending.isEmpty()) {
+            ArrayDeque<ByteBuf> queued = new ArrayDeque<>(pending);
+            pending.clear();
+            ByteBuf f;
+            while ((f = queued.poll()) != null) {
+                if (state == State.CLOSED) {
+                    f.release();
+                } else {
+                    channelRead(ctx, f);
+                }
+            }
+        }
     }
 
     // ---------------------------------------------------------------- cancel

@@ -27,18 +27,27 @@ final class ServerLossStage {
     static final String LOST = "server connection lost; the transaction was rolled back";
     static final String ABORTED = "current transaction is aborted, commands ignored until end of transaction block";
 
-    private final ByteBufAllocator alloc;
+    private final java.util.function.Supplier<ByteBufAllocator> allocs;
     /** The client's transaction failed with its server: statements get 25P02 until it ends it. */
     private boolean aborted;
     /** An extended batch failed: its messages are dropped until its Sync, which gets the ReadyForQuery. */
     private boolean skipToSync;
     /** The extended batch in progress ends the aborted transaction (a Parse of ROLLBACK or COMMIT came). */
     private boolean batchEnds;
+    /** That batch's statement is COMMIT or END: told as the loss when the client has not heard of it yet. */
+    private boolean batchCommits;
+    /**
+     * The transaction was lost while the client owed nothing (idle in it): the loss's error, not yet told. Its next
+     * statement gets it (then 25P02), and a COMMIT gets it instead of a ROLLBACK tag, so the client cannot take its
+     * transaction for committed.
+     */
+    private String[] untold;
     /** Losses of a server in this session, told as errors (for the session's statistics and tests). */
     long lostTotal;
 
-    ServerLossStage(ByteBufAllocator alloc) {
-        this.alloc = alloc;
+    /** {@code allocs}: the client channel's allocator (known only once the session is in the pipeline). */
+    ServerLossStage(java.util.function.Supplier<ByteBufAllocator> allocs) {
+        this.allocs = allocs;
     }
 
     /** Client messages are answered here, not by a server. */
@@ -54,18 +63,40 @@ final class ServerLossStage {
      * behind it) 25P02 in a transaction, or 08006 too outside one.
      */
     void serverLost(int awaitingReady, boolean batchOpen, boolean inTransaction, Consumer<ByteBuf> write) {
+        serverLost(awaitingReady, batchOpen, inTransaction, SqlState.CONNECTION_FAILURE, LOST, write);
+    }
+
+    /**
+     * As above, with the first error's SQLSTATE and message given: what the server said as it went (a FATAL such
+     * as 57P01 from a shutdown), told as an ERROR since only the server, not the client's session, ended.
+     */
+    void serverLost(
+            int awaitingReady,
+            boolean batchOpen,
+            boolean inTransaction,
+            String sqlState,
+            String message,
+            Consumer<ByteBuf> write) {
         lostTotal++;
         byte status = inTransaction ? ProtocolConstants.TX_FAILED : ProtocolConstants.TX_IDLE;
         for (int i = 0; i < awaitingReady; i++) {
-            String code = i == 0 || !inTransaction ? SqlState.CONNECTION_FAILURE : SqlState.IN_FAILED_SQL_TRANSACTION;
-            write.accept(Messages.errorResponse(alloc, "ERROR", code, i == 0 || !inTransaction ? LOST : ABORTED));
-            write.accept(Messages.readyForQuery(alloc, status));
+            if (i == 0) {
+                write.accept(Messages.errorResponse(allocs.get(), "ERROR", sqlState, message));
+            } else if (inTransaction) {
+                write.accept(Messages.errorResponse(
+                        allocs.get(), "ERROR", SqlState.IN_FAILED_SQL_TRANSACTION, ABORTED));
+            } else {
+                write.accept(Messages.errorResponse(allocs.get(), "ERROR", SqlState.CONNECTION_FAILURE, LOST));
+            }
+            write.accept(Messages.readyForQuery(allocs.get(), status));
         }
         aborted = inTransaction;
+        untold = inTransaction && awaitingReady == 0 && !batchOpen ? new String[] {sqlState, message} : null;
         if (batchOpen) {
-            // The batch's Sync has not come yet: its error now, the ReadyForQuery at its Sync.
+            // The batch's Sync has not come yet: its error now (unless a Sync's reply had it), its ReadyForQuery
+            // at its Sync.
             if (awaitingReady == 0) {
-                write.accept(Messages.errorResponse(alloc, "ERROR", SqlState.CONNECTION_FAILURE, LOST));
+                write.accept(Messages.errorResponse(allocs.get(), "ERROR", sqlState, message));
             }
             skipToSync = true;
         }
@@ -85,9 +116,11 @@ final class ServerLossStage {
                 skipToSync = false;
                 if (batchEnds) {
                     batchEnds = false;
+                    batchCommits = false;
                     aborted = false;
+                    untold = null;
                 }
-                write.accept(Messages.readyForQuery(alloc, aborted ? ProtocolConstants.TX_FAILED : ProtocolConstants.TX_IDLE));
+                write.accept(Messages.readyForQuery(allocs.get(), aborted ? ProtocolConstants.TX_FAILED : ProtocolConstants.TX_IDLE));
                 return true;
             }
             if (skipToSync && !batchEnds) {
@@ -95,20 +128,28 @@ final class ServerLossStage {
             }
             switch (type) {
                 case ProtocolConstants.QUERY -> {
-                    if (endsTransaction(new Utf8Text(frame, Query.textStart(frame), textEnd(frame, Query.textStart(frame))))) {
+                    CharSequence sql = new Utf8Text(frame, Query.textStart(frame), textEnd(frame, Query.textStart(frame)));
+                    if (endsTransaction(sql)) {
                         aborted = false;
-                        write.accept(Messages.commandComplete(alloc, "ROLLBACK"));
+                        if (untold != null && commits(sql)) {
+                            write.accept(Messages.errorResponse(allocs.get(), "ERROR", untold[0], untold[1]));
+                        } else {
+                            write.accept(Messages.commandComplete(allocs.get(), "ROLLBACK"));
+                        }
+                        untold = null;
                     } else {
-                        write.accept(Messages.errorResponse(alloc, "ERROR", SqlState.IN_FAILED_SQL_TRANSACTION, ABORTED));
+                        tellRefusal(write);
                     }
                     write.accept(Messages.readyForQuery(
-                            alloc, aborted ? ProtocolConstants.TX_FAILED : ProtocolConstants.TX_IDLE));
+                            allocs.get(), aborted ? ProtocolConstants.TX_FAILED : ProtocolConstants.TX_IDLE));
                 }
                 case ProtocolConstants.PARSE -> {
                     int start = Parse.queryStart(frame);
-                    if (aborted && endsTransaction(new Utf8Text(frame, start, textEnd(frame, start)))) {
+                    CharSequence sql = new Utf8Text(frame, start, textEnd(frame, start));
+                    if (aborted && endsTransaction(sql)) {
                         batchEnds = true;
-                        write.accept(Messages.empty(alloc, ProtocolConstants.PARSE_COMPLETE));
+                        batchCommits = commits(sql);
+                        write.accept(Messages.empty(allocs.get(), ProtocolConstants.PARSE_COMPLETE));
                     } else {
                         refuse(write);
                     }
@@ -116,13 +157,16 @@ final class ServerLossStage {
                 case ProtocolConstants.BIND -> answerOrRefuse(ProtocolConstants.BIND_COMPLETE, write);
                 case ProtocolConstants.DESCRIBE -> answerOrRefuse(ProtocolConstants.NO_DATA, write);
                 case ProtocolConstants.EXECUTE -> {
-                    if (batchEnds) {
-                        write.accept(Messages.commandComplete(alloc, "ROLLBACK"));
+                    if (batchEnds && untold != null && batchCommits) {
+                        write.accept(Messages.errorResponse(allocs.get(), "ERROR", untold[0], untold[1]));
+                        untold = null;
+                    } else if (batchEnds) {
+                        write.accept(Messages.commandComplete(allocs.get(), "ROLLBACK"));
                     } else {
                         refuse(write);
                     }
                 }
-                case ProtocolConstants.CLOSE -> write.accept(Messages.empty(alloc, ProtocolConstants.CLOSE_COMPLETE));
+                case ProtocolConstants.CLOSE -> write.accept(Messages.empty(allocs.get(), ProtocolConstants.CLOSE_COMPLETE));
                 case ProtocolConstants.FLUSH -> {}
                 default -> refuse(write);
             }
@@ -134,7 +178,7 @@ final class ServerLossStage {
 
     private void answerOrRefuse(byte reply, Consumer<ByteBuf> write) {
         if (batchEnds) {
-            write.accept(Messages.empty(alloc, reply));
+            write.accept(Messages.empty(allocs.get(), reply));
         } else {
             refuse(write);
         }
@@ -142,13 +186,30 @@ final class ServerLossStage {
 
     /** The first error of a batch; the rest of it is skipped until its Sync. */
     private void refuse(Consumer<ByteBuf> write) {
-        write.accept(Messages.errorResponse(
-                alloc,
-                "ERROR",
-                aborted ? SqlState.IN_FAILED_SQL_TRANSACTION : SqlState.CONNECTION_FAILURE,
-                aborted ? ABORTED : LOST));
+        if (aborted) {
+            tellRefusal(write);
+        } else {
+            write.accept(Messages.errorResponse(allocs.get(), "ERROR", SqlState.CONNECTION_FAILURE, LOST));
+        }
         skipToSync = true;
         batchEnds = false;
+        batchCommits = false;
+    }
+
+    /** A statement in the failed transaction: the loss itself if the client has not heard of it, else 25P02. */
+    private void tellRefusal(Consumer<ByteBuf> write) {
+        if (untold != null) {
+            write.accept(Messages.errorResponse(allocs.get(), "ERROR", untold[0], untold[1]));
+            untold = null;
+        } else {
+            write.accept(Messages.errorResponse(allocs.get(), "ERROR", SqlState.IN_FAILED_SQL_TRANSACTION, ABORTED));
+        }
+    }
+
+    private static boolean commits(CharSequence sql) {
+        SqlLexer lexer = new SqlLexer(sql);
+        lexer.next();
+        return lexer.kw("commit") || lexer.kw("end");
     }
 
     private static int textEnd(ByteBuf frame, int start) {

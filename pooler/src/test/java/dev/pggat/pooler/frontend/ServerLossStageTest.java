@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 /** What a session answers by itself after its server was lost: as PostgreSQL answers in a failed transaction. */
 class ServerLossStageTest {
     private static final ByteBufAllocator ALLOC = UnpooledByteBufAllocator.DEFAULT;
-    private final ServerLossStage stage = new ServerLossStage(ALLOC);
+    private final ServerLossStage stage = new ServerLossStage(() -> ALLOC);
     private final List<ByteBuf> out = new ArrayList<>();
 
     @AfterEach
@@ -127,6 +127,31 @@ class ServerLossStageTest {
         send(Messages.sync());
         assertThat(written()).containsExactly("Z:I");
         assertThat(stage.active()).isFalse();
+    }
+
+    @Test
+    void aTransactionLostWhileIdleTellsTheLossAtItsNextStatementAndNeverCommits() {
+        stage.serverLost(0, false, true, out::add);
+        assertThat(written()).as("the client owed nothing, so nothing is written yet").isEmpty();
+        send(query("COMMIT"));
+        assertThat(written()).as("not a ROLLBACK tag the client may not read").containsExactly("E:ERROR:08006", "Z:I");
+        assertThat(stage.active()).isFalse();
+
+        stage.serverLost(0, false, true, out::add);
+        send(query("SELECT 1"));
+        send(query("SELECT 2"));
+        send(query("ROLLBACK"));
+        assertThat(written()).containsExactly("E:ERROR:08006", "Z:E", "E:ERROR:25P02", "Z:E", "C:ROLLBACK", "Z:I");
+    }
+
+    @Test
+    void anExtendedCommitOfATransactionLostWhileIdleGetsTheLoss() {
+        stage.serverLost(0, false, true, out::add);
+        send(parse("COMMIT"));
+        send(bare(ProtocolConstants.BIND, 8));
+        send(bare(ProtocolConstants.EXECUTE, 5));
+        send(Messages.sync());
+        assertThat(written()).containsExactly("1", "2", "E:ERROR:08006", "Z:I");
     }
 
     @Test
