@@ -3,20 +3,21 @@ package dev.pggat.pooler.backend;
 import dev.pggat.pooler.auth.AuthFailedException;
 import dev.pggat.pooler.auth.Md5Password;
 import dev.pggat.pooler.auth.ScramClient;
+import dev.pggat.pooler.protocol.Authentication;
+import dev.pggat.pooler.protocol.BackendKeyData;
 import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.ProtocolConstants;
+import dev.pggat.pooler.protocol.ReadyForQuery;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.tls.TlsInfo;
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Promise;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -81,15 +82,14 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             case ProtocolConstants.AUTHENTICATION -> authenticate(ctx, frame, addr);
             case ProtocolConstants.PARAMETER_STATUS -> connection.recordParameterStatus(frame);
             case ProtocolConstants.BACKEND_KEY_DATA -> {
-                int body = Frames.bodyStart(frame);
-                connection.backendKey(frame.getInt(body), frame.getInt(body + 4));
+                connection.backendKey(BackendKeyData.processId(frame), BackendKeyData.secretKey(frame));
             }
             case ProtocolConstants.READY_FOR_QUERY -> {
                 loggedIn = true;
                 if (connection.meter() != null) {
                     connection.meter().loggedIn();
                 }
-                connection.transactionStatus(Frames.readyStatus(frame));
+                connection.transactionStatus(ReadyForQuery.status(frame));
                 loginPromise.trySuccess(connection);
             }
             case ProtocolConstants.ERROR_RESPONSE -> {
@@ -107,15 +107,13 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void authenticate(ChannelHandlerContext ctx, ByteBuf frame, ServerAddress addr) throws ServerError {
-        int body = Frames.bodyStart(frame);
-        int code = frame.getInt(body);
+        int code = Authentication.code(frame);
         switch (code) {
             case ProtocolConstants.AUTH_OK -> {}
             case ProtocolConstants.AUTH_CLEARTEXT_PASSWORD ->
                 ctx.writeAndFlush(Messages.passwordMessage(ctx.alloc(), requirePassword(addr, "password")));
             case ProtocolConstants.AUTH_MD5_PASSWORD -> {
-                byte[] salt = new byte[4];
-                frame.getBytes(body + 4, salt);
+                byte[] salt = Authentication.md5Salt(frame);
                 String hash;
                 String password = password(addr);
                 if (password != null) {
@@ -129,12 +127,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 ctx.writeAndFlush(Messages.passwordMessage(ctx.alloc(), Md5Password.response(hash, salt)));
             }
             case ProtocolConstants.AUTH_SASL -> {
-                List<String> mechanisms = new ArrayList<>();
-                int pos = body + 4;
-                while (frame.getByte(pos) != 0) {
-                    mechanisms.add(Frames.cstring(frame, pos));
-                    pos = Frames.skipCstring(frame, pos);
-                }
+                List<String> mechanisms = Authentication.saslMechanisms(frame);
                 try {
                     String password = password(addr);
                     ScramClient.PassThroughKeys keys = null;
@@ -153,7 +146,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 ctx.writeAndFlush(Messages.saslInitialResponse(ctx.alloc(), scram.mechanism(), scram.clientFirst()));
             }
             case ProtocolConstants.AUTH_SASL_CONTINUE -> {
-                byte[] data = ByteBufUtil.getBytes(frame, body + 4, frame.writerIndex() - body - 4);
+                byte[] data = Authentication.saslData(frame);
                 try {
                     ctx.writeAndFlush(
                             Messages.saslResponse(ctx.alloc(), requireScram().serverFirst(data)));
@@ -162,7 +155,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
                 }
             }
             case ProtocolConstants.AUTH_SASL_FINAL -> {
-                byte[] data = ByteBufUtil.getBytes(frame, body + 4, frame.writerIndex() - body - 4);
+                byte[] data = Authentication.saslData(frame);
                 try {
                     requireScram().serverFinal(data);
                 } catch (AuthFailedException e) {

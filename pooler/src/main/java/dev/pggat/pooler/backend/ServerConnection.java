@@ -1,7 +1,7 @@
 package dev.pggat.pooler.backend;
 
-import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
+import dev.pggat.pooler.protocol.ParameterStatus;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
@@ -210,10 +210,7 @@ public final class ServerConnection {
 
     /** Records a ParameterStatus message the server sent. */
     public void recordParameterStatus(ByteBuf frame) {
-        int nameStart = frame.readerIndex() + 5;
-        String name = Frames.cstring(frame, nameStart);
-        int valueStart = Frames.skipCstring(frame, nameStart);
-        reported.put(name, Frames.cstring(frame, valueStart));
+        reported.put(ParameterStatus.name(frame), ParameterStatus.value(frame));
     }
 
     public boolean hasCancelsInFlight() {

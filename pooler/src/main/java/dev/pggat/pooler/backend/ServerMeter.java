@@ -1,6 +1,9 @@
 package dev.pggat.pooler.backend;
 
+import dev.pggat.pooler.protocol.ErrorFields;
+import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.ProtocolConstants;
+import dev.pggat.pooler.protocol.ReadyForQuery;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOutboundHandlerAdapter;
@@ -60,21 +63,20 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
     private boolean countMessages(ByteBuf b) {
         int pos = b.readerIndex();
         int end = b.writerIndex();
-        while (end - pos >= 5) {
-            byte type = b.getByte(pos);
-            int len = b.getInt(pos + 1);
-            if (len < 4 || len > end - pos - 1) {
+        while (pos < end) {
+            int next = Frames.messageEnd(b, pos);
+            if (next < 0) {
                 return false;
             }
-            switch (type) {
+            switch (Frames.typeAt(b, pos)) {
                 case ProtocolConstants.PARSE -> stats.serverParses.increment();
                 case ProtocolConstants.BIND -> stats.binds.increment();
                 case ProtocolConstants.QUERY, ProtocolConstants.SYNC, ProtocolConstants.FUNCTION_CALL -> owed++;
                 default -> {}
             }
-            pos += 1 + len;
+            pos = next;
         }
-        return pos == end;
+        return true;
     }
 
     void loggedIn() {
@@ -88,12 +90,14 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
     /** A frame the server sent after login; the frame stays the caller's. */
     void received(ByteBuf frame) {
         stats.bytesFromServer.add(frame.readableBytes());
-        int at = frame.readerIndex();
-        byte type = frame.getByte(at);
+        byte type = Frames.type(frame);
         if (type == ProtocolConstants.READY_FOR_QUERY) {
-            ready(frame.getByte(at + 5));
+            ready(ReadyForQuery.status(frame));
         } else if (type == ProtocolConstants.ERROR_RESPONSE) {
-            error(frame, at + 5, frame.writerIndex());
+            int sqlStateClass = ErrorFields.sqlStateClass(frame);
+            if (sqlStateClass >= 0) {
+                stats.error((byte) (sqlStateClass >> 8), (byte) sqlStateClass);
+            }
         }
     }
 
@@ -114,25 +118,6 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
         queryStart = now;
         if (status == ProtocolConstants.TX_IDLE) {
             transactionStart = owed > 0 ? now : 0;
-        }
-    }
-
-    /** Finds the SQLSTATE field ('C') and counts its class, without copying the message. */
-    private void error(ByteBuf frame, int pos, int end) {
-        while (pos < end) {
-            byte field = frame.getByte(pos);
-            if (field == 0) {
-                return;
-            }
-            if (field == 'C' && pos + 2 < end) {
-                stats.error(frame.getByte(pos + 1), frame.getByte(pos + 2));
-                return;
-            }
-            int zero = frame.indexOf(pos + 1, end, (byte) 0);
-            if (zero < 0) {
-                return;
-            }
-            pos = zero + 1;
         }
     }
 }

@@ -1,9 +1,12 @@
 package dev.pggat.pooler.backend;
 
+import dev.pggat.pooler.protocol.CommandComplete;
+import dev.pggat.pooler.protocol.DataRow;
 import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.ProtocolConstants;
+import dev.pggat.pooler.protocol.ReadyForQuery;
 import dev.pggat.pooler.protocol.SqlState;
 import io.netty.buffer.ByteBuf;
 import io.netty.util.concurrent.Future;
@@ -25,6 +28,10 @@ import java.util.concurrent.TimeUnit;
  * the connection is not: it closed, the query could not be sent, or no ReadyForQuery came within the timeout (the
  * connection is then aborted, since its state is unknown). ParameterStatus messages are recorded on the
  * connection. Call on the connection's event loop, while nothing else is in flight on it.
+ *
+ * <p>A server a client holds is the other case: the pooler's queries (the client's settings, their read-back at a
+ * transaction's end) go in line with the client's messages, and their replies come back through the client's
+ * listener in order. {@link InSession} runs them there: it counts what is owed and hands each reply to the caller.
  */
 public final class ServerQuery implements ServerListener {
     /** Rows kept in a result; more are counted but dropped (the pooler's own queries return a handful). */
@@ -154,7 +161,7 @@ public final class ServerQuery implements ServerListener {
                         rows.add(dataRow(frame));
                     }
                 }
-                case ProtocolConstants.COMMAND_COMPLETE -> tags.add(Frames.cstring(frame, Frames.bodyStart(frame)));
+                case ProtocolConstants.COMMAND_COMPLETE -> tags.add(CommandComplete.tag(frame));
                 case ProtocolConstants.ERROR_RESPONSE -> {
                     if (error == null) {
                         ErrorFields e = ErrorFields.parse(frame);
@@ -162,7 +169,7 @@ public final class ServerQuery implements ServerListener {
                     }
                 }
                 case ProtocolConstants.PARAMETER_STATUS -> s.recordParameterStatus(frame);
-                case ProtocolConstants.READY_FOR_QUERY -> finish(Frames.readyStatus(frame));
+                case ProtocolConstants.READY_FOR_QUERY -> finish(ReadyForQuery.status(frame));
                 default -> {
                     // RowDescription, ParseComplete, BindComplete, notices: nothing a caller needs.
                 }
@@ -205,20 +212,69 @@ public final class ServerQuery implements ServerListener {
     }
 
     private static List<String> dataRow(ByteBuf frame) {
-        int pos = Frames.bodyStart(frame);
-        int columns = frame.getUnsignedShort(pos);
-        pos += 2;
+        int columns = DataRow.columnCount(frame);
         List<String> values = new ArrayList<>(columns);
         for (int i = 0; i < columns; i++) {
-            int len = frame.getInt(pos);
-            pos += 4;
-            if (len < 0) {
-                values.add(null);
-            } else {
-                values.add(frame.toString(pos, len, StandardCharsets.UTF_8));
-                pos += len;
-            }
+            values.add(DataRow.column(frame, i));
         }
         return Collections.unmodifiableList(values);
+    }
+
+    /**
+     * The pooler's own queries on a server a client session holds, in line with the client's messages: the
+     * session stays the server's listener and passes every frame to {@link #reply} while {@link #active()}. One
+     * object per session, made at its first query.
+     */
+    public static final class InSession {
+        /** What a session does with the replies to its queries. */
+        public interface Replies {
+            void dataRow(ServerConnection s, ByteBuf frame);
+
+            /** ParameterStatus (already recorded on the connection). */
+            void parameterStatus(ServerConnection s, ByteBuf frame);
+
+            void error(ServerConnection s, ErrorFields error);
+
+            /** A ReadyForQuery ended one query; the connection's transaction status is updated. */
+            void done(ServerConnection s);
+        }
+
+        /** ReadyForQuery messages that end queries sent here and not answered yet. */
+        private int owed;
+
+        /** Whether replies to queries sent here are still due: the session's server frames go to {@link #reply}. */
+        public boolean active() {
+            return owed > 0;
+        }
+
+        /** Queues {@code sql} as a simple Query on {@code s}, behind what is already written; the caller flushes. */
+        public void send(ServerConnection s, String sql) {
+            owed++;
+            // Not the client's query: the server's statistics leave its ReadyForQuery out.
+            s.poolerQuerySent();
+            s.channel()
+                    .write(Messages.query(s.channel().alloc(), sql), s.channel().voidPromise());
+        }
+
+        /** One reply of the server's, taken (and released) here. */
+        public void reply(ServerConnection s, ByteBuf frame, Replies to) {
+            try {
+                switch (Frames.type(frame)) {
+                    case ProtocolConstants.READY_FOR_QUERY -> {
+                        owed--;
+                        s.transactionStatus(ReadyForQuery.status(frame));
+                        to.done(s);
+                    }
+                    case ProtocolConstants.PARAMETER_STATUS -> to.parameterStatus(s, frame);
+                    case ProtocolConstants.DATA_ROW -> to.dataRow(s, frame);
+                    case ProtocolConstants.ERROR_RESPONSE -> to.error(s, ErrorFields.parse(frame));
+                    default -> {
+                        // RowDescription, CommandComplete, notices: nothing the session needs.
+                    }
+                }
+            } finally {
+                frame.release();
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.ProtocolException;
+import dev.pggat.pooler.protocol.Query;
 import dev.pggat.pooler.protocol.SqlState;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
@@ -82,7 +83,7 @@ final class ConsoleSession extends ChannelInboundHandlerAdapter {
         try {
             type = Frames.type(frame);
             if (type == ProtocolConstants.QUERY && !skipUntilSync) {
-                sql = Frames.queryText(frame);
+                sql = Query.text(frame);
             }
         } finally {
             frame.release();

@@ -1,5 +1,6 @@
 package dev.pggat.pooler.frontend;
 
+import dev.pggat.pooler.listen.ListenRelays;
 import dev.pggat.pooler.net.Transport;
 import dev.pggat.pooler.routing.Router;
 import java.security.SecureRandom;

@@ -18,6 +18,7 @@ import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolCallback;
 import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
+import dev.pggat.pooler.protocol.PasswordMessage;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.ProtocolException;
 import dev.pggat.pooler.protocol.SqlState;
@@ -32,7 +33,6 @@ import dev.pggat.pooler.tls.DirectTlsDetector;
 import dev.pggat.pooler.tls.TlsInfo;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -589,12 +589,11 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         if (refusedAsBlocked()) {
             return;
         }
-        int body = Frames.bodyStart(frame);
         Secret secret = this.secret;
         try {
             switch (state) {
                 case AUTH_CLEARTEXT -> {
-                    String password = Frames.cstring(frame, body);
+                    String password = PasswordMessage.password(frame);
                     if (CleartextPassword.verifyUniformly(secret, userName, password, context.random)) {
                         if (tls != null) {
                             cleartextForPassThrough = password;
@@ -605,7 +604,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                     }
                 }
                 case AUTH_MD5 -> {
-                    String response = Frames.cstring(frame, body);
+                    String response = PasswordMessage.password(frame);
                     // Unknown users are checked against a made-up hash: the same work, the same "no".
                     Secret checked = secret != null ? secret : new Secret.Md5(Md5Password.hash(userName, "\0"));
                     if (Md5Password.verify(checked, userName, md5Salt, response) && secret != null) {
@@ -615,26 +614,20 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                     }
                 }
                 case AUTH_SASL_INITIAL -> {
-                    String mechanism = Frames.cstring(frame, body);
+                    String mechanism = PasswordMessage.saslMechanism(frame);
                     if (!scram.mechanisms().contains(mechanism)) {
                         throw new AuthFailedException(
                                 SqlState.PROTOCOL_VIOLATION,
                                 "client selected an invalid SASL authentication mechanism",
                                 null);
                     }
-                    int pos = Frames.skipCstring(frame, body);
-                    int len = frame.getInt(pos);
-                    int available = frame.writerIndex() - pos - 4;
-                    if (len < -1 || len > available) {
-                        throw new ProtocolException(SqlState.PROTOCOL_VIOLATION, "malformed SASL message");
-                    }
-                    byte[] data = len <= 0 ? new byte[0] : ByteBufUtil.getBytes(frame, pos + 4, len);
+                    byte[] data = PasswordMessage.saslInitialData(frame);
                     byte[] serverFirst = scram.clientFirst(mechanism, data);
                     state = State.AUTH_SASL_CONTINUE;
                     ctx.writeAndFlush(Messages.authenticationSaslContinue(ctx.alloc(), serverFirst));
                 }
                 case AUTH_SASL_CONTINUE -> {
-                    byte[] data = ByteBufUtil.getBytes(frame, body, Frames.bodyLength(frame));
+                    byte[] data = PasswordMessage.saslData(frame);
                     byte[] serverFinal = scram.clientFinal(data);
                     ctx.write(Messages.authenticationSaslFinal(ctx.alloc(), serverFinal));
                     loginSucceeded();

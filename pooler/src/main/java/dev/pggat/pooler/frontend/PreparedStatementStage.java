@@ -47,7 +47,7 @@ final class PreparedStatementStage implements ResponseTracker.Sink {
     private final PreparedStatements registry;
     private final Output out;
     /** The client's named prepared statements, by the client's names. */
-    private final Map<String, PreparedStatements.Statement> statements = new HashMap<>();
+    private Map<String, PreparedStatements.Statement> statements;
     /** The replies the server owes and the ones the pooler makes up, in order. */
     final ResponseTracker tracker = new ResponseTracker();
     /** The pooler answered a message with an error itself: like PostgreSQL, ignore the rest up to Sync. */
@@ -55,6 +55,18 @@ final class PreparedStatementStage implements ResponseTracker.Sink {
 
     private StatementCache serverStatements;
     private Channel server;
+
+    /** The client's statements, made at its first named one: an idle client that never prepares holds none. */
+    private Map<String, PreparedStatements.Statement> statementsToChange() {
+        if (statements == null) {
+            statements = new HashMap<>();
+        }
+        return statements;
+    }
+
+    private PreparedStatements.Statement statement(String name) {
+        return statements == null ? null : statements.get(name);
+    }
 
     PreparedStatementStage(PreparedStatements registry, Output out) {
         this.registry = registry;
@@ -115,7 +127,9 @@ final class PreparedStatementStage implements ResponseTracker.Sink {
             case ProtocolConstants.CLOSE -> {
                 if (Close.isStatement(frame) && !Close.isUnnamed(frame)) {
                     // The server keeps it for other clients; to this client it is gone.
-                    statements.remove(Close.name(frame));
+                    if (statements != null) {
+                        statements.remove(Close.name(frame));
+                    }
                     frame.release();
                     tracker.add(ResponseTracker.SYNTHETIC_CLOSE_COMPLETE, null, this);
                     return null;
@@ -137,12 +151,12 @@ final class PreparedStatementStage implements ResponseTracker.Sink {
         byte[] tail = Parse.copyStatement(frame);
         frame.release();
         PreparedStatements.Statement stmt = registry.statement(tail);
-        PreparedStatements.Statement existing = statements.get(name);
+        PreparedStatements.Statement existing = statement(name);
         if (existing != null && existing != stmt) {
             refuse("42P05", "prepared statement \"" + name + "\" already exists");
             return null;
         }
-        statements.put(name, stmt);
+        statementsToChange().put(name, stmt);
         if (serverStatements.touch(stmt.serverName)) {
             registry.hits.increment();
             tracker.add(ResponseTracker.SYNTHETIC_PARSE_COMPLETE, null, this);
@@ -156,7 +170,7 @@ final class PreparedStatementStage implements ResponseTracker.Sink {
 
     private ByteBuf bind(ByteBuf frame) {
         String name = Bind.statementName(frame);
-        PreparedStatements.Statement stmt = statements.get(name);
+        PreparedStatements.Statement stmt = statement(name);
         if (stmt == null) {
             frame.release();
             refuse("26000", "prepared statement \"" + name + "\" does not exist");
@@ -173,7 +187,7 @@ final class PreparedStatementStage implements ResponseTracker.Sink {
     private ByteBuf describeStatement(ByteBuf frame) {
         String name = Describe.name(frame);
         frame.release();
-        PreparedStatements.Statement stmt = statements.get(name);
+        PreparedStatements.Statement stmt = statement(name);
         if (stmt == null) {
             refuse("26000", "prepared statement \"" + name + "\" does not exist");
             return null;
@@ -244,7 +258,7 @@ final class PreparedStatementStage implements ResponseTracker.Sink {
     boolean commandComplete(ByteBuf frame) {
         boolean discard = CommandComplete.tagIs(frame, DISCARD_ALL);
         if (discard || CommandComplete.tagIs(frame, DEALLOCATE_ALL)) {
-            statements.clear();
+            statements = null;
             serverStatements.clear();
         }
         return discard;
@@ -305,17 +319,19 @@ final class PreparedStatementStage implements ResponseTracker.Sink {
         if (Frames.type(first) == ProtocolConstants.PARSE) {
             String name = Parse.statementName(first);
             PreparedStatements.Statement stmt = registry.statement(Parse.copyStatement(first));
-            PreparedStatements.Statement existing = statements.get(name);
+            PreparedStatements.Statement existing = statement(name);
             if (existing != null && existing != stmt) {
                 client.write(Messages.errorResponse(
                         client.alloc(), "ERROR", "42P05", "prepared statement \"" + name + "\" already exists"));
             } else {
-                statements.put(name, stmt);
+                statementsToChange().put(name, stmt);
                 registry.hits.increment();
                 client.write(Messages.empty(client.alloc(), ProtocolConstants.PARSE_COMPLETE));
             }
         } else {
-            statements.remove(Close.name(first));
+            if (statements != null) {
+                statements.remove(Close.name(first));
+            }
             client.write(Messages.empty(client.alloc(), ProtocolConstants.CLOSE_COMPLETE));
         }
         first.release();

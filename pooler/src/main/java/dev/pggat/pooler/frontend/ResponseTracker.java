@@ -36,8 +36,13 @@ final class ResponseTracker {
 
     static final int DROP = 1;
 
-    private byte[] kinds = new byte[16];
-    private Object[] payloads = new Object[16];
+    private static final byte[] NO_KINDS = {};
+    private static final Object[] NO_PAYLOADS = {};
+
+    /** A ring buffer (its length a power of two), made at the first message: an idle client holds none. */
+    private byte[] kinds = NO_KINDS;
+
+    private Object[] payloads = NO_PAYLOADS;
     private int head;
     private int size;
     private boolean describedParameters;
@@ -76,8 +81,9 @@ final class ResponseTracker {
     }
 
     private void grow() {
-        byte[] k = new byte[kinds.length * 2];
-        Object[] p = new Object[kinds.length * 2];
+        int length = kinds.length == 0 ? 16 : kinds.length * 2;
+        byte[] k = new byte[length];
+        Object[] p = new Object[length];
         for (int i = 0; i < size; i++) {
             int j = (head + i) & (kinds.length - 1);
             k[i] = kinds[j];

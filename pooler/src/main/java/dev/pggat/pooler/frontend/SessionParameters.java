@@ -23,23 +23,22 @@ import java.util.Map;
  * server is no longer the session (a SET keeps source "session"; a reset does not).
  */
 final class SessionParameters {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(SessionParameters.class);
     private final Object owner;
     /** What the client asked for at startup: RESET and RESET ALL go back to these values, as in PostgreSQL. */
     private final Map<String, String> startup;
-    /** The startup values by lower-case name (settings are case-insensitive), for matching touched names. */
-    private final Map<String, String> startupKeys = new LinkedHashMap<>();
     /** Session parameters this client wants on any server it runs on (startup values, then reported changes). */
     private Map<String, String> wanted;
     /** Bumped whenever {@link #wanted} changes, so a server can tell whether it still matches. */
     private int version;
     /** Transaction mode: settings the current transaction may have changed (SET/RESET), read back at its end. */
-    private final LinkedHashSet<String> touched = new LinkedHashSet<>();
+    private LinkedHashSet<String> touched;
     /** The read-back in flight: the names of its columns. */
     private List<String> capturing;
     /** A RESET ALL or DISCARD ALL ran: the server is back at its own defaults. */
     private boolean resetAll;
     /** Startup settings a statement may have reset, by their startup names: their values are set back. */
-    private final LinkedHashSet<String> mayBeReset = new LinkedHashSet<>();
+    private LinkedHashSet<String> mayBeReset;
     /** The restore in flight: its ParameterStatus messages are the client's values again. */
     private boolean restoring;
     /** The session's state is read back after this transaction (strict mode, or SQL that hides its effects). */
@@ -52,11 +51,34 @@ final class SessionParameters {
     /** {@code owner}: the session, as servers remember their last owner. */
     SessionParameters(Object owner, Map<String, String> startup) {
         this.owner = owner;
+        // One map for both while the client changes nothing: most never do, and an idle client then holds one
+        // copy of its startup parameters (wanted is copied on its first change, see mutable).
         this.startup = Map.copyOf(startup);
-        this.wanted = new LinkedHashMap<>(startup);
-        for (String name : startup.keySet()) {
-            startupKeys.put(name.toLowerCase(Locale.ROOT), name);
+        this.wanted = this.startup;
+    }
+
+    private LinkedHashSet<String> touched() {
+        if (touched == null) {
+            touched = new LinkedHashSet<>();
         }
+        return touched;
+    }
+
+    private LinkedHashSet<String> mayBeReset() {
+        if (mayBeReset == null) {
+            mayBeReset = new LinkedHashSet<>();
+        }
+        return mayBeReset;
+    }
+
+    /** The startup name of setting {@code name} (settings are case-insensitive), or null when not a startup one. */
+    private String startupKey(String name) {
+        for (String key : startup.keySet()) {
+            if (key.equalsIgnoreCase(name)) {
+                return key;
+            }
+        }
+        return null;
     }
 
     Map<String, String> wanted() {
@@ -81,6 +103,41 @@ final class SessionParameters {
     }
 
     /**
+     * A Query or Parse text (bytes {@code start} to {@code end} of {@code frame}) on its way to {@code server}: what
+     * it may change in the session is noted. Returns its effect, or null when it changes nothing.
+     * {@code strict}: pools.strictSessionState (transaction mode only).
+     */
+    SessionStatements.Effect noteStatement(
+            io.netty.buffer.ByteBuf frame,
+            int start,
+            int end,
+            ServerConnection server,
+            boolean sessionMode,
+            boolean strict) {
+        if (!sessionMode && strict) {
+            checkState();
+        }
+        SessionStatements.Effect effect = SessionStatements.analyse(
+                frame, start, end, !"off".equals(server.reportedParameters().get("standard_conforming_strings")));
+        if (effect.isNone()) {
+            return null;
+        }
+        note(effect, !sessionMode);
+        return effect;
+    }
+
+    /** Pins the client for {@code reason} (null: nothing pins), counted and logged the first time. */
+    void pin(String reason, FrontendContext context) {
+        if (pin(reason)) {
+            context.pinned(reason);
+            log.info(
+                    "{}: keeps its server for the rest of its session ({}: state that cannot move between servers)",
+                    owner,
+                    reason);
+        }
+    }
+
+    /**
      * What a statement the client sent may change. {@code readBack}: transaction mode, where the touched settings
      * are read back at the transaction's end.
      */
@@ -89,15 +146,15 @@ final class SessionParameters {
         for (int i = 0; i < settings.size(); i++) {
             String name = settings.get(i);
             if (readBack) {
-                touched.add(name);
+                touched().add(name);
             }
-            String key = startupKeys.get(name.toLowerCase(Locale.ROOT));
+            String key = startupKey(name);
             if (key != null) {
-                mayBeReset.add(key);
+                mayBeReset().add(key);
             }
         }
         if (effect.resetAll()) {
-            mayBeReset.addAll(startup.keySet());
+            mayBeReset().addAll(startup.keySet());
             resetAll |= readBack;
         }
         checkState |= readBack && effect.unknownSettings();
@@ -162,7 +219,7 @@ final class SessionParameters {
      * wants; the client itself last heard the value the RESET reported.
      */
     String restoreQuery(ServerConnection s) {
-        if (mayBeReset.isEmpty()) {
+        if (mayBeReset == null || mayBeReset.isEmpty()) {
             return null;
         }
         StringBuilder values = null;
@@ -199,14 +256,14 @@ final class SessionParameters {
         if (resetAll) {
             resetAll = false;
             s.appliedParameters().clear();
-            wanted = new LinkedHashMap<>(startup);
+            wanted = startup;
             version++;
         }
         if (checkState && pinned == null) {
             checkState = false;
             // Read back everything set at session level, what the client wants and this server has, and what the
             // transaction touched: one round trip instead of two.
-            java.util.Set<String> names = new LinkedHashSet<>(touched);
+            java.util.Set<String> names = new LinkedHashSet<>(touched());
             names.addAll(wanted.keySet());
             names.addAll(s.appliedParameters().keySet());
             touched.clear();
@@ -214,7 +271,7 @@ final class SessionParameters {
             return SessionStateCheck.query(names);
         }
         checkState = false; // a pinned client keeps its server: nothing to carry over
-        if (touched.isEmpty()) {
+        if (touched == null || touched.isEmpty()) {
             return null;
         }
         capturing = new ArrayList<>(touched);

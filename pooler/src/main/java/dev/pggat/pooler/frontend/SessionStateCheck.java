@@ -1,8 +1,7 @@
 package dev.pggat.pooler.frontend;
 
-import dev.pggat.pooler.protocol.Frames;
+import dev.pggat.pooler.protocol.DataRow;
 import io.netty.buffer.ByteBuf;
-import java.nio.charset.StandardCharsets;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -57,17 +56,10 @@ final class SessionStateCheck {
 
     /** One DataRow of the query's answer. */
     void row(ByteBuf dataRow) {
-        int pos = Frames.bodyStart(dataRow);
-        int cols = dataRow.getUnsignedShort(pos);
-        pos += 2;
+        int cols = DataRow.columnCount(dataRow);
         String[] v = new String[3];
         for (int i = 0; i < cols && i < 3; i++) {
-            int len = dataRow.getInt(pos);
-            pos += 4;
-            if (len >= 0) {
-                v[i] = dataRow.toString(pos, len, StandardCharsets.UTF_8);
-                pos += len;
-            }
+            v[i] = DataRow.column(dataRow, i);
         }
         if ("p".equals(v[0])) {
             pin = pin == null ? v[1] : pin;

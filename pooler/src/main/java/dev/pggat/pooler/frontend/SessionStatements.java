@@ -1,5 +1,6 @@
 package dev.pggat.pooler.frontend;
 
+import dev.pggat.pooler.listen.ListenStatement;
 import dev.pggat.pooler.sql.SqlLexer;
 import dev.pggat.pooler.sql.Utf8Text;
 import io.netty.buffer.ByteBuf;

@@ -1,6 +1,11 @@
 package dev.pggat.pooler.frontend;
 
+import dev.pggat.pooler.protocol.ErrorFields;
+import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.ProtocolConstants;
+import dev.pggat.pooler.protocol.SqlState;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
@@ -150,6 +155,20 @@ final class SessionTimers {
     /** The pooler canceled the running query for timeouts.query: its error is told as statement_timeout's. */
     boolean canceledForTimeout() {
         return timeoutCancelNanos != 0;
+    }
+
+    /**
+     * An ErrorResponse for the client: the server's answer to the pooler's cancel after timeouts.query is told as
+     * PostgreSQL's statement_timeout tells it; any other passes as it is.
+     */
+    ByteBuf fromServerError(ByteBuf frame, ByteBufAllocator alloc) {
+        if (timeoutCancelNanos == 0
+                || !SqlState.QUERY_CANCELED.equals(ErrorFields.parse(frame).sqlState())) {
+            return frame;
+        }
+        frame.release();
+        return Messages.errorResponse(
+                alloc, "ERROR", SqlState.QUERY_CANCELED, "canceling statement due to statement timeout");
     }
 
     void stop() {

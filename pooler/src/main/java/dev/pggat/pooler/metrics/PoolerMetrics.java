@@ -5,7 +5,7 @@ import dev.pggat.pooler.backend.ServerStats;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.discovery.DiscoveryRunner;
 import dev.pggat.pooler.frontend.FrontendContext;
-import dev.pggat.pooler.frontend.ListenRelay;
+import dev.pggat.pooler.listen.ListenRelay;
 import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.routing.EndpointState;

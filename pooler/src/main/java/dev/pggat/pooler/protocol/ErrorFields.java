@@ -38,6 +38,30 @@ public record ErrorFields(String severity, String sqlState, String message) {
         return new ErrorFields(severity, code, message);
     }
 
+    /**
+     * The class of the SQLSTATE (its first two characters, as {@code first << 8 | second}), found without copying
+     * the message; -1 when there is none.
+     */
+    public static int sqlStateClass(ByteBuf frame) {
+        int pos = Views.body(frame);
+        int end = Views.end(frame);
+        while (pos < end) {
+            byte field = frame.getByte(pos);
+            if (field == 0) {
+                return -1;
+            }
+            if (field == 'C' && pos + 2 < end) {
+                return (frame.getByte(pos + 1) & 0xFF) << 8 | (frame.getByte(pos + 2) & 0xFF);
+            }
+            int zero = frame.indexOf(pos + 1, end, (byte) 0);
+            if (zero < 0) {
+                return -1;
+            }
+            pos = zero + 1;
+        }
+        return -1;
+    }
+
     @Override
     public String toString() {
         return severity + " " + sqlState + " " + message;

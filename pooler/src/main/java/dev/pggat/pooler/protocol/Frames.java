@@ -12,21 +12,21 @@ public final class Frames {
     }
 
     /** Offset of the body (after type and length) in absolute index terms. */
-    public static int bodyStart(ByteBuf frame) {
+    static int bodyStart(ByteBuf frame) {
         return frame.readerIndex() + 5;
     }
 
-    public static int bodyLength(ByteBuf frame) {
+    static int bodyLength(ByteBuf frame) {
         return frame.readableBytes() - 5;
     }
 
     /** The status byte of a ReadyForQuery frame. */
-    public static byte readyStatus(ByteBuf frame) {
+    static byte readyStatus(ByteBuf frame) {
         return frame.getByte(frame.readerIndex() + 5);
     }
 
     /** A NUL-terminated string at absolute index {@code from}; throws on a missing terminator. */
-    public static String cstring(ByteBuf frame, int from) {
+    static String cstring(ByteBuf frame, int from) {
         int end = frame.indexOf(from, frame.writerIndex(), (byte) 0);
         if (end < 0) {
             throw new ProtocolException(SqlState.PROTOCOL_VIOLATION, "invalid string in message");
@@ -35,7 +35,7 @@ public final class Frames {
     }
 
     /** Index just after the NUL that ends the string at {@code from}. */
-    public static int skipCstring(ByteBuf frame, int from) {
+    static int skipCstring(ByteBuf frame, int from) {
         int end = frame.indexOf(from, frame.writerIndex(), (byte) 0);
         if (end < 0) {
             throw new ProtocolException(SqlState.PROTOCOL_VIOLATION, "invalid string in message");
@@ -44,7 +44,28 @@ public final class Frames {
     }
 
     /** Query text of a Query ('Q') frame. */
-    public static String queryText(ByteBuf frame) {
+    static String queryText(ByteBuf frame) {
         return cstring(frame, bodyStart(frame));
+    }
+
+    /** The type of the message that starts at {@code pos} of a buffer of messages. */
+    public static byte typeAt(ByteBuf messages, int pos) {
+        return messages.getByte(pos);
+    }
+
+    /**
+     * Where the message that starts at {@code pos} of a buffer of messages ends (the index after it), or -1 when
+     * the rest of the buffer does not hold a whole, well-framed message.
+     */
+    public static int messageEnd(ByteBuf messages, int pos) {
+        int end = messages.writerIndex();
+        if (end - pos < 5) {
+            return -1;
+        }
+        int len = messages.getInt(pos + 1);
+        if (len < 4 || len > end - pos - 1) {
+            return -1;
+        }
+        return pos + 1 + len;
     }
 }

@@ -1,5 +1,6 @@
 package dev.pggat.pooler.routing;
 
+import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.config.RoutingConfig;
 import dev.pggat.pooler.pool.Pool;
@@ -10,6 +11,7 @@ import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Parse;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.Query;
+import dev.pggat.pooler.protocol.ReadyForQuery;
 import io.netty.buffer.ByteBuf;
 import java.util.ArrayDeque;
 import java.util.Locale;
@@ -335,6 +337,22 @@ public final class RouteStage {
     /** A 25006 started a replay: the replica's replies are dropped until it is idle. */
     public boolean replaying() {
         return replay.replaying();
+    }
+
+    /**
+     * During a replay every reply of the replica's is dropped (and released); returns true at each of its
+     * ReadyForQuery, whose transaction status is recorded on {@code s}.
+     */
+    public boolean replayReply(ServerConnection s, ByteBuf frame, byte type) {
+        try {
+            if (type != ProtocolConstants.READY_FOR_QUERY) {
+                return false;
+            }
+            s.transactionStatus(ReadyForQuery.status(frame));
+            return true;
+        } finally {
+            frame.release();
+        }
     }
 
     /** The replica is idle after the 25006: the kept client frames, to go to the primary first. */

@@ -1,6 +1,7 @@
 package dev.pggat.pooler.tls;
 
 import dev.pggat.pooler.protocol.ErrorFields;
+import dev.pggat.pooler.protocol.Frames;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.Channel;
@@ -299,7 +300,7 @@ public final class BackendTls {
                 fail(ctx.channel(), promise, server() + " answered the SSLRequest with an oversized error", null);
                 return;
             }
-            if (error.readableBytes() < 5 || error.readableBytes() < 1 + error.getInt(1)) {
+            if (Frames.messageEnd(error, error.readerIndex()) < 0) {
                 return;
             }
             ErrorFields fields = ErrorFields.parse(error);

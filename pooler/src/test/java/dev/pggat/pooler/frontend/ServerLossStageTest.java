@@ -33,7 +33,7 @@ class ServerLossStageTest {
             char t = (char) Frames.type(b);
             seen.add(switch (t) {
                 case 'E' -> "E:" + ErrorFields.parse(b).severity() + ":" + ErrorFields.parse(b).sqlState();
-                case 'Z' -> "Z:" + (char) Frames.readyStatus(b);
+                case 'Z' -> "Z:" + (char) dev.pggat.pooler.protocol.ReadyForQuery.status(b);
                 case 'C' -> "C:" + b.toString(5, b.readableBytes() - 6, StandardCharsets.US_ASCII);
                 default -> String.valueOf(t);
             });

@@ -2,6 +2,7 @@ package dev.pggat.pooler.frontend;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pggat.pooler.listen.ListenStatement;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.lang.management.ManagementFactory;
@@ -254,5 +255,13 @@ class SessionStatementsTest {
         } finally {
             b.release();
         }
+    }
+
+    @Test
+    void unlistenSentToAServerIsSeenSoTheRelayStopsToo() {
+        SessionStatements.Effect e = SessionStatements.analyse("BEGIN; UNLISTEN Jobs; UNLISTEN *; COMMIT");
+        assertThat(e.unlisten()).containsExactly(new ListenStatement(false, "jobs"), new ListenStatement(false, null));
+        assertThat(e.pinReason()).isNull();
+        assertThat(SessionStatements.analyse("BEGIN; LISTEN jobs").pinReason()).isEqualTo("listen");
     }
 }

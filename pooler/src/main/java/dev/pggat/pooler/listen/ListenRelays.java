@@ -1,4 +1,4 @@
-package dev.pggat.pooler.frontend;
+package dev.pggat.pooler.listen;
 
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.routing.Router;

@@ -1,4 +1,4 @@
-package dev.pggat.pooler.frontend;
+package dev.pggat.pooler.listen;
 
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerConnector;
@@ -8,6 +8,7 @@ import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
+import dev.pggat.pooler.protocol.NotificationResponse;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.Router;
@@ -341,7 +342,7 @@ public final class ListenRelay implements ServerListener {
             }
             switch (Frames.type(frame)) {
                 case ProtocolConstants.NOTIFICATION_RESPONSE -> {
-                    String name = Frames.cstring(frame, Frames.bodyStart(frame) + 4);
+                    String name = NotificationResponse.channel(frame);
                     Channel c = channels.get(name);
                     if (c != null) {
                         for (Subscriber s : c.subscribers) {

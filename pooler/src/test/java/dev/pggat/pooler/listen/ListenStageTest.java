@@ -1,4 +1,4 @@
-package dev.pggat.pooler.frontend;
+package dev.pggat.pooler.listen;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,4 +1,4 @@
-package dev.pggat.pooler.frontend;
+package dev.pggat.pooler.listen;
 
 import dev.pggat.pooler.sql.SqlLexer;
 import dev.pggat.pooler.sql.Utf8Text;
@@ -16,7 +16,7 @@ import java.util.Set;
  * @param listen true for LISTEN, false for UNLISTEN
  * @param channel the channel name as the server knows it; null for {@code UNLISTEN *}
  */
-record ListenStatement(boolean listen, String channel) {
+public record ListenStatement(boolean listen, String channel) {
     /** NAMEDATALEN - 1: longer names are truncated by the server (with a notice): left to the server. */
     private static final int MAX_NAME_BYTES = 63;
 
@@ -148,7 +148,7 @@ record ListenStatement(boolean listen, String channel) {
     }
 
     /** The statement {@code sql} holds, or null when it is not exactly one recognisable LISTEN or UNLISTEN. */
-    static ListenStatement parse(String sql) {
+    public static ListenStatement parse(String sql) {
         SqlLexer lx = new SqlLexer(sql);
         lx.next();
         boolean listen;

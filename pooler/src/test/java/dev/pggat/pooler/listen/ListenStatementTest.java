@@ -1,4 +1,4 @@
-package dev.pggat.pooler.frontend;
+package dev.pggat.pooler.listen;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -79,13 +79,5 @@ class ListenStatementTest {
         assertThat(new ListenStatement(true, "orders").sql()).isEqualTo("LISTEN \"orders\"");
         assertThat(new ListenStatement(false, "a\"b").sql()).isEqualTo("UNLISTEN \"a\"\"b\"");
         assertThat(new ListenStatement(false, null).sql()).isEqualTo("UNLISTEN *");
-    }
-
-    @Test
-    void unlistenSentToAServerIsSeenSoTheRelayStopsToo() {
-        SessionStatements.Effect e = SessionStatements.analyse("BEGIN; UNLISTEN Jobs; UNLISTEN *; COMMIT");
-        assertThat(e.unlisten()).containsExactly(new ListenStatement(false, "jobs"), new ListenStatement(false, null));
-        assertThat(e.pinReason()).isNull();
-        assertThat(SessionStatements.analyse("BEGIN; LISTEN jobs").pinReason()).isEqualTo("listen");
     }
 }

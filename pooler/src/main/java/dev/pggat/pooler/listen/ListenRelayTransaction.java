@@ -1,5 +1,6 @@
-package dev.pggat.pooler.frontend;
+package dev.pggat.pooler.listen;
 
+import dev.pggat.pooler.protocol.CommandComplete;
 import dev.pggat.pooler.sql.SqlLexer;
 import dev.pggat.pooler.sql.Utf8Text;
 import io.netty.buffer.ByteBuf;
@@ -19,10 +20,14 @@ import java.util.Set;
  * PostgreSQL itself tracks which subtransaction they belong to).
  */
 final class ListenRelayTransaction {
+    private static final byte[] COMMIT = CommandComplete.ascii("COMMIT");
+    private static final byte[] ROLLBACK = CommandComplete.ascii("ROLLBACK");
+    private static final byte[] SAVEPOINT = CommandComplete.ascii("SAVEPOINT");
+
     /** Statements answered by the pooler whose transaction has not ended yet, in order. */
-    private final List<ListenStatement> open = new ArrayList<>(2);
+    private final List<ListenStatement> open = new ArrayList<>();
     /** Statements whose transaction committed: applied at the next ReadyForQuery. */
-    private final List<ListenStatement> committed = new ArrayList<>(2);
+    private final List<ListenStatement> committed = new ArrayList<>();
 
     private boolean rollbackSeen;
     /** The transaction has (or may have) a savepoint: new LISTENs go to the server. */
@@ -128,17 +133,13 @@ final class ListenRelayTransaction {
     }
 
     /** A CommandComplete of the client's own statements. */
-    void commandTag(ByteBuf frame, int bodyStart, int bodyLength) {
-        switch (bodyLength) {
-            case 7 -> {
-                if (tagIs(frame, bodyStart, "COMMIT")) {
-                    committed.addAll(open);
-                    open.clear();
-                }
-            }
-            case 9 -> rollbackSeen |= tagIs(frame, bodyStart, "ROLLBACK");
-            case 10 -> savepoint |= tagIs(frame, bodyStart, "SAVEPOINT");
-            default -> {}
+    void commandTag(ByteBuf frame) {
+        if (CommandComplete.tagIs(frame, COMMIT)) {
+            committed.addAll(open);
+            open.clear();
+        } else {
+            rollbackSeen |= CommandComplete.tagIs(frame, ROLLBACK);
+            savepoint |= CommandComplete.tagIs(frame, SAVEPOINT);
         }
     }
 
@@ -210,14 +211,5 @@ final class ListenRelayTransaction {
             lx.next();
         }
         return lx.type() == SqlLexer.END;
-    }
-
-    private static boolean tagIs(ByteBuf frame, int start, String tag) {
-        for (int i = 0; i < tag.length(); i++) {
-            if (frame.getByte(start + i) != tag.charAt(i)) {
-                return false;
-            }
-        }
-        return true;
     }
 }

@@ -1,0 +1,317 @@
+package dev.pggat.pooler.frontend;
+
+import dev.pggat.pooler.backend.ServerConnection;
+import dev.pggat.pooler.backend.ServerError;
+import dev.pggat.pooler.pool.Pool;
+import dev.pggat.pooler.pool.ServerReset;
+import dev.pggat.pooler.protocol.ProtocolConstants;
+import dev.pggat.pooler.protocol.SqlState;
+import dev.pggat.pooler.routing.EndpointState;
+import dev.pggat.pooler.routing.RouteStage;
+import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.util.Printable;
+import io.netty.buffer.ByteBuf;
+import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A session's server: checked out of the pool the routing stage picks at the first message of a transaction
+ * (waiting for it, re-routing when its endpoint goes away, waiting for a writable primary), attached, and given
+ * back at a transaction's end (transaction mode), after a 25006 replay, or when the client leaves.
+ */
+final class Checkout {
+    private static final Logger log = LoggerFactory.getLogger(Checkout.class);
+
+    private final ClientSession session;
+    /** The pool of the server attached or asked for. */
+    Pool pool;
+    /** The endpoint of that pool, for its outstanding-query count. */
+    private EndpointState endpoint;
+    /** The endpoint's outstanding-query count includes this client's current server. */
+    private boolean begun;
+
+    Pool.Waiter waiter;
+
+    Checkout(ClientSession session) {
+        this.session = session;
+    }
+
+    /** The client is gone: give its session.server back clean, or close it when its session.state is unknown. */
+    void leaveServer(ServerConnection s) {
+        s.listener(null);
+        s.channel().config().setAutoRead(true);
+        endQuery();
+        boolean clean = session.awaitingReady == 0
+                && !session.queries.active()
+                && !session.extendedOpen
+                && s.transactionStatus() == ProtocolConstants.TX_IDLE;
+        if (!clean || session.parameters.pinned() != null) {
+            // Mid-transaction or mid-query: stop what runs, then close so the session.server rolls back and drops
+            // locks.
+            // A pinned session.server holds what only closing it undoes (session locks, temporary tables, LISTEN).
+            if (session.awaitingReady > 0) {
+                CancelForwarder.cancel(session.context.transport, session.loop, s);
+            }
+            pool.discard(s);
+        } else if (session.sessionMode) {
+            Pool p = pool;
+            s.whenNoCancelsInFlight(() -> ServerReset.resetAndRelease(p, s));
+        } else {
+            Pool p = pool;
+            s.whenNoCancelsInFlight(() -> p.release(s));
+        }
+    }
+
+    // ---------------------------------------------------------------- session.routing and checkout
+
+    void checkOut() {
+        if (!routed(session.routing.route(session.pending().peekFirst()))) {
+            return;
+        }
+        session.state = ClientSession.State.WAITING;
+        session.user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
+        session.ctx.channel().config().setAutoRead(false);
+        waiter = pool.acquire(session.loop, session);
+        if (waiter != null && session.routing.rechecks()) {
+            session.loop.schedule(recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private static final long RECHECK_MILLIS = 100;
+    private static final long PRIMARY_RETRY_MILLIS = 50;
+    private final Runnable recheckRoute = this::recheckRoute;
+    private final Runnable retryPrimary = this::retryPrimary;
+
+    /** A client waiting for a session.server whose endpoint went stale is routed again: nothing has run yet. */
+    private void recheckRoute() {
+        if (session.state != ClientSession.State.WAITING || waiter == null || endpoint == null) {
+            return;
+        }
+        if (session.routing.stale()) {
+            waiter.cancel();
+            waiter = null;
+            session.routing.rerouted("rerouted:endpoint_unavailable");
+            if (routed(session.routing.route(session.pending().peekFirst()))) {
+                waiter = pool.acquire(session.loop, session);
+            }
+        }
+        if (session.state == ClientSession.State.WAITING && waiter != null) {
+            session.loop.schedule(recheckRoute, RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /**
+     * Acts on the session.routing stage's decision: sets {@link #pool} and returns true, or fails the client, or waits for a
+     * writable primary and returns false.
+     */
+    private boolean routed(RouteStage.Outcome outcome) {
+        switch (outcome) {
+            case ROUTED -> {
+                pool = session.routing.pool();
+                endpoint = session.routing.endpoint();
+                return true;
+            }
+            case FAILED -> {
+                // No session.server can take the client's queued work: a FATAL error, as a failed connection would
+                // give.
+                session.releasePending();
+                session.fatal(SqlState.CONNECTION_FAILURE, session.routing.failure());
+                return false;
+            }
+            default -> {
+                if (session.state == ClientSession.State.IDLE) {
+                    session.state = ClientSession.State.WAITING;
+                    session.user.clientMoved(Router.User.ClientState.IDLE, Router.User.ClientState.WAITING);
+                    session.ctx.channel().config().setAutoRead(false);
+                }
+                session.loop.schedule(retryPrimary, PRIMARY_RETRY_MILLIS, TimeUnit.MILLISECONDS);
+                return false;
+            }
+        }
+    }
+
+    private void retryPrimary() {
+        if (session.state == ClientSession.State.WAITING
+                && waiter == null
+                && session.server == null
+                && routed(session.routing.waitedForPrimary())) {
+            waiter = pool.acquire(session.loop, session);
+        }
+    }
+
+    /** The pool's answer (on any loop); the session is the pool's callback, so the console can tell who waits. */
+    void granted(ServerConnection s) {
+        if (session.loop.inEventLoop()) {
+            onGranted(s);
+        } else {
+            session.loop.execute(() -> onGranted(s));
+        }
+    }
+
+    void failed(ServerError error) {
+        if (session.loop.inEventLoop()) {
+            onFailed(error);
+        } else {
+            session.loop.execute(() -> onFailed(error));
+        }
+    }
+
+    private void onGranted(ServerConnection s) {
+        waiter = null;
+        if (session.state == ClientSession.State.CLOSED) {
+            pool.release(s);
+            return;
+        }
+        if (!s.isUsable()) {
+            pool.discard(s);
+            waiter = pool.acquire(session.loop, session);
+            return;
+        }
+        session.server = s;
+        session.state = ClientSession.State.ATTACHED;
+        session.user.clientMoved(Router.User.ClientState.WAITING, Router.User.ClientState.ACTIVE);
+        if (endpoint != null) {
+            endpoint.beginQuery();
+            begun = true;
+        }
+        s.listener(session);
+        if (session.prepared != null) {
+            session.prepared.attached(s.statements(), s.channel());
+        }
+        session.listen.attached();
+        session.queries.sync(s);
+        ByteBuf frame;
+        while ((frame = session.pending().poll()) != null && session.state == ClientSession.State.ATTACHED) {
+            session.forward(frame);
+        }
+        if (frame != null) {
+            frame.release();
+        }
+        if (session.server != null) {
+            session.server.channel().flush();
+        }
+        session.ctx.channel().config().setAutoRead(true);
+    }
+
+    private void onFailed(ServerError error) {
+        waiter = null;
+        if (session.state == ClientSession.State.CLOSED) {
+            return;
+        }
+        if (error.retryElsewhere() && session.state == ClientSession.State.WAITING) {
+            session.routing.rerouted("rerouted:endpoint_removed");
+            if (routed(session.routing.route(session.pending().peekFirst()))) {
+                waiter = pool.acquire(session.loop, session);
+            }
+            return;
+        }
+        log.info("{}: no session.server: {}", this, Printable.log(error.getMessage()));
+        session.fatal(error.sqlState() == null ? SqlState.CONNECTION_FAILURE : error.sqlState(), error.getMessage());
+    }
+
+    /** At a transaction boundary: transaction mode gives the session.server back; session mode keeps it. */
+    void releaseIfIdle(ServerConnection s) {
+        if (session.awaitingReady != 0 || session.extendedOpen || session.queries.active()) {
+            return;
+        }
+        if ((session.sessionMode || session.parameters.pinned() != null) && !pool.isClosed()) {
+            // The session.server stays: whatever the client queued meanwhile goes to it now.
+            ByteBuf f;
+            while (session.state == ClientSession.State.ATTACHED
+                    && (f = session.pending().poll()) != null) {
+                session.forward(f);
+            }
+            if (session.server != null) {
+                session.server.channel().flush();
+            }
+            session.ctx.channel().config().setAutoRead(true);
+            return;
+        }
+        // Session mode on a drained endpoint moves to the current set at this boundary, like transaction mode.
+        session.ctx.flush();
+        session.server = null;
+        session.state = ClientSession.State.IDLE;
+        endQuery();
+        session.user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.IDLE);
+        s.listener(null);
+        s.channel().config().setAutoRead(true);
+        s.lastOwner(session, session.parameters.version());
+        if (s.hasCancelsInFlight()) {
+            Pool p = pool;
+            s.whenNoCancelsInFlight(() -> p.release(s));
+        } else {
+            pool.release(s);
+        }
+        if (!session.nothingPending() && !session.context.draining) {
+            // The client's next transaction arrived while the pooler finished the last one: route it now (a
+            // LISTEN is answered without a session.server, like one that arrives while idle).
+            if (session.listen.takes(session.firstPending())) {
+                session.listen.resumePending();
+            } else {
+                checkOut();
+            }
+        } else {
+            session.ctx.channel().config().setAutoRead(true);
+        }
+        if (session.context.draining) {
+            // Draining: told to go at this transaction boundary; a client that starts its next transaction at
+            // once would otherwise never be seen idle by the drain and be cut off mid-transaction at its end.
+            session.fatal(SqlState.ADMIN_SHUTDOWN, "terminating connection due to administrator command");
+        }
+    }
+
+    /** The replica is idle after a 25006: it goes back, and the kept frames go to the primary first. */
+    void replayOnPrimary(ServerConnection s) {
+        ArrayDeque<ByteBuf> again = session.routing.endReplay();
+        session.server = null;
+        endQuery();
+        s.listener(null);
+        s.channel().config().setAutoRead(true);
+        if (s.transactionStatus() == ProtocolConstants.TX_IDLE && !session.extendedOpen) {
+            pool.release(s);
+        } else {
+            pool.discard(s);
+        }
+        session.extendedOpen = false;
+        // The kept frames go first, then whatever the client sent since.
+        ArrayDeque<ByteBuf> pending = session.pending();
+        again.addAll(pending);
+        pending.clear();
+        session.pending().addAll(again);
+        session.state = ClientSession.State.WAITING;
+        session.user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.WAITING);
+        session.ctx.channel().config().setAutoRead(false);
+        if (routed(session.routing.replayOnPrimary())) {
+            waiter = pool.acquire(session.loop, session);
+        }
+    }
+
+    /**
+     * The server died before anything decisive of a read's reply reached the client: the kept frames go first to
+     * another server (RouteStage#retryElsewhere), once. The caller reset what was owed by the dead server.
+     */
+    void retryElsewhere() {
+        EndpointState lost = endpoint;
+        ArrayDeque<ByteBuf> again = session.routing.takeForRetry();
+        ArrayDeque<ByteBuf> pending = session.pending();
+        again.addAll(pending);
+        pending.clear();
+        pending.addAll(again);
+        session.state = ClientSession.State.WAITING;
+        session.user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.WAITING);
+        session.ctx.channel().config().setAutoRead(false);
+        if (routed(session.routing.retryElsewhere(lost))) {
+            waiter = pool.acquire(session.loop, session);
+        }
+    }
+
+    void endQuery() {
+        session.timers.serverReleased();
+        if (begun) {
+            begun = false;
+            endpoint.endQuery();
+        }
+    }
+}
