@@ -382,7 +382,8 @@ class WebhookTlsTest {
         SSLContext ctx = SSLContext.getInstance("TLS");
         ctx.init(null, tmf.getTrustManagers(), null);
         SSLSocket tls = (SSLSocket) ctx.getSocketFactory().createSocket(InetAddress.getLoopbackAddress(), port);
-        tls.setSoTimeout(5000);
+        // Generous: it only turns a server that never answers into a failure instead of a hang.
+        tls.setSoTimeout(30_000);
         tls.startHandshake();
         return tls;
     }
@@ -425,7 +426,9 @@ class WebhookTlsTest {
             assertThat(post(bundle, WebhookServer.MUTATE_PATH, review("while-stalled")))
                     .startsWith("HTTP/1.1 200")
                     .contains("\"uid\":\"while-stalled\"");
-            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(2));
+            // Not waiting for the stalled connections is what matters: a server that served them first would answer
+            // only once they were dropped, at the request timeout. Any time short of that is right, however slow.
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(WebhookServer.REQUEST_TIMEOUT);
         } finally {
             for (Socket s : stalled) {
                 s.close();
@@ -464,11 +467,11 @@ class WebhookTlsTest {
                     .write(("POST " + WebhookServer.MUTATE_PATH + " HTTP/1.1\r\nHost: x\r\n")
                             .getBytes(StandardCharsets.US_ASCII));
             tls.getOutputStream().flush();
-            long started = System.nanoTime();
+            // A server that did not drop it would leave this read blocked: it fails at the socket timeout (30 s,
+            // a hundred times the request timeout) instead of returning -1.
             assertThat(tls.getInputStream().read())
                     .as("closed without an answer")
                     .isEqualTo(-1);
-            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(3));
         }
     }
 

@@ -308,7 +308,27 @@ final class Checkout {
         return endpoint != null && endpoint.member().role() == Endpoint.Role.REPLICA;
     }
 
+    /**
+     * The server died before anything decisive of a read's reply reached the client: the kept frames go first to
+     * another server (RouteStage#retryElsewhere), once. The caller reset what was owed by the dead server.
+     */
+    void retryElsewhere() {
+        EndpointState lost = endpoint;
+        ArrayDeque<ByteBuf> again = session.routing.takeForRetry();
+        ArrayDeque<ByteBuf> pending = session.pending();
+        again.addAll(pending);
+        pending.clear();
+        pending.addAll(again);
+        session.state = ClientSession.State.WAITING;
+        session.user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.WAITING);
+        session.ctx.channel().config().setAutoRead(false);
+        if (routed(session.routing.retryElsewhere(lost))) {
+            waiter = pool.acquire(session.loop, session);
+        }
+    }
+
     void endQuery() {
+        session.timers.serverReleased();
         if (begun) {
             begun = false;
             endpoint.endQuery();

@@ -83,6 +83,10 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     ServerConnection server;
     /** The server whose FATAL or PANIC error the client already got: its close needs no second error. */
     private ServerConnection fatalForwardedBy;
+    /** Transaction mode: the server's last words (a FATAL) before it closes, told to the client as an ERROR. */
+    private ErrorFields serverLastError;
+    /** Transaction mode: what the session answers by itself after its server was lost mid-transaction. */
+    private final ServerLossStage serverLoss = new ServerLossStage(() -> ctx.alloc());
 
     /** What the client sent that waits for a server (or for a stage); made at the first such message. */
     private ArrayDeque<ByteBuf> pending;
@@ -248,6 +252,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             frame.release();
             releasePending();
             ctx.close();
+            return;
+        }
+        if (!sessionMode && serverLoss.active()) {
+            serverLoss.fromClient(frame, writeToClient);
+            ctx.flush();
             return;
         }
         if (prepared != null && prepared.answerWithoutServer(pending(), frame, type, ctx)) {
@@ -471,6 +480,15 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             }
             return;
         }
+        if (!sessionMode && type == ProtocolConstants.ERROR_RESPONSE) {
+            ErrorFields e = ErrorFields.parse(frame);
+            if ("FATAL".equals(e.severity()) || "PANIC".equals(e.severity())) {
+                // The server ends, not the client's session: told as an ERROR when the connection closes.
+                serverLastError = e;
+                frame.release();
+                return;
+            }
+        }
         if (prepared != null && (frame = prepared.fromServer(frame, type)) == null) {
             return;
         }
@@ -544,12 +562,16 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (s != server || state == State.CLOSED) {
             return;
         }
-        // The server died under this client (terminated, crashed, network): tell it clearly and end the session,
-        // since whatever it was doing is lost. Other clients are not affected.
+        // The server died under this client (terminated, crashed, network). Other clients are not affected.
         server = null;
         checkout.endQuery();
         checkout.pool.discard(s);
+        if (!sessionMode) {
+            serverLostInTransactionMode(s);
+            return;
+        }
         log.info("{}: server {} closed the connection", this, s);
+        // Session mode: the session's state was on that server and is gone, so the client goes too.
         if (fatalForwardedBy == s) {
             // The client already has the server's reason (pg_terminate_backend, shutdown): PostgreSQL sends one
             // error and closes, and so does the pooler.
@@ -558,6 +580,61 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             return;
         }
         fatal(SqlState.CONNECTION_FAILURE, "server connection closed unexpectedly");
+    }
+
+    /**
+     * Transaction mode: the client's session is the pooler's, not the server's, so it goes on. A read that had no
+     * effect and showed nothing yet is sent again to another server, once; otherwise the work in flight fails with
+     * an ERROR and, inside a transaction, the client's next statements get 25P02 until it ends it.
+     */
+    private void serverLostInTransactionMode(ServerConnection s) {
+        ErrorFields last = serverLastError;
+        serverLastError = null;
+        s.listener(null);
+        if (routing.retryable() && !queries.active()) {
+            log.debug("{}: server {} was lost before answering a read; sending it again elsewhere", this, s);
+            awaitingReady = 0;
+            extendedOpen = false;
+            queries.lost();
+            checkout.retryElsewhere();
+            return;
+        }
+        routing.releaseReplay();
+        db.serverLossErrorsTotal.increment();
+        boolean inTransaction = s.transactionStatus() != ProtocolConstants.TX_IDLE;
+        log.info(
+                "{}: server {} closed the connection; {} fails with an error, the client stays",
+                this,
+                s,
+                inTransaction ? "its transaction" : "the statement in flight");
+        String code = last != null && last.sqlState() != null ? last.sqlState() : SqlState.CONNECTION_FAILURE;
+        String message = last != null && last.message() != null
+                ? last.message() + " (" + ServerLossStage.LOST + ")"
+                : ServerLossStage.LOST;
+        // Only the pooler's queries after the client's transaction ended were lost: the client owes nothing.
+        int owed = queries.afterTransaction ? 0 : awaitingReady;
+        serverLoss.serverLost(owed, extendedOpen, inTransaction, code, message, writeToClient);
+        awaitingReady = 0;
+        extendedOpen = false;
+        queries.lost();
+        state = State.IDLE;
+        user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.IDLE);
+        ctx.flush();
+        ctx.channel().config().setAutoRead(true);
+        // What the client queued meanwhile is handled as if it came now.
+        ArrayDeque<ByteBuf> pending = pending();
+        if (!pending.isEmpty()) {
+            ArrayDeque<ByteBuf> queued = new ArrayDeque<>(pending);
+            pending.clear();
+            ByteBuf f;
+            while ((f = queued.poll()) != null) {
+                if (state == State.CLOSED) {
+                    f.release();
+                } else {
+                    channelRead(ctx, f);
+                }
+            }
+        }
     }
 
     // ---------------------------------------------------------------- cancel

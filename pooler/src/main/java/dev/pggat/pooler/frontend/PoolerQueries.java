@@ -25,6 +25,12 @@ final class PoolerQueries implements ServerQuery.InSession.Replies {
         this.session = session;
     }
 
+    /** The server died: whatever the pooler's queries awaited there is gone with it. */
+    void lost() {
+        queries = null;
+        afterTransaction = false;
+    }
+
     /** Replies to the pooler's queries are due: the session's server frames go to {@link #reply}. */
     boolean active() {
         return queries != null && queries.active();

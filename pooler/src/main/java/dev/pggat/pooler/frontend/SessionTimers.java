@@ -72,6 +72,8 @@ final class SessionTimers {
     private long queryStartNanos;
     /** When the pooler canceled the running query for timeouts.query; 0 when it did not. */
     private long timeoutCancelNanos;
+    /** The session let go of its server: whatever goes to the next one starts a query there. */
+    private boolean freshServer;
 
     SessionTimers(
             Owner owner,
@@ -112,7 +114,8 @@ final class SessionTimers {
         if (!on) {
             return;
         }
-        if (batchStart) {
+        if (batchStart || freshServer) {
+            freshServer = false;
             queryStartNanos = clock.getAsLong();
             // Whatever the pooler canceled before is over: a new query gets its own full timeout. Without this, a
             // cancel whose ReadyForQuery the session never saw (a replica's replies dropped for a replay) would
@@ -137,6 +140,16 @@ final class SessionTimers {
         queryStartNanos = now;
         timeoutCancelNanos = 0;
         arm();
+    }
+
+    /**
+     * The session let go of its server (released, replayed elsewhere, lost, discarded): a cancel the pooler sent
+     * it is over with it. Without this, the next query whose first message continues a batch (no batch start
+     * seen) would be timed from the old cancel: its grace already past, the timer would close the client at once.
+     */
+    void serverReleased() {
+        timeoutCancelNanos = 0;
+        freshServer = true;
     }
 
     /** The pooler canceled the running query for timeouts.query: its error is told as statement_timeout's. */

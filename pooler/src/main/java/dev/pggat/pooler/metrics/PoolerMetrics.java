@@ -158,6 +158,26 @@ public final class PoolerMetrics {
                     }
                 })
                 .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_retried_queries")
+                .help("Reads sent again to another server after theirs died before any of its reply reached the client")
+                .labelNames("database")
+                .callback(cb -> {
+                    for (Router.Database d : router.databases()) {
+                        cb.call(d.retriedQueriesTotal.sum(), d.name());
+                    }
+                })
+                .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_server_loss_errors")
+                .help("Transaction-mode clients told with an ERROR (08006), not a FATAL, that their server was lost")
+                .labelNames("database")
+                .callback(cb -> {
+                    for (Router.Database d : router.databases()) {
+                        cb.call(d.serverLossErrorsTotal.sum(), d.name());
+                    }
+                })
+                .register(registry);
         GaugeWithCallback.builder()
                 .name("pggat_clients")
                 .help("All client connections, including those still logging in")

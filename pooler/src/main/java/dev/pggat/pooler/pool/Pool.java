@@ -78,6 +78,8 @@ public final class Pool {
     private int generation;
     /** Every logged-in server connection of this pool, idle or checked out, for the admin console. */
     private final Set<ServerConnection> servers = ConcurrentHashMap.newKeySet();
+    /** Told when a server could not be reached or closed on its own: its endpoint's role or health may have changed. */
+    private volatile Runnable troubleListener = () -> {};
     /** What the server reports at login (server_version, encodings...), shown to clients as they log in. */
     private volatile Map<String, String> serverParameters;
 
@@ -130,6 +132,14 @@ public final class Pool {
 
     public String user() {
         return user;
+    }
+
+    /**
+     * Called (on any thread, must not block) when a connect attempt fails for a reason that may pass, or a server
+     * connection of this pool closes without the pooler closing it.
+     */
+    public void troubleListener(Runnable listener) {
+        this.troubleListener = listener;
     }
 
     public Map<String, String> serverParameters() {
@@ -534,7 +544,11 @@ public final class Pool {
             servers.add(server);
             server.channel().closeFuture().addListener(c -> {
                 servers.remove(server);
-                serverStats.closed(server.closeReason());
+                CloseReason reason = server.closeReason();
+                serverStats.closed(reason);
+                if (reason == CloseReason.SERVER_CLOSED) {
+                    troubleListener.run();
+                }
             });
             if (caps.length > 0) {
                 // The slot taken for this connection stays with it until the connection is closed.
@@ -613,6 +627,9 @@ public final class Pool {
                     address.host() + ":" + address.port(),
                     consecutiveFailures,
                     Printable.log(error.getMessage()));
+        }
+        if (error.isTransient()) {
+            troubleListener.run();
         }
         for (Waiter w : failed) {
             w.fail(error);

@@ -20,14 +20,12 @@ public final class DataRow {
         for (int c = 0; ; c++) {
             int len = Views.int32At(frame, pos);
             pos += 4;
+            // Compared as what is left, not as pos + len: a length near 2^31 would overflow past the check.
+            if (len > Views.end(frame) - pos) {
+                throw Views.malformed(frame);
+            }
             if (c == i) {
-                if (len < 0) {
-                    return null;
-                }
-                if (pos + len > Views.end(frame)) {
-                    throw Views.malformed(frame);
-                }
-                return frame.toString(pos, len, StandardCharsets.UTF_8);
+                return len < 0 ? null : frame.toString(pos, len, StandardCharsets.UTF_8);
             }
             if (len > 0) {
                 pos += len;

@@ -6,6 +6,7 @@ public final class SqlState {
 
     public static final String PROTOCOL_VIOLATION = "08P01";
     public static final String CONNECTION_FAILURE = "08006";
+    public static final String IN_FAILED_SQL_TRANSACTION = "25P02";
     public static final String CONNECTION_EXCEPTION = "08000";
     public static final String SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION = "08001";
     public static final String FEATURE_NOT_SUPPORTED = "0A000";

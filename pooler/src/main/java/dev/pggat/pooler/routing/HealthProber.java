@@ -17,6 +17,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,6 +28,11 @@ import org.slf4j.LoggerFactory;
  * endpoint's {@link EndpointState}; an endpoint that cannot be reached or does not answer in time is DOWN and is
  * retried with exponential backoff. Replica byte lag is measured against the last LSN of the endpoint seen as
  * primary.
+ *
+ * <p>Between intervals, {@link #probeSoon()} probes every endpoint at once: a server connection that failed, a
+ * primary that refused a write or a write waiting for a primary says the roles may have changed (a failover), and
+ * waiting for the next interval would keep writes failing that long. Requests within {@link #URGENT_GAP_NANOS} of
+ * the last such round make one more round at its end, so a storm of failures costs a few rounds, not one each.
  *
  * <p>Everything runs on the one event loop given; {@link #states()} and the states may be read from any thread.
  * Run one prober per database (not per pool): each costs one server connection per endpoint.
@@ -44,6 +51,9 @@ public final class HealthProber implements AutoCloseable {
             + " WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn()"
             + " THEN 0"
             + " ELSE floor(extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000) END";
+
+    /** Least time between two rounds that {@link #probeSoon()} asks for. */
+    static final long URGENT_GAP_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
     /**
      * @param interval time between probes of an endpoint that is up
@@ -102,7 +112,15 @@ public final class HealthProber implements AutoCloseable {
 
     private volatile EndpointSet endpoints;
     private final Map<String, Target> targets = new LinkedHashMap<>();
-    private boolean closed;
+    private volatile boolean closed;
+
+    /** A round asked for by {@link #probeSoon()} is queued or scheduled; later requests join it. */
+    private final AtomicBoolean urgentQueued = new AtomicBoolean();
+    /** When the last asked-for round started (loop only); 0 before the first. */
+    private long lastUrgentNanos;
+    private final Runnable urgentRound = this::urgentRound;
+    /** Rounds of probes {@link #probeSoon()} started, for metrics. */
+    public final LongAdder urgentRounds = new LongAdder();
 
     public HealthProber(ServerConnector connector, EventLoop loop, Login login, Settings settings, Listener listener) {
         this.connector = Objects.requireNonNull(connector, "connector");
@@ -189,6 +207,36 @@ public final class HealthProber implements AutoCloseable {
         targets.putAll(keep);
     }
 
+    /**
+     * Probes every endpoint now rather than at its next turn (an endpoint whose probe is in flight is probed again
+     * when it answers), unless a round started less than {@link #URGENT_GAP_NANOS} ago: then one round follows at
+     * the end of that gap, however many times this is called meanwhile. Any thread; does not block.
+     */
+    public void probeSoon() {
+        if (!closed && urgentQueued.compareAndSet(false, true)) {
+            loop.execute(urgentRound);
+        }
+    }
+
+    private void urgentRound() {
+        if (closed) {
+            return;
+        }
+        long now = System.nanoTime();
+        long wait = lastUrgentNanos == 0 ? 0 : lastUrgentNanos + URGENT_GAP_NANOS - now;
+        if (wait > 0) {
+            loop.schedule(urgentRound, wait, TimeUnit.NANOSECONDS);
+            return;
+        }
+        // Cleared before the round: a request from here on may see results older than the round's, so it needs one.
+        urgentQueued.set(false);
+        lastUrgentNanos = now == 0 ? 1 : now;
+        urgentRounds.increment();
+        for (Target t : targets.values()) {
+            t.probeNow();
+        }
+    }
+
     /** Stops probing and closes the probe connections. */
     @Override
     public void close() {
@@ -242,6 +290,10 @@ public final class HealthProber implements AutoCloseable {
         ServerConnection connection;
         ScheduledFuture<?> pending;
         boolean stopped;
+        /** A probe is connecting or querying. */
+        boolean inFlight;
+        /** Probe again as soon as the one in flight answers: it may have started before what prompted the round. */
+        boolean again;
         Endpoint.Role reportedMismatch;
 
         Target(EndpointState state) {
@@ -252,6 +304,32 @@ public final class HealthProber implements AutoCloseable {
             if (!stopped) {
                 pending = loop.schedule(this::probe, delayMillis, TimeUnit.MILLISECONDS);
             }
+        }
+
+        /** Part of a round {@link #probeSoon()} asked for. */
+        void probeNow() {
+            if (stopped) {
+                return;
+            }
+            if (inFlight) {
+                again = true;
+            } else {
+                if (pending != null) {
+                    pending.cancel(false);
+                    pending = null;
+                }
+                probe();
+            }
+        }
+
+        /** The probe in flight is done: the next one after {@code delayMillis}, or at once if a round asked. */
+        void next(long delayMillis) {
+            inFlight = false;
+            if (again) {
+                again = false;
+                delayMillis = 0;
+            }
+            schedule(delayMillis);
         }
 
         void stop() {
@@ -266,9 +344,10 @@ public final class HealthProber implements AutoCloseable {
         }
 
         void probe() {
-            if (stopped) {
+            if (stopped || inFlight) {
                 return;
             }
+            inFlight = true;
             if (connection != null && connection.isUsable()) {
                 query();
                 return;
@@ -321,7 +400,7 @@ public final class HealthProber implements AutoCloseable {
                     c.close();
                     connection = null;
                 }
-                schedule(settings.interval().toMillis());
+                next(settings.interval().toMillis());
             });
         }
 
@@ -366,12 +445,19 @@ public final class HealthProber implements AutoCloseable {
                         state.name(),
                         message);
             }
-            schedule(delay);
+            next(delay);
         }
 
         private void publish(Observation o) {
-            Health before = state.health();
+            Observation old = state.observation();
+            Health before = old.health();
             state.observation(o);
+            if (old.health() == Health.UP
+                    && old.role() == Endpoint.Role.PRIMARY
+                    && (o.health() != Health.UP || o.role() != Endpoint.Role.PRIMARY)) {
+                // The primary went away or into recovery: another endpoint may be the primary now.
+                probeSoon();
+            }
             if (before != o.health()) {
                 if (o.health() == Health.UP && before == Health.DOWN) {
                     log.info("endpoint {} is up again", state.name());

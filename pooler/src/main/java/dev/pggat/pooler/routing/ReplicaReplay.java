@@ -121,6 +121,15 @@ final class ReplicaReplay {
         return again;
     }
 
+    /** The server died before anything decisive reached the client: the kept frames, to send elsewhere. */
+    ArrayDeque<ByteBuf> takeFrames() {
+        releaseHeld();
+        replaying = false;
+        ArrayDeque<ByteBuf> again = frames;
+        frames = null;
+        return again;
+    }
+
     void release() {
         if (frames != null) {
             ByteBuf f;

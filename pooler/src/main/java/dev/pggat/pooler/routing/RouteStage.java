@@ -6,6 +6,7 @@ import dev.pggat.pooler.config.RoutingConfig;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolSettings;
 import dev.pggat.pooler.protocol.DataRow;
+import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Parse;
 import dev.pggat.pooler.protocol.ProtocolConstants;
@@ -84,6 +85,8 @@ public final class RouteStage {
     private boolean capturingLsn;
     /** A transaction on a replica, kept until it is decided, in case the replica refuses a write. */
     private final ReplicaReplay replay = new ReplicaReplay();
+    /** The current transaction was already sent again after losing its server: never a second time. */
+    private boolean retried;
 
     /** {@code targetSessionAttrs}, {@code route}: the client's startup parameters of those names, or null. */
     public RouteStage(Router.User user, String databaseName, String targetSessionAttrs, String route) {
@@ -126,6 +129,7 @@ public final class RouteStage {
      */
     public Outcome route(ByteBuf first) {
         onPrimaryForWrite = false;
+        retried = false;
         releaseReplay();
         boolean read;
         String reason;
@@ -186,6 +190,8 @@ public final class RouteStage {
             onPrimaryForWrite = true;
             return use(primary, primaryReason);
         }
+        // Every writer waiting asks; the prober makes one round per short gap of all the asking.
+        db.serverTrouble();
         if (System.nanoTime() >= primaryDeadline) {
             db.decided("primary:unavailable");
             return fail("no writable primary for database \"" + databaseName + "\" (waited "
@@ -313,6 +319,12 @@ public final class RouteStage {
      */
     public ByteBuf fromServer(ByteBuf frame, byte type, Consumer<ByteBuf> write) {
         if (!replay.active()) {
+            if (type == ProtocolConstants.ERROR_RESPONSE
+                    && onPrimaryForWrite
+                    && ReplicaReplay.READ_ONLY_SQLSTATE.equals(ErrorFields.parse(frame).sqlState())) {
+                // The primary is read-only: demoted, or a replica promoted elsewhere that the probes have not seen.
+                db.serverTrouble();
+            }
             return frame;
         }
         ByteBuf out = replay.fromServer(frame, type, write);
@@ -351,6 +363,48 @@ public final class RouteStage {
     /** Where the replayed transaction goes: the primary, or a wait for one. */
     public Outcome replayOnPrimary() {
         return primary("primary:replay");
+    }
+
+    // ---------------------------------------------------------------- retry of reads whose server died
+
+    /**
+     * The server died under the current transaction. True when it can be sent again elsewhere with no effect
+     * seen or done: transaction mode, a read the classifier sent to a replica (writes never are), every client
+     * frame of it kept (so it is the transaction's start: an autocommit statement or batch, or a transaction's
+     * first statement), nothing decisive of its reply passed to the client, and not retried before.
+     */
+    public boolean retryable() {
+        return !sessionMode && replay.active() && !replay.replaying() && !retried;
+    }
+
+    /** The kept frames of a {@link #retryable()} transaction, to go first to the next server; counts the retry. */
+    public ArrayDeque<ByteBuf> takeForRetry() {
+        retried = true;
+        db.retriedQueriesTotal.increment();
+        return replay.takeFrames();
+    }
+
+    /**
+     * Where a retried read goes: another eligible replica than {@code lost}, else the primary (when it is not the
+     * lost one). The lost endpoint is probed again at once, with all the others.
+     */
+    public Outcome retryElsewhere(EndpointState lost) {
+        db.serverTrouble();
+        long minLsn = readYourWrites ? lastWriteLsn : 0;
+        // The chooser samples at random: a few draws find another replica when there is one.
+        for (int i = 0; i < 8; i++) {
+            EndpointState r = db.replica(minLsn);
+            if (r != null && r != lost && db.eligibleReplica(r, minLsn)) {
+                return use(r, "retried:replica");
+            }
+        }
+        EndpointState p = db.primary();
+        if (p != null && p != lost && writable(p) && target != Target.REPLICA_ONLY) {
+            return use(p, "retried:primary");
+        }
+        db.decided("retried:unavailable");
+        return fail("server connection lost, and no other server of database \"" + databaseName
+                + "\" can take the read now");
     }
 
     /** Releases whatever is kept (the client left, or the transaction is decided). */

@@ -207,6 +207,10 @@ public final class Router implements AutoCloseable {
         /** PAUSE from the admin console: pools made while it lasts (new endpoints, dynamic users) start paused. */
         private volatile boolean paused;
 
+        /** Reads sent again to another server after theirs died before answering (RouteStage#retryable). */
+        public final LongAdder retriedQueriesTotal = new LongAdder();
+        /** Transaction-mode clients whose server was lost under them and who were told with an ERROR, not a FATAL. */
+        public final LongAdder serverLossErrorsTotal = new LongAdder();
         public final LongAdder dynamicCreatedTotal = new LongAdder();
         public final LongAdder dynamicRemovedTotal = new LongAdder();
         public final LongAdder dynamicRefusedTotal = new LongAdder();
@@ -450,6 +454,19 @@ public final class Router implements AutoCloseable {
                     }
                 }
             }
+        }
+
+        /**
+         * A server of this database failed, the primary refused a write as read-only, or a write waits for a
+         * primary: probe every endpoint now (at most one round per short gap however often this is called).
+         */
+        public void serverTrouble() {
+            prober.probeSoon();
+        }
+
+        /** Probe rounds {@link #serverTrouble()} started. */
+        public long urgentProbeRounds() {
+            return prober.urgentRounds.sum();
         }
 
         /** The database's name on the servers. */
@@ -861,6 +878,7 @@ public final class Router implements AutoCloseable {
                     if (database.paused) {
                         p.pause();
                     }
+                    p.troubleListener(database::serverTrouble);
                     next.put(m.name(), p);
                     added.add(p);
                 }

@@ -17,7 +17,7 @@ import java.util.concurrent.TimeUnit;
  * repository's {@code conformance/} directory. They are required, not optional: a missing one fails the test
  * with what to install, since a conformance run that quietly skips a driver proves nothing about it.
  */
-final class ExternalClients {
+public final class ExternalClients {
     /** Debian packages that provide the clients, as CI installs them. */
     static final String PYTHON_PACKAGES = "python3-psycopg python3-asyncpg";
 
@@ -25,8 +25,8 @@ final class ExternalClients {
 
     private ExternalClients() {}
 
-    record Result(int exitCode, String stdout, String stderr) {
-        List<String> stdoutLines() {
+    public record Result(int exitCode, String stdout, String stderr) {
+        public List<String> stdoutLines() {
             String s = stdout.endsWith("\n") ? stdout.substring(0, stdout.length() - 1) : stdout;
             return s.isEmpty() ? List.of() : List.of(s.split("\n", -1));
         }
@@ -51,7 +51,7 @@ final class ExternalClients {
     }
 
     /** psql, pgbench...: from {@code pg_config --bindir} first (the binaries matching the installed server), then PATH. */
-    static Path postgresProgram(String name) {
+    public static Path postgresProgram(String name) {
         return PostgresPrograms.find(name);
     }
 
@@ -109,7 +109,7 @@ final class ExternalClients {
     }
 
     /** Runs a program to completion; its output goes to files so a chatty program cannot block on a full pipe. */
-    static Result run(List<String> command, Map<String, String> env, Path workDir, Duration timeout)
+    public static Result run(List<String> command, Map<String, String> env, Path workDir, Duration timeout)
             throws IOException {
         Path out = Files.createTempFile("pggat-conformance", ".out");
         Path err = Files.createTempFile("pggat-conformance", ".err");

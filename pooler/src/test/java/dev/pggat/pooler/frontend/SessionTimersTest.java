@@ -155,6 +155,30 @@ class SessionTimersTest {
     }
 
     @Test
+    void aCancelEndsWithTheServerItWasSentTo() {
+        // The session lets go of the server it canceled a query on, before its ReadyForQuery (the server was lost,
+        // or its replies were dropped for a replay). The next server's first message continues an extended batch
+        // (its Sync: no batch start seen by the timers): it must be timed afresh, not from the old cancel, whose
+        // grace is long past and would end the client as soon as the timer looked.
+        SessionTimers t = timers(0, 0, 300);
+        t.started();
+        waiting = SessionTimers.Waiting.SERVER;
+        t.fromClient(ProtocolConstants.QUERY, true, 1);
+        advanceTo(300);
+        assertThat(events).containsExactly("cancel@300");
+        waiting = SessionTimers.Waiting.NOTHING;
+        t.serverReleased();
+        assertThat(t.canceledForTimeout()).isFalse();
+        advanceTo(5_000);
+        waiting = SessionTimers.Waiting.SERVER;
+        t.fromClient(ProtocolConstants.SYNC, false, 1);
+        advanceTo(5_001);
+        assertThat(events).as("no cancel grace carried over").containsExactly("cancel@300");
+        advanceTo(5_300);
+        assertThat(events).containsExactly("cancel@300", "cancel@5300");
+    }
+
+    @Test
     void aTransactionLeftOpenExpiresAfterIdleInTransaction() {
         SessionTimers t = timers(1500, 300, 0);
         t.started();

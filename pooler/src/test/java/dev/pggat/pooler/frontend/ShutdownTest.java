@@ -41,7 +41,7 @@ class ShutdownTest {
 
         int adminPort = fx.pooler.adminPort();
         long start = System.nanoTime();
-        CompletableFuture<Void> shutdown = CompletableFuture.runAsync(() -> fx.pooler.shutdown(Duration.ofSeconds(5)));
+        CompletableFuture<Void> shutdown = CompletableFuture.runAsync(() -> fx.pooler.shutdown(Duration.ofSeconds(60)));
         Thread.sleep(300);
         HttpResponse<String> ready = HttpClient.newHttpClient()
                 .send(
@@ -54,8 +54,9 @@ class ShutdownTest {
         // The transaction that was open when the drain began still commits.
         inTx.createStatement().execute("INSERT INTO shutdown_rows VALUES (2)");
         inTx.commit();
-        shutdown.get(10, TimeUnit.SECONDS);
-        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(5000);
+        shutdown.get(90, TimeUnit.SECONDS);
+        // Done because the open transaction ended, not because the drain timed out (60 s, generous for a busy host).
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(60_000);
 
         RawClient.Msg told = idle.read();
         assertThat(told.type()).as(told.text()).isEqualTo('E');

