@@ -49,6 +49,7 @@ public final class ConfigDiff {
                         out);
             }
         }
+        routes(was, now, out);
         diff(KeyPath.ROOT.key("tls"), was.security().tls(), now.security().tls(), out);
         diff(KeyPath.ROOT.key("auth"), was.security().auth(), now.security().auth(), out);
         diff(
@@ -57,6 +58,34 @@ public final class ConfigDiff {
                 now.security().credentials(),
                 out);
         return out;
+    }
+
+    /**
+     * Routes by name ({@code routes.<name>}): an added, removed or changed route is one key, and so is a change of
+     * order ({@code routes}), which changes which route a client gets.
+     */
+    private static void routes(PoolerConfig was, PoolerConfig now, List<String> out) {
+        Map<String, RouteConfig> a = byName(was.routes());
+        Map<String, RouteConfig> b = byName(now.routes());
+        KeyPath routes = KeyPath.ROOT.key("routes");
+        for (String name : union(a.keySet(), b.keySet())) {
+            if (!Objects.equals(a.get(name), b.get(name))) {
+                out.add(routes.key(name).toString());
+            }
+        }
+        List<String> common = new ArrayList<>(a.keySet());
+        common.retainAll(b.keySet());
+        List<String> order = new ArrayList<>(b.keySet());
+        order.retainAll(a.keySet());
+        if (!common.equals(order)) {
+            out.add(routes.toString());
+        }
+    }
+
+    private static Map<String, RouteConfig> byName(List<RouteConfig> routes) {
+        Map<String, RouteConfig> m = new java.util.LinkedHashMap<>();
+        routes.forEach(r -> m.put(r.name(), r));
+        return m;
     }
 
     /** A database's own {@code tls}, {@code serverTls}, endpoints' {@code serverTls} and users' passThrough. */

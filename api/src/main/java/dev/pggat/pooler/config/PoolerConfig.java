@@ -14,6 +14,7 @@ import java.util.Objects;
  * @param databases by client-facing name, in file order
  * @param security authentication and TLS on both sides
  * @param discovery sources that find databases' servers by themselves, and which databases they feed
+ * @param routes tried in order before a client's database name is looked up in {@code databases}
  */
 public record PoolerConfig(
         Listen listen,
@@ -23,9 +24,11 @@ public record PoolerConfig(
         PoolDefaults pools,
         Map<String, DatabaseConfig> databases,
         SecurityConfig security,
-        DiscoveryConfig discovery) {
+        DiscoveryConfig discovery,
+        List<RouteConfig> routes) {
 
     public PoolerConfig {
+        routes = List.copyOf(routes);
         Objects.requireNonNull(discovery, "discovery");
         Objects.requireNonNull(security, "security");
         Objects.requireNonNull(listen, "listen");
@@ -34,6 +37,19 @@ public record PoolerConfig(
         Objects.requireNonNull(timeouts, "timeouts");
         Objects.requireNonNull(pools, "pools");
         databases = Collections.unmodifiableMap(new LinkedHashMap<>(databases));
+    }
+
+    /** Without routes: every client goes to the database it names. */
+    public PoolerConfig(
+            Listen listen,
+            Admin admin,
+            Limits limits,
+            Timeouts timeouts,
+            PoolDefaults pools,
+            Map<String, DatabaseConfig> databases,
+            SecurityConfig security,
+            DiscoveryConfig discovery) {
+        this(listen, admin, limits, timeouts, pools, databases, security, discovery, List.of());
     }
 
     /** Without discovery sources. */
@@ -72,26 +88,34 @@ public record PoolerConfig(
     }
 
     public PoolerConfig withListen(Listen newListen) {
-        return new PoolerConfig(newListen, admin, limits, timeouts, pools, databases, security, discovery);
+        return new PoolerConfig(newListen, admin, limits, timeouts, pools, databases, security, discovery, routes);
     }
 
     public PoolerConfig withAdmin(Admin newAdmin) {
-        return new PoolerConfig(listen, newAdmin, limits, timeouts, pools, databases, security, discovery);
+        return new PoolerConfig(listen, newAdmin, limits, timeouts, pools, databases, security, discovery, routes);
     }
 
     public PoolerConfig withLimits(Limits newLimits) {
-        return new PoolerConfig(listen, admin, newLimits, timeouts, pools, databases, security, discovery);
+        return new PoolerConfig(listen, admin, newLimits, timeouts, pools, databases, security, discovery, routes);
     }
 
     public PoolerConfig withTimeouts(Timeouts newTimeouts) {
-        return new PoolerConfig(listen, admin, limits, newTimeouts, pools, databases, security, discovery);
+        return new PoolerConfig(listen, admin, limits, newTimeouts, pools, databases, security, discovery, routes);
     }
 
     public PoolerConfig withSecurity(SecurityConfig newSecurity) {
-        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, newSecurity, discovery);
+        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, newSecurity, discovery, routes);
     }
 
     public PoolerConfig withDiscovery(DiscoveryConfig newDiscovery) {
-        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, security, newDiscovery);
+        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, security, newDiscovery, routes);
+    }
+
+    public PoolerConfig withRoutes(List<RouteConfig> newRoutes) {
+        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, security, discovery, newRoutes);
+    }
+
+    public PoolerConfig withDatabases(Map<String, DatabaseConfig> newDatabases) {
+        return new PoolerConfig(listen, admin, limits, timeouts, pools, newDatabases, security, discovery, routes);
     }
 }

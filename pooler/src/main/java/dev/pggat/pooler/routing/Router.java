@@ -8,12 +8,15 @@ import dev.pggat.pooler.config.DatabaseConfig;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.config.PoolMode;
 import dev.pggat.pooler.config.PoolerConfig;
+import dev.pggat.pooler.config.RouteConfig;
+import dev.pggat.pooler.config.RouteMatcher;
 import dev.pggat.pooler.config.RoutingConfig;
 import dev.pggat.pooler.config.Timeouts;
 import dev.pggat.pooler.config.UserConfig;
 import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolSettings;
+import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.util.Printable;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -38,7 +41,20 @@ import org.slf4j.LoggerFactory;
  */
 public final class Router implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Router.class);
-    private final Map<String, Database> databases = new LinkedHashMap<>();
+    /** By name, in file order; replaced whole (never changed in place) so that readers need no lock. */
+    private volatile Map<String, Database> databases = Map.of();
+    /**
+     * Databases a route's database rewrite made from a backend, by "backend/serverDatabase": each has the backend's
+     * settings and its own pools. They last until the backend changes.
+     */
+    private final ConcurrentHashMap<String, Database> derived = new ConcurrentHashMap<>();
+    /** What the routes section says, with the counters of each route. */
+    private volatile RouteTable routes;
+
+    private volatile PoolerConfig config;
+    private final ServerConnector connector;
+    private final EventLoopGroup loops;
+    private volatile boolean started;
     /** Told of every pool made after start (new endpoints, dynamic users) and of every pool removed. */
     private volatile PoolListener poolListener = PoolListener.NONE;
     /** Told when a database's primary stops taking writes (seen down or read-only), e.g. to ask discovery again. */
@@ -85,8 +101,140 @@ public final class Router implements AutoCloseable {
                 }
             }
         }
+        this.config = config;
+        this.connector = connector;
+        this.loops = loops;
+        Map<String, Database> dbs = new LinkedHashMap<>();
         for (DatabaseConfig db : config.databases().values()) {
-            databases.put(db.name(), new Database(this, db, config, connector, loops));
+            dbs.put(db.name(), new Database(this, db, config, connector, loops, db.name()));
+        }
+        this.databases = java.util.Collections.unmodifiableMap(dbs);
+        this.routes = new RouteTable(config.routes(), null);
+    }
+
+    /** Derived databases per backend at most: a route's database rewrite cannot make pools without end. */
+    public static final int MAX_DERIVED_DATABASES = 100;
+
+    /** The routes in use, with their counters. */
+    public RouteTable routes() {
+        return routes;
+    }
+
+    /**
+     * Where a client goes: the first route that matches it, else the database it names (unless that database is a
+     * route's inline backend), else nowhere. Runs on the client's event loop; the matchers' regular expressions
+     * are bounded (see {@link dev.pggat.pooler.config.TextPattern}).
+     */
+    public Choice choose(RouteMatcher.Client client) {
+        RouteTable table = routes;
+        for (RouteTable.Entry e : table.entries()) {
+            @SuppressWarnings("unchecked")
+            List<String>[] captures = new List[1];
+            boolean matched;
+            try {
+                matched = e.route().match().matches(client, captures);
+            } catch (dev.pggat.pooler.config.TextPattern.StepLimitExceeded ex) {
+                e.stepLimitTotal().increment();
+                log.warn(
+                        "route {}: a regular expression gave up on a client's value ({}); the route does not match",
+                        e.route().name(),
+                        ex.getMessage());
+                matched = false;
+            }
+            if (!matched) {
+                continue;
+            }
+            e.matchedTotal().increment();
+            RouteConfig r = e.route();
+            if (r.error() != null) {
+                e.errorTotal().increment();
+                return new Choice(r, null, r.error().sqlState(), r.error().message());
+            }
+            Database d = databases.get(r.backend());
+            if (d == null) {
+                return new Choice(r, null, SqlState.INVALID_CATALOG_NAME,
+                        "the backend of route \"" + r.name() + "\" does not exist");
+            }
+            if (r.rewrite().database() == null) {
+                return new Choice(r, d, null, null);
+            }
+            String serverDb = r.rewrite().database(captures[0]);
+            if (serverDb.isEmpty()
+                    || serverDb.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 63
+                    || serverDb.indexOf('\0') >= 0) {
+                return new Choice(r, null, SqlState.INVALID_CATALOG_NAME,
+                        "database \"" + client.database() + "\" does not exist");
+            }
+            if (serverDb.equals(d.serverDatabase())) {
+                return new Choice(r, d, null, null);
+            }
+            Database x = derived(d, serverDb);
+            if (x == null) {
+                return new Choice(r, null, SqlState.TOO_MANY_CONNECTIONS,
+                        "too many databases through route \"" + r.name() + "\" (at most " + MAX_DERIVED_DATABASES
+                                + ")");
+            }
+            return new Choice(r, x, null, null);
+        }
+        if (table.inlineBackends().contains(client.database())) {
+            return new Choice(null, null, null, null);
+        }
+        return new Choice(null, databases.get(client.database()), null, null);
+    }
+
+    /**
+     * What {@link #choose} decided.
+     *
+     * @param route the route that matched; null when the client went by its database name
+     * @param database where the client goes; null when refused or when nothing takes it
+     * @param sqlState with {@code message}, why the client is refused; null otherwise
+     */
+    public record Choice(RouteConfig route, Database database, String sqlState, String message) {}
+
+    /** {@code base} on the servers' database {@code serverDatabase}, made on first use; null past the cap. */
+    private Database derived(Database base, String serverDatabase) {
+        String key = base.name() + "/" + serverDatabase;
+        Database d = derived.get(key);
+        if (d != null) {
+            return d;
+        }
+        synchronized (derived) {
+            d = derived.get(key);
+            if (d != null) {
+                return d;
+            }
+            long count = derived.values().stream().filter(x -> x.family.equals(base.name())).count();
+            if (count >= MAX_DERIVED_DATABASES) {
+                return null;
+            }
+            DatabaseConfig c = base.config();
+            DatabaseConfig dc = new DatabaseConfig(
+                    key,
+                    serverDatabase,
+                    c.endpoints(),
+                    c.mode(),
+                    c.maxServerConnections(),
+                    c.minServerConnections(),
+                    c.resetQuery(),
+                    c.users(),
+                    c.routing(),
+                    c.limits());
+            d = new Database(this, dc, config, connector, loops, base.name());
+            // The backend's current endpoints, which may have moved since the file was read.
+            EndpointSet live = base.endpoints();
+            if (!live.endpoints().isEmpty()) {
+                d.apply(new EndpointSet(live.version() + 1, live.endpoints()));
+            }
+            PoolListener l = poolListener;
+            for (Pool p : d.pools()) {
+                l.added(base.name(), p);
+            }
+            derived.put(key, d);
+            if (started) {
+                d.start();
+            }
+            log.info("database {}: made for route clients of backend {}", key, base.name());
+            return d;
         }
     }
 
@@ -105,9 +253,9 @@ public final class Router implements AutoCloseable {
     /** Replaces the pool listener and tells it about every existing pool. */
     public void poolListener(PoolListener listener) {
         this.poolListener = listener;
-        for (Database d : databases.values()) {
+        for (Database d : databases()) {
             for (User u : d.users().values()) {
-                u.pools.values().forEach(p -> listener.added(d.name, p));
+                u.pools.values().forEach(p -> listener.added(d.family, p));
             }
         }
     }
@@ -125,14 +273,20 @@ public final class Router implements AutoCloseable {
         return databases.get(name);
     }
 
+    /** The configured databases, then those routes made. */
     public Collection<Database> databases() {
-        return databases.values();
+        if (derived.isEmpty()) {
+            return databases.values();
+        }
+        List<Database> all = new ArrayList<>(databases.values());
+        all.addAll(new java.util.TreeMap<>(derived).values());
+        return all;
     }
 
     /** Every pool of every database and user, for metrics and shutdown. */
     public List<Pool> pools() {
         List<Pool> all = new ArrayList<>();
-        for (Database d : databases.values()) {
+        for (Database d : databases()) {
             for (User u : d.users.values()) {
                 all.addAll(u.pools.values());
             }
@@ -147,14 +301,15 @@ public final class Router implements AutoCloseable {
     }
 
     public void start() {
-        for (Database d : databases.values()) {
+        started = true;
+        for (Database d : databases()) {
             d.start();
         }
     }
 
     @Override
     public void close() {
-        for (Database d : databases.values()) {
+        for (Database d : databases()) {
             d.close();
         }
     }
@@ -163,6 +318,11 @@ public final class Router implements AutoCloseable {
     public static final class Database {
         private final Router router;
         private final String name;
+        /**
+         * The database whose security settings (client TLS policy, server TLS, pass-through users) apply: its own
+         * name, or for one a route's rewrite made, the backend's.
+         */
+        final String family;
         private final DatabaseConfig config;
         private final PoolSettings settings;
         private final ServerConnector connector;
@@ -207,8 +367,10 @@ public final class Router implements AutoCloseable {
                 DatabaseConfig db,
                 PoolerConfig pooler,
                 ServerConnector connector,
-                EventLoopGroup loops) {
+                EventLoopGroup loops,
+                String family) {
             Timeouts t = pooler.timeouts();
+            this.family = family;
             this.router = router;
             this.cap = db.limits().maxDatabaseConnections() > 0
                     ? new ConnectionCap(
@@ -243,7 +405,7 @@ public final class Router implements AutoCloseable {
             }
             this.probeWithDiscoveredUser =
                     db.users().isEmpty() && pooler.security().credentials().authQuery() == null;
-            this.dynamicUsers = pooler.security().route(name).dynamicUsers();
+            this.dynamicUsers = pooler.security().route(family).dynamicUsers();
             this.maxDynamicUsers = pooler.security().credentials().maxDynamicUsers();
             // Without serverIdle (0 = keep idle servers), an unused dynamic user still goes after 10 minutes.
             Duration idle = t.serverIdle().isZero() ? Duration.ofMinutes(10) : t.serverIdle();
@@ -391,12 +553,12 @@ public final class Router implements AutoCloseable {
             }
             PoolListener l = router.poolListener;
             for (Pool p : added) {
-                l.added(name, p);
+                l.added(family, p);
                 p.start();
             }
             for (Pool p : removed) {
                 p.drain();
-                l.removed(name, p);
+                l.removed(family, p);
             }
             if (!changes.isEmpty()) {
                 log.info("database {}: users from discovery: {}", name, String.join(", ", changes));
@@ -412,6 +574,11 @@ public final class Router implements AutoCloseable {
                     }
                 }
             }
+        }
+
+        /** Whose security settings apply: this database's name, or the backend's for one a route made. */
+        public String family() {
+            return family;
         }
 
         /** The database's name on the servers. */
@@ -488,7 +655,7 @@ public final class Router implements AutoCloseable {
                 dynamicCreatedTotal.increment();
                 PoolListener l = router.poolListener;
                 for (Pool p : added) {
-                    l.added(name, p);
+                    l.added(family, p);
                     p.start();
                 }
                 log.info(
@@ -520,7 +687,7 @@ public final class Router implements AutoCloseable {
                 PoolListener l = router.poolListener;
                 for (Pool p : u.pools.values()) {
                     p.close();
-                    l.removed(name, p);
+                    l.removed(family, p);
                 }
                 log.info(
                         "database {}: removed the idle pool of user \"{}\" (not configured)",
@@ -645,7 +812,7 @@ public final class Router implements AutoCloseable {
             endpoints = set;
             prober.update(set);
             PoolListener l = router.poolListener;
-            added.forEach(p -> l.added(name, p));
+            added.forEach(p -> l.added(family, p));
             added.forEach(Pool::start);
             removed.forEach(Pool::drain);
             log.info(
