@@ -36,13 +36,19 @@ public final class ConfigDiff {
         diff(KeyPath.ROOT.key("timeouts"), was.timeouts(), now.timeouts(), out);
         diff(KeyPath.ROOT.key("pools"), was.pools(), now.pools(), out);
         KeyPath databases = KeyPath.ROOT.key("databases");
+        java.util.Set<String> inline = new java.util.HashSet<>(RouteConfig.inlineBackends(was.routes()));
+        inline.addAll(RouteConfig.inlineBackends(now.routes()));
         for (String name : union(was.databases().keySet(), now.databases().keySet())) {
             DatabaseConfig a = was.databases().get(name);
             DatabaseConfig b = now.databases().get(name);
-            diff(databases.key(name), a, b, out);
+            // A route's own backend is named under its route, where the file has it.
+            KeyPath at = inline.contains(name)
+                    ? KeyPath.ROOT.key("routes").key(name).key("backend")
+                    : databases.key(name);
+            diff(at, a, b, out);
             if (a != null && b != null) {
                 route(
-                        databases.key(name),
+                        at,
                         b,
                         was.security().route(name),
                         now.security().route(name),
