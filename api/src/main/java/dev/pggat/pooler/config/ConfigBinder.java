@@ -252,8 +252,7 @@ final class ConfigBinder {
         AuthSettings auth = auth(m.get("auth"), root0.key("auth"), databases);
         SecurityConfig security = new SecurityConfig(tls, auth, credentials, routeSecurity);
         DiscoveryConfig discovery = new DiscoveryConfig(sources, discoveryTargets);
-        return new PoolerConfig(
-                listen, admin, limits, timeouts, pools.value(), databases, security, discovery, routes);
+        return new PoolerConfig(listen, admin, limits, timeouts, pools.value(), databases, security, discovery, routes);
     }
 
     // ---- sections

@@ -42,17 +42,11 @@ public final class ConfigDiff {
             DatabaseConfig a = was.databases().get(name);
             DatabaseConfig b = now.databases().get(name);
             // A route's own backend is named under its route, where the file has it.
-            KeyPath at = inline.contains(name)
-                    ? KeyPath.ROOT.key("routes").key(name).key("backend")
-                    : databases.key(name);
+            KeyPath at =
+                    inline.contains(name) ? KeyPath.ROOT.key("routes").key(name).key("backend") : databases.key(name);
             diff(at, a, b, out);
             if (a != null && b != null) {
-                route(
-                        at,
-                        b,
-                        was.security().route(name),
-                        now.security().route(name),
-                        out);
+                route(at, b, was.security().route(name), now.security().route(name), out);
             }
         }
         routes(was, now, out);

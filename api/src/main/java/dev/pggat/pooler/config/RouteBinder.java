@@ -37,8 +37,8 @@ final class RouteBinder {
     private static final Pattern SQLSTATE = Pattern.compile("[0-9A-Z]{5}");
     private static final String PATTERN_ACCEPTED = "a name, a glob with * (like tenant_*), or {regex: <Java regular"
             + " expression matching the whole value>} of at most " + TextPattern.MAX_PATTERN_CHARS + " characters";
-    private static final String SQLSTATE_ACCEPTED = "five digits or upper-case letters, of an error class (not 00,"
-            + " 01 or 02), like 28000 or 08004";
+    private static final String SQLSTATE_ACCEPTED =
+            "five digits or upper-case letters, of an error class (not 00," + " 01 or 02), like 28000 or 08004";
     private static final String CIDR_ACCEPTED = "IP addresses or CIDR ranges like 10.0.0.0/8";
     private static final String PARAMETER_NAME_ACCEPTED = "a setting name: letters, digits, _ and ., at most 63";
 
@@ -356,7 +356,8 @@ final class RouteBinder {
     }
 
     private boolean containsAll(MapNode m, KeyPath p, String key) {
-        return b.strings(m, p, key, CIDR_ACCEPTED).stream().anyMatch(v -> v.trim().equalsIgnoreCase("all"));
+        return b.strings(m, p, key, CIDR_ACCEPTED).stream()
+                .anyMatch(v -> v.trim().equalsIgnoreCase("all"));
     }
 
     private int problemCount() {
@@ -413,8 +414,7 @@ final class RouteBinder {
                         p.key("database"),
                         available < 0
                                 ? "uses $" + needed + ", but the route's match has no database matcher to capture from"
-                                : "uses $" + needed + ", but the route's database matcher captures only "
-                                        + available,
+                                : "uses $" + needed + ", but the route's database matcher captures only " + available,
                         database.value,
                         "$0 (the whole name) up to $" + Math.max(0, available) + ", each * of a glob or group of a"
                                 + " regex is one capture");
@@ -518,9 +518,8 @@ final class RouteBinder {
         if (m instanceof RouteMatcher.Database d) {
             return d.pattern().groupCount();
         }
-        List<RouteMatcher> children = m instanceof RouteMatcher.All a
-                ? a.of()
-                : m instanceof RouteMatcher.Any any ? any.of() : List.of();
+        List<RouteMatcher> children =
+                m instanceof RouteMatcher.All a ? a.of() : m instanceof RouteMatcher.Any any ? any.of() : List.of();
         int best = -1;
         for (RouteMatcher c : children) {
             int g = databaseGroups(c);

@@ -15,12 +15,7 @@ import java.util.Objects;
  * @param error what the client is told; null for a route to a backend
  */
 public record RouteConfig(
-        String name,
-        RouteMatcher match,
-        String backend,
-        boolean inlineBackend,
-        Error error,
-        RouteRewrite rewrite) {
+        String name, RouteMatcher match, String backend, boolean inlineBackend, Error error, RouteRewrite rewrite) {
 
     public RouteConfig {
         Objects.requireNonNull(name, "name");

@@ -376,7 +376,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
                 return true;
             }
             case FAILED -> {
-                failPending(SqlState.CONNECTION_FAILURE, routing.failure());
+                failPending(routing.failureSqlState(), routing.failure());
                 return false;
             }
             default -> {

@@ -320,7 +320,12 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         Router.Choice choice = gate != null && gate.isConsoleDatabase(databaseName)
                 ? null
                 : context.router.choose(new RouteMatcher.Client(
-                        databaseName, userName, params, tls != null, address(ctx.channel().localAddress()), client));
+                        databaseName,
+                        userName,
+                        params,
+                        tls != null,
+                        address(ctx.channel().localAddress()),
+                        client));
         db = choice == null ? null : choice.database();
         if (choice != null && choice.sqlState() != null) {
             routeRefused(choice);
@@ -340,7 +345,8 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             fatal(SqlState.CANNOT_CONNECT_NOW, "database \"" + databaseName + "\" is disabled");
             return;
         } else {
-            RouteRewrite rewrite = choice.route() == null ? RouteRewrite.NONE : choice.route().rewrite();
+            RouteRewrite rewrite =
+                    choice.route() == null ? RouteRewrite.NONE : choice.route().rewrite();
             // Dropped parameters go before anything reads them (a dropped options carries no -c switches); forced
             // and default values become the client's own wanted settings, which every checkout syncs.
             wanted = rewrite.applyTo(StartupOptions.sessionParameters(rewrite.dropFrom(params)));

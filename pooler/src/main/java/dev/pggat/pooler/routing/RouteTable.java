@@ -41,6 +41,10 @@ public final class RouteTable {
         this.inlineBackends = Set.copyOf(RouteConfig.inlineBackends(routes));
     }
 
+    public List<RouteConfig> routes() {
+        return entries.stream().map(Entry::route).toList();
+    }
+
     public List<Entry> entries() {
         return entries;
     }

@@ -112,6 +112,78 @@ public final class Router implements AutoCloseable {
         this.routes = new RouteTable(config.routes(), null);
     }
 
+    /**
+     * Takes a reloaded configuration: new databases get pools and start; changed ones take their new settings in
+     * place (see {@link Database#update}); removed ones are marked, their clients told at their next query, their
+     * pools drained; the routes are replaced. Endpoints are applied by the caller as endpoint sets. Databases that
+     * routes made from a backend follow it.
+     *
+     * @return one line per change, for the log and the reload's result
+     */
+    public synchronized List<String> reconfigure(PoolerConfig next) {
+        List<String> out = new ArrayList<>();
+        Map<String, Database> was = databases;
+        Map<String, Database> now = new LinkedHashMap<>();
+        List<Database> startLater = new ArrayList<>();
+        for (DatabaseConfig dc : next.databases().values()) {
+            Database d = was.get(dc.name());
+            if (d == null) {
+                d = new Database(this, dc, next, connector, loops, dc.name());
+                PoolListener l = poolListener;
+                for (Pool p : d.pools()) {
+                    l.added(d.family, p);
+                }
+                startLater.add(d);
+                out.add("database " + dc.name() + " added");
+            } else {
+                for (String change : d.update(dc, next)) {
+                    out.add("database " + dc.name() + ": " + change);
+                }
+            }
+            now.put(dc.name(), d);
+        }
+        this.config = next;
+        for (Database d : was.values()) {
+            if (!now.containsKey(d.name())) {
+                d.remove();
+                out.add("database " + d.name() + " removed");
+            }
+        }
+        for (Map.Entry<String, Database> e : List.copyOf(derived.entrySet())) {
+            Database d = e.getValue();
+            Database base = now.get(d.family);
+            if (base == null) {
+                derived.remove(e.getKey());
+                d.remove();
+                continue;
+            }
+            DatabaseConfig c = base.config();
+            d.update(
+                    new DatabaseConfig(
+                            d.name(),
+                            d.serverDatabase(),
+                            c.endpoints(),
+                            c.mode(),
+                            c.maxServerConnections(),
+                            c.minServerConnections(),
+                            c.resetQuery(),
+                            c.users(),
+                            c.routing(),
+                            c.limits()),
+                    next);
+        }
+        databases = java.util.Collections.unmodifiableMap(now);
+        RouteTable table = new RouteTable(next.routes(), routes);
+        if (!table.routes().equals(routes.routes())) {
+            out.add("routes replaced (" + table.entries().size() + " routes)");
+        }
+        routes = table;
+        if (started) {
+            startLater.forEach(Database::start);
+        }
+        return out;
+    }
+
     /** Derived databases per backend at most: a route's database rewrite cannot make pools without end. */
     public static final int MAX_DERIVED_DATABASES = 100;
 
@@ -152,7 +224,10 @@ public final class Router implements AutoCloseable {
             }
             Database d = databases.get(r.backend());
             if (d == null) {
-                return new Choice(r, null, SqlState.INVALID_CATALOG_NAME,
+                return new Choice(
+                        r,
+                        null,
+                        SqlState.INVALID_CATALOG_NAME,
                         "the backend of route \"" + r.name() + "\" does not exist");
             }
             if (r.rewrite().database() == null) {
@@ -162,7 +237,10 @@ public final class Router implements AutoCloseable {
             if (serverDb.isEmpty()
                     || serverDb.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 63
                     || serverDb.indexOf('\0') >= 0) {
-                return new Choice(r, null, SqlState.INVALID_CATALOG_NAME,
+                return new Choice(
+                        r,
+                        null,
+                        SqlState.INVALID_CATALOG_NAME,
                         "database \"" + client.database() + "\" does not exist");
             }
             if (serverDb.equals(d.serverDatabase())) {
@@ -170,7 +248,10 @@ public final class Router implements AutoCloseable {
             }
             Database x = derived(d, serverDb);
             if (x == null) {
-                return new Choice(r, null, SqlState.TOO_MANY_CONNECTIONS,
+                return new Choice(
+                        r,
+                        null,
+                        SqlState.TOO_MANY_CONNECTIONS,
                         "too many databases through route \"" + r.name() + "\" (at most " + MAX_DERIVED_DATABASES
                                 + ")");
             }
@@ -203,7 +284,9 @@ public final class Router implements AutoCloseable {
             if (d != null) {
                 return d;
             }
-            long count = derived.values().stream().filter(x -> x.family.equals(base.name())).count();
+            long count = derived.values().stream()
+                    .filter(x -> x.family.equals(base.name()))
+                    .count();
             if (count >= MAX_DERIVED_DATABASES) {
                 return null;
             }
@@ -323,15 +406,21 @@ public final class Router implements AutoCloseable {
          * name, or for one a route's rewrite made, the backend's.
          */
         final String family;
-        private final DatabaseConfig config;
-        private final PoolSettings settings;
+        // What a reload may change: replaced whole, read without a lock.
+        private volatile DatabaseConfig config;
+        private volatile PoolSettings settings;
         private final ServerConnector connector;
         private final EventLoopGroup loops;
-        private final Map<String, User> users = new LinkedHashMap<>();
+        /** Configured users; replaced whole on reload, never changed in place. */
+        private volatile Map<String, User> users = new LinkedHashMap<>();
+
         private final HealthProber prober;
-        private final ReplicaChooser chooser;
-        private final QueryClassifier classifier;
-        private final RoutingConfig routing;
+        private volatile ReplicaChooser chooser;
+        private volatile QueryClassifier classifier;
+        private volatile RoutingConfig routing;
+        /** A reload removed the database: its clients are told so at their next query. */
+        private volatile boolean removed;
+
         private volatile EndpointSet endpoints;
         private final Map<String, LongAdder> decisions = new HashMap<>();
         /**
@@ -343,16 +432,16 @@ public final class Router implements AutoCloseable {
         private final ConcurrentHashMap<String, User> dynamic = new ConcurrentHashMap<>();
 
         /** maxDatabaseConnections, or null without one. */
-        private final ConnectionCap cap;
+        private volatile ConnectionCap cap;
         /** pools.maxUserConnections: the cap of users that set none (dynamic users among them); 0 = none. */
-        private final int defaultMaxUserConnections;
+        private volatile int defaultMaxUserConnections;
 
-        private final boolean dynamicUsers;
+        private volatile boolean dynamicUsers;
         /** No configured user or auth query to probe with: the first user discovery lists with a password will do. */
         private final boolean probeWithDiscoveredUser;
 
         private String probeUser;
-        private final int maxDynamicUsers;
+        private volatile int maxDynamicUsers;
         private final long dynamicIdleNanos;
         private ScheduledFuture<?> dynamicSweep;
         /** PAUSE from the admin console: pools made while it lasts (new endpoints, dynamic users) start paused. */
@@ -382,24 +471,13 @@ public final class Router implements AutoCloseable {
             this.connector = connector;
             this.loops = loops;
             this.routing = db.routing();
-            this.settings = new PoolSettings(
-                    db.mode() == PoolMode.SESSION ? PoolSettings.PoolMode.SESSION : PoolSettings.PoolMode.TRANSACTION,
-                    db.maxServerConnections(),
-                    db.minServerConnections(),
-                    t.queryWait(),
-                    t.serverIdle(),
-                    t.serverConnectBackoffMax(),
-                    db.resetQuery(),
-                    t.clientIdle(),
-                    t.idleInTransaction(),
-                    t.query(),
-                    db.limits().reservePoolSize(),
-                    db.limits().reservePoolTimeout(),
-                    db.limits().preparedStatementCacheSize());
+            this.settings = settings(db, t);
             this.endpoints = EndpointSet.fromConfig(1, db.endpoints());
+            Map<String, User> configured = new LinkedHashMap<>();
             for (UserConfig u : db.users().values()) {
-                users.put(u.name(), new User(this, u));
+                configured.put(u.name(), new User(this, u));
             }
+            this.users = configured;
             for (User u : users.values()) {
                 u.syncPools(endpoints);
             }
@@ -447,6 +525,154 @@ public final class Router implements AutoCloseable {
                     routing.maxReplicaLag(),
                     routing.replicaFallback() == RoutingConfig.ReplicaFallback.PRIMARY));
             this.classifier = new QueryClassifier(routing.primaryFunctions());
+        }
+
+        private static PoolSettings settings(DatabaseConfig db, Timeouts t) {
+            return new PoolSettings(
+                    db.mode() == PoolMode.SESSION ? PoolSettings.PoolMode.SESSION : PoolSettings.PoolMode.TRANSACTION,
+                    db.maxServerConnections(),
+                    db.minServerConnections(),
+                    t.queryWait(),
+                    t.serverIdle(),
+                    t.serverConnectBackoffMax(),
+                    db.resetQuery(),
+                    t.clientIdle(),
+                    t.idleInTransaction(),
+                    t.query(),
+                    db.limits().reservePoolSize(),
+                    db.limits().reservePoolTimeout(),
+                    db.limits().preparedStatementCacheSize());
+        }
+
+        /** Whether a reload removed this database. */
+        public boolean removed() {
+            return removed;
+        }
+
+        /**
+         * A reload changed this database: the same object takes the new settings, so that its clients' next
+         * transactions use them. Pool sizes, timeouts and the reserve apply to the existing pools; routing to the next
+         * routing decision; users that are new get pools, removed ones are marked (their clients are told at their
+         * next query) and their pools drain; a user whose server login changed, or every user when the server
+         * database or a cap changed, gets new pools while the old ones drain: a client in a transaction finishes it
+         * on the server it has. The endpoints are the caller's (see {@link #apply}).
+         *
+         * @return what changed, for the log
+         */
+        synchronized List<String> update(DatabaseConfig next, PoolerConfig pooler) {
+            List<String> changes = new ArrayList<>();
+            DatabaseConfig was = config;
+            Timeouts t = pooler.timeouts();
+            PoolSettings nextSettings = settings(next, t);
+            boolean newCaps = false;
+            int nextCap = next.limits().maxDatabaseConnections();
+            if ((cap == null ? 0 : cap.limit()) != nextCap) {
+                cap = nextCap > 0 ? new ConnectionCap(ConnectionCap.Kind.DATABASE, name, nextCap) : null;
+                newCaps = true;
+                changes.add("maxDatabaseConnections");
+            }
+            if (defaultMaxUserConnections != pooler.pools().maxUserConnections()) {
+                defaultMaxUserConnections = pooler.pools().maxUserConnections();
+                newCaps = true;
+            }
+            boolean newLogin = !was.serverDatabase().equals(next.serverDatabase()) || newCaps;
+            config = next;
+            if (!nextSettings.equals(settings)) {
+                settings = nextSettings;
+                changes.add("pool settings");
+            }
+            if (!next.routing().equals(routing)) {
+                routing = next.routing();
+                chooser = new ReplicaChooser(new ReplicaChooser.Policy(
+                        routing.maxReplicaLagBytes(),
+                        routing.maxReplicaLag(),
+                        routing.replicaFallback() == RoutingConfig.ReplicaFallback.PRIMARY));
+                classifier = new QueryClassifier(routing.primaryFunctions());
+                changes.add("routing");
+            }
+            dynamicUsers = pooler.security().route(family).dynamicUsers();
+            maxDynamicUsers = pooler.security().credentials().maxDynamicUsers();
+            List<Pool> added = new ArrayList<>();
+            List<Pool> drained = new ArrayList<>();
+            Map<String, User> nextUsers = new LinkedHashMap<>();
+            for (UserConfig uc : next.users().values()) {
+                User old = users.get(uc.name());
+                if (old == null) {
+                    User u = new User(this, uc);
+                    u.syncPools(endpoints, new ArrayList<>(), added);
+                    nextUsers.put(uc.name(), u);
+                    changes.add("user " + Printable.log(uc.name()) + " added");
+                    continue;
+                }
+                boolean login = old.update(uc);
+                if (login || newLogin) {
+                    old.replacePools(drained, added);
+                    changes.add("user " + Printable.log(uc.name()) + " logs in anew");
+                } else {
+                    // Pool sizes and timeouts apply to the pools in place.
+                    old.pools.values().forEach(p -> p.settings(settings));
+                }
+                nextUsers.put(uc.name(), old);
+            }
+            for (User old : users.values()) {
+                if (!nextUsers.containsKey(old.name)) {
+                    old.removed = true;
+                    drained.addAll(old.pools.values());
+                    old.pools = Map.of();
+                    changes.add("user " + Printable.log(old.name) + " removed");
+                }
+            }
+            users = nextUsers;
+            for (User u : dynamic.values()) {
+                if (newLogin) {
+                    u.replacePools(drained, added);
+                } else {
+                    u.pools.values().forEach(p -> p.settings(settings));
+                }
+            }
+            for (User u : discovered.values()) {
+                if (newLogin) {
+                    u.replacePools(drained, added);
+                } else {
+                    u.pools.values().forEach(p -> p.settings(settings));
+                }
+            }
+            if (!next.users().isEmpty()) {
+                prober.login(probeLogin(next, pooler));
+            }
+            PoolListener l = router.poolListener;
+            for (Pool p : added) {
+                l.added(family, p);
+                if (paused) {
+                    p.pause();
+                }
+                p.start();
+            }
+            for (Pool p : drained) {
+                p.drain();
+                l.removed(family, p);
+            }
+            return changes;
+        }
+
+        /** A reload removed the database: clients are told at their next query; its pools drain. */
+        synchronized void remove() {
+            removed = true;
+            prober.close();
+            if (dynamicSweep != null) {
+                dynamicSweep.cancel(false);
+            }
+            PoolListener l = router.poolListener;
+            for (Pool p : pools()) {
+                p.drain();
+                l.removed(family, p);
+            }
+            for (User u : discovered.values()) {
+                u.pools.values().forEach(p -> {
+                    p.drain();
+                    l.removed(family, p);
+                });
+            }
         }
 
         private List<ConnectionCap> capsFor(String user) {
@@ -845,10 +1071,14 @@ public final class Router implements AutoCloseable {
         private final AtomicInteger pendingLogins = new AtomicInteger();
         private volatile long lastUsedNanos = System.nanoTime();
         private final String name;
-        private final AuthMethod auth;
-        private final Secret secret;
-        private final String serverUser;
-        private final String serverPassword;
+        // A reload may change these: new logins see the new ones at once.
+        private volatile AuthMethod auth;
+        private volatile Secret secret;
+        private volatile String serverUser;
+        private volatile String serverPassword;
+        /** A reload removed this configured user: its clients are told at their next query. */
+        private volatile boolean removed;
+
         private volatile Map<String, Pool> pools = Map.of();
         private final AtomicInteger[] clients = {new AtomicInteger(), new AtomicInteger(), new AtomicInteger()};
 
@@ -873,6 +1103,33 @@ public final class Router implements AutoCloseable {
 
         public Database database() {
             return database;
+        }
+
+        /** Whether a reload removed this user from the configuration. */
+        public boolean removed() {
+            return removed;
+        }
+
+        /**
+         * Takes a reloaded configuration of this user.
+         *
+         * @return true when the server login (role or password) changed, which needs new server connections
+         */
+        boolean update(UserConfig u) {
+            auth = u.auth();
+            secret = u.password();
+            boolean login =
+                    !serverUser.equals(u.serverUser()) || !java.util.Objects.equals(serverPassword, u.serverPassword());
+            serverUser = u.serverUser();
+            serverPassword = u.serverPassword();
+            return login;
+        }
+
+        /** New pools for the same endpoints (a new server login or caps); the old ones go to {@code drained}. */
+        void replacePools(List<Pool> drained, List<Pool> added) {
+            drained.addAll(pools.values());
+            pools = Map.of();
+            syncPools(database.endpoints, new ArrayList<>(), added);
         }
 
         public String name() {

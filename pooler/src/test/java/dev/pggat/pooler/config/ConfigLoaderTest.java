@@ -43,10 +43,10 @@ class ConfigLoaderTest {
         assertThat(config.pools()).isEqualTo(PoolDefaults.DEFAULT);
         // The tenants route's backend is defined inside the route: a database named after the route.
         assertThat(config.databases()).containsOnlyKeys("app", "orders", "legacy", "tenants");
-        assertThat(new ArrayList<>(config.databases().keySet()))
-                .containsExactly("app", "orders", "legacy", "tenants");
-        assertThat(config.routes()).extracting(RouteConfig::name).containsExactly("tls-from-outside", "reporting",
-                "tenants");
+        assertThat(new ArrayList<>(config.databases().keySet())).containsExactly("app", "orders", "legacy", "tenants");
+        assertThat(config.routes())
+                .extracting(RouteConfig::name)
+                .containsExactly("tls-from-outside", "reporting", "tenants");
         assertThat(config.discovery().sources()).containsOnlyKeys("ha", "gcp", "do");
         assertThat(config.discovery().targets()).containsOnlyKeys("orders");
         assertThat(config.discovery().targets().get("orders")).isEqualTo(new DiscoveryConfig.Target("ha", null));

@@ -42,8 +42,10 @@ class ConfigRoutesTest {
         RouteConfig reporting = c.routes().get(1);
         assertThat(reporting.backend()).isEqualTo("app");
         assertThat(reporting.inlineBackend()).isFalse();
-        assertThat(matches(reporting, client("x", "u", Map.of("application_name", "reporting-1")))).isTrue();
-        assertThat(matches(reporting, client("x", "u", Map.of("application_name", "web")))).isFalse();
+        assertThat(matches(reporting, client("x", "u", Map.of("application_name", "reporting-1"))))
+                .isTrue();
+        assertThat(matches(reporting, client("x", "u", Map.of("application_name", "web"))))
+                .isFalse();
         assertThat(matches(reporting, client("x", "u", Map.of()))).isFalse();
     }
 
@@ -99,7 +101,8 @@ class ConfigRoutesTest {
         // What the server gets: options dropped first, then forced and default values.
         Map<String, String> session = r.rewrite().applyTo(Map.of("statement_timeout", "5s", "search_path", "x"));
         assertThat(session).containsEntry("statement_timeout", "30s").containsEntry("search_path", "x");
-        assertThat(r.rewrite().dropFrom(Map.of("options", "-c a=b", "user", "u"))).doesNotContainKey("options");
+        assertThat(r.rewrite().dropFrom(Map.of("options", "-c a=b", "user", "u")))
+                .doesNotContainKey("options");
     }
 
     @Test
@@ -112,7 +115,8 @@ class ConfigRoutesTest {
                 """));
         assertThat(c.routes().get(0).backend()).isEqualTo("as-reader");
         assertThat(c.routes().get(0).inlineBackend()).isTrue();
-        assertThat(c.databases().get("as-reader").users().get("alice").serverUser()).isEqualTo("reader");
+        assertThat(c.databases().get("as-reader").users().get("alice").serverUser())
+                .isEqualTo("reader");
         assertThat(c.databases().get("app").users().get("alice").serverUser()).isEqualTo("alice");
     }
 
