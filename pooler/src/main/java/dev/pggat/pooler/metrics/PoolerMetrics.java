@@ -214,7 +214,8 @@ public final class PoolerMetrics {
                 .labelNames("route")
                 .callback(cb -> router.routes()
                         .entries()
-                        .forEach(e -> cb.call(e.stepLimitTotal().sum(), e.route().name())))
+                        .forEach(
+                                e -> cb.call(e.stepLimitTotal().sum(), e.route().name())))
                 .register(registry);
     }
 
