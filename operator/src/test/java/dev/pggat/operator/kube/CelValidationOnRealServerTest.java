@@ -86,11 +86,7 @@ class CelValidationOnRealServerTest {
                 STATIC_PRIMARY + ", routes: [{name: r, database: app, error: {sqlstate: '28000', message: x}}]",
                 "a route has exactly one of database and error");
         rejected(k8s, ns, STATIC_PRIMARY + ", routes: [{name: r}]", "a route has exactly one of database and error");
-        rejected(
-                k8s,
-                ns,
-                STATIC_PRIMARY + ", routes: [{name: r, error: {sqlstate: '2800', message: x}}]",
-                "sqlstate");
+        rejected(k8s, ns, STATIC_PRIMARY + ", routes: [{name: r, error: {sqlstate: '2800', message: x}}]", "sqlstate");
     }
 
     private static String setUp(KubeApiServer k8s) {
