@@ -38,6 +38,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,7 +49,10 @@ import org.slf4j.LoggerFactory;
 public final class Pooler implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Pooler.class);
 
-    private final PoolerConfig config;
+    /** What runs now: the configuration at start, then each reload's. */
+    private volatile PoolerConfig config;
+
+    private final ServerConnector connector;
     private final Transport transport;
     private final EventLoopGroup bossGroup;
     private final EventLoopGroup workerGroup;
@@ -86,7 +92,7 @@ public final class Pooler implements AutoCloseable {
         this.transport = Transport.best();
         this.bossGroup = transport.newGroup(1, "pggat-accept");
         this.workerGroup = transport.newGroup(ioThreads, "pggat-io");
-        ServerConnector connector = new ServerConnector(
+        ServerConnector connector = this.connector = new ServerConnector(
                 transport, config.timeouts().serverConnect(), config.timeouts().serverLifetime(), security);
         security.connector(connector);
         this.router = new Router(config, connector, workerGroup);
@@ -190,8 +196,8 @@ public final class Pooler implements AutoCloseable {
                                 .addLast(
                                         "pg-startup",
                                         new StartupDecoder(
-                                                config.limits().maxStartupPacketSize(),
-                                                config.limits().maxMessageSize()))
+                                                Pooler.this.config.limits().maxStartupPacketSize(),
+                                                Pooler.this.config.limits().maxMessageSize()))
                                 .addLast(LoginHandler.NAME, new LoginHandler(frontend, security));
                     }
                 });
@@ -313,6 +319,102 @@ public final class Pooler implements AutoCloseable {
 
     private static String quote(String s) {
         return "\"" + new String(JsonStringEncoder.getInstance().quoteAsString(s)) + "\"";
+    }
+
+    /**
+     * What one reload did.
+     *
+     * @param applied one line per change now in use
+     * @param needRestart the keys whose new values are not in use, and will not be until a restart
+     */
+    public record Reloaded(List<String> applied, List<String> needRestart) {}
+
+    /**
+     * Takes a new, validated configuration while running. Everything applies at once to new logins and to the next
+     * transaction of connected clients (see {@link Router#reconfigure}), except {@code listen} and {@code admin}
+     * (their sockets are bound at start), the client TLS certificate settings and credential sources (see {@link
+     * Security#reconfigure}), {@code discovery}, and {@code pools.listenRelay} / {@code listenRelayMaxChannels}:
+     * those keys are returned. Endpoints of existing databases are applied as new endpoint sets.
+     *
+     * @throws IOException when a server TLS file of the new configuration cannot be loaded; nothing changed then
+     */
+    public synchronized Reloaded reload(PoolerConfig next) throws IOException {
+        PoolerConfig was = config;
+        List<String> changed = dev.pggat.pooler.config.ConfigDiff.changedKeys(was, next);
+        List<String> restartSections = new ArrayList<>(security.reconfigure(next));
+        if (!was.listen().equals(next.listen())) {
+            restartSections.add("listen");
+        }
+        if (!was.admin().equals(next.admin())) {
+            restartSections.add("admin");
+        }
+        if (!was.discovery().equals(next.discovery())) {
+            restartSections.add("discovery");
+        }
+        List<String> applied = new ArrayList<>();
+        connector.timeouts(next.timeouts().serverConnect(), next.timeouts().serverLifetime());
+        frontend.limits(
+                next.limits().maxStartupPacketSize(),
+                next.limits().maxMessageSize(),
+                next.limits().maxClientConnections(),
+                next.timeouts().clientLogin());
+        frontend.strictSessionState(next.pools().strictSessionState());
+        // Endpoints of databases that stay move through versioned endpoint sets, as the admin API and the
+        // operator move them; everything else of a database changes in place.
+        Map<String, EndpointSet> moved = new java.util.LinkedHashMap<>();
+        for (var db : next.databases().values()) {
+            var old = was.databases().get(db.name());
+            Router.Database live = router.database(db.name());
+            if (old != null
+                    && live != null
+                    && !old.endpoints().equals(db.endpoints())
+                    && !db.endpoints().isEmpty()) {
+                moved.put(db.name(), EndpointSet.fromConfig(live.endpoints().version() + 1, db.endpoints()));
+            }
+        }
+        applied.addAll(router.reconfigure(next));
+        moved.forEach((name, set) -> {
+            if (applyEndpointSet(name, set)) {
+                applied.add("database " + name + " now uses " + set.endpoints());
+            }
+        });
+        List<String> needRestart = new ArrayList<>();
+        for (String key : changed) {
+            String section = key.contains(".") ? key.substring(0, key.indexOf('.')) : key;
+            if (restartSections.contains(section)
+                    || key.equals("pools.listenRelay")
+                    || key.equals("pools.listenRelayMaxChannels")) {
+                needRestart.add(key);
+            }
+        }
+        // What runs now: the new configuration, with the running values of what needs a restart.
+        config = new PoolerConfig(
+                restartSections.contains("listen") ? was.listen() : next.listen(),
+                restartSections.contains("admin") ? was.admin() : next.admin(),
+                next.limits(),
+                next.timeouts(),
+                needRestart.contains("pools.listenRelay") || needRestart.contains("pools.listenRelayMaxChannels")
+                        ? new dev.pggat.pooler.config.PoolDefaults(
+                                next.pools().mode(),
+                                next.pools().maxServerConnections(),
+                                next.pools().minServerConnections(),
+                                next.pools().resetQuery(),
+                                next.pools().limits(),
+                                next.pools().maxUserConnections(),
+                                was.pools().listenRelay(),
+                                was.pools().listenRelayMaxChannels(),
+                                next.pools().strictSessionState())
+                        : next.pools(),
+                next.databases(),
+                security.config(),
+                restartSections.contains("discovery") ? was.discovery() : next.discovery(),
+                next.routes());
+        return new Reloaded(List.copyOf(applied), List.copyOf(needRestart));
+    }
+
+    /** The configuration in use now. */
+    public PoolerConfig config() {
+        return config;
     }
 
     /** The port clients connect to (useful with port 0 in tests). */

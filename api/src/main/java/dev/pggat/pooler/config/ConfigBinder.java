@@ -35,6 +35,7 @@ final class ConfigBinder {
             "pools",
             "routing",
             "databases",
+            "routes",
             "tls",
             "auth",
             "credentials",
@@ -172,7 +173,7 @@ final class ConfigBinder {
     private static final String PASSWORD_ACCEPTED = "plain text, an md5 hash 'md5<32 hex digits>', or a verifier"
             + " 'SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>'";
 
-    private final Problems problems;
+    final Problems problems;
     private final Map<String, String> env;
     /** Per database, filled while databases are bound. */
     private final Map<String, RouteSecurity> routeSecurity = new LinkedHashMap<>();
@@ -214,6 +215,11 @@ final class ConfigBinder {
         keys.put("discovery.<name>.patroni", PATRONI_KEYS);
         keys.put("discovery.<name>.cloudSql", CLOUD_SQL_KEYS);
         keys.put("discovery.<name>.digitalOcean", DIGITAL_OCEAN_KEYS);
+        keys.put("routes[]", RouteBinder.ROUTE_KEYS);
+        keys.put("routes[].match", RouteBinder.MATCH_KEYS);
+        keys.put("routes[].error", RouteBinder.ERROR_KEYS);
+        keys.put("routes[].rewrite", RouteBinder.REWRITE_KEYS);
+        keys.put("routes[].rewrite.parameters.<name>", RouteBinder.PARAMETER_KEYS);
         return keys;
     }
 
@@ -234,13 +240,24 @@ final class ConfigBinder {
         credentialSettings = credentials;
         Map<String, DiscoveryConfig.Source> sources = discoverySources(m.get("discovery"), root0.key("discovery"));
         discoverySources = sources;
-        Map<String, DatabaseConfig> databases = databases(m.get("databases"), root0.key("databases"), pools, routing);
+        boolean routesGiven = m.get("routes") != null && !(m.get("routes") instanceof Scalar rs && rs.isEmpty());
+        Map<String, DatabaseConfig> databases =
+                databases(m.get("databases"), root0.key("databases"), pools, routing, !routesGiven);
+        List<RouteConfig> routes =
+                new RouteBinder(this).routes(m.get("routes"), root0.key("routes"), databases, pools, routing);
+        if (routesGiven && databases.isEmpty() && problems.isEmpty()) {
+            problems.add(
+                    root0.key("routes"),
+                    "sends no client to a backend, and databases is empty",
+                    null,
+                    "at least one database under databases, or a route with a backend");
+        }
         AuthSettings auth = auth(m.get("auth"), root0.key("auth"), databases);
         SecurityConfig security = new SecurityConfig(tls, auth, credentials, routeSecurity);
         DiscoveryConfig discovery = new DiscoveryConfig(sources, discoveryTargets);
         TracingConfig tracing = tracing(m.get("tracing"), root0.key("tracing"));
         return new PoolerConfig(
-                listen, admin, limits, timeouts, pools.value(), databases, security, discovery, tracing);
+                listen, admin, limits, timeouts, pools.value(), databases, security, discovery, tracing, routes);
     }
 
     // ---- sections
@@ -285,6 +302,14 @@ final class ConfigBinder {
     }
 
     /** admin.users / admin.statsUsers: user names (as clients give them at login) allowed on the admin console. */
+    /** A route's own pools for a database get the database's TLS settings. */
+    void copyRouteSecurity(String from, String to) {
+        RouteSecurity r = routeSecurity.get(from);
+        if (r != null) {
+            routeSecurity.put(to, r);
+        }
+    }
+
     private List<String> consoleUsers(MapNode m, KeyPath path, String key) {
         String accepted = "a user name or a list of user names (no whitespace), like [ops, monitoring]";
         List<String> out = new ArrayList<>();
@@ -374,7 +399,7 @@ final class ConfigBinder {
     }
 
     /** The pool defaults plus whether each connection count was valid, for the per-database min/max check. */
-    private record Pools(PoolDefaults value, boolean maxValid, boolean minValid) {}
+    record Pools(PoolDefaults value, boolean maxValid, boolean minValid) {}
 
     private Pools pools(Node node, KeyPath path) {
         MapNode m = section(node, path, POOLS_KEYS);
@@ -416,7 +441,8 @@ final class ConfigBinder {
         return new Pools(pools, !max.invalid, !min.invalid);
     }
 
-    private Map<String, DatabaseConfig> databases(Node node, KeyPath path, Pools pools, RoutingConfig routing) {
+    private Map<String, DatabaseConfig> databases(
+            Node node, KeyPath path, Pools pools, RoutingConfig routing, boolean required) {
         Map<String, DatabaseConfig> result = new LinkedHashMap<>();
         String accepted = "a mapping from the database name clients use to its settings";
         MapNode m = mapping(node, path, null, accepted);
@@ -424,7 +450,9 @@ final class ConfigBinder {
             return result;
         }
         if (m.entries().isEmpty()) {
-            problems.add(path, "at least one database is required", null, accepted);
+            if (required) {
+                problems.add(path, "at least one database is required", null, accepted);
+            }
             return result;
         }
         Map<String, String[]> userCaps = new HashMap<>();
@@ -462,7 +490,7 @@ final class ConfigBinder {
         }
     }
 
-    private DatabaseConfig database(String name, Node node, KeyPath path, Pools pools, RoutingConfig routing) {
+    DatabaseConfig database(String name, Node node, KeyPath path, Pools pools, RoutingConfig routing) {
         MapNode m = section(node, path, DATABASE_KEYS);
         if (m == null) {
             return null;
@@ -1266,7 +1294,7 @@ final class ConfigBinder {
                 clientCert.value);
     }
 
-    private List<dev.pggat.pooler.auth.Cidr> cidrs(MapNode m, KeyPath p, String key) {
+    List<dev.pggat.pooler.auth.Cidr> cidrs(MapNode m, KeyPath p, String key) {
         List<dev.pggat.pooler.auth.Cidr> out = new ArrayList<>();
         for (String v : strings(m, p, key, "IP addresses or CIDR ranges like 10.0.0.0/8, or all")) {
             try {
@@ -1283,7 +1311,7 @@ final class ConfigBinder {
     }
 
     /** A single value or a list of values; absent = empty. */
-    private List<String> strings(MapNode m, KeyPath parent, String key, String accepted) {
+    List<String> strings(MapNode m, KeyPath parent, String key, String accepted) {
         Node node = m.get(key);
         if (node == null) {
             return List.of();
@@ -1342,7 +1370,7 @@ final class ConfigBinder {
     // ---- typed values
 
     /** A value that is absent (default applies), invalid (already reported) or present. */
-    private static final class Field<T> {
+    static final class Field<T> {
         private static final Field<?> ABSENT = new Field<>(null, false);
         private static final Field<?> INVALID = new Field<>(null, true);
 
@@ -1385,7 +1413,7 @@ final class ConfigBinder {
      * A scalar's text after environment substitution. An empty result counts as absent, so {@code port:} and
      * {@code port: ${PORT:-}} both mean "use the default".
      */
-    private Field<String> text(MapNode m, KeyPath parent, String key, String accepted) {
+    Field<String> text(MapNode m, KeyPath parent, String key, String accepted) {
         Node node = m.get(key);
         if (node == null) {
             return Field.none();
@@ -1394,7 +1422,7 @@ final class ConfigBinder {
     }
 
     /** Like {@link #text(MapNode, KeyPath, String, String)} for a node that is present, such as a list item. */
-    private Field<String> text(Node node, KeyPath path, String accepted) {
+    Field<String> text(Node node, KeyPath path, String accepted) {
         if (!(node instanceof Scalar s)) {
             wrongShape(path, node, "must be a single value", accepted);
             return Field.bad();
@@ -1458,7 +1486,7 @@ final class ConfigBinder {
         return Field.of(n.intValueExact());
     }
 
-    private Field<Boolean> bool(MapNode m, KeyPath parent, String key) {
+    Field<Boolean> bool(MapNode m, KeyPath parent, String key) {
         Field<String> f = text(m, parent, key, "true or false");
         if (f.value == null) {
             return f.invalid ? Field.bad() : Field.none();
@@ -1590,7 +1618,7 @@ final class ConfigBinder {
     }
 
     /** Checks a name PostgreSQL will see; {@code label} says what it is when the path alone does not. */
-    private void name(KeyPath path, String name, String label) {
+    void name(KeyPath path, String name, String label) {
         String prefix = label.isEmpty() ? "" : label + " ";
         if (name.isEmpty()) {
             problems.add(path, prefix + "is empty", name, NAME_ACCEPTED);
@@ -1839,7 +1867,7 @@ final class ConfigBinder {
     // ---- structure
 
     /** A section mapping; null or empty means all defaults. Unknown keys are reported. */
-    private MapNode section(Node node, KeyPath path, List<String> keys) {
+    MapNode section(Node node, KeyPath path, List<String> keys) {
         return mapping(node, path, keys, "a mapping with the keys " + String.join(", ", keys));
     }
 
@@ -1847,7 +1875,7 @@ final class ConfigBinder {
      * {@code node} as a mapping, or null after reporting that it is not one. With {@code keys}, keys outside it are
      * reported (their values are never shown: a misspelt password key still holds a password).
      */
-    private MapNode mapping(Node node, KeyPath path, List<String> keys, String accepted) {
+    MapNode mapping(Node node, KeyPath path, List<String> keys, String accepted) {
         if (node == null) {
             return MapNode.EMPTY;
         }
@@ -1878,7 +1906,7 @@ final class ConfigBinder {
         return m;
     }
 
-    private void wrongShape(KeyPath path, Node node, String what, String accepted) {
+    void wrongShape(KeyPath path, Node node, String what, String accepted) {
         if (node instanceof Scalar s) {
             problems.add(path, what, s.text(), accepted);
         } else {

@@ -37,19 +37,20 @@ public final class ConfigDiff {
         diff(KeyPath.ROOT.key("pools"), was.pools(), now.pools(), out);
         diff(KeyPath.ROOT.key("tracing"), was.tracing(), now.tracing(), out);
         KeyPath databases = KeyPath.ROOT.key("databases");
+        java.util.Set<String> inline = new java.util.HashSet<>(RouteConfig.inlineBackends(was.routes()));
+        inline.addAll(RouteConfig.inlineBackends(now.routes()));
         for (String name : union(was.databases().keySet(), now.databases().keySet())) {
             DatabaseConfig a = was.databases().get(name);
             DatabaseConfig b = now.databases().get(name);
-            diff(databases.key(name), a, b, out);
+            // A route's own backend is named under its route, where the file has it.
+            KeyPath at =
+                    inline.contains(name) ? KeyPath.ROOT.key("routes").key(name).key("backend") : databases.key(name);
+            diff(at, a, b, out);
             if (a != null && b != null) {
-                route(
-                        databases.key(name),
-                        b,
-                        was.security().route(name),
-                        now.security().route(name),
-                        out);
+                route(at, b, was.security().route(name), now.security().route(name), out);
             }
         }
+        routes(was, now, out);
         diff(KeyPath.ROOT.key("tls"), was.security().tls(), now.security().tls(), out);
         diff(KeyPath.ROOT.key("auth"), was.security().auth(), now.security().auth(), out);
         diff(
@@ -58,6 +59,34 @@ public final class ConfigDiff {
                 now.security().credentials(),
                 out);
         return out;
+    }
+
+    /**
+     * Routes by name ({@code routes.<name>}): an added, removed or changed route is one key, and so is a change of
+     * order ({@code routes}), which changes which route a client gets.
+     */
+    private static void routes(PoolerConfig was, PoolerConfig now, List<String> out) {
+        Map<String, RouteConfig> a = byName(was.routes());
+        Map<String, RouteConfig> b = byName(now.routes());
+        KeyPath routes = KeyPath.ROOT.key("routes");
+        for (String name : union(a.keySet(), b.keySet())) {
+            if (!Objects.equals(a.get(name), b.get(name))) {
+                out.add(routes.key(name).toString());
+            }
+        }
+        List<String> common = new ArrayList<>(a.keySet());
+        common.retainAll(b.keySet());
+        List<String> order = new ArrayList<>(b.keySet());
+        order.retainAll(a.keySet());
+        if (!common.equals(order)) {
+            out.add(routes.toString());
+        }
+    }
+
+    private static Map<String, RouteConfig> byName(List<RouteConfig> routes) {
+        Map<String, RouteConfig> m = new java.util.LinkedHashMap<>();
+        routes.forEach(r -> m.put(r.name(), r));
+        return m;
     }
 
     /** A database's own {@code tls}, {@code serverTls}, endpoints' {@code serverTls} and users' passThrough. */

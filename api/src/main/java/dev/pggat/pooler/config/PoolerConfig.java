@@ -15,6 +15,7 @@ import java.util.Objects;
  * @param security authentication and TLS on both sides
  * @param discovery sources that find databases' servers by themselves, and which databases they feed
  * @param tracing OpenTelemetry spans per client transaction
+ * @param routes tried in order before a client's database name is looked up in {@code databases}
  */
 public record PoolerConfig(
         Listen listen,
@@ -25,10 +26,12 @@ public record PoolerConfig(
         Map<String, DatabaseConfig> databases,
         SecurityConfig security,
         DiscoveryConfig discovery,
-        TracingConfig tracing) {
+        TracingConfig tracing,
+        List<RouteConfig> routes) {
 
     public PoolerConfig {
         Objects.requireNonNull(tracing, "tracing");
+        routes = List.copyOf(routes);
         Objects.requireNonNull(discovery, "discovery");
         Objects.requireNonNull(security, "security");
         Objects.requireNonNull(listen, "listen");
@@ -37,6 +40,20 @@ public record PoolerConfig(
         Objects.requireNonNull(timeouts, "timeouts");
         Objects.requireNonNull(pools, "pools");
         databases = Collections.unmodifiableMap(new LinkedHashMap<>(databases));
+    }
+
+    /** Without routes: every client goes to the database it names. */
+    public PoolerConfig(
+            Listen listen,
+            Admin admin,
+            Limits limits,
+            Timeouts timeouts,
+            PoolDefaults pools,
+            Map<String, DatabaseConfig> databases,
+            SecurityConfig security,
+            DiscoveryConfig discovery,
+            TracingConfig tracing) {
+        this(listen, admin, limits, timeouts, pools, databases, security, discovery, tracing, List.of());
     }
 
     /** Tracing off. */
@@ -48,8 +65,22 @@ public record PoolerConfig(
             PoolDefaults pools,
             Map<String, DatabaseConfig> databases,
             SecurityConfig security,
+            DiscoveryConfig discovery,
+            List<RouteConfig> routes) {
+        this(listen, admin, limits, timeouts, pools, databases, security, discovery, TracingConfig.DEFAULT, routes);
+    }
+
+    /** Without routes, tracing off. */
+    public PoolerConfig(
+            Listen listen,
+            Admin admin,
+            Limits limits,
+            Timeouts timeouts,
+            PoolDefaults pools,
+            Map<String, DatabaseConfig> databases,
+            SecurityConfig security,
             DiscoveryConfig discovery) {
-        this(listen, admin, limits, timeouts, pools, databases, security, discovery, TracingConfig.DEFAULT);
+        this(listen, admin, limits, timeouts, pools, databases, security, discovery, TracingConfig.DEFAULT, List.of());
     }
 
     /** Without discovery sources. */
@@ -88,30 +119,47 @@ public record PoolerConfig(
     }
 
     public PoolerConfig withListen(Listen newListen) {
-        return new PoolerConfig(newListen, admin, limits, timeouts, pools, databases, security, discovery, tracing);
+        return new PoolerConfig(
+                newListen, admin, limits, timeouts, pools, databases, security, discovery, tracing, routes);
     }
 
     public PoolerConfig withAdmin(Admin newAdmin) {
-        return new PoolerConfig(listen, newAdmin, limits, timeouts, pools, databases, security, discovery, tracing);
+        return new PoolerConfig(
+                listen, newAdmin, limits, timeouts, pools, databases, security, discovery, tracing, routes);
     }
 
     public PoolerConfig withLimits(Limits newLimits) {
-        return new PoolerConfig(listen, admin, newLimits, timeouts, pools, databases, security, discovery, tracing);
+        return new PoolerConfig(
+                listen, admin, newLimits, timeouts, pools, databases, security, discovery, tracing, routes);
     }
 
     public PoolerConfig withTimeouts(Timeouts newTimeouts) {
-        return new PoolerConfig(listen, admin, limits, newTimeouts, pools, databases, security, discovery, tracing);
+        return new PoolerConfig(
+                listen, admin, limits, newTimeouts, pools, databases, security, discovery, tracing, routes);
     }
 
     public PoolerConfig withSecurity(SecurityConfig newSecurity) {
-        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, newSecurity, discovery, tracing);
+        return new PoolerConfig(
+                listen, admin, limits, timeouts, pools, databases, newSecurity, discovery, tracing, routes);
     }
 
     public PoolerConfig withDiscovery(DiscoveryConfig newDiscovery) {
-        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, security, newDiscovery, tracing);
+        return new PoolerConfig(
+                listen, admin, limits, timeouts, pools, databases, security, newDiscovery, tracing, routes);
     }
 
     public PoolerConfig withTracing(TracingConfig newTracing) {
-        return new PoolerConfig(listen, admin, limits, timeouts, pools, databases, security, discovery, newTracing);
+        return new PoolerConfig(
+                listen, admin, limits, timeouts, pools, databases, security, discovery, newTracing, routes);
+    }
+
+    public PoolerConfig withRoutes(List<RouteConfig> newRoutes) {
+        return new PoolerConfig(
+                listen, admin, limits, timeouts, pools, databases, security, discovery, tracing, newRoutes);
+    }
+
+    public PoolerConfig withDatabases(Map<String, DatabaseConfig> newDatabases) {
+        return new PoolerConfig(
+                listen, admin, limits, timeouts, pools, newDatabases, security, discovery, tracing, routes);
     }
 }

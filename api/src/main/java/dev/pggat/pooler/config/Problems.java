@@ -56,6 +56,10 @@ final class Problems {
         messages.add(source + ": " + what);
     }
 
+    int count() {
+        return messages.size();
+    }
+
     boolean isEmpty() {
         return messages.isEmpty();
     }

@@ -18,6 +18,11 @@ public class PgPoolSpec {
             + " <user>.<cluster>.credentials.postgresql.acid.zalan.do Secrets of the database owners).")
     public List<DatabaseSpec> databases = new ArrayList<>();
 
+    @JsonPropertyDescription("Routes tried in order when a client logs in, before the database it names: by"
+            + " application_name, user or database, each sends its clients to a database (with startup parameters"
+            + " set, defaulted or dropped) or refuses them with an error. The first match wins.")
+    public List<RouteSpec> routes = new ArrayList<>();
+
     @JsonPropertyDescription("Server connection pool settings applied to every database.")
     public PoolSpec pool;
 

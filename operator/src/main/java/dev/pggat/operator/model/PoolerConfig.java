@@ -10,6 +10,7 @@ import dev.pggat.crds.v1alpha1.PatroniCluster;
 import dev.pggat.crds.v1alpha1.PgPoolSpec;
 import dev.pggat.crds.v1alpha1.PoolSpec;
 import dev.pggat.crds.v1alpha1.PoolTimeouts;
+import dev.pggat.crds.v1alpha1.RouteSpec;
 import dev.pggat.crds.v1alpha1.RoutingSpec;
 import dev.pggat.crds.v1alpha1.SecretKeyRef;
 import dev.pggat.crds.v1alpha1.TlsMode;
@@ -190,6 +191,9 @@ public final class PoolerConfig {
             }
         }
         root.put("databases", dbs);
+        if (spec.routes != null && !spec.routes.isEmpty()) {
+            root.put("routes", routes(spec.routes));
+        }
         List<SecretEnv> env = new ArrayList<>();
         for (Map.Entry<String, String> e : variables.entrySet()) {
             String[] ref = e.getKey().split("\u0000", 2);
@@ -216,6 +220,50 @@ public final class PoolerConfig {
         }
         checkThePoolerAccepts(yaml, env);
         return new PoolerConfig(yaml, List.copyOf(env), yamlWithoutEndpoints);
+    }
+
+    /**
+     * spec.routes as the pooler's routes: the match conditions as globs (all of them must hold), the database as
+     * the route's backend, the parameters as forced, default and dropped rewrites. The pooler checks the rest
+     * (names, SQLSTATEs, backends that exist) when the file is rendered, so a mistake lands on the PgPool.
+     */
+    private static List<Map<String, Object>> routes(List<RouteSpec> specs) {
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (RouteSpec r : specs) {
+            Map<String, Object> route = new LinkedHashMap<>();
+            route.put("name", r.name);
+            Map<String, Object> match = new LinkedHashMap<>();
+            if (r.match != null) {
+                putIfSet(match, "database", r.match.database);
+                putIfSet(match, "user", r.match.user);
+                if (r.match.applicationName != null) {
+                    match.put("parameter", ordered("application_name", r.match.applicationName));
+                }
+            }
+            if (!match.isEmpty()) {
+                route.put("match", match);
+            }
+            if (r.error != null) {
+                route.put("error", ordered("sqlstate", r.error.sqlstate, "message", r.error.message));
+            } else {
+                route.put("backend", r.database);
+            }
+            Map<String, Object> parameters = new LinkedHashMap<>();
+            if (r.setParameters != null) {
+                r.setParameters.forEach((k, v) -> parameters.put(k, ordered("value", v, "override", "force")));
+            }
+            if (r.defaultParameters != null) {
+                r.defaultParameters.forEach((k, v) -> parameters.put(k, ordered("value", v, "override", "default")));
+            }
+            if (r.dropParameters != null) {
+                r.dropParameters.forEach(k -> parameters.put(k, ordered("drop", true)));
+            }
+            if (!parameters.isEmpty()) {
+                route.put("rewrite", ordered("parameters", parameters));
+            }
+            out.add(route);
+        }
+        return out;
     }
 
     /** The name of the one discovery source a PgPool renders. */

@@ -69,6 +69,26 @@ class CelValidationOnRealServerTest {
         rejected(k8s, ns, "cluster: {static: {endpoints: [{host: db-a, weight: -1}]}}", "weight");
     }
 
+    @Test
+    void aRouteHasADatabaseOrAnErrorWithAnSqlstate(KubeApiServer k8s) {
+        String ns = setUp(k8s);
+        assertThat(create(
+                        k8s,
+                        ns,
+                        "routes-ok",
+                        STATIC_PRIMARY + ", routes: [{name: r, match: {applicationName: 'reporting-*'}, database: app,"
+                                + " setParameters: {statement_timeout: 30s}, dropParameters: [options]},"
+                                + " {name: e, match: {user: old}, error: {sqlstate: '28000', message: gone}}]"))
+                .isNotNull();
+        rejected(
+                k8s,
+                ns,
+                STATIC_PRIMARY + ", routes: [{name: r, database: app, error: {sqlstate: '28000', message: x}}]",
+                "a route has exactly one of database and error");
+        rejected(k8s, ns, STATIC_PRIMARY + ", routes: [{name: r}]", "a route has exactly one of database and error");
+        rejected(k8s, ns, STATIC_PRIMARY + ", routes: [{name: r, error: {sqlstate: '2800', message: x}}]", "sqlstate");
+    }
+
     private static String setUp(KubeApiServer k8s) {
         Clusters.installCrds(k8s);
         return k8s.createNamespace("cel");

@@ -93,6 +93,64 @@ class TlsAndRoutingConfigTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    void routesByApplicationNameAndUserWithParameterRewritesReachThePooler() throws Exception {
+        PgPool pool = pool(spec -> {
+            dev.pggat.crds.v1alpha1.RouteSpec refuse = new dev.pggat.crds.v1alpha1.RouteSpec();
+            refuse.name = "no-legacy";
+            refuse.match = new dev.pggat.crds.v1alpha1.RouteSpec.RouteMatchSpec();
+            refuse.match.applicationName = "legacy-*";
+            refuse.error = new dev.pggat.crds.v1alpha1.RouteSpec.RouteErrorSpec();
+            refuse.error.sqlstate = "08004";
+            refuse.error.message = "legacy clients are retired";
+            dev.pggat.crds.v1alpha1.RouteSpec reporting = new dev.pggat.crds.v1alpha1.RouteSpec();
+            reporting.name = "reporting";
+            reporting.match = new dev.pggat.crds.v1alpha1.RouteSpec.RouteMatchSpec();
+            reporting.match.applicationName = "reporting-*";
+            reporting.match.user = "alice";
+            reporting.database = "audit";
+            reporting.setParameters = Map.of("statement_timeout", "30s");
+            reporting.defaultParameters = Map.of("search_path", "reports");
+            reporting.dropParameters = List.of("options");
+            spec.routes = List.of(refuse, reporting);
+        });
+        var loaded = load(render(pool), Map.of());
+        assertThat(loaded.routes()).extracting(r -> r.name()).containsExactly("no-legacy", "reporting");
+        var no = loaded.routes().get(0);
+        assertThat(no.error())
+                .isEqualTo(new dev.pggat.pooler.config.RouteConfig.Error("08004", "legacy clients are" + " retired"));
+        var r = loaded.routes().get(1);
+        assertThat(r.backend()).isEqualTo("audit");
+        var client = new dev.pggat.pooler.config.RouteMatcher.Client(
+                "shop", "alice", Map.of("application_name", "reporting-q1"), false, null, null);
+        assertThat(r.match().matches(client, new List[1])).isTrue();
+        assertThat(r.match()
+                        .matches(
+                                new dev.pggat.pooler.config.RouteMatcher.Client(
+                                        "shop", "bob", Map.of("application_name", "reporting-q1"), false, null, null),
+                                new List[1]))
+                .isFalse();
+        var rw = dev.pggat.pooler.config.RouteRewrite.Mode.class;
+        assertThat(r.rewrite().parameters().get("statement_timeout").mode()).isEqualTo(rw.getEnumConstants()[0]);
+        assertThat(r.rewrite().applyTo(Map.of("statement_timeout", "1s")))
+                .containsEntry("statement_timeout", "30s")
+                .containsEntry("search_path", "reports");
+        assertThat(r.rewrite().dropFrom(Map.of("options", "-c x=y"))).isEmpty();
+
+        // A PgPool without routes renders no routes section: v1alpha1 specs keep their files.
+        assertThat(render(pool(spec -> {})).yaml()).doesNotContain("routes:");
+
+        PgPool bad = pool(spec -> {
+            dev.pggat.crds.v1alpha1.RouteSpec r2 = new dev.pggat.crds.v1alpha1.RouteSpec();
+            r2.name = "nowhere";
+            r2.database = "missing";
+            spec.routes = List.of(r2);
+        });
+        assertThatThrownBy(() -> render(bad))
+                .hasMessageContaining("routes[0].backend: names no database under databases (value 'missing'");
+    }
+
+    @Test
     void poolTimeoutsCapsAndReserveReachThePooler() throws Exception {
         PgPool pool = pool(spec -> {
             spec.pool = new PoolSpec();

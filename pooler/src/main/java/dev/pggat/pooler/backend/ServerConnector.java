@@ -29,8 +29,9 @@ public final class ServerConnector {
     private static final int SERVER_MAX_MESSAGE = Integer.MAX_VALUE - 8;
 
     private final Transport transport;
-    private final Duration connectTimeout;
-    private final Duration lifetime;
+    // A reload may change both; connections opened afterwards use the new values.
+    private volatile Duration connectTimeout;
+    private volatile Duration lifetime;
     private final ServerSecurity security;
 
     public ServerConnector(Transport transport, Duration connectTimeout, Duration lifetime) {
@@ -42,6 +43,12 @@ public final class ServerConnector {
         this.connectTimeout = connectTimeout;
         this.lifetime = lifetime;
         this.security = security;
+    }
+
+    /** A reload changed timeouts.serverConnect or serverLifetime: connections opened from now on use them. */
+    public void timeouts(Duration newConnectTimeout, Duration newLifetime) {
+        this.connectTimeout = newConnectTimeout;
+        this.lifetime = newLifetime;
     }
 
     /**

@@ -4,11 +4,7 @@ import dev.pggat.pooler.Pooler;
 import dev.pggat.pooler.config.ConfigDiff;
 import dev.pggat.pooler.config.ConfigException;
 import dev.pggat.pooler.config.ConfigLoader;
-import dev.pggat.pooler.config.DatabaseConfig;
-import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.config.PoolerConfig;
-import dev.pggat.pooler.routing.EndpointSet;
-import dev.pggat.pooler.routing.Router;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,7 +12,6 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executors;
@@ -28,9 +23,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Live reload of the configuration file: when its content changes (checked every few seconds, by content, so a
  * Kubernetes ConfigMap's symlink swap is seen) or on SIGHUP, the file is read and validated again, and each
- * database whose endpoints changed gets them as a new endpoint set, without touching clients that need not move.
- * Every other change needs a restart; the log names each such key (never its value). An invalid file changes
- * nothing and its problems are logged.
+ * new configuration is applied while clients stay connected (see {@link Pooler#reload}). Only the listener and
+ * admin addresses (and the few other keys that method names) need a restart; the log names each such key (never its
+ * value). An invalid file changes nothing and its problems are logged.
  */
 public final class ConfigReloader implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ConfigReloader.class);
@@ -38,7 +33,6 @@ public final class ConfigReloader implements AutoCloseable {
     private final Path file;
     private final Map<String, String> env;
     private final Pooler pooler;
-    private PoolerConfig current;
     private byte[] hash;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "pggat-config-reload");
@@ -50,7 +44,6 @@ public final class ConfigReloader implements AutoCloseable {
         this.file = file;
         this.env = env;
         this.pooler = pooler;
-        this.current = loaded;
         this.hash = hash(file);
     }
 
@@ -79,13 +72,20 @@ public final class ConfigReloader implements AutoCloseable {
      * @param valid false when the file could not be loaded (nothing changed)
      * @param applied the keys whose new values are in use now
      * @param needRestart the keys whose new values are not in use, and will not be until a restart
+     * @param problems why an invalid file was refused
      */
-    public record Outcome(boolean valid, List<String> applied, List<String> needRestart) {}
+    public record Outcome(boolean valid, List<String> applied, List<String> needRestart, List<String> problems) {
+        public Outcome(boolean valid, List<String> applied, List<String> needRestart) {
+            this(valid, applied, needRestart, List.of());
+        }
+    }
 
     /**
-     * Reads the file again and applies what can change while running: the {@code endpoints} of databases that
-     * exist. Every other difference from the running configuration is logged as needing a restart, by key and
-     * never with its value (it may be a secret), again at each reload for as long as it stands.
+     * Reads the file again and applies it: every key takes effect at once for new logins and for the next
+     * transaction of connected clients (see {@link Pooler#reload}), except those that need a restart
+     * ({@code listen}, {@code admin}, and the few {@link Pooler#reload} names), which are logged by key, never with
+     * their value (it may be a secret), again at each reload for as long as they stand. An invalid file changes
+     * nothing: its problems are logged and returned.
      */
     public synchronized Outcome reload() {
         PoolerConfig next;
@@ -93,55 +93,25 @@ public final class ConfigReloader implements AutoCloseable {
             next = ConfigLoader.load(file, env);
         } catch (ConfigException e) {
             log.error("configuration reload: {} is invalid, nothing changed:\n{}", file, e.getMessage());
-            return new Outcome(false, List.of(), List.of());
+            return new Outcome(false, List.of(), List.of(), e.problems());
         }
-        List<String> applied = new ArrayList<>();
-        Map<String, DatabaseConfig> running = new LinkedHashMap<>(current.databases());
-        for (DatabaseConfig db : next.databases().values()) {
-            DatabaseConfig was = current.databases().get(db.name());
-            if (was == null || was.endpoints().equals(db.endpoints())) {
-                continue;
-            }
-            Router.Database live = pooler.router().database(db.name());
-            EndpointSet set = EndpointSet.fromConfig(live.endpoints().version() + 1, db.endpoints());
-            if (pooler.applyEndpointSet(db.name(), set)) {
-                log.info("configuration reload: database \"{}\" now uses {}", db.name(), set.endpoints());
-                applied.add(ConfigDiff.endpointsKey(db.name()));
-                running.put(db.name(), withEndpoints(was, db.endpoints()));
-            }
+        List<String> changed = ConfigDiff.changedKeys(pooler.config(), next);
+        Pooler.Reloaded done;
+        try {
+            done = pooler.reload(next);
+        } catch (IOException e) {
+            log.error("configuration reload: {} cannot be applied, nothing changed: {}", file, e.getMessage());
+            return new Outcome(false, List.of(), List.of(), List.of(file + ": " + e.getMessage()));
         }
-        List<String> needRestart = new ArrayList<>(ConfigDiff.changedKeys(current, next));
-        needRestart.removeAll(applied);
-        for (String key : needRestart) {
+        for (String line : done.applied()) {
+            log.info("configuration reload: {}", line);
+        }
+        List<String> applied = new ArrayList<>(changed);
+        applied.removeAll(done.needRestart());
+        for (String key : done.needRestart()) {
             log.warn("configuration reload: {} changed in {}, needs a restart to take effect", key, file);
         }
-        // What runs now: the loaded configuration plus what was applied, so the next reload compares with it.
-        current = new PoolerConfig(
-                current.listen(),
-                current.admin(),
-                current.limits(),
-                current.timeouts(),
-                current.pools(),
-                running,
-                current.security(),
-                current.discovery(),
-                current.tracing());
-        return new Outcome(true, List.copyOf(applied), List.copyOf(needRestart));
-    }
-
-    /** {@code d} with other endpoints and everything else kept, limits included. */
-    private static DatabaseConfig withEndpoints(DatabaseConfig d, List<Endpoint> endpoints) {
-        return new DatabaseConfig(
-                d.name(),
-                d.serverDatabase(),
-                endpoints,
-                d.mode(),
-                d.maxServerConnections(),
-                d.minServerConnections(),
-                d.resetQuery(),
-                d.users(),
-                d.routing(),
-                d.limits());
+        return new Outcome(true, List.copyOf(applied), done.needRestart(), List.of());
     }
 
     private static byte[] hash(Path file) {

@@ -91,11 +91,17 @@ final class PoolerCommand implements Callable<Integer> {
             pooler.close();
             return 1;
         }
-        // Endpoint changes in the file (or a SIGHUP) apply live; the rest of a changed file needs a restart.
+        // A changed file (or a SIGHUP) applies live; only listen and admin (and a few more) need a restart.
         ConfigReloader reloader = new ConfigReloader(config, env, pooler, cfg).start(2);
         // The console's RELOAD reads the file now; its SHUTDOWN stops the pooler as SIGTERM does (the hook drains).
         pooler.consoleActions(
-                () -> reloader.reload().valid() ? null : "the configuration file is not valid; the log says why",
+                () -> {
+                    ConfigReloader.Outcome o = reloader.reload();
+                    return o.valid()
+                            ? null
+                            : "the configuration file is not valid, nothing changed: "
+                                    + String.join("; ", o.problems());
+                },
                 () -> System.exit(0));
         runUntilSignal(pooler, cfg.timeouts().shutdown());
         reloader.close();

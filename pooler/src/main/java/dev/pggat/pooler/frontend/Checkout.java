@@ -128,7 +128,7 @@ final class Checkout {
                 // No session.server can take the client's queued work: a FATAL error, as a failed connection would
                 // give.
                 session.releasePending();
-                session.fatal(SqlState.CONNECTION_FAILURE, session.routing.failure());
+                session.fatal(session.routing.failureSqlState(), session.routing.failure());
                 return false;
             }
             default -> {

@@ -18,10 +18,11 @@ public final class FrontendContext {
     final Router router;
     final CancelRegistry cancels;
     final Transport transport;
-    final int maxStartupPacket;
-    final int maxMessageSize;
-    final int maxClientConnections;
-    final Duration clientLogin;
+    // A reload may change these; clients that connect afterwards get the new values.
+    volatile int maxStartupPacket;
+    volatile int maxMessageSize;
+    volatile int maxClientConnections;
+    volatile Duration clientLogin;
     final SecureRandom random = new SecureRandom();
     /** Transaction mode's pooler-wide prepared statement names. */
     final PreparedStatements statements = new PreparedStatements();
@@ -53,6 +54,14 @@ public final class FrontendContext {
         this.maxMessageSize = maxMessageSize;
         this.maxClientConnections = maxClientConnections;
         this.clientLogin = clientLogin;
+    }
+
+    /** A reload changed the limits or timeouts.clientLogin: they apply to clients that connect from now on. */
+    public void limits(int newMaxStartupPacket, int newMaxMessageSize, int newMaxClientConnections, Duration login) {
+        this.maxStartupPacket = newMaxStartupPacket;
+        this.maxMessageSize = newMaxMessageSize;
+        this.maxClientConnections = newMaxClientConnections;
+        this.clientLogin = login;
     }
 
     public int clientCount() {

@@ -12,6 +12,8 @@ import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.config.AuthMethod;
 import dev.pggat.pooler.config.AuthRule;
+import dev.pggat.pooler.config.RouteMatcher;
+import dev.pggat.pooler.config.RouteRewrite;
 import dev.pggat.pooler.config.RouteSecurity;
 import dev.pggat.pooler.config.TlsPolicy;
 import dev.pggat.pooler.pool.Pool;
@@ -316,9 +318,23 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             context.followAtLogin(ctx, userName, databaseName);
         }
 
-        db = context.router.database(databaseName);
+        tls = TlsInfo.of(ctx.channel()).orElse(null);
         ConsoleGate gate = context.console();
-        if (db == null && gate != null && gate.isConsoleDatabase(databaseName)) {
+        Router.Choice choice = gate != null && gate.isConsoleDatabase(databaseName)
+                ? null
+                : context.router.choose(new RouteMatcher.Client(
+                        databaseName,
+                        userName,
+                        params,
+                        tls != null,
+                        address(ctx.channel().localAddress()),
+                        client));
+        db = choice == null ? null : choice.database();
+        if (choice != null && choice.sqlState() != null) {
+            routeRefused(choice);
+            return;
+        }
+        if (choice == null) {
             console = true;
             wanted = StartupOptions.sessionParameters(params);
             user = consoleIdentity(userName);
@@ -326,16 +342,20 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         } else if (db == null) {
             failed(SqlState.INVALID_CATALOG_NAME, "database \"" + databaseName + "\" does not exist");
             return;
-        } else if (context.disabledDatabases().contains(databaseName)) {
+        } else if (context.disabledDatabases().contains(databaseName)
+                || context.disabledDatabases().contains(db.name())) {
             context.rejectedTotal.increment();
             fatal(SqlState.CANNOT_CONNECT_NOW, "database \"" + databaseName + "\" is disabled");
             return;
         } else {
-            wanted = StartupOptions.sessionParameters(params);
+            RouteRewrite rewrite =
+                    choice.route() == null ? RouteRewrite.NONE : choice.route().rewrite();
+            // Dropped parameters go before anything reads them (a dropped options carries no -c switches); forced
+            // and default values become the client's own wanted settings, which every checkout syncs.
+            wanted = rewrite.applyTo(StartupOptions.sessionParameters(rewrite.dropFrom(params)));
             user = db.user(userName);
             dynamicCandidate = (user == null || user.dynamic()) && db.allowsDynamicUsers();
         }
-        tls = TlsInfo.of(ctx.channel()).orElse(null);
 
         // hasAttr first: attr() would add an attribute (about 70 bytes) to every connection that asks.
         if (ctx.channel().hasAttr(DirectTlsDetector.DIRECT)
@@ -349,7 +369,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                     "received direct SSL connection request without ALPN protocol negotiation extension");
             return;
         }
-        RouteSecurity route = security.config().route(databaseName);
+        RouteSecurity route = security.config().route(securityName());
         TlsPolicy policy = route.clientTls() != null ? route.clientTls() : security.listenerPolicy();
         if ((policy == TlsPolicy.REQUIRE && tls == null) || (route.clientTls() == TlsPolicy.DISABLE && tls != null)) {
             hbaFailed("no pg_hba.conf entry for host \"" + hostText(client) + "\", user \"" + userName
@@ -408,6 +428,26 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             case CERT -> certificateLogin(rule);
             case PASSWORD, MD5, SCRAM_SHA_256 -> resolveSecret(this::challenge);
         }
+    }
+
+    /** The database whose security settings apply: the backend's own for a database a route's rewrite made. */
+    private String securityName() {
+        return db == null ? databaseName : db.family();
+    }
+
+    /** An error route took the client: it is told why, and the route's counter (see RouteTable) went up. */
+    private void routeRefused(Router.Choice choice) {
+        context.rejectedTotal.increment();
+        security.metrics().login(methodLabel(), "failed");
+        log.info(
+                "client {}: user \"{}\" (database \"{}\") refused by route \"{}\": {} {}",
+                ctx.channel().remoteAddress(),
+                Printable.log(userName),
+                Printable.log(databaseName),
+                choice.route() == null ? "" : choice.route().name(),
+                choice.sqlState(),
+                Printable.log(choice.message()));
+        fatal(choice.sqlState(), choice.message());
     }
 
     /** A console user's password and method: those of the first configured user of that name, if any. */
@@ -490,7 +530,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
             return;
         }
         AuthQuery query = security.authQuery().get();
-        AuthQuery.Target target = security.authQueryTarget(databaseName).orElse(null);
+        AuthQuery.Target target = security.authQueryTarget(securityName()).orElse(null);
         if (target == null) {
             // A database whose servers discovery has not found yet: no server to ask.
             secret = null;
@@ -722,7 +762,7 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
                     user.loginPool().address().user(),
                     user.passThroughLogin()
                             || security.config()
-                                    .route(databaseName)
+                                    .route(securityName())
                                     .passThroughUsers()
                                     .contains(userName));
         }

@@ -229,6 +229,7 @@ public final class PoolerMetrics {
                 .labelNames("reason")
                 .callback(cb -> frontend.pins().forEach((k, v) -> cb.call(v, k)))
                 .register(registry);
+        routeMetrics(router);
         serverStatsMetrics(router);
         timeoutAndLimitMetrics(router, frontend);
         listenRelayMetrics(frontend);
@@ -256,6 +257,36 @@ public final class PoolerMetrics {
         if (nmt) {
             JvmNativeMemoryMetrics.builder().register(registry);
         }
+    }
+
+    /** Per route of the routes section in use: a reload keeps the counts of routes that stay. */
+    private void routeMetrics(Router router) {
+        CounterWithCallback.builder()
+                .name("pggat_route_matches")
+                .help("Client logins a route matched, by route")
+                .labelNames("route")
+                .callback(cb -> router.routes()
+                        .entries()
+                        .forEach(e -> cb.call(e.matchedTotal().sum(), e.route().name())))
+                .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_route_errors")
+                .help("Client logins an error route refused, by route")
+                .labelNames("route")
+                .callback(cb -> router.routes().entries().stream()
+                        .filter(e -> e.route().error() != null)
+                        .forEach(e -> cb.call(e.errorTotal().sum(), e.route().name())))
+                .register(registry);
+        CounterWithCallback.builder()
+                .name("pggat_route_regex_step_limit")
+                .help("Values on which a regular expression of a route gave up after its step limit (the route did"
+                        + " not match), by route")
+                .labelNames("route")
+                .callback(cb -> router.routes()
+                        .entries()
+                        .forEach(
+                                e -> cb.call(e.stepLimitTotal().sum(), e.route().name())))
+                .register(registry);
     }
 
     private void timeoutAndLimitMetrics(Router router, FrontendContext frontend) {

@@ -53,7 +53,9 @@ public final class Pool {
     private final String database;
     private final String user;
     private final String endpoint;
-    private final PoolSettings settings;
+    /** Replaced whole by a reload (see {@link #settings(PoolSettings)}). */
+    private volatile PoolSettings settings;
+
     private final ServerAddress address;
     private final ServerConnector connector;
     private final EventLoopGroup loops;
@@ -161,6 +163,31 @@ public final class Pool {
 
     public PoolSettings settings() {
         return settings;
+    }
+
+    /**
+     * A reload changed the pool's settings. A larger pool opens servers for its waiting clients now; a smaller one
+     * closes servers beyond its size as they come back (checked-out ones finish their transactions first). Waits
+     * and the reserve follow the new timeouts from the next sweep.
+     */
+    public void settings(PoolSettings next) {
+        if (next.equals(settings)) {
+            return;
+        }
+        synchronized (this) {
+            settings = next;
+            if (closed) {
+                return;
+            }
+            if (maintenance != null && sweep == null && (!next.queryWait().isZero() || next.reservePoolSize() > 0)) {
+                sweep = loops.next().scheduleWithFixedDelay(this::expireWaiters, 100, 100, TimeUnit.MILLISECONDS);
+            }
+            Waiter first = waiters.peekFirst();
+            if (first != null && !paused) {
+                connectIfNeeded(first.loop);
+            }
+        }
+        // Idle servers beyond the new size close at the next upkeep run (every second).
     }
 
     public ServerAddress address() {

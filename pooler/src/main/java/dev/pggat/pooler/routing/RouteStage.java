@@ -12,6 +12,7 @@ import dev.pggat.pooler.protocol.Parse;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.Query;
 import dev.pggat.pooler.protocol.ReadyForQuery;
+import dev.pggat.pooler.protocol.SqlState;
 import io.netty.buffer.ByteBuf;
 import java.util.ArrayDeque;
 import java.util.Locale;
@@ -72,6 +73,7 @@ public final class RouteStage {
     private Pool pool;
     private EndpointState endpoint;
     private String failure;
+    private String failureSqlState;
     private long primaryDeadline;
     private String primaryReason;
 
@@ -123,11 +125,27 @@ public final class RouteStage {
         return failure;
     }
 
+    /** The SQLSTATE of {@link #failure()}: 08006 when no server could serve, 3D000 or 28000 after a reload. */
+    public String failureSqlState() {
+        return failureSqlState;
+    }
+
     /**
      * Picks the endpoint for the transaction (or session) that {@code first} begins (the first message the
      * client queued; null when none).
      */
     public Outcome route(ByteBuf first) {
+        if (db.removed()) {
+            // Between transactions, so nothing is lost: the client learns why rather than seeing its socket close.
+            failure = "database \"" + databaseName + "\" was removed from the pooler's configuration";
+            failureSqlState = SqlState.INVALID_CATALOG_NAME;
+            return Outcome.FAILED;
+        }
+        if (user.removed()) {
+            failure = "user \"" + user.name() + "\" was removed from the pooler's configuration";
+            failureSqlState = SqlState.INVALID_AUTHORIZATION_SPECIFICATION;
+            return Outcome.FAILED;
+        }
         onPrimaryForWrite = false;
         retried = false;
         releaseReplay();
@@ -219,6 +237,7 @@ public final class RouteStage {
 
     private Outcome fail(String message) {
         failure = message;
+        failureSqlState = SqlState.CONNECTION_FAILURE;
         return Outcome.FAILED;
     }
 

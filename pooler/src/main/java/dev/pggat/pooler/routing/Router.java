@@ -8,6 +8,8 @@ import dev.pggat.pooler.config.DatabaseConfig;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.config.PoolMode;
 import dev.pggat.pooler.config.PoolerConfig;
+import dev.pggat.pooler.config.RouteConfig;
+import dev.pggat.pooler.config.RouteMatcher;
 import dev.pggat.pooler.config.RoutingConfig;
 import dev.pggat.pooler.config.Timeouts;
 import dev.pggat.pooler.config.UserConfig;
@@ -15,6 +17,7 @@ import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolSettings;
 import dev.pggat.pooler.util.LatencyHistogram;
+import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.util.Printable;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -39,7 +42,20 @@ import org.slf4j.LoggerFactory;
  */
 public final class Router implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Router.class);
-    private final Map<String, Database> databases = new LinkedHashMap<>();
+    /** By name, in file order; replaced whole (never changed in place) so that readers need no lock. */
+    private volatile Map<String, Database> databases = Map.of();
+    /**
+     * Databases a route's database rewrite made from a backend, by "backend/serverDatabase": each has the backend's
+     * settings and its own pools. They last until the backend changes.
+     */
+    private final ConcurrentHashMap<String, Database> derived = new ConcurrentHashMap<>();
+    /** What the routes section says, with the counters of each route. */
+    private volatile RouteTable routes;
+
+    private volatile PoolerConfig config;
+    private final ServerConnector connector;
+    private final EventLoopGroup loops;
+    private volatile boolean started;
     /** Told of every pool made after start (new endpoints, dynamic users) and of every pool removed. */
     private volatile PoolListener poolListener = PoolListener.NONE;
     /** Told when a database's primary stops taking writes (seen down or read-only), e.g. to ask discovery again. */
@@ -86,8 +102,223 @@ public final class Router implements AutoCloseable {
                 }
             }
         }
+        this.config = config;
+        this.connector = connector;
+        this.loops = loops;
+        Map<String, Database> dbs = new LinkedHashMap<>();
         for (DatabaseConfig db : config.databases().values()) {
-            databases.put(db.name(), new Database(this, db, config, connector, loops));
+            dbs.put(db.name(), new Database(this, db, config, connector, loops, db.name()));
+        }
+        this.databases = java.util.Collections.unmodifiableMap(dbs);
+        this.routes = new RouteTable(config.routes(), null);
+    }
+
+    /**
+     * Takes a reloaded configuration: new databases get pools and start; changed ones take their new settings in
+     * place (see {@link Database#update}); removed ones are marked, their clients told at their next query, their
+     * pools drained; the routes are replaced. Endpoints are applied by the caller as endpoint sets. Databases that
+     * routes made from a backend follow it.
+     *
+     * @return one line per change, for the log and the reload's result
+     */
+    public synchronized List<String> reconfigure(PoolerConfig next) {
+        List<String> out = new ArrayList<>();
+        Map<String, Database> was = databases;
+        Map<String, Database> now = new LinkedHashMap<>();
+        List<Database> startLater = new ArrayList<>();
+        for (DatabaseConfig dc : next.databases().values()) {
+            Database d = was.get(dc.name());
+            if (d == null) {
+                d = new Database(this, dc, next, connector, loops, dc.name());
+                PoolListener l = poolListener;
+                for (Pool p : d.pools()) {
+                    l.added(d.family, p);
+                }
+                startLater.add(d);
+                out.add("database " + dc.name() + " added");
+            } else {
+                for (String change : d.update(dc, next)) {
+                    out.add("database " + dc.name() + ": " + change);
+                }
+            }
+            now.put(dc.name(), d);
+        }
+        this.config = next;
+        for (Database d : was.values()) {
+            if (!now.containsKey(d.name())) {
+                d.remove();
+                out.add("database " + d.name() + " removed");
+            }
+        }
+        for (Map.Entry<String, Database> e : List.copyOf(derived.entrySet())) {
+            Database d = e.getValue();
+            Database base = now.get(d.family);
+            if (base == null) {
+                derived.remove(e.getKey());
+                d.remove();
+                continue;
+            }
+            DatabaseConfig c = base.config();
+            d.update(
+                    new DatabaseConfig(
+                            d.name(),
+                            d.serverDatabase(),
+                            c.endpoints(),
+                            c.mode(),
+                            c.maxServerConnections(),
+                            c.minServerConnections(),
+                            c.resetQuery(),
+                            c.users(),
+                            c.routing(),
+                            c.limits()),
+                    next);
+        }
+        databases = java.util.Collections.unmodifiableMap(now);
+        RouteTable table = new RouteTable(next.routes(), routes);
+        if (!table.routes().equals(routes.routes())) {
+            out.add("routes replaced (" + table.entries().size() + " routes)");
+        }
+        routes = table;
+        if (started) {
+            startLater.forEach(Database::start);
+        }
+        return out;
+    }
+
+    /** Derived databases per backend at most: a route's database rewrite cannot make pools without end. */
+    public static final int MAX_DERIVED_DATABASES = 100;
+
+    /** The routes in use, with their counters. */
+    public RouteTable routes() {
+        return routes;
+    }
+
+    /**
+     * Where a client goes: the first route that matches it, else the database it names (unless that database is a
+     * route's inline backend), else nowhere. Runs on the client's event loop; the matchers' regular expressions
+     * are bounded (see {@link dev.pggat.pooler.config.TextPattern}).
+     */
+    public Choice choose(RouteMatcher.Client client) {
+        RouteTable table = routes;
+        for (RouteTable.Entry e : table.entries()) {
+            @SuppressWarnings("unchecked")
+            List<String>[] captures = new List[1];
+            boolean matched;
+            try {
+                matched = e.route().match().matches(client, captures);
+            } catch (dev.pggat.pooler.config.TextPattern.StepLimitExceeded ex) {
+                e.stepLimitTotal().increment();
+                log.warn(
+                        "route {}: a regular expression gave up on a client's value ({}); the route does not match",
+                        e.route().name(),
+                        ex.getMessage());
+                matched = false;
+            }
+            if (!matched) {
+                continue;
+            }
+            e.matchedTotal().increment();
+            RouteConfig r = e.route();
+            if (r.error() != null) {
+                e.errorTotal().increment();
+                return new Choice(r, null, r.error().sqlState(), r.error().message());
+            }
+            Database d = databases.get(r.backend());
+            if (d == null) {
+                return new Choice(
+                        r,
+                        null,
+                        SqlState.INVALID_CATALOG_NAME,
+                        "the backend of route \"" + r.name() + "\" does not exist");
+            }
+            if (r.rewrite().database() == null) {
+                return new Choice(r, d, null, null);
+            }
+            String serverDb = r.rewrite().database(captures[0]);
+            if (serverDb.isEmpty()
+                    || serverDb.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 63
+                    || serverDb.indexOf('\0') >= 0) {
+                return new Choice(
+                        r,
+                        null,
+                        SqlState.INVALID_CATALOG_NAME,
+                        "database \"" + client.database() + "\" does not exist");
+            }
+            if (serverDb.equals(d.serverDatabase())) {
+                return new Choice(r, d, null, null);
+            }
+            Database x = derived(d, serverDb);
+            if (x == null) {
+                return new Choice(
+                        r,
+                        null,
+                        SqlState.TOO_MANY_CONNECTIONS,
+                        "too many databases through route \"" + r.name() + "\" (at most " + MAX_DERIVED_DATABASES
+                                + ")");
+            }
+            return new Choice(r, x, null, null);
+        }
+        if (table.inlineBackends().contains(client.database())) {
+            return new Choice(null, null, null, null);
+        }
+        return new Choice(null, databases.get(client.database()), null, null);
+    }
+
+    /**
+     * What {@link #choose} decided.
+     *
+     * @param route the route that matched; null when the client went by its database name
+     * @param database where the client goes; null when refused or when nothing takes it
+     * @param sqlState with {@code message}, why the client is refused; null otherwise
+     */
+    public record Choice(RouteConfig route, Database database, String sqlState, String message) {}
+
+    /** {@code base} on the servers' database {@code serverDatabase}, made on first use; null past the cap. */
+    private Database derived(Database base, String serverDatabase) {
+        String key = base.name() + "/" + serverDatabase;
+        Database d = derived.get(key);
+        if (d != null) {
+            return d;
+        }
+        synchronized (derived) {
+            d = derived.get(key);
+            if (d != null) {
+                return d;
+            }
+            long count = derived.values().stream()
+                    .filter(x -> x.family.equals(base.name()))
+                    .count();
+            if (count >= MAX_DERIVED_DATABASES) {
+                return null;
+            }
+            DatabaseConfig c = base.config();
+            DatabaseConfig dc = new DatabaseConfig(
+                    key,
+                    serverDatabase,
+                    c.endpoints(),
+                    c.mode(),
+                    c.maxServerConnections(),
+                    c.minServerConnections(),
+                    c.resetQuery(),
+                    c.users(),
+                    c.routing(),
+                    c.limits());
+            d = new Database(this, dc, config, connector, loops, base.name());
+            // The backend's current endpoints, which may have moved since the file was read.
+            EndpointSet live = base.endpoints();
+            if (!live.endpoints().isEmpty()) {
+                d.apply(new EndpointSet(live.version() + 1, live.endpoints()));
+            }
+            PoolListener l = poolListener;
+            for (Pool p : d.pools()) {
+                l.added(base.name(), p);
+            }
+            derived.put(key, d);
+            if (started) {
+                d.start();
+            }
+            log.info("database {}: made for route clients of backend {}", key, base.name());
+            return d;
         }
     }
 
@@ -106,9 +337,9 @@ public final class Router implements AutoCloseable {
     /** Replaces the pool listener and tells it about every existing pool. */
     public void poolListener(PoolListener listener) {
         this.poolListener = listener;
-        for (Database d : databases.values()) {
+        for (Database d : databases()) {
             for (User u : d.users().values()) {
-                u.pools.values().forEach(p -> listener.added(d.name, p));
+                u.pools.values().forEach(p -> listener.added(d.family, p));
             }
         }
     }
@@ -126,14 +357,20 @@ public final class Router implements AutoCloseable {
         return databases.get(name);
     }
 
+    /** The configured databases, then those routes made. */
     public Collection<Database> databases() {
-        return databases.values();
+        if (derived.isEmpty()) {
+            return databases.values();
+        }
+        List<Database> all = new ArrayList<>(databases.values());
+        all.addAll(new java.util.TreeMap<>(derived).values());
+        return all;
     }
 
     /** Every pool of every database and user, for metrics and shutdown. */
     public List<Pool> pools() {
         List<Pool> all = new ArrayList<>();
-        for (Database d : databases.values()) {
+        for (Database d : databases()) {
             for (User u : d.users.values()) {
                 all.addAll(u.pools.values());
             }
@@ -148,14 +385,15 @@ public final class Router implements AutoCloseable {
     }
 
     public void start() {
-        for (Database d : databases.values()) {
+        started = true;
+        for (Database d : databases()) {
             d.start();
         }
     }
 
     @Override
     public void close() {
-        for (Database d : databases.values()) {
+        for (Database d : databases()) {
             d.close();
         }
     }
@@ -165,15 +403,26 @@ public final class Router implements AutoCloseable {
         static final long ROUND_TRIP_FOLD_MILLIS = 250;
         private final Router router;
         private final String name;
-        private final DatabaseConfig config;
-        private final PoolSettings settings;
+        /**
+         * The database whose security settings (client TLS policy, server TLS, pass-through users) apply: its own
+         * name, or for one a route's rewrite made, the backend's.
+         */
+        final String family;
+        // What a reload may change: replaced whole, read without a lock.
+        private volatile DatabaseConfig config;
+        private volatile PoolSettings settings;
         private final ServerConnector connector;
         private final EventLoopGroup loops;
-        private final Map<String, User> users = new LinkedHashMap<>();
+        /** Configured users; replaced whole on reload, never changed in place. */
+        private volatile Map<String, User> users = new LinkedHashMap<>();
+
         private final HealthProber prober;
-        private final ReplicaChooser chooser;
-        private final QueryClassifier classifier;
-        private final RoutingConfig routing;
+        private volatile ReplicaChooser chooser;
+        private volatile QueryClassifier classifier;
+        private volatile RoutingConfig routing;
+        /** A reload removed the database: its clients are told so at their next query. */
+        private volatile boolean removed;
+
         private volatile EndpointSet endpoints;
         private final Map<String, LongAdder> decisions = new HashMap<>();
         /**
@@ -185,16 +434,16 @@ public final class Router implements AutoCloseable {
         private final ConcurrentHashMap<String, User> dynamic = new ConcurrentHashMap<>();
 
         /** maxDatabaseConnections, or null without one. */
-        private final ConnectionCap cap;
+        private volatile ConnectionCap cap;
         /** pools.maxUserConnections: the cap of users that set none (dynamic users among them); 0 = none. */
-        private final int defaultMaxUserConnections;
+        private volatile int defaultMaxUserConnections;
 
-        private final boolean dynamicUsers;
+        private volatile boolean dynamicUsers;
         /** No configured user or auth query to probe with: the first user discovery lists with a password will do. */
         private final boolean probeWithDiscoveredUser;
 
         private String probeUser;
-        private final int maxDynamicUsers;
+        private volatile int maxDynamicUsers;
         private final long dynamicIdleNanos;
         private ScheduledFuture<?> dynamicSweep;
         /**
@@ -220,8 +469,10 @@ public final class Router implements AutoCloseable {
                 DatabaseConfig db,
                 PoolerConfig pooler,
                 ServerConnector connector,
-                EventLoopGroup loops) {
+                EventLoopGroup loops,
+                String family) {
             Timeouts t = pooler.timeouts();
+            this.family = family;
             this.router = router;
             this.cap = db.limits().maxDatabaseConnections() > 0
                     ? new ConnectionCap(
@@ -233,30 +484,19 @@ public final class Router implements AutoCloseable {
             this.connector = connector;
             this.loops = loops;
             this.routing = db.routing();
-            this.settings = new PoolSettings(
-                    db.mode() == PoolMode.SESSION ? PoolSettings.PoolMode.SESSION : PoolSettings.PoolMode.TRANSACTION,
-                    db.maxServerConnections(),
-                    db.minServerConnections(),
-                    t.queryWait(),
-                    t.serverIdle(),
-                    t.serverConnectBackoffMax(),
-                    db.resetQuery(),
-                    t.clientIdle(),
-                    t.idleInTransaction(),
-                    t.query(),
-                    db.limits().reservePoolSize(),
-                    db.limits().reservePoolTimeout(),
-                    db.limits().preparedStatementCacheSize());
+            this.settings = settings(db, t);
             this.endpoints = EndpointSet.fromConfig(1, db.endpoints());
+            Map<String, User> configured = new LinkedHashMap<>();
             for (UserConfig u : db.users().values()) {
-                users.put(u.name(), new User(this, u));
+                configured.put(u.name(), new User(this, u));
             }
+            this.users = configured;
             for (User u : users.values()) {
                 u.syncPools(endpoints);
             }
             this.probeWithDiscoveredUser =
                     db.users().isEmpty() && pooler.security().credentials().authQuery() == null;
-            this.dynamicUsers = pooler.security().route(name).dynamicUsers();
+            this.dynamicUsers = pooler.security().route(family).dynamicUsers();
             this.maxDynamicUsers = pooler.security().credentials().maxDynamicUsers();
             // Without serverIdle (0 = keep idle servers), an unused dynamic user still goes after 10 minutes.
             Duration idle = t.serverIdle().isZero() ? Duration.ofMinutes(10) : t.serverIdle();
@@ -298,6 +538,154 @@ public final class Router implements AutoCloseable {
                     routing.maxReplicaLag(),
                     routing.replicaFallback() == RoutingConfig.ReplicaFallback.PRIMARY));
             this.classifier = new QueryClassifier(routing.primaryFunctions());
+        }
+
+        private static PoolSettings settings(DatabaseConfig db, Timeouts t) {
+            return new PoolSettings(
+                    db.mode() == PoolMode.SESSION ? PoolSettings.PoolMode.SESSION : PoolSettings.PoolMode.TRANSACTION,
+                    db.maxServerConnections(),
+                    db.minServerConnections(),
+                    t.queryWait(),
+                    t.serverIdle(),
+                    t.serverConnectBackoffMax(),
+                    db.resetQuery(),
+                    t.clientIdle(),
+                    t.idleInTransaction(),
+                    t.query(),
+                    db.limits().reservePoolSize(),
+                    db.limits().reservePoolTimeout(),
+                    db.limits().preparedStatementCacheSize());
+        }
+
+        /** Whether a reload removed this database. */
+        public boolean removed() {
+            return removed;
+        }
+
+        /**
+         * A reload changed this database: the same object takes the new settings, so that its clients' next
+         * transactions use them. Pool sizes, timeouts and the reserve apply to the existing pools; routing to the next
+         * routing decision; users that are new get pools, removed ones are marked (their clients are told at their
+         * next query) and their pools drain; a user whose server login changed, or every user when the server
+         * database or a cap changed, gets new pools while the old ones drain: a client in a transaction finishes it
+         * on the server it has. The endpoints are the caller's (see {@link #apply}).
+         *
+         * @return what changed, for the log
+         */
+        synchronized List<String> update(DatabaseConfig next, PoolerConfig pooler) {
+            List<String> changes = new ArrayList<>();
+            DatabaseConfig was = config;
+            Timeouts t = pooler.timeouts();
+            PoolSettings nextSettings = settings(next, t);
+            boolean newCaps = false;
+            int nextCap = next.limits().maxDatabaseConnections();
+            if ((cap == null ? 0 : cap.limit()) != nextCap) {
+                cap = nextCap > 0 ? new ConnectionCap(ConnectionCap.Kind.DATABASE, name, nextCap) : null;
+                newCaps = true;
+                changes.add("maxDatabaseConnections");
+            }
+            if (defaultMaxUserConnections != pooler.pools().maxUserConnections()) {
+                defaultMaxUserConnections = pooler.pools().maxUserConnections();
+                newCaps = true;
+            }
+            boolean newLogin = !was.serverDatabase().equals(next.serverDatabase()) || newCaps;
+            config = next;
+            if (!nextSettings.equals(settings)) {
+                settings = nextSettings;
+                changes.add("pool settings");
+            }
+            if (!next.routing().equals(routing)) {
+                routing = next.routing();
+                chooser = new ReplicaChooser(new ReplicaChooser.Policy(
+                        routing.maxReplicaLagBytes(),
+                        routing.maxReplicaLag(),
+                        routing.replicaFallback() == RoutingConfig.ReplicaFallback.PRIMARY));
+                classifier = new QueryClassifier(routing.primaryFunctions());
+                changes.add("routing");
+            }
+            dynamicUsers = pooler.security().route(family).dynamicUsers();
+            maxDynamicUsers = pooler.security().credentials().maxDynamicUsers();
+            List<Pool> added = new ArrayList<>();
+            List<Pool> drained = new ArrayList<>();
+            Map<String, User> nextUsers = new LinkedHashMap<>();
+            for (UserConfig uc : next.users().values()) {
+                User old = users.get(uc.name());
+                if (old == null) {
+                    User u = new User(this, uc);
+                    u.syncPools(endpoints, new ArrayList<>(), added);
+                    nextUsers.put(uc.name(), u);
+                    changes.add("user " + Printable.log(uc.name()) + " added");
+                    continue;
+                }
+                boolean login = old.update(uc);
+                if (login || newLogin) {
+                    old.replacePools(drained, added);
+                    changes.add("user " + Printable.log(uc.name()) + " logs in anew");
+                } else {
+                    // Pool sizes and timeouts apply to the pools in place.
+                    old.pools.values().forEach(p -> p.settings(settings));
+                }
+                nextUsers.put(uc.name(), old);
+            }
+            for (User old : users.values()) {
+                if (!nextUsers.containsKey(old.name)) {
+                    old.removed = true;
+                    drained.addAll(old.pools.values());
+                    old.pools = Map.of();
+                    changes.add("user " + Printable.log(old.name) + " removed");
+                }
+            }
+            users = nextUsers;
+            for (User u : dynamic.values()) {
+                if (newLogin) {
+                    u.replacePools(drained, added);
+                } else {
+                    u.pools.values().forEach(p -> p.settings(settings));
+                }
+            }
+            for (User u : discovered.values()) {
+                if (newLogin) {
+                    u.replacePools(drained, added);
+                } else {
+                    u.pools.values().forEach(p -> p.settings(settings));
+                }
+            }
+            if (!next.users().isEmpty()) {
+                prober.login(probeLogin(next, pooler));
+            }
+            PoolListener l = router.poolListener;
+            for (Pool p : added) {
+                l.added(family, p);
+                if (paused) {
+                    p.pause();
+                }
+                p.start();
+            }
+            for (Pool p : drained) {
+                p.drain();
+                l.removed(family, p);
+            }
+            return changes;
+        }
+
+        /** A reload removed the database: clients are told at their next query; its pools drain. */
+        synchronized void remove() {
+            removed = true;
+            prober.close();
+            if (dynamicSweep != null) {
+                dynamicSweep.cancel(false);
+            }
+            PoolListener l = router.poolListener;
+            for (Pool p : pools()) {
+                p.drain();
+                l.removed(family, p);
+            }
+            for (User u : discovered.values()) {
+                u.pools.values().forEach(p -> {
+                    p.drain();
+                    l.removed(family, p);
+                });
+            }
         }
 
         private List<ConnectionCap> capsFor(String user) {
@@ -433,12 +821,12 @@ public final class Router implements AutoCloseable {
             }
             PoolListener l = router.poolListener;
             for (Pool p : added) {
-                l.added(name, p);
+                l.added(family, p);
                 p.start();
             }
             for (Pool p : removed) {
                 p.drain();
-                l.removed(name, p);
+                l.removed(family, p);
             }
             if (!changes.isEmpty()) {
                 log.info("database {}: users from discovery: {}", name, String.join(", ", changes));
@@ -467,6 +855,11 @@ public final class Router implements AutoCloseable {
         /** Probe rounds {@link #serverTrouble()} started. */
         public long urgentProbeRounds() {
             return prober.urgentRounds.sum();
+        }
+
+        /** Whose security settings apply: this database's name, or the backend's for one a route made. */
+        public String family() {
+            return family;
         }
 
         /** The database's name on the servers. */
@@ -543,7 +936,7 @@ public final class Router implements AutoCloseable {
                 dynamicCreatedTotal.increment();
                 PoolListener l = router.poolListener;
                 for (Pool p : added) {
-                    l.added(name, p);
+                    l.added(family, p);
                     p.start();
                 }
                 log.info(
@@ -575,7 +968,7 @@ public final class Router implements AutoCloseable {
                 PoolListener l = router.poolListener;
                 for (Pool p : u.pools.values()) {
                     p.close();
-                    l.removed(name, p);
+                    l.removed(family, p);
                 }
                 log.info(
                         "database {}: removed the idle pool of user \"{}\" (not configured)",
@@ -702,7 +1095,7 @@ public final class Router implements AutoCloseable {
                     .noneMatch(m -> m.name().equals(e)));
             prober.update(set);
             PoolListener l = router.poolListener;
-            added.forEach(p -> l.added(name, p));
+            added.forEach(p -> l.added(family, p));
             added.forEach(Pool::start);
             removed.forEach(Pool::drain);
             log.info(
@@ -735,10 +1128,14 @@ public final class Router implements AutoCloseable {
         private final AtomicInteger pendingLogins = new AtomicInteger();
         private volatile long lastUsedNanos = System.nanoTime();
         private final String name;
-        private final AuthMethod auth;
-        private final Secret secret;
-        private final String serverUser;
-        private final String serverPassword;
+        // A reload may change these: new logins see the new ones at once.
+        private volatile AuthMethod auth;
+        private volatile Secret secret;
+        private volatile String serverUser;
+        private volatile String serverPassword;
+        /** A reload removed this configured user: its clients are told at their next query. */
+        private volatile boolean removed;
+
         private volatile Map<String, Pool> pools = Map.of();
         /** Clients per state; moved on every transaction by every event loop, so striped (read only by metrics). */
         private final LongAdder[] clients = {new LongAdder(), new LongAdder(), new LongAdder()};
@@ -764,6 +1161,33 @@ public final class Router implements AutoCloseable {
 
         public Database database() {
             return database;
+        }
+
+        /** Whether a reload removed this user from the configuration. */
+        public boolean removed() {
+            return removed;
+        }
+
+        /**
+         * Takes a reloaded configuration of this user.
+         *
+         * @return true when the server login (role or password) changed, which needs new server connections
+         */
+        boolean update(UserConfig u) {
+            auth = u.auth();
+            secret = u.password();
+            boolean login =
+                    !serverUser.equals(u.serverUser()) || !java.util.Objects.equals(serverPassword, u.serverPassword());
+            serverUser = u.serverUser();
+            serverPassword = u.serverPassword();
+            return login;
+        }
+
+        /** New pools for the same endpoints (a new server login or caps); the old ones go to {@code drained}. */
+        void replacePools(List<Pool> drained, List<Pool> added) {
+            drained.addAll(pools.values());
+            pools = Map.of();
+            syncPools(database.endpoints, new ArrayList<>(), added);
         }
 
         public String name() {

@@ -46,10 +46,12 @@ import org.slf4j.LoggerFactory;
 public final class Security implements ServerSecurity, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Security.class);
 
-    private final SecurityConfig config;
+    /** Replaced whole by a reload (see {@link #reconfigure}). */
+    private volatile SecurityConfig config;
+
     private final ReloadingSslContext clientTls;
-    private final AuthRules rules;
-    private final LoginRateLimiter limiter;
+    private volatile AuthRules rules;
+    private volatile LoginRateLimiter limiter;
     private final CredentialFiles files;
     private final PassThroughStore passThrough = new PassThroughStore();
     private final AuthMetrics metrics = new AuthMetrics();
@@ -188,6 +190,88 @@ public final class Security implements ServerSecurity, AutoCloseable {
         if (files != null) {
             files.close();
         }
+    }
+
+    /**
+     * Takes a reloaded configuration: auth rules and certificate maps, the failed-login limits, the client TLS
+     * policy (with the certificate already loaded), each database's client TLS policy, pass-through users and
+     * dynamic users, and server TLS settings (a context is made for each new one) apply at once to new logins and
+     * new server connections. What needs objects made only at start cannot: a change of the client certificate
+     * files or of TLS being on at all, and of the credential sources; those keys are returned. Call before the
+     * router takes the configuration, since a server TLS file that cannot be read fails the reload here, with
+     * nothing changed.
+     *
+     * @return the keys whose change needs a restart
+     * @throws IOException naming the server TLS setting that cannot be loaded
+     */
+    public synchronized List<String> reconfigure(PoolerConfig next) throws IOException {
+        SecurityConfig n = next.security();
+        List<String> restart = new ArrayList<>();
+        ClientTlsSettings a = config.tls();
+        ClientTlsSettings b = n.tls();
+        if (a.enabled() != b.enabled()
+                || !java.util.Objects.equals(a.certFile(), b.certFile())
+                || !java.util.Objects.equals(a.keyFile(), b.keyFile())
+                || !java.util.Objects.equals(a.caFile(), b.caFile())
+                || a.clientCert() != b.clientCert()
+                || !a.reloadInterval().equals(b.reloadInterval())
+                || !a.selfSignedNames().equals(b.selfSignedNames())
+                || a.directTls() != b.directTls()) {
+            restart.add("tls");
+        }
+        if (!config.credentials().equals(n.credentials())) {
+            restart.add("credentials");
+        }
+        // Server TLS contexts for settings not seen before; made first, so that a failure changes nothing.
+        Map<BackendTlsConfig, ReloadingSslContext> made = new LinkedHashMap<>();
+        try {
+            for (DatabaseConfig db : next.databases().values()) {
+                RouteSecurity route = n.route(db.name());
+                List<BackendTlsConfig> configs = new ArrayList<>();
+                configs.add(route.serverTls());
+                for (Endpoint e : db.endpoints()) {
+                    configs.add(route.serverTls(e.host(), e.port()));
+                }
+                for (BackendTlsConfig c : configs) {
+                    if (c.sslMode() != ServerSslMode.DISABLE && !contexts.containsKey(c) && !made.containsKey(c)) {
+                        made.put(
+                                c,
+                                BackendTls.reloading(c, "server TLS for database " + db.name())
+                                        .orElseThrow());
+                    }
+                }
+            }
+        } catch (TlsConfigException | IllegalArgumentException e) {
+            made.values().forEach(ReloadingSslContext::close);
+            throw new IOException(e.getMessage(), e);
+        } catch (RuntimeException e) {
+            made.values().forEach(ReloadingSslContext::close);
+            throw e;
+        }
+        contexts.putAll(made);
+        serverContexts.addAll(made.values());
+        if (!config.auth().rules().equals(n.auth().rules())
+                || !config.auth().certMaps().equals(n.auth().certMaps())) {
+            rules = new AuthRules(n.auth().rules(), n.auth().certMaps());
+        }
+        if (config.auth().maxFailedLogins() != n.auth().maxFailedLogins()
+                || !config.auth().failedLoginWindow().equals(n.auth().failedLoginWindow())) {
+            limiter = new LoginRateLimiter(n.auth().maxFailedLogins(), n.auth().failedLoginWindow());
+        }
+        // What stays as it was, the running values of the keys named above, with the rest new.
+        config = new SecurityConfig(
+                restart.contains("tls") ? config.tls() : n.tls(),
+                n.auth(),
+                restart.contains("credentials") ? config.credentials() : n.credentials(),
+                n.routes());
+        for (DatabaseConfig db : next.databases().values()) {
+            if (!db.endpoints().isEmpty()) {
+                Endpoint primary = db.primary();
+                authQueryTargets.put(
+                        db.name(), new AuthQuery.Target(primary.host(), primary.port(), db.serverDatabase()));
+            }
+        }
+        return restart;
     }
 
     /**

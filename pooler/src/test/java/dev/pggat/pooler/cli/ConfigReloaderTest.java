@@ -110,29 +110,31 @@ class ConfigReloaderTest {
     }
 
     @Test
-    void changesThatNeedARestartAreNamedUntilTheFileMatchesWhatRunsAgain(@TempDir Path dir) throws Exception {
+    void changesApplyLiveAndARestartIsNamedOnlyForTheListenAddress(@TempDir Path dir) throws Exception {
         int port = TestPostgres.shared().primary().port();
         Path file = dir.resolve("pggat.yaml");
         Files.writeString(file, yaml(port));
         PoolerConfig cfg = ConfigLoader.load(file, Map.of());
         try (Pooler pooler = new Pooler(cfg, 2).start();
                 ConfigReloader reloader = new ConfigReloader(file, Map.of(), pooler, cfg)) {
+            // The client password (checked by the pooler) changes; the server password stays.
             Files.writeString(file, yaml(port, "rotated-client-secret", "45s"));
             ConfigReloader.Outcome outcome = reloader.reload();
-            assertThat(outcome.applied()).isEmpty();
-            assertThat(outcome.needRestart())
+            assertThat(outcome.needRestart()).isEmpty();
+            assertThat(outcome.applied())
                     .containsExactly("timeouts.queryWait", "databases.appdb.users.scram_user.password");
-            assertThat(String.join(" ", outcome.needRestart())).doesNotContain("rotated-client-secret");
-            // Not applied: the running password still logs in.
+            assertThat(String.join(" ", outcome.applied())).doesNotContain("rotated-client-secret");
+            assertThat(pooler.router().database("appdb").settings().queryWait()).hasSeconds(45);
+            // Applied: the old password no longer logs in.
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> serverPort(pooler))
+                    .isInstanceOf(java.sql.SQLException.class);
+
+            Files.writeString(file, yaml(port).replace("port: 0}", "port: 1}"));
+            ConfigReloader.Outcome back = reloader.reload();
+            assertThat(back.needRestart()).containsExactly("listen.port");
             assertThat(serverPort(pooler)).isEqualTo(port);
-
-            // Still not applied, so a later reload (another edit, or SIGHUP) names them again.
-            assertThat(reloader.reload().needRestart())
-                    .containsExactly("timeouts.queryWait", "databases.appdb.users.scram_user.password");
-
-            Files.writeString(file, yaml(port, "scram_user-secret", "45s"));
-            assertThat(reloader.reload().needRestart()).containsExactly("timeouts.queryWait");
-
+            // Named again while it stands; gone once the file matches what runs.
+            assertThat(reloader.reload().needRestart()).containsExactly("listen.port");
             Files.writeString(file, yaml(port));
             assertThat(reloader.reload()).isEqualTo(new ConfigReloader.Outcome(true, List.of(), List.of()));
         }

@@ -41,8 +41,12 @@ class ConfigLoaderTest {
         assertThat(config.limits()).isEqualTo(new Limits(10_000, 10_000, 64 * 1024 * 1024));
         assertThat(config.timeouts()).isEqualTo(Timeouts.DEFAULT);
         assertThat(config.pools()).isEqualTo(PoolDefaults.DEFAULT);
-        assertThat(config.databases()).containsOnlyKeys("app", "orders", "legacy");
-        assertThat(new ArrayList<>(config.databases().keySet())).containsExactly("app", "orders", "legacy");
+        // The tenants route's backend is defined inside the route: a database named after the route.
+        assertThat(config.databases()).containsOnlyKeys("app", "orders", "legacy", "tenants");
+        assertThat(new ArrayList<>(config.databases().keySet())).containsExactly("app", "orders", "legacy", "tenants");
+        assertThat(config.routes())
+                .extracting(RouteConfig::name)
+                .containsExactly("tls-from-outside", "reporting", "tenants");
         assertThat(config.discovery().sources()).containsOnlyKeys("ha", "gcp", "do");
         assertThat(config.discovery().targets()).containsOnlyKeys("orders");
         assertThat(config.discovery().targets().get("orders")).isEqualTo(new DiscoveryConfig.Target("ha", null));
@@ -190,6 +194,46 @@ class ConfigLoaderTest {
             }
         }
         assertThat(users).anySatisfy(u -> assertHasKeys(u, schema.get("databases.<name>.users.<name>"), "user"));
+
+        List<JsonNode> routes = new ArrayList<>();
+        root.get("routes").forEach(routes::add);
+        List<String> routeKeys = new ArrayList<>(schema.get("routes[]"));
+        routeKeys.remove("error"); // excludes backend: another route shows it
+        assertThat(routes).anySatisfy(r -> assertHasKeys(r, routeKeys, "route"));
+        assertThat(routes).anySatisfy(r -> assertHasKeys(r.get("error"), schema.get("routes[].error"), "error"));
+        List<String> rewriteKeys = new ArrayList<>();
+        routes.forEach(r -> {
+            if (r.get("rewrite") != null) {
+                r.get("rewrite").fieldNames().forEachRemaining(rewriteKeys::add);
+            }
+        });
+        assertThat(rewriteKeys).containsAll(schema.get("routes[].rewrite"));
+        List<String> matchKeys = new ArrayList<>();
+        routes.forEach(r -> collectMatchKeys(r.get("match"), matchKeys));
+        assertThat(matchKeys).containsAll(schema.get("routes[].match"));
+        List<String> parameterKeys = new ArrayList<>();
+        for (JsonNode r : routes) {
+            if (r.get("rewrite") != null && r.get("rewrite").get("parameters") != null) {
+                r.get("rewrite").get("parameters").forEach(p -> p.fieldNames().forEachRemaining(parameterKeys::add));
+            }
+        }
+        assertThat(parameterKeys).containsAll(schema.get("routes[].rewrite.parameters.<name>"));
+    }
+
+    private static void collectMatchKeys(JsonNode match, List<String> out) {
+        if (match == null) {
+            return;
+        }
+        if (match.isArray()) {
+            match.forEach(m -> collectMatchKeys(m, out));
+            return;
+        }
+        match.fields().forEachRemaining(e -> {
+            out.add(e.getKey());
+            if (List.of("all", "any", "not").contains(e.getKey())) {
+                collectMatchKeys(e.getValue(), out);
+            }
+        });
     }
 
     @Test
@@ -404,7 +448,7 @@ class ConfigLoaderTest {
     void rootThatIsNotAMappingIsRejected() {
         assertThat(problems("[]"))
                 .containsExactly(SOURCE + ": must be a mapping, not a list (accepted: a mapping"
-                        + " with the keys listen, admin, limits, timeouts, pools, routing, databases, tls, auth,"
-                        + " credentials, discovery, tracing)");
+                        + " with the keys listen, admin, limits, timeouts, pools, routing, databases, routes, tls,"
+                        + " auth, credentials, discovery, tracing)");
     }
 }

@@ -47,7 +47,7 @@ class ConfigValidationTest {
             assertThat(problems("pools:\n  MaxServerConnection: 3\n" + MINIMAL.replace("databases:", "databse:")))
                     .containsExactly(
                             SOURCE + ": databse: unknown key; did you mean 'databases'? (accepted: listen, admin,"
-                                    + " limits, timeouts, pools, routing, databases, tls, auth, credentials,"
+                                    + " limits, timeouts, pools, routing, databases, routes, tls, auth, credentials,"
                                     + " discovery)",
                             SOURCE + ": pools.MaxServerConnection: unknown key; did you mean 'maxServerConnections'?"
                                     + " (accepted: mode, maxServerConnections, minServerConnections, resetQuery,"
