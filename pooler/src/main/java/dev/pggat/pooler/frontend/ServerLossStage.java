@@ -83,8 +83,8 @@ final class ServerLossStage {
             if (i == 0) {
                 write.accept(Messages.errorResponse(allocs.get(), "ERROR", sqlState, message));
             } else if (inTransaction) {
-                write.accept(Messages.errorResponse(
-                        allocs.get(), "ERROR", SqlState.IN_FAILED_SQL_TRANSACTION, ABORTED));
+                write.accept(
+                        Messages.errorResponse(allocs.get(), "ERROR", SqlState.IN_FAILED_SQL_TRANSACTION, ABORTED));
             } else {
                 write.accept(Messages.errorResponse(allocs.get(), "ERROR", SqlState.CONNECTION_FAILURE, LOST));
             }
@@ -120,7 +120,8 @@ final class ServerLossStage {
                     aborted = false;
                     untold = null;
                 }
-                write.accept(Messages.readyForQuery(allocs.get(), aborted ? ProtocolConstants.TX_FAILED : ProtocolConstants.TX_IDLE));
+                write.accept(Messages.readyForQuery(
+                        allocs.get(), aborted ? ProtocolConstants.TX_FAILED : ProtocolConstants.TX_IDLE));
                 return true;
             }
             if (skipToSync && !batchEnds) {
@@ -128,7 +129,8 @@ final class ServerLossStage {
             }
             switch (type) {
                 case ProtocolConstants.QUERY -> {
-                    CharSequence sql = new Utf8Text(frame, Query.textStart(frame), textEnd(frame, Query.textStart(frame)));
+                    CharSequence sql =
+                            new Utf8Text(frame, Query.textStart(frame), textEnd(frame, Query.textStart(frame)));
                     if (endsTransaction(sql)) {
                         aborted = false;
                         if (untold != null && commits(sql)) {
@@ -166,7 +168,8 @@ final class ServerLossStage {
                         refuse(write);
                     }
                 }
-                case ProtocolConstants.CLOSE -> write.accept(Messages.empty(allocs.get(), ProtocolConstants.CLOSE_COMPLETE));
+                case ProtocolConstants.CLOSE ->
+                    write.accept(Messages.empty(allocs.get(), ProtocolConstants.CLOSE_COMPLETE));
                 case ProtocolConstants.FLUSH -> {}
                 default -> refuse(write);
             }

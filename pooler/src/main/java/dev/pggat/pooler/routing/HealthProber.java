@@ -118,6 +118,7 @@ public final class HealthProber implements AutoCloseable {
     private final AtomicBoolean urgentQueued = new AtomicBoolean();
     /** When the last asked-for round started (loop only); 0 before the first. */
     private long lastUrgentNanos;
+
     private final Runnable urgentRound = this::urgentRound;
     /** Rounds of probes {@link #probeSoon()} started, for metrics. */
     public final LongAdder urgentRounds = new LongAdder();
@@ -294,6 +295,7 @@ public final class HealthProber implements AutoCloseable {
         boolean inFlight;
         /** Probe again as soon as the one in flight answers: it may have started before what prompted the round. */
         boolean again;
+
         Endpoint.Role reportedMismatch;
 
         Target(EndpointState state) {

@@ -16,8 +16,8 @@ import dev.pggat.pooler.config.UserConfig;
 import dev.pggat.pooler.pool.ConnectionCap;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.PoolSettings;
-import dev.pggat.pooler.util.LatencyHistogram;
 import dev.pggat.pooler.protocol.SqlState;
+import dev.pggat.pooler.util.LatencyHistogram;
 import dev.pggat.pooler.util.Printable;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -460,6 +460,7 @@ public final class Router implements AutoCloseable {
         public final LongAdder retriedQueriesTotal = new LongAdder();
         /** Transaction-mode clients whose server was lost under them and who were told with an ERROR, not a FATAL. */
         public final LongAdder serverLossErrorsTotal = new LongAdder();
+
         public final LongAdder dynamicCreatedTotal = new LongAdder();
         public final LongAdder dynamicRemovedTotal = new LongAdder();
         public final LongAdder dynamicRefusedTotal = new LongAdder();

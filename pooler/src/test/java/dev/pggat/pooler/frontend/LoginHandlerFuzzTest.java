@@ -104,7 +104,9 @@ class LoginHandlerFuzzTest {
             boolean errorSeen = false;
             for (ByteBuf b : out) {
                 if (b.readableBytes() == 1) {
-                    assertThat(b.getByte(0)).as("answer to SSLRequest or GSSENCRequest").isIn((byte) 'N', (byte) 'S');
+                    assertThat(b.getByte(0))
+                            .as("answer to SSLRequest or GSSENCRequest")
+                            .isIn((byte) 'N', (byte) 'S');
                     continue;
                 }
                 assertThat(errorSeen).as("nothing follows a FATAL").isFalse();

@@ -31,12 +31,15 @@ class ServerLossStageTest {
         List<String> seen = new ArrayList<>();
         for (ByteBuf b : out) {
             char t = (char) Frames.type(b);
-            seen.add(switch (t) {
-                case 'E' -> "E:" + ErrorFields.parse(b).severity() + ":" + ErrorFields.parse(b).sqlState();
-                case 'Z' -> "Z:" + (char) dev.pggat.pooler.protocol.ReadyForQuery.status(b);
-                case 'C' -> "C:" + b.toString(5, b.readableBytes() - 6, StandardCharsets.US_ASCII);
-                default -> String.valueOf(t);
-            });
+            seen.add(
+                    switch (t) {
+                        case 'E' ->
+                            "E:" + ErrorFields.parse(b).severity() + ":"
+                                    + ErrorFields.parse(b).sqlState();
+                        case 'Z' -> "Z:" + (char) dev.pggat.pooler.protocol.ReadyForQuery.status(b);
+                        case 'C' -> "C:" + b.toString(5, b.readableBytes() - 6, StandardCharsets.US_ASCII);
+                        default -> String.valueOf(t);
+                    });
             b.release();
         }
         out.clear();
@@ -132,7 +135,9 @@ class ServerLossStageTest {
     @Test
     void aTransactionLostWhileIdleTellsTheLossAtItsNextStatementAndNeverCommits() {
         stage.serverLost(0, false, true, out::add);
-        assertThat(written()).as("the client owed nothing, so nothing is written yet").isEmpty();
+        assertThat(written())
+                .as("the client owed nothing, so nothing is written yet")
+                .isEmpty();
         send(query("COMMIT"));
         assertThat(written()).as("not a ROLLBACK tag the client may not read").containsExactly("E:ERROR:08006", "Z:I");
         assertThat(stage.active()).isFalse();
@@ -157,8 +162,7 @@ class ServerLossStageTest {
     @Test
     void queriesPipelinedBehindTheLostOneEachGetAnError() {
         stage.serverLost(3, false, true, out::add);
-        assertThat(written())
-                .containsExactly("E:ERROR:08006", "Z:E", "E:ERROR:25P02", "Z:E", "E:ERROR:25P02", "Z:E");
+        assertThat(written()).containsExactly("E:ERROR:08006", "Z:E", "E:ERROR:25P02", "Z:E", "E:ERROR:25P02", "Z:E");
     }
 
     @Test

@@ -102,9 +102,11 @@ class ProtocolViewsFuzzTest {
                 assertThat(Bind.statementName(renamed)).isEqualTo("pggat_s_1");
                 assertThat(Bind.portalIsUnnamed(renamed)).isEqualTo(Bind.portalIsUnnamed(frame));
                 assertThat(read(renamed, Bind::hasNoParameters)).isEqualTo(read(frame, Bind::hasNoParameters));
-                assertThat(ByteBufUtil.getBytes(renamed, afterNames(renamed), renamed.writerIndex() - afterNames(renamed)))
+                assertThat(ByteBufUtil.getBytes(
+                                renamed, afterNames(renamed), renamed.writerIndex() - afterNames(renamed)))
                         .as("parameters and result formats are carried over")
-                        .isEqualTo(ByteBufUtil.getBytes(frame, afterNames(frame), frame.writerIndex() - afterNames(frame)));
+                        .isEqualTo(ByteBufUtil.getBytes(
+                                frame, afterNames(frame), frame.writerIndex() - afterNames(frame)));
             } finally {
                 renamed.release();
             }

@@ -175,7 +175,14 @@ class ProtocolViewsTest {
     /** Found by ProtocolViewsFuzzTest: a column length near 2^31 overflowed the bounds check into an index error. */
     @Test
     void columnLengthNearIntMaxIsMalformedNotAnIndexError() {
-        ByteBuf f = frame('D', bytes((short) 2, 0x7ffffff0, "ab".getBytes(StandardCharsets.UTF_8), 1, "c".getBytes(StandardCharsets.UTF_8)));
+        ByteBuf f = frame(
+                'D',
+                bytes(
+                        (short) 2,
+                        0x7ffffff0,
+                        "ab".getBytes(StandardCharsets.UTF_8),
+                        1,
+                        "c".getBytes(StandardCharsets.UTF_8)));
         assertThatThrownBy(() -> DataRow.column(f, 0)).isInstanceOf(ProtocolException.class);
         assertThatThrownBy(() -> DataRow.column(f, 1)).isInstanceOf(ProtocolException.class);
     }

@@ -55,12 +55,18 @@ class ServerLossUnderLoadTest {
 
     private static Map<String, String> libpq(int port) {
         return Map.of(
-                "PGHOST", "127.0.0.1",
-                "PGPORT", Integer.toString(port),
-                "PGUSER", Setup.USER,
-                "PGPASSWORD", TestPostgres.password(Setup.USER),
-                "PGDATABASE", Setup.DB,
-                "PGCONNECT_TIMEOUT", "10");
+                "PGHOST",
+                "127.0.0.1",
+                "PGPORT",
+                Integer.toString(port),
+                "PGUSER",
+                Setup.USER,
+                "PGPASSWORD",
+                TestPostgres.password(Setup.USER),
+                "PGDATABASE",
+                Setup.DB,
+                "PGCONNECT_TIMEOUT",
+                "10");
     }
 
     @Test
@@ -91,7 +97,16 @@ class ServerLossUnderLoadTest {
             ExternalClients.Result run = ExternalClients.run(
                     List.of(
                             ExternalClients.postgresProgram("pgbench").toString(),
-                            "-n", "-S", "-c", "8", "-j", "2", "-T", "12", "-M", "simple"),
+                            "-n",
+                            "-S",
+                            "-c",
+                            "8",
+                            "-j",
+                            "2",
+                            "-T",
+                            "12",
+                            "-M",
+                            "simple"),
                     libpq(setup.pooler.port()),
                     work,
                     Duration.ofMinutes(3));
@@ -104,8 +119,12 @@ class ServerLossUnderLoadTest {
                     "replica killed (immediate) under pgbench -S -c 8: exit %d, %d transactions, %d failed, %d reads"
                             + " retried elsewhere%n%s%n",
                     run.exitCode(), done, failed, retried, run.stderr());
-            assertThat(victim.isRunning()).as("the replica was stopped under the load").isFalse();
-            assertThat(run.exitCode()).as("pgbench aborted no client: " + run.stderr()).isZero();
+            assertThat(victim.isRunning())
+                    .as("the replica was stopped under the load")
+                    .isFalse();
+            assertThat(run.exitCode())
+                    .as("pgbench aborted no client: " + run.stderr())
+                    .isZero();
             assertThat(failed).as("failed transactions").isZero();
             assertThat(done).isGreaterThan(0);
             assertThat(run.stderr()).doesNotContain("server connection closed");
@@ -124,12 +143,13 @@ class ServerLossUnderLoadTest {
     void thePrimaryKilledUnderMixedLoadFailsOnlyTransactionsInFlightWithAnErrorAndDisconnectsNoClient()
             throws Exception {
         try (Statement st = java.sql.DriverManager.getConnection(
-                                cluster.primary().jdbcUrl(Setup.DB), Setup.USER, TestPostgres.password(Setup.USER))
-                        .createStatement()) {
+                        cluster.primary().jdbcUrl(Setup.DB), Setup.USER, TestPostgres.password(Setup.USER))
+                .createStatement()) {
             st.execute("CREATE TABLE IF NOT EXISTS loss_writes (id bigserial PRIMARY KEY, client int)");
         }
         Setup.awaitReplayed(cluster);
-        RoutingConfig routing = Setup.routing(RoutingConfig.Consistency.EVENTUAL, Duration.ZERO, 0, Duration.ofSeconds(60));
+        RoutingConfig routing =
+                Setup.routing(RoutingConfig.Consistency.EVENTUAL, Duration.ZERO, 0, Duration.ofSeconds(60));
         try (Setup setup = Setup.start(cluster, routing)) {
             setup.awaitAllUp();
             Map<String, AtomicInteger> errors = new ConcurrentHashMap<>();
@@ -204,7 +224,9 @@ class ServerLossUnderLoadTest {
             holder.commit();
             boolean holderConnected = holder.isValid(30);
             holder.close();
-            Setup.await("every client to commit after the primary came back", () -> commitsAfter.get() >= 12,
+            Setup.await(
+                    "every client to commit after the primary came back",
+                    () -> commitsAfter.get() >= 12,
                     Duration.ofSeconds(90));
             for (Thread t : clients) {
                 t.interrupt();
@@ -216,14 +238,22 @@ class ServerLossUnderLoadTest {
                     "primary killed under mixed load (6 clients, transaction mode): %d commits before the kill, %d"
                             + " after it came back, errors by SQLSTATE %s, %d clients disconnected, %d transactions"
                             + " told with an ERROR by the pooler%n",
-                    before, commitsAfter.get(), errors, disconnects.get(), setup.database().serverLossErrorsTotal.sum());
+                    before,
+                    commitsAfter.get(),
+                    errors,
+                    disconnects.get(),
+                    setup.database().serverLossErrorsTotal.sum());
             System.out.println("the transaction held open across the kill: COMMIT answered " + holderCommit
                     + "; the same connection committed again afterwards: " + holderConnected);
             // 08006, or the server's own last words told as an ERROR (57P01: a backend that saw its postmaster die).
-            assertThat(holderCommit).as("a lost transaction is never reported committed").isIn("08006", "57P01");
+            assertThat(holderCommit)
+                    .as("a lost transaction is never reported committed")
+                    .isIn("08006", "57P01");
             assertThat(holderConnected).isTrue();
             assertThat(disconnects.get()).as("clients disconnected").isZero();
-            assertThat(errors.keySet()).as("errors of the transactions in flight").isSubsetOf("08006", "25P02", "57P01");
+            assertThat(errors.keySet())
+                    .as("errors of the transactions in flight")
+                    .isSubsetOf("08006", "25P02", "57P01");
         }
     }
 

@@ -26,9 +26,12 @@ class SqlLexerFuzzTest {
         ByteBuf buf = Unpooled.wrappedBuffer(input);
         String latin1 = new String(input, StandardCharsets.ISO_8859_1);
         for (boolean standardStrings : new boolean[] {true, false}) {
-            List<String> bytes = tokens(new SqlLexer(new Utf8Text(buf, 0, input.length), standardStrings), input.length);
+            List<String> bytes =
+                    tokens(new SqlLexer(new Utf8Text(buf, 0, input.length), standardStrings), input.length);
             List<String> chars = tokens(new SqlLexer(latin1, standardStrings), input.length);
-            assertThat(bytes).as("tokens of the bytes and of the same characters").isEqualTo(chars);
+            assertThat(bytes)
+                    .as("tokens of the bytes and of the same characters")
+                    .isEqualTo(chars);
         }
     }
 
