@@ -1,9 +1,8 @@
 package dev.pggat.pooler.frontend;
 
-import dev.pggat.pooler.config.Endpoint;
-import dev.pggat.pooler.tracing.PacketTraces;
 import dev.pggat.pooler.backend.ServerConnection;
 import dev.pggat.pooler.backend.ServerError;
+import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.ServerReset;
 import dev.pggat.pooler.protocol.ProtocolConstants;
@@ -11,6 +10,7 @@ import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.EndpointState;
 import dev.pggat.pooler.routing.RouteStage;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.tracing.PacketTraces;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
 import java.util.ArrayDeque;
@@ -114,7 +114,11 @@ final class Checkout {
             case ROUTED -> {
                 pool = session.routing.pool();
                 endpoint = session.routing.endpoint();
-                session.tracer.routed(pool.endpoint(), replica(), pool.address().host(), pool.address().port());
+                session.tracer.routed(
+                        pool.endpoint(),
+                        replica(),
+                        pool.address().host(),
+                        pool.address().port());
                 return true;
             }
             case FAILED -> {

@@ -1,8 +1,8 @@
 package dev.pggat.pooler.protocol;
 
-import java.util.function.Consumer;
 import io.netty.buffer.ByteBuf;
 import java.nio.charset.StandardCharsets;
+import java.util.function.Consumer;
 
 /**
  * One line per protocol message for packet traces: direction, type, length, and what helps debugging without
