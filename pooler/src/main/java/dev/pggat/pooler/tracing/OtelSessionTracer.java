@@ -124,7 +124,7 @@ final class OtelSessionTracer implements SessionTracer {
     }
 
     private static SpanContext fromStatement(ByteBuf frame) {
-        byte type = frame.getByte(frame.readerIndex());
+        byte type = dev.pggat.pooler.protocol.Frames.type(frame);
         if (type == ProtocolConstants.QUERY) {
             return TraceParent.fromSql(frame, Query.textStart(frame), Query.textEndOrMinusOne(frame));
         }

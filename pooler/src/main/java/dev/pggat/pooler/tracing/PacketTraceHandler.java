@@ -1,5 +1,6 @@
 package dev.pggat.pooler.tracing;
 
+import dev.pggat.pooler.protocol.PacketFormat;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -68,16 +69,6 @@ final class PacketTraceHandler extends ChannelDuplexHandler {
 
     /** Each whole message in {@code b}, read in place. */
     private void describeAll(ByteBuf b, String direction) {
-        int pos = b.readerIndex();
-        int end = b.writerIndex();
-        while (end - pos >= 5) {
-            int len = b.getInt(pos + 1);
-            if (len < 4 || len > end - pos - 1) {
-                trace.line(label + " " + direction + " " + (end - pos) + " bytes that do not frame");
-                return;
-            }
-            trace.line(label + " " + direction + " " + PacketFormat.describe(b, pos, direction, trace.withValues()));
-            pos += 1 + len;
-        }
+        PacketFormat.describeAll(b, direction, trace.withValues(), line -> trace.line(label + " " + line));
     }
 }

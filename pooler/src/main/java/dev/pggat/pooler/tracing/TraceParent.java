@@ -1,12 +1,12 @@
 package dev.pggat.pooler.tracing;
 
+import dev.pggat.pooler.sql.Utf8Text;
 import io.netty.buffer.ByteBuf;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.SpanContext;
 import io.opentelemetry.api.trace.propagation.W3CTraceContextPropagator;
 import io.opentelemetry.context.Context;
 import io.opentelemetry.context.propagation.TextMapGetter;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
@@ -33,27 +33,33 @@ public final class TraceParent {
         if (from < 0 || to <= from) {
             return null;
         }
-        int start = skipSpace(buf, from, to);
-        if (to - start >= 4 && buf.getByte(start) == '/' && buf.getByte(start + 1) == '*') {
-            int limit = Math.min(to, start + MAX_COMMENT);
-            int close = indexOf(buf, start + 2, limit, (byte) '*', (byte) '/');
+        // One char per byte, read in place (the sql package's view); only a found comment is decoded.
+        Utf8Text sql = new Utf8Text(buf, from, to);
+        int n = sql.length();
+        int start = 0;
+        while (start < n && isSpace(sql.charAt(start))) {
+            start++;
+        }
+        if (n - start >= 4 && sql.charAt(start) == '/' && sql.charAt(start + 1) == '*') {
+            int limit = Math.min(n, start + MAX_COMMENT);
+            int close = indexOf(sql, start + 2, limit, '*', '/');
             if (close >= 0) {
-                SpanContext c = fromComment(text(buf, start + 2, close));
+                SpanContext c = fromComment(sql.decode(start + 2, close));
                 if (c != null) {
                     return c;
                 }
             }
         }
         // sqlcommenter's own libraries append the comment, after the statement (and maybe a semicolon).
-        int end = to;
-        while (end > from && (isSpace(buf.getByte(end - 1)) || buf.getByte(end - 1) == ';')) {
+        int end = n;
+        while (end > 0 && (isSpace(sql.charAt(end - 1)) || sql.charAt(end - 1) == ';')) {
             end--;
         }
-        if (end - from >= 4 && buf.getByte(end - 1) == '/' && buf.getByte(end - 2) == '*') {
-            int limit = Math.max(from, end - MAX_COMMENT);
-            int open = lastIndexOf(buf, limit, end - 2, (byte) '/', (byte) '*');
+        if (end >= 4 && sql.charAt(end - 1) == '/' && sql.charAt(end - 2) == '*') {
+            int limit = Math.max(0, end - MAX_COMMENT);
+            int open = lastIndexOf(sql, limit, end - 2, '/', '*');
             if (open >= 0) {
-                return fromComment(text(buf, open + 2, end - 2));
+                return fromComment(sql.decode(open + 2, end - 2));
             }
         }
         return null;
@@ -156,33 +162,22 @@ public final class TraceParent {
         return out.toString();
     }
 
-    private static String text(ByteBuf buf, int from, int to) {
-        return buf.toString(from, to - from, StandardCharsets.UTF_8);
-    }
-
-    private static int skipSpace(ByteBuf buf, int from, int to) {
-        while (from < to && isSpace(buf.getByte(from))) {
-            from++;
-        }
-        return from;
-    }
-
-    private static boolean isSpace(byte b) {
+    private static boolean isSpace(char b) {
         return b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\f';
     }
 
-    private static int indexOf(ByteBuf buf, int from, int to, byte a, byte b) {
+    private static int indexOf(CharSequence s, int from, int to, char a, char b) {
         for (int i = from; i + 1 < to; i++) {
-            if (buf.getByte(i) == a && buf.getByte(i + 1) == b) {
+            if (s.charAt(i) == a && s.charAt(i + 1) == b) {
                 return i;
             }
         }
         return -1;
     }
 
-    private static int lastIndexOf(ByteBuf buf, int from, int to, byte a, byte b) {
+    private static int lastIndexOf(CharSequence s, int from, int to, char a, char b) {
         for (int i = to - 2; i >= from; i--) {
-            if (buf.getByte(i) == a && buf.getByte(i + 1) == b) {
+            if (s.charAt(i) == a && s.charAt(i + 1) == b) {
                 return i;
             }
         }

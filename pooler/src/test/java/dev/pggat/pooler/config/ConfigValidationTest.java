@@ -48,7 +48,7 @@ class ConfigValidationTest {
                     .containsExactly(
                             SOURCE + ": databse: unknown key; did you mean 'databases'? (accepted: listen, admin,"
                                     + " limits, timeouts, pools, routing, databases, routes, tls, auth, credentials,"
-                                    + " discovery)",
+                                    + " discovery, tracing)",
                             SOURCE + ": pools.MaxServerConnection: unknown key; did you mean 'maxServerConnections'?"
                                     + " (accepted: mode, maxServerConnections, minServerConnections, resetQuery,"
                                     + " maxDatabaseConnections, maxUserConnections, reservePoolSize,"

@@ -1,20 +1,21 @@
-package dev.pggat.pooler.tracing;
+package dev.pggat.pooler.protocol;
 
-import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
 import java.nio.charset.StandardCharsets;
+import java.util.function.Consumer;
 
 /**
  * One line per protocol message for packet traces: direction, type, length, and what helps debugging without
  * exposing secrets. Password, SASL and GSS messages show their length only, an authentication request its kind, a
  * cancel key is masked, rows and COPY data show their length; SQL of Query and Parse is shown (escaped, cut at
- * {@value #MAX_SQL} characters), Bind parameter values only when the trace asked for them.
+ * {@value #MAX_SQL} characters), Bind parameter values only when the trace asked for them. Every read is checked
+ * against the message's end; a message that does not parse is shown as malformed.
  */
-final class PacketFormat {
-    static final String CLIENT_TO_POOLER = "client->pooler";
-    static final String POOLER_TO_SERVER = "pooler->server";
-    static final String SERVER_TO_POOLER = "server->pooler";
-    static final String POOLER_TO_CLIENT = "pooler->client";
+public final class PacketFormat {
+    public static final String CLIENT_TO_POOLER = "client->pooler";
+    public static final String POOLER_TO_SERVER = "pooler->server";
+    public static final String SERVER_TO_POOLER = "server->pooler";
+    public static final String POOLER_TO_CLIENT = "pooler->client";
 
     static final int MAX_SQL = 2048;
     static final int MAX_VALUE = 256;
@@ -23,7 +24,7 @@ final class PacketFormat {
     private PacketFormat() {}
 
     /** The message at {@code pos} (type byte, length, body), known to lie within {@code b}. */
-    static String describe(ByteBuf b, int pos, String direction, boolean withValues) {
+    public static String describe(ByteBuf b, int pos, String direction, boolean withValues) {
         byte type = b.getByte(pos);
         int len = b.getInt(pos + 1);
         int body = pos + 5;
@@ -240,6 +241,39 @@ final class PacketFormat {
 
     private static String sql(ByteBuf b, int from, int to, int maxChars) {
         String s = b.toString(from, to - from, StandardCharsets.UTF_8);
-        return Printable.escape(s, maxChars).replace("\"", "\\\"");
+        int n = Math.min(s.length(), maxChars);
+        StringBuilder out = new StringBuilder(n + 8);
+        for (int i = 0; i < n; i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '\n' -> out.append("\\n");
+                case '\r' -> out.append("\\r");
+                case '\t' -> out.append("\\t");
+                case '"' -> out.append("\\\"");
+                default -> {
+                    if (Character.isISOControl(c) || c == '\u2028' || c == '\u2029') {
+                        out.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
+                    } else {
+                        out.append(c);
+                    }
+                }
+            }
+        }
+        return n < s.length() ? out.append("...").toString() : out.toString();
+    }
+
+    /** One line per whole message in {@code b} (one or more messages, as read or written), given to {@code out}. */
+    public static void describeAll(ByteBuf b, String direction, boolean withValues, Consumer<String> out) {
+        int pos = b.readerIndex();
+        int end = b.writerIndex();
+        while (end - pos >= 5) {
+            int len = b.getInt(pos + 1);
+            if (len < 4 || len > end - pos - 1) {
+                out.accept(direction + " " + (end - pos) + " bytes that do not frame");
+                return;
+            }
+            out.accept(direction + " " + describe(b, pos, direction, withValues));
+            pos += 1 + len;
+        }
     }
 }
