@@ -38,6 +38,7 @@ public final class ScramClient {
     private com.ongres.scram.client.ScramClient client;
     /** Password logins: kept until server-first, which names the salt and iterations the keys derive from. */
     private final String password;
+
     private final String nonce = ScramServer.newNonce(RANDOM);
     private final List<String> advertised;
     private final byte[] tlsServerEndPoint;

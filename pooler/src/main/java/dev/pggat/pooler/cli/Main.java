@@ -46,7 +46,8 @@ public final class Main implements Runnable {
             return null;
         }
         try {
-            ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.valueOf(wanted.trim().toUpperCase(Locale.ROOT)));
+            ResourceLeakDetector.setLevel(
+                    ResourceLeakDetector.Level.valueOf(wanted.trim().toUpperCase(Locale.ROOT)));
             return null;
         } catch (IllegalArgumentException e) {
             return "pggat: environment variable " + LEAK_DETECTION_ENV + "=" + wanted

@@ -45,6 +45,7 @@ public final class EndpointState {
 
     /** Begun and ended on every transaction by every event loop: striped, so the loops do not share a cache line. */
     private final LongAdder outstanding = new LongAdder();
+
     private volatile int consecutiveFailures;
 
     public EndpointState(EndpointSet.Member member) {

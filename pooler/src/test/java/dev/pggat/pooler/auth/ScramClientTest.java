@@ -70,16 +70,20 @@ class ScramClientTest {
             client.serverFinal(server.clientFinal(
                     client.serverFirst(server.clientFirst(client.mechanism(), client.clientFirst()))));
         }
-        ScramClient.PassThroughKeys first = ScramClient.passwordKeys("cached password", verifier.salt(), verifier.iterations());
-        assertThat(ScramClient.passwordKeys("cached password", verifier.salt(), verifier.iterations())).isSameAs(first);
+        ScramClient.PassThroughKeys first =
+                ScramClient.passwordKeys("cached password", verifier.salt(), verifier.iterations());
+        assertThat(ScramClient.passwordKeys("cached password", verifier.salt(), verifier.iterations()))
+                .isSameAs(first);
         // The keys are the verifier's: SHA-256(ClientKey) is its StoredKey.
         assertThat(ScramCrypto.sha256(first.clientKey())).isEqualTo(verifier.storedKey());
         assertThat(first.serverKey()).isEqualTo(verifier.serverKey());
         // Another password, or the same password under another salt, derives its own keys.
-        assertThat(ScramClient.passwordKeys("other password", verifier.salt(), verifier.iterations()).clientKey())
+        assertThat(ScramClient.passwordKeys("other password", verifier.salt(), verifier.iterations())
+                        .clientKey())
                 .isNotEqualTo(first.clientKey());
         Secret.Scram resalted = Secret.scramFor("cached password", RANDOM);
-        assertThat(ScramClient.passwordKeys("cached password", resalted.salt(), resalted.iterations()).clientKey())
+        assertThat(ScramClient.passwordKeys("cached password", resalted.salt(), resalted.iterations())
+                        .clientKey())
                 .isNotEqualTo(first.clientKey());
     }
 

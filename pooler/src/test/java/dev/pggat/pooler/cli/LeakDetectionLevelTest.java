@@ -44,7 +44,8 @@ class LeakDetectionLevelTest {
     @Test
     void environmentVariableAsksForALevel() {
         System.clearProperty(PROPERTY);
-        assertThat(Main.leakDetection(Map.of(Main.LEAK_DETECTION_ENV, "Advanced"))).isNull();
+        assertThat(Main.leakDetection(Map.of(Main.LEAK_DETECTION_ENV, "Advanced")))
+                .isNull();
         assertThat(ResourceLeakDetector.getLevel()).isEqualTo(ResourceLeakDetector.Level.ADVANCED);
     }
 
@@ -62,7 +63,8 @@ class LeakDetectionLevelTest {
     void systemPropertyWinsOverTheDefault() {
         System.setProperty(PROPERTY, "paranoid");
         ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.PARANOID);
-        assertThat(Main.leakDetection(Map.of(Main.LEAK_DETECTION_ENV, "disabled"))).isNull();
+        assertThat(Main.leakDetection(Map.of(Main.LEAK_DETECTION_ENV, "disabled")))
+                .isNull();
         assertThat(ResourceLeakDetector.getLevel()).isEqualTo(ResourceLeakDetector.Level.PARANOID);
     }
 }
