@@ -348,6 +348,10 @@ public final class Pooler implements AutoCloseable {
         if (!was.admin().equals(next.admin())) {
             restartSections.add("admin");
         }
+        // The tracer is built at start (the SDK reads OTEL_* once): a changed section waits for a restart.
+        if (!was.tracing().equals(next.tracing())) {
+            restartSections.add("tracing");
+        }
         if (!was.discovery().equals(next.discovery())) {
             restartSections.add("discovery");
         }
@@ -408,6 +412,7 @@ public final class Pooler implements AutoCloseable {
                 next.databases(),
                 security.config(),
                 restartSections.contains("discovery") ? was.discovery() : next.discovery(),
+                was.tracing(),
                 next.routes());
         return new Reloaded(List.copyOf(applied), List.copyOf(needRestart));
     }

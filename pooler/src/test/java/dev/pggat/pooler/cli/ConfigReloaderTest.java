@@ -139,4 +139,25 @@ class ConfigReloaderTest {
             assertThat(reloader.reload()).isEqualTo(new ConfigReloader.Outcome(true, List.of(), List.of()));
         }
     }
+
+    @Test
+    void aChangedTracingSectionIsNamedForARestartAndTheRunningOneStays(@TempDir Path dir) throws Exception {
+        int port = TestPostgres.shared().primary().port();
+        Path file = dir.resolve("pggat.yaml");
+        Files.writeString(file, yaml(port));
+        PoolerConfig cfg = ConfigLoader.load(file, Map.of());
+        try (Pooler pooler = new Pooler(cfg, 2).start();
+                ConfigReloader reloader = new ConfigReloader(file, Map.of(), pooler, cfg)) {
+            Files.writeString(file, yaml(port) + "tracing: {enabled: true, samplerRatio: 0.5}\n");
+            ConfigReloader.Outcome outcome = reloader.reload();
+            assertThat(outcome.valid()).isTrue();
+            assertThat(outcome.needRestart()).containsExactlyInAnyOrder("tracing.enabled", "tracing.samplerRatio");
+            assertThat(outcome.applied()).isEmpty();
+            assertThat(pooler.config().tracing()).isEqualTo(cfg.tracing());
+            // Still named while the file differs from what runs; clients are served throughout.
+            assertThat(reloader.reload().needRestart())
+                    .containsExactlyInAnyOrder("tracing.enabled", "tracing.samplerRatio");
+            assertThat(serverPort(pooler)).isEqualTo(port);
+        }
+    }
 }

@@ -149,13 +149,14 @@ class BadInputTest {
 
     @Test
     void clientThatNeverFinishesLoginIsClosedAtTheLoginTimeout() throws Exception {
+        // Timed from before the connection exists: the pooler's login timer starts when it accepts the connection,
+        // which is after the client's connect began, so no delay can make the 3 s timeout look early. (At 1 s, the
+        // other tests' own logins ran into it on a busy machine.)
+        long start = System.nanoTime();
         try (RawClient c = raw()) {
             Map<String, String> p = new LinkedHashMap<>();
             p.put("user", "plain_user");
             p.put("database", "appdb");
-            // Timed from before the connection's first bytes, so no delay can make the 3 s timeout look early.
-            // (At 1 s, the other tests' own logins ran into it on a busy machine.)
-            long start = System.nanoTime();
             c.send(RawClient.startup(196608, p));
             RawClient.Msg auth = c.read();
             assertThat(auth.type()).isEqualTo('R');
