@@ -116,6 +116,14 @@ final class StageFixture {
         return serverChannel;
     }
 
+    /** The server's frames to the session, as its connection hands them over. */
+    void fromServer(ByteBuf... frames) {
+        for (ByteBuf f : frames) {
+            session.onFrame(server, f);
+        }
+        session.onReadComplete(server);
+    }
+
     /** What the session sent to {@code serverChannel}, as "type" or "Q:text". */
     static List<String> sent(EmbeddedChannel serverChannel) {
         List<String> seen = new ArrayList<>();
