@@ -105,7 +105,7 @@ public final class CancelRegistry {
     void cancel(int processId, int secretKey) {
         ClientSession s = sessions.get(processId);
         if (s != null) {
-            s.cancelRequested(secretKey);
+            s.cancel.requested(secretKey);
             return;
         }
         int owner = processId >>> 24;

@@ -5,6 +5,7 @@ import dev.pggat.pooler.backend.ServerError;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.pool.Pool;
 import dev.pggat.pooler.pool.ServerReset;
+import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.EndpointState;
@@ -13,6 +14,8 @@ import dev.pggat.pooler.routing.Router;
 import dev.pggat.pooler.tracing.PacketTraces;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFutureListener;
 import java.util.ArrayDeque;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -328,6 +331,80 @@ final class Checkout {
         session.ctx.channel().config().setAutoRead(false);
         if (routed(session.routing.retryElsewhere(lost))) {
             waiter = pool.acquire(session.loop, session);
+        }
+    }
+
+    void serverClosed(ServerConnection s) {
+        if (s != session.server || session.state == ClientSession.State.CLOSED) {
+            return;
+        }
+        // The server died under this client (terminated, crashed, network). Other clients are not affected.
+        session.server = null;
+        endQuery();
+        pool.discard(s);
+        if (!session.sessionMode) {
+            lostInTransactionMode(s);
+            return;
+        }
+        log.info("{}: server {} closed the connection", session, s);
+        // Session mode: the session's state was on that server and is gone, so the client goes too.
+        if (session.fatalForwardedBy == s) {
+            // The client already has the server's reason (pg_terminate_backend, shutdown): PostgreSQL sends one
+            // error and closes, and so does the pooler.
+            session.ctx.channel().config().setAutoRead(false);
+            session.ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
+        session.fatal(SqlState.CONNECTION_FAILURE, "server connection closed unexpectedly");
+    }
+
+    /**
+     * Transaction mode: the client's session is the pooler's, not the server's, so it goes on. A read that had no
+     * effect and showed nothing yet is sent again to another server, once; otherwise the work in flight fails with
+     * an ERROR and, inside a transaction, the client's next statements get 25P02 until it ends it.
+     */
+    private void lostInTransactionMode(ServerConnection s) {
+        ErrorFields last = session.serverLoss.takeLastWords();
+        s.listener(null);
+        if (session.routing.retryable() && !session.queries.active()) {
+            log.debug("{}: server {} was lost before answering a read; sending it again elsewhere", session, s);
+            session.awaitingReady = 0;
+            session.extendedOpen = false;
+            session.queries.lost();
+            retryElsewhere();
+            return;
+        }
+        session.routing.releaseReplay();
+        session.db.serverLossErrorsTotal.increment();
+        boolean inTransaction = s.transactionStatus() != ProtocolConstants.TX_IDLE;
+        log.info(
+                "{}: server {} closed the connection; {} fails with an error, the client stays",
+                session,
+                s,
+                inTransaction ? "its transaction" : "the statement in flight");
+        // Only the pooler's queries after the client's transaction ended were lost: the client owes nothing.
+        int owed = session.queries.afterTransaction ? 0 : session.awaitingReady;
+        session.serverLoss.serverLost(owed, session.extendedOpen, inTransaction, last, session.writeToClient);
+        session.awaitingReady = 0;
+        session.extendedOpen = false;
+        session.queries.lost();
+        session.state = ClientSession.State.IDLE;
+        session.user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.IDLE);
+        session.ctx.flush();
+        session.ctx.channel().config().setAutoRead(true);
+        // What the client queued meanwhile is handled as if it came now.
+        ArrayDeque<ByteBuf> pending = session.pending();
+        if (!pending.isEmpty()) {
+            ArrayDeque<ByteBuf> queued = new ArrayDeque<>(pending);
+            pending.clear();
+            ByteBuf f;
+            while ((f = queued.poll()) != null) {
+                if (session.state == ClientSession.State.CLOSED) {
+                    f.release();
+                } else {
+                    session.channelRead(session.ctx, f);
+                }
+            }
         }
     }
 

@@ -20,7 +20,6 @@ import dev.pggat.pooler.routing.Router;
 import dev.pggat.pooler.tracing.SessionTracer;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -63,7 +62,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     }
 
     final FrontendContext context;
-    private final java.util.function.Consumer<ByteBuf> writeToClient = this::write;
+    final java.util.function.Consumer<ByteBuf> writeToClient = this::write;
     ChannelHandlerContext ctx;
     EventLoop loop;
     State state = State.STARTING;
@@ -71,22 +70,17 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     private final String userName;
     private final String databaseName;
     final Router.User user;
-    private final Router.Database db;
+    final Router.Database db;
     final boolean sessionMode;
-
-    private int keyProcessId;
-    private int keySecret;
 
     /** The server: checked out, attached, given back. */
     final Checkout checkout = new Checkout(this);
 
     ServerConnection server;
     /** The server whose FATAL or PANIC error the client already got: its close needs no second error. */
-    private ServerConnection fatalForwardedBy;
-    /** Transaction mode: the server's last words (a FATAL) before it closes, told to the client as an ERROR. */
-    private ErrorFields serverLastError;
+    ServerConnection fatalForwardedBy;
     /** Transaction mode: what the session answers by itself after its server was lost mid-transaction. */
-    private final ServerLossStage serverLoss = new ServerLossStage(() -> ctx.alloc());
+    final ServerLossStage serverLoss = new ServerLossStage(() -> ctx.alloc());
 
     /** What the client sent that waits for a server (or for a stage); made at the first such message. */
     private ArrayDeque<ByteBuf> pending;
@@ -97,7 +91,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
 
     // The stages, in the order a client message meets them.
     /** Cancel requests, and what the timers do to the session when they expire. */
-    private final SessionCancel cancel;
+    final SessionCancel cancel;
     /** Transaction mode: the prepared-statement stage, with the replies the server owes. */
     final PreparedStatementStage prepared;
     /** The LISTEN stage: LISTEN/UNLISTEN answered through the relay, notifications held to transaction ends. */
@@ -200,10 +194,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             String value = wanted.getOrDefault(e.getKey(), e.getValue());
             ctx.write(Messages.parameterStatus(ctx.alloc(), e.getKey(), value));
         }
-        int[] key = context.cancels.register(this);
-        keyProcessId = key[0];
-        keySecret = key[1];
-        ctx.write(Messages.backendKeyData(ctx.alloc(), keyProcessId, keySecret));
+        ctx.write(cancel.register(ctx.alloc()));
         ctx.writeAndFlush(Messages.readyForQueryIdle());
         user.clientJoined();
         state = State.IDLE;
@@ -305,9 +296,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         timers.stop();
         tracer.closed();
         context.sessions.remove(this);
-        if (keyProcessId != 0) {
-            context.cancels.unregister(keyProcessId, this);
-        }
+        cancel.unregister();
         releasePending();
         routing.releaseReplay();
         listen.closed();
@@ -454,7 +443,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
 
     @Override
     public void onClosed(ServerConnection s, Throwable cause) {
-        loop.execute(() -> serverClosed(s));
+        loop.execute(() -> checkout.serverClosed(s));
     }
 
     /** A server message for this client: the stages claim or rewrite it in turn; what is left is written. */
@@ -480,14 +469,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             }
             return;
         }
-        if (!sessionMode && type == ProtocolConstants.ERROR_RESPONSE) {
-            ErrorFields e = ErrorFields.parse(frame);
-            if ("FATAL".equals(e.severity()) || "PANIC".equals(e.severity())) {
-                // The server ends, not the client's session: told as an ERROR when the connection closes.
-                serverLastError = e;
-                frame.release();
-                return;
-            }
+        if (!sessionMode && type == ProtocolConstants.ERROR_RESPONSE && serverLoss.holdsLastWords(frame)) {
+            return;
         }
         if (prepared != null && (frame = prepared.fromServer(frame, type)) == null) {
             return;
@@ -556,95 +539,6 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
         queries.restore(s);
         checkout.releaseIfIdle(s);
-    }
-
-    private void serverClosed(ServerConnection s) {
-        if (s != server || state == State.CLOSED) {
-            return;
-        }
-        // The server died under this client (terminated, crashed, network). Other clients are not affected.
-        server = null;
-        checkout.endQuery();
-        checkout.pool.discard(s);
-        if (!sessionMode) {
-            serverLostInTransactionMode(s);
-            return;
-        }
-        log.info("{}: server {} closed the connection", this, s);
-        // Session mode: the session's state was on that server and is gone, so the client goes too.
-        if (fatalForwardedBy == s) {
-            // The client already has the server's reason (pg_terminate_backend, shutdown): PostgreSQL sends one
-            // error and closes, and so does the pooler.
-            ctx.channel().config().setAutoRead(false);
-            ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
-            return;
-        }
-        fatal(SqlState.CONNECTION_FAILURE, "server connection closed unexpectedly");
-    }
-
-    /**
-     * Transaction mode: the client's session is the pooler's, not the server's, so it goes on. A read that had no
-     * effect and showed nothing yet is sent again to another server, once; otherwise the work in flight fails with
-     * an ERROR and, inside a transaction, the client's next statements get 25P02 until it ends it.
-     */
-    private void serverLostInTransactionMode(ServerConnection s) {
-        ErrorFields last = serverLastError;
-        serverLastError = null;
-        s.listener(null);
-        if (routing.retryable() && !queries.active()) {
-            log.debug("{}: server {} was lost before answering a read; sending it again elsewhere", this, s);
-            awaitingReady = 0;
-            extendedOpen = false;
-            queries.lost();
-            checkout.retryElsewhere();
-            return;
-        }
-        routing.releaseReplay();
-        db.serverLossErrorsTotal.increment();
-        boolean inTransaction = s.transactionStatus() != ProtocolConstants.TX_IDLE;
-        log.info(
-                "{}: server {} closed the connection; {} fails with an error, the client stays",
-                this,
-                s,
-                inTransaction ? "its transaction" : "the statement in flight");
-        String code = last != null && last.sqlState() != null ? last.sqlState() : SqlState.CONNECTION_FAILURE;
-        String message = last != null && last.message() != null
-                ? last.message() + " (" + ServerLossStage.LOST + ")"
-                : ServerLossStage.LOST;
-        // Only the pooler's queries after the client's transaction ended were lost: the client owes nothing.
-        int owed = queries.afterTransaction ? 0 : awaitingReady;
-        serverLoss.serverLost(owed, extendedOpen, inTransaction, code, message, writeToClient);
-        awaitingReady = 0;
-        extendedOpen = false;
-        queries.lost();
-        state = State.IDLE;
-        user.clientMoved(Router.User.ClientState.ACTIVE, Router.User.ClientState.IDLE);
-        ctx.flush();
-        ctx.channel().config().setAutoRead(true);
-        // What the client queued meanwhile is handled as if it came now.
-        ArrayDeque<ByteBuf> pending = pending();
-        if (!pending.isEmpty()) {
-            ArrayDeque<ByteBuf> queued = new ArrayDeque<>(pending);
-            pending.clear();
-            ByteBuf f;
-            while ((f = queued.poll()) != null) {
-                if (state == State.CLOSED) {
-                    f.release();
-                } else {
-                    channelRead(ctx, f);
-                }
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------- cancel
-
-    /** A CancelRequest carrying this session's key arrived (on any loop). */
-    void cancelRequested(int secretKey) {
-        if ((secretKey ^ keySecret) != 0) {
-            return;
-        }
-        loop.execute(cancel::requested);
     }
 
     // ---------------------------------------------------------------- shutdown

@@ -1,5 +1,6 @@
 package dev.pggat.pooler.frontend;
 
+import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.Messages;
 import dev.pggat.pooler.protocol.Parse;
@@ -45,9 +46,33 @@ final class ServerLossStage {
     /** Losses of a server in this session, told as errors (for the session's statistics and tests). */
     long lostTotal;
 
+    /** The server's last words (a FATAL) before it closes, told to the client as an ERROR. */
+    private ErrorFields lastWords;
+
     /** {@code allocs}: the client channel's allocator (known only once the session is in the pipeline). */
     ServerLossStage(java.util.function.Supplier<ByteBufAllocator> allocs) {
         this.allocs = allocs;
+    }
+
+    /**
+     * Transaction mode: a server's FATAL or PANIC ends the server, not the client's session. Takes (releases) such
+     * an error and keeps it, to be told as an ERROR when the connection closes; returns false for any other error.
+     */
+    boolean holdsLastWords(ByteBuf frame) {
+        ErrorFields e = ErrorFields.parse(frame);
+        if (!"FATAL".equals(e.severity()) && !"PANIC".equals(e.severity())) {
+            return false;
+        }
+        lastWords = e;
+        frame.release();
+        return true;
+    }
+
+    /** The server's kept last words (null: none), forgotten here. */
+    ErrorFields takeLastWords() {
+        ErrorFields last = lastWords;
+        lastWords = null;
+        return last;
     }
 
     /** Client messages are answered here, not by a server. */
@@ -64,6 +89,14 @@ final class ServerLossStage {
      */
     void serverLost(int awaitingReady, boolean batchOpen, boolean inTransaction, Consumer<ByteBuf> write) {
         serverLost(awaitingReady, batchOpen, inTransaction, SqlState.CONNECTION_FAILURE, LOST, write);
+    }
+
+    /** As below, with what the server said as it went ({@code last}, may be null) in the first error. */
+    void serverLost(
+            int awaitingReady, boolean batchOpen, boolean inTransaction, ErrorFields last, Consumer<ByteBuf> write) {
+        String code = last != null && last.sqlState() != null ? last.sqlState() : SqlState.CONNECTION_FAILURE;
+        String message = last != null && last.message() != null ? last.message() + " (" + LOST + ")" : LOST;
+        serverLost(awaitingReady, batchOpen, inTransaction, code, message, write);
     }
 
     /**

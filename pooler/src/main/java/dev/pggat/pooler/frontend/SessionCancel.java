@@ -7,6 +7,7 @@ import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.Router;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import java.util.ArrayDeque;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,6 +26,11 @@ final class SessionCancel implements SessionTimers.Owner {
     /** A cancel arrived while the client's extended batch was queued: frames are dropped up to its Sync. */
     private boolean untilSync;
 
+    /** The session's cancel key, once registered (processId 0: not yet). */
+    private int keyProcessId;
+
+    private int keySecret;
+
     SessionCancel(ClientSession session) {
         this.session = session;
     }
@@ -41,6 +47,28 @@ final class SessionCancel implements SessionTimers.Owner {
             answerCanceled();
         }
         return true;
+    }
+
+    /** Registers the session's cancel key; returns the BackendKeyData that tells the client. */
+    ByteBuf register(ByteBufAllocator alloc) {
+        int[] key = session.context.cancels.register(session);
+        keyProcessId = key[0];
+        keySecret = key[1];
+        return Messages.backendKeyData(alloc, keyProcessId, keySecret);
+    }
+
+    void unregister() {
+        if (keyProcessId != 0) {
+            session.context.cancels.unregister(keyProcessId, session);
+        }
+    }
+
+    /** A CancelRequest carrying this session's key arrived (on any loop). */
+    void requested(int secretKey) {
+        if ((secretKey ^ keySecret) != 0) {
+            return;
+        }
+        session.loop.execute(this::requested);
     }
 
     /** The client's CancelRequest, on the session's loop: the running query is canceled, or the queued one. */
