@@ -43,7 +43,7 @@ final class Checkout {
         this.session = session;
     }
 
-    /** The client is gone: give its session.server back clean, or close it when its session.state is unknown. */
+    /** The client is gone: give its server back clean, or close it when its state is unknown. */
     void leaveServer(ServerConnection s) {
         s.listener(null);
         s.channel().config().setAutoRead(true);
@@ -53,9 +53,9 @@ final class Checkout {
                 && !session.extendedOpen
                 && s.transactionStatus() == ProtocolConstants.TX_IDLE;
         if (!clean || session.parameters.pinned() != null) {
-            // Mid-transaction or mid-query: stop what runs, then close so the session.server rolls back and drops
+            // Mid-transaction or mid-query: stop what runs, then close so the server rolls back and drops
             // locks.
-            // A pinned session.server holds what only closing it undoes (session locks, temporary tables, LISTEN).
+            // A pinned server holds what only closing it undoes (session locks, temporary tables, LISTEN).
             if (session.awaitingReady > 0) {
                 CancelForwarder.cancel(session.context.transport, session.loop, s);
             }
@@ -97,7 +97,7 @@ final class Checkout {
     private final Runnable recheckRoute = this::recheckRoute;
     private final Runnable retryPrimary = this::retryPrimary;
 
-    /** A client waiting for a session.server whose endpoint went stale is routed again: nothing has run yet. */
+    /** A client waiting for a server whose endpoint went stale is routed again: nothing has run yet. */
     private void recheckRoute() {
         if (session.state != ClientSession.State.WAITING || waiter == null || endpoint == null) {
             return;
@@ -132,7 +132,7 @@ final class Checkout {
                 return true;
             }
             case FAILED -> {
-                // No session.server can take the client's queued work: a FATAL error, as a failed connection would
+                // No server can take the client's queued work: a FATAL error, as a failed connection would
                 // give.
                 session.releasePending();
                 session.fatal(session.routing.failureSqlState(), session.routing.failure());
@@ -229,17 +229,17 @@ final class Checkout {
             }
             return;
         }
-        log.info("{}: no session.server: {}", this, Printable.log(error.getMessage()));
+        log.info("{}: no server: {}", session, Printable.log(error.getMessage()));
         session.fatal(error.sqlState() == null ? SqlState.CONNECTION_FAILURE : error.sqlState(), error.getMessage());
     }
 
-    /** At a transaction boundary: transaction mode gives the session.server back; session mode keeps it. */
+    /** At a transaction boundary: transaction mode gives the server back; session mode keeps it. */
     void releaseIfIdle(ServerConnection s) {
         if (session.awaitingReady != 0 || session.extendedOpen || session.queries.active()) {
             return;
         }
         if ((session.sessionMode || session.parameters.pinned() != null) && !pool.isClosed()) {
-            // The session.server stays: whatever the client queued meanwhile goes to it now.
+            // The server stays: whatever the client queued meanwhile goes to it now.
             ByteBuf f;
             while (session.state == ClientSession.State.ATTACHED
                     && (f = session.pending().poll()) != null) {
@@ -268,7 +268,7 @@ final class Checkout {
         }
         if (!session.nothingPending() && !session.context.draining) {
             // The client's next transaction arrived while the pooler finished the last one: route it now (a
-            // LISTEN is answered without a session.server, like one that arrives while idle).
+            // LISTEN is answered without a server, like one that arrives while idle).
             if (session.listen.takes(session.firstPending())) {
                 session.listen.resumePending();
             } else {
