@@ -71,6 +71,11 @@ class DeployManifestsTest {
         return l.get(0);
     }
 
+    /** deploy/grafana and deploy/prometheus: optional monitoring assets (docs/observability.md), not part of -k. */
+    private static boolean isMonitoringAddOn(String relative) {
+        return relative.startsWith("grafana/") || relative.startsWith("prometheus/");
+    }
+
     @Test
     void kustomizationListsEveryFileOfDeployOnceCrdsFirstThenInNumberOrder() throws IOException {
         Kustomization k = kustomization();
@@ -81,10 +86,14 @@ class DeployManifestsTest {
             onDisk = files.filter(Files::isRegularFile)
                     .map(p -> deploy().relativize(p).toString())
                     .filter(p -> !p.equals("kustomization.yaml"))
+                    .filter(p -> !isMonitoringAddOn(p))
                     .sorted()
                     .collect(Collectors.toList());
         }
         assertThat(k.resources()).containsExactlyInAnyOrderElementsOf(onDisk).doesNotHaveDuplicates();
+        // The dashboard and the PrometheusRule are applied on their own: the base install must not need Grafana or
+        // the Prometheus Operator's CRDs.
+        assertThat(k.resources()).noneMatch(DeployManifestsTest::isMonitoringAddOn);
         List<String> numbered =
                 k.resources().stream().filter(r -> !r.startsWith("crds/")).collect(Collectors.toList());
         assertThat(k.resources().subList(0, k.resources().size() - numbered.size()))
