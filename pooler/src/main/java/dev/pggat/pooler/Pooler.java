@@ -74,8 +74,12 @@ public final class Pooler implements AutoCloseable {
             () -> "RELOAD needs a configuration file, and this pooler was not started from one";
     private volatile Runnable shutdownAction;
     private volatile boolean ready;
-    /** What tracing.enabled set up (closed with the pooler), or null. */
-    private final OpenTelemetry openTelemetry;
+    /** What tracing.enabled set up (closed with the pooler or when a reload replaces it), or null. */
+    private volatile OpenTelemetry openTelemetry;
+    /** The caller's own SDK ({@link #tracing(OpenTelemetry, TracingConfig)}): a reload keeps it, with new settings. */
+    private volatile OpenTelemetry callerTelemetry;
+    /** The LISTEN relays, made at start whether or not pools.listenRelay is on, so that a reload can turn it on. */
+    private final ListenRelays relays;
 
     public Pooler(PoolerConfig config) {
         this(config, Integer.getInteger("pggat.ioThreads", Runtime.getRuntime().availableProcessors()));
@@ -118,9 +122,9 @@ public final class Pooler implements AutoCloseable {
                 config.limits().maxClientConnections(),
                 config.timeouts().clientLogin());
         frontend.strictSessionState(config.pools().strictSessionState());
+        this.relays = new ListenRelays(connector, workerGroup, config.pools().listenRelayMaxChannels());
         if (config.pools().listenRelay()) {
-            frontend.listenRelays(
-                    new ListenRelays(connector, workerGroup, config.pools().listenRelayMaxChannels()));
+            frontend.listenRelays(relays);
         }
         this.openTelemetry = TracingSetup.openTelemetry(config.tracing());
         if (openTelemetry != null) {
@@ -128,7 +132,7 @@ public final class Pooler implements AutoCloseable {
         }
         this.metrics = new PoolerMetrics(router, frontend, security);
         this.discovery = new Discovery(config.discovery(), router, this::applyEndpointSet);
-        metrics.discovery(discovery.runners());
+        metrics.discovery(discovery::runners);
         this.shutdownAction = () -> shutdown(config.timeouts().shutdown());
         if (config.admin().console()) {
             console = new AdminConsole(config, router, frontend, workerGroup.next(), new AdminConsole.Actions() {
@@ -154,6 +158,7 @@ public final class Pooler implements AutoCloseable {
      * Clients that log in from now on are traced.
      */
     public Pooler tracing(OpenTelemetry otel, TracingConfig settings) {
+        callerTelemetry = otel;
         frontend.tracing(Tracing.of(otel, settings));
         return this;
     }
@@ -173,10 +178,6 @@ public final class Pooler implements AutoCloseable {
             console.start();
         }
         discovery.start();
-        ReloadingSslContext directTls =
-                config.security().tls().directTls() && security.listenerPolicy().offersTls()
-                        ? security.clientTls().orElse(null)
-                        : null;
         ServerBootstrap b = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
                 .channel(transport.serverChannel())
@@ -189,6 +190,8 @@ public final class Pooler implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        // Read per connection: a reload's TLS settings apply to the connections made after it.
+                        ReloadingSslContext directTls = security.directTls();
                         if (directTls != null) {
                             ch.pipeline().addLast(DirectTlsDetector.NAME, new DirectTlsDetector(directTls));
                         }
@@ -331,29 +334,35 @@ public final class Pooler implements AutoCloseable {
 
     /**
      * Takes a new, validated configuration while running. Everything applies at once to new logins and to the next
-     * transaction of connected clients (see {@link Router#reconfigure}), except {@code listen} and {@code admin}
-     * (their sockets are bound at start), the client TLS certificate settings and credential sources (see {@link
-     * Security#reconfigure}), {@code discovery}, and {@code pools.listenRelay} / {@code listenRelayMaxChannels}:
-     * those keys are returned. Endpoints of existing databases are applied as new endpoint sets.
+     * transaction of connected clients (see {@link Router#reconfigure} and {@link Security#reconfigure}): a new
+     * client TLS context or credential source is loaded first; changed discovery sources replace the running ones;
+     * a changed tracing section makes a new tracer; the LISTEN relay settings apply to clients that log in after
+     * the reload (the channel cap to every LISTEN from now on). Only {@code listen} and {@code admin}, whose
+     * sockets are bound at start, are returned as needing a restart. Endpoints of existing databases are applied as
+     * new endpoint sets.
      *
-     * @throws IOException when a server TLS file of the new configuration cannot be loaded; nothing changed then
+     * @throws IOException when a TLS or credential file of the new configuration cannot be loaded; nothing changed
      */
     public synchronized Reloaded reload(PoolerConfig next) throws IOException {
         PoolerConfig was = config;
         List<String> changed = dev.pggat.pooler.config.ConfigDiff.changedKeys(was, next);
-        List<String> restartSections = new ArrayList<>(security.reconfigure(next));
-        if (!was.listen().equals(next.listen())) {
-            restartSections.add("listen");
+        // First what may fail (a tracer from the OTEL_* settings, TLS and credential files): then nothing changed.
+        boolean retrace = !was.tracing().equals(next.tracing());
+        OpenTelemetry made = null;
+        if (retrace && callerTelemetry == null) {
+            try {
+                made = TracingSetup.openTelemetry(next.tracing());
+            } catch (RuntimeException e) {
+                throw new IOException(e.getMessage(), e);
+            }
         }
-        if (!was.admin().equals(next.admin())) {
-            restartSections.add("admin");
-        }
-        // The tracer is built at start (the SDK reads OTEL_* once): a changed section waits for a restart.
-        if (!was.tracing().equals(next.tracing())) {
-            restartSections.add("tracing");
-        }
-        if (!was.discovery().equals(next.discovery())) {
-            restartSections.add("discovery");
+        try {
+            security.reconfigure(next);
+        } catch (IOException | RuntimeException e) {
+            if (made != null) {
+                TracingSetup.close(made);
+            }
+            throw e;
         }
         List<String> applied = new ArrayList<>();
         connector.timeouts(next.timeouts().serverConnect(), next.timeouts().serverLifetime());
@@ -363,6 +372,16 @@ public final class Pooler implements AutoCloseable {
                 next.limits().maxClientConnections(),
                 next.timeouts().clientLogin());
         frontend.strictSessionState(next.pools().strictSessionState());
+        relays.maxChannelsPerClient(next.pools().listenRelayMaxChannels());
+        if (next.pools().listenRelay() != was.pools().listenRelay()) {
+            frontend.listenRelays(next.pools().listenRelay() ? relays : null);
+            if (next.pools().listenRelay()) {
+                metrics.listenRelayMetrics(frontend);
+            }
+        }
+        if (retrace) {
+            applied.add(retrace(next.tracing(), made));
+        }
         // Endpoints of databases that stay move through versioned endpoint sets, as the admin API and the
         // operator move them; everything else of a database changes in place.
         Map<String, EndpointSet> moved = new java.util.LinkedHashMap<>();
@@ -385,36 +404,41 @@ public final class Pooler implements AutoCloseable {
         List<String> needRestart = new ArrayList<>();
         for (String key : changed) {
             String section = key.contains(".") ? key.substring(0, key.indexOf('.')) : key;
-            if (restartSections.contains(section)
-                    || key.equals("pools.listenRelay")
-                    || key.equals("pools.listenRelayMaxChannels")) {
+            if (section.equals("listen") || section.equals("admin")) {
                 needRestart.add(key);
             }
         }
-        // What runs now: the new configuration, with the running values of what needs a restart.
-        config = new PoolerConfig(
-                restartSections.contains("listen") ? was.listen() : next.listen(),
-                restartSections.contains("admin") ? was.admin() : next.admin(),
-                next.limits(),
-                next.timeouts(),
-                needRestart.contains("pools.listenRelay") || needRestart.contains("pools.listenRelayMaxChannels")
-                        ? new dev.pggat.pooler.config.PoolDefaults(
-                                next.pools().mode(),
-                                next.pools().maxServerConnections(),
-                                next.pools().minServerConnections(),
-                                next.pools().resetQuery(),
-                                next.pools().limits(),
-                                next.pools().maxUserConnections(),
-                                was.pools().listenRelay(),
-                                was.pools().listenRelayMaxChannels(),
-                                next.pools().strictSessionState())
-                        : next.pools(),
-                next.databases(),
-                security.config(),
-                restartSections.contains("discovery") ? was.discovery() : next.discovery(),
-                was.tracing(),
-                next.routes());
+        // What runs now: the new configuration, with the running listen and admin addresses.
+        config = next.withListen(was.listen()).withAdmin(was.admin());
+        if (!was.discovery().equals(next.discovery())) {
+            discovery.reconfigure(next.discovery());
+            metrics.discovery(discovery::runners);
+            applied.add(
+                    "discovery sources replaced (" + next.discovery().sources().size() + " sources)");
+        }
         return new Reloaded(List.copyOf(applied), List.copyOf(needRestart));
+    }
+
+    /**
+     * A changed tracing section: a new tracer for the transactions that start from now on (each connected client
+     * takes it at its next transaction). The tracing set up from the file is built again and the old one closed
+     * (it flushes what it holds; spans of transactions running across the reload end on a closed tracer and are
+     * dropped); a tracer the caller gave ({@link #tracing(OpenTelemetry, TracingConfig)}) stays, with the new
+     * settings.
+     */
+    private String retrace(TracingConfig next, OpenTelemetry made) {
+        OpenTelemetry caller = callerTelemetry;
+        if (caller != null) {
+            frontend.tracing(Tracing.of(caller, next));
+            return "tracing settings replaced";
+        }
+        OpenTelemetry old = openTelemetry;
+        openTelemetry = made;
+        frontend.tracing(made == null ? Tracing.OFF : Tracing.of(made, next));
+        if (old != null) {
+            TracingSetup.close(old);
+        }
+        return made == null ? "tracing off" : "tracing replaced";
     }
 
     /** The configuration in use now. */
@@ -513,13 +537,12 @@ public final class Pooler implements AutoCloseable {
             console.close();
         }
         discovery.close();
-        if (frontend.listenRelays() != null) {
-            frontend.listenRelays().close();
-        }
+        relays.close();
         router.close();
         security.close();
-        if (openTelemetry != null) {
-            TracingSetup.close(openTelemetry);
+        OpenTelemetry otel = openTelemetry;
+        if (otel != null) {
+            TracingSetup.close(otel);
         }
         bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS);
         workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);

@@ -51,6 +51,7 @@ public final class ConfigDiff {
             }
         }
         routes(was, now, out);
+        discovery(was.discovery(), now.discovery(), out);
         diff(KeyPath.ROOT.key("tls"), was.security().tls(), now.security().tls(), out);
         diff(KeyPath.ROOT.key("auth"), was.security().auth(), now.security().auth(), out);
         diff(
@@ -80,6 +81,21 @@ public final class ConfigDiff {
         order.retainAll(a.keySet());
         if (!common.equals(order)) {
             out.add(routes.toString());
+        }
+    }
+
+    /** A changed, added or removed source is {@code discovery.<name>}; a database's source is its own key. */
+    private static void discovery(DiscoveryConfig a, DiscoveryConfig b, List<String> out) {
+        KeyPath sources = KeyPath.ROOT.key("discovery");
+        for (String name : union(a.sources().keySet(), b.sources().keySet())) {
+            if (!Objects.equals(a.sources().get(name), b.sources().get(name))) {
+                out.add(sources.key(name).toString());
+            }
+        }
+        for (String db : union(a.targets().keySet(), b.targets().keySet())) {
+            if (!Objects.equals(a.targets().get(db), b.targets().get(db))) {
+                out.add(KeyPath.ROOT.key("databases").key(db).key("discovery").toString());
+            }
         }
     }
 

@@ -10,6 +10,10 @@ import java.util.Objects;
  * The whole configuration. Build it with {@link ConfigLoader} from YAML (validated), or in code with
  * {@link #defaults(List)} and the {@code with...} methods (not validated, so tests may use port 0).
  *
+ * <p>There is only the canonical constructor, with every section: a changed configuration is made from an
+ * existing one with the {@code with...} methods, so no caller can drop a section by leaving it out (a shorter
+ * constructor once defaulted {@code tracing} away on a reload).
+ *
  * @param pools the pool defaults as written; every {@link DatabaseConfig} already has them applied
  * @param databases by client-facing name, in file order
  * @param security authentication and TLS on both sides
@@ -42,70 +46,6 @@ public record PoolerConfig(
         databases = Collections.unmodifiableMap(new LinkedHashMap<>(databases));
     }
 
-    /** Without routes: every client goes to the database it names. */
-    public PoolerConfig(
-            Listen listen,
-            Admin admin,
-            Limits limits,
-            Timeouts timeouts,
-            PoolDefaults pools,
-            Map<String, DatabaseConfig> databases,
-            SecurityConfig security,
-            DiscoveryConfig discovery,
-            TracingConfig tracing) {
-        this(listen, admin, limits, timeouts, pools, databases, security, discovery, tracing, List.of());
-    }
-
-    /** Tracing off. */
-    public PoolerConfig(
-            Listen listen,
-            Admin admin,
-            Limits limits,
-            Timeouts timeouts,
-            PoolDefaults pools,
-            Map<String, DatabaseConfig> databases,
-            SecurityConfig security,
-            DiscoveryConfig discovery,
-            List<RouteConfig> routes) {
-        this(listen, admin, limits, timeouts, pools, databases, security, discovery, TracingConfig.DEFAULT, routes);
-    }
-
-    /** Without routes, tracing off. */
-    public PoolerConfig(
-            Listen listen,
-            Admin admin,
-            Limits limits,
-            Timeouts timeouts,
-            PoolDefaults pools,
-            Map<String, DatabaseConfig> databases,
-            SecurityConfig security,
-            DiscoveryConfig discovery) {
-        this(listen, admin, limits, timeouts, pools, databases, security, discovery, TracingConfig.DEFAULT, List.of());
-    }
-
-    /** Without discovery sources. */
-    public PoolerConfig(
-            Listen listen,
-            Admin admin,
-            Limits limits,
-            Timeouts timeouts,
-            PoolDefaults pools,
-            Map<String, DatabaseConfig> databases,
-            SecurityConfig security) {
-        this(listen, admin, limits, timeouts, pools, databases, security, DiscoveryConfig.NONE);
-    }
-
-    /** Without authentication or TLS settings: every security section at its default. */
-    public PoolerConfig(
-            Listen listen,
-            Admin admin,
-            Limits limits,
-            Timeouts timeouts,
-            PoolDefaults pools,
-            Map<String, DatabaseConfig> databases) {
-        this(listen, admin, limits, timeouts, pools, databases, SecurityConfig.DEFAULT);
-    }
-
     /** Every section at its default, serving {@code databases}. */
     public static PoolerConfig defaults(List<DatabaseConfig> databases) {
         Map<String, DatabaseConfig> map = new LinkedHashMap<>();
@@ -115,7 +55,21 @@ public record PoolerConfig(
             }
         }
         return new PoolerConfig(
-                Listen.DEFAULT, Admin.DEFAULT, Limits.DEFAULT, Timeouts.DEFAULT, PoolDefaults.DEFAULT, map);
+                Listen.DEFAULT,
+                Admin.DEFAULT,
+                Limits.DEFAULT,
+                Timeouts.DEFAULT,
+                PoolDefaults.DEFAULT,
+                map,
+                SecurityConfig.DEFAULT,
+                DiscoveryConfig.NONE,
+                TracingConfig.DEFAULT,
+                List.of());
+    }
+
+    public PoolerConfig withPools(PoolDefaults newPools) {
+        return new PoolerConfig(
+                listen, admin, limits, timeouts, newPools, databases, security, discovery, tracing, routes);
     }
 
     public PoolerConfig withListen(Listen newListen) {

@@ -24,8 +24,7 @@ import org.slf4j.LoggerFactory;
  * Live reload of the configuration file: when its content changes (checked every few seconds, by content, so a
  * Kubernetes ConfigMap's symlink swap is seen) or on SIGHUP, the file is read and validated again, and each
  * new configuration is applied while clients stay connected (see {@link Pooler#reload}). Only the listener and
- * admin addresses (and the few other keys that method names) need a restart; the log names each such key (never its
- * value). An invalid file changes nothing and its problems are logged.
+ * admin addresses need a restart; the log names each such key (never its value). An invalid file changes nothing and its problems are logged.
  */
 public final class ConfigReloader implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ConfigReloader.class);

@@ -91,7 +91,7 @@ final class PoolerCommand implements Callable<Integer> {
             pooler.close();
             return 1;
         }
-        // A changed file (or a SIGHUP) applies live; only listen and admin (and a few more) need a restart.
+        // A changed file (or a SIGHUP) applies live; only listen and admin need a restart.
         ConfigReloader reloader = new ConfigReloader(config, env, pooler, cfg).start(2);
         // The console's RELOAD reads the file now; its SHUTDOWN stops the pooler as SIGTERM does (the hook drains).
         pooler.consoleActions(

@@ -9,16 +9,25 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.BiPredicate;
 
-/** The runners of every configured source, wired to the router: what {@code pggat pooler} starts. */
+/**
+ * The runners of every configured source, wired to the router: what {@code pggat pooler} starts. A reload that
+ * changes the discovery section stops every runner and starts the new section's ({@link #reconfigure}); the
+ * endpoint sets the old runners applied stay until the new ones apply theirs.
+ */
 public final class Discovery implements AutoCloseable {
-    private final List<DiscoveryRunner> runners = new ArrayList<>();
-    private final Map<String, DiscoveryRunner> byDatabase = new LinkedHashMap<>();
+    /** The runners and which database each feeds; replaced whole by a reload. */
+    private record Runners(List<DiscoveryRunner> list, Map<String, DiscoveryRunner> byDatabase) {}
+
+    private final DiscoveryRunner.Sink sink;
+    private volatile Runners runners;
+    private boolean started;
+    private boolean closed;
 
     /**
      * @param apply how a set is applied, e.g. {@code pooler::applyEndpointSet} (the admin PUT's path)
      */
     public Discovery(DiscoveryConfig config, Router router, BiPredicate<String, EndpointSet> apply) {
-        DiscoveryRunner.Sink sink = new DiscoveryRunner.Sink() {
+        this.sink = new DiscoveryRunner.Sink() {
             @Override
             public EndpointSet current(String database) {
                 Router.Database db = router.database(database);
@@ -44,6 +53,18 @@ public final class Discovery implements AutoCloseable {
                 }
             }
         };
+        this.runners = runners(config, sink);
+        router.primaryTroubleListener(database -> {
+            DiscoveryRunner r = runners.byDatabase().get(database);
+            if (r != null) {
+                r.refreshNow();
+            }
+        });
+    }
+
+    private static Runners runners(DiscoveryConfig config, DiscoveryRunner.Sink sink) {
+        List<DiscoveryRunner> list = new ArrayList<>();
+        Map<String, DiscoveryRunner> byDatabase = new LinkedHashMap<>();
         for (Map.Entry<String, DiscoveryConfig.Source> e : config.sources().entrySet()) {
             Map<String, DiscoveryConfig.Target> targets = new LinkedHashMap<>();
             config.targets().forEach((db, t) -> {
@@ -53,15 +74,28 @@ public final class Discovery implements AutoCloseable {
             });
             DiscoveryRunner r =
                     new DiscoveryRunner(e.getKey(), e.getValue(), create(e.getKey(), e.getValue()), targets, sink);
-            runners.add(r);
+            list.add(r);
             targets.keySet().forEach(db -> byDatabase.put(db, r));
         }
-        router.primaryTroubleListener(database -> {
-            DiscoveryRunner r = byDatabase.get(database);
-            if (r != null) {
-                r.refreshNow();
-            }
-        });
+        return new Runners(List.copyOf(list), byDatabase);
+    }
+
+    /**
+     * Takes a reloaded discovery section: the running sources stop (a look in progress is waited for), the new
+     * section's start (their first look at once, if this was started). Databases the new section no longer feeds
+     * keep the endpoints they last had.
+     */
+    public synchronized void reconfigure(DiscoveryConfig next) {
+        if (closed) {
+            return;
+        }
+        Runners made = runners(next, sink);
+        Runners was = runners;
+        was.list().forEach(DiscoveryRunner::close);
+        runners = made;
+        if (started) {
+            made.list().forEach(DiscoveryRunner::start);
+        }
     }
 
     static DiscoverySource create(String name, DiscoveryConfig.Source source) {
@@ -77,22 +111,25 @@ public final class Discovery implements AutoCloseable {
         throw new IllegalArgumentException("discovery " + name + ": " + source.kind() + " is not supported");
     }
 
-    public Discovery start() {
-        runners.forEach(DiscoveryRunner::start);
+    public synchronized Discovery start() {
+        started = true;
+        runners.list().forEach(DiscoveryRunner::start);
         return this;
     }
 
+    /** The runners in use now. */
     public List<DiscoveryRunner> runners() {
-        return List.copyOf(runners);
+        return runners.list();
     }
 
     /** The runner feeding {@code database}, or null. */
     public DiscoveryRunner runner(String database) {
-        return byDatabase.get(database);
+        return runners.byDatabase().get(database);
     }
 
     @Override
-    public void close() {
-        runners.forEach(DiscoveryRunner::close);
+    public synchronized void close() {
+        closed = true;
+        runners.list().forEach(DiscoveryRunner::close);
     }
 }

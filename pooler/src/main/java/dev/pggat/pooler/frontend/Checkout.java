@@ -72,6 +72,9 @@ final class Checkout {
     // ---------------------------------------------------------------- session.routing and checkout
 
     void checkOut() {
+        if (!session.beforeTransaction()) {
+            return; // a reload's routes ended the session
+        }
         session.tracer.transactionStarted(session.pending().peekFirst());
         if (!routed(session.routing.route(session.pending().peekFirst()))) {
             return;

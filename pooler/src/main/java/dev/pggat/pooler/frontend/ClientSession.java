@@ -69,9 +69,21 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
 
     private final String userName;
     private final String databaseName;
-    final Router.User user;
-    final Router.Database db;
+    /** Who and where: a route change may move a transaction-mode client between transactions (see below). */
+    Router.User user;
+
+    Router.Database db;
     final boolean sessionMode;
+    /** What the routes matched at login; null for a client that did not go through them (tests, the console). */
+    private dev.pggat.pooler.config.RouteMatcher.Client routeClient;
+    /** The router's routes generation this client was last routed with. */
+    private long routesSeen;
+
+    private final String targetSessionAttrs;
+    private final String routeParameter;
+    private final String applicationName;
+    /** What made {@link #tracer}: a reload that replaces it gives the next transaction a new tracer. */
+    private dev.pggat.pooler.tracing.Tracing tracing;
 
     /** The server: checked out, attached, given back. */
     final Checkout checkout = new Checkout(this);
@@ -99,13 +111,13 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     /** The timers stage: timeouts.clientIdle, idleInTransaction and query. */
     final SessionTimers timers;
     /** The routing stage: which endpoint each transaction runs on, read-your-writes, 25006 replay. */
-    final RouteStage routing;
+    RouteStage routing;
     /** The session-parameters stage: wanted settings, their sync onto servers, SET/RESET tracking, pins. */
     final SessionParameters parameters;
     /** The pooler's own queries on the attached server (settings, read-back, DEALLOCATE, WAL position). */
     final PoolerQueries queries;
     /** OpenTelemetry spans of this session's transactions; {@link SessionTracer#OFF} with tracing off. */
-    final SessionTracer tracer;
+    SessionTracer tracer;
 
     ClientSession(
             FrontendContext context,
@@ -126,21 +138,110 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             wanted.remove("target_session_attrs");
             wanted.remove("pggat.route");
         }
+        this.targetSessionAttrs = attrs;
+        this.routeParameter = route;
         this.routing = new RouteStage(user, databaseName, attrs, route);
         this.parameters = new SessionParameters(this, wanted);
         this.cancel = new SessionCancel(this);
-        PoolSettings settings = db.settings();
+        // The database's current settings: a reload's timeouts reach the session at its next transaction.
         this.timers = new SessionTimers(
                 cancel,
                 (task, nanos) -> loop.schedule(task, nanos, TimeUnit.NANOSECONDS),
                 System::nanoTime,
-                settings.clientIdle().toNanos(),
-                settings.idleInTransaction().toNanos(),
-                settings.queryTimeout().toNanos());
+                () -> this.db.settings());
         this.listen = new ListenStage(new ListenSide(this), context.listenRelays, !sessionMode);
         this.prepared = sessionMode ? null : new PreparedStatementStage(context.statements, new PreparedOutput());
         this.queries = new PoolerQueries(this);
-        this.tracer = context.tracing.session(databaseName, userName, wanted.get("application_name"));
+        this.applicationName = wanted.get("application_name");
+        this.tracing = context.tracing;
+        this.tracer = tracing.session(databaseName, userName, applicationName);
+    }
+
+    /**
+     * The routes chose this client's database from {@code client} (its startup parameters, TLS and addresses);
+     * after a reload that changes the routes, the choice is made again at its next transaction.
+     */
+    void routedBy(dev.pggat.pooler.config.RouteMatcher.Client client, long routesGeneration) {
+        this.routeClient = client;
+        this.routesSeen = routesGeneration;
+    }
+
+    /**
+     * A transaction is about to start (nothing runs on a server for this client): what a reload changed since the
+     * last one reaches the client here. A new tracer replaces the old one. In transaction mode, when the routes
+     * changed, the client's startup parameters are matched again: another backend takes its transactions from now
+     * on (prepared statements are prepared again there, as on any other server); an error route or no match at all
+     * ends the session with the error a new login would get.
+     *
+     * @return false when the session was ended
+     */
+    boolean beforeTransaction() {
+        dev.pggat.pooler.tracing.Tracing t = context.tracing;
+        if (t != tracing) {
+            tracer.closed();
+            tracing = t;
+            tracer = t.session(databaseName, userName, applicationName);
+        }
+        if (sessionMode || routeClient == null) {
+            return true;
+        }
+        long generation = context.router.routesGeneration();
+        if (generation == routesSeen) {
+            return true;
+        }
+        routesSeen = generation;
+        Router.Choice choice = context.router.choose(routeClient);
+        if (choice.sqlState() != null) {
+            log.info(
+                    "client {}: user \"{}\" (database \"{}\") refused by route \"{}\" after a reload: {} {}",
+                    ctx.channel().remoteAddress(),
+                    Printable.log(userName),
+                    Printable.log(databaseName),
+                    choice.route() == null ? "" : choice.route().name(),
+                    choice.sqlState(),
+                    Printable.log(choice.message()));
+            fatal(choice.sqlState(), choice.message());
+            return false;
+        }
+        Router.Database next = choice.database();
+        if (next == null) {
+            fatal(SqlState.INVALID_CATALOG_NAME, "database \"" + databaseName + "\" does not exist");
+            return false;
+        }
+        if (next == db) {
+            return true;
+        }
+        Router.User nextUser = next.user(userName);
+        if (next.settings().mode() == PoolSettings.PoolMode.SESSION) {
+            fatal(
+                    SqlState.CANNOT_CONNECT_NOW,
+                    "the routes now send this client to session-mode database \"" + next.name() + "\"; connect again");
+            return false;
+        }
+        if (nextUser == null
+                || nextUser.auth() != user.auth()
+                || !java.util.Objects.equals(nextUser.secret(), user.secret())) {
+            // The client proved who it is against the old database's user: the new one must take the same proof.
+            fatal(
+                    SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                    "the routes now send this client to database \"" + next.name()
+                            + "\", where its login does not hold; connect again");
+            return false;
+        }
+        log.info(
+                "client {}: routes changed; user \"{}\" (database \"{}\") moves from {} to {}",
+                ctx.channel().remoteAddress(),
+                Printable.log(userName),
+                Printable.log(databaseName),
+                db.name(),
+                next.name());
+        routing.releaseReplay();
+        user.clientLeft(Router.User.ClientState.IDLE);
+        nextUser.clientJoined();
+        user = nextUser;
+        db = next;
+        routing = new RouteStage(nextUser, databaseName, targetSessionAttrs, routeParameter);
+        return true;
     }
 
     private final class PreparedOutput implements PreparedStatementStage.Output {
@@ -513,7 +614,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             awaitingReady--;
         }
         tracer.ready(status, awaitingReady == 0 && !extendedOpen);
-        timers.ready();
+        timers.ready(status == ProtocolConstants.TX_IDLE && awaitingReady == 0 && !extendedOpen);
         if (listen.ready(s, frame, status, awaitingReady == 0 && !extendedOpen)) {
             return;
         }

@@ -86,6 +86,10 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
 
     private String userName;
     private String databaseName;
+    /** What the routes matched, and under which generation of them: the session matches again after a reload. */
+    private RouteMatcher.Client routeClient;
+
+    private long routesGeneration;
     private Router.Database db;
     private Router.User user;
     /**
@@ -320,15 +324,16 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
 
         tls = TlsInfo.of(ctx.channel()).orElse(null);
         ConsoleGate gate = context.console();
-        Router.Choice choice = gate != null && gate.isConsoleDatabase(databaseName)
-                ? null
-                : context.router.choose(new RouteMatcher.Client(
-                        databaseName,
-                        userName,
-                        params,
-                        tls != null,
-                        address(ctx.channel().localAddress()),
-                        client));
+        routesGeneration = context.router.routesGeneration();
+        routeClient = new RouteMatcher.Client(
+                databaseName,
+                userName,
+                params,
+                tls != null,
+                address(ctx.channel().localAddress()),
+                client);
+        Router.Choice choice =
+                gate != null && gate.isConsoleDatabase(databaseName) ? null : context.router.choose(routeClient);
         db = choice == null ? null : choice.database();
         if (choice != null && choice.sqlState() != null) {
             routeRefused(choice);
@@ -846,6 +851,9 @@ public final class LoginHandler extends ChannelInboundHandlerAdapter implements 
         context.logins.remove(this);
         context.loginsTotal.increment();
         ClientSession session = new ClientSession(context, userName, databaseName, user, wanted);
+        if (!console) {
+            session.routedBy(routeClient, routesGeneration);
+        }
         context.register(new ClientInfo(
                 context.nextClientId(),
                 userName,

@@ -57,11 +57,18 @@ final class SessionTimers {
     private final Owner owner;
     private final Scheduler scheduler;
     private final LongSupplier clock;
-    private final long clientIdleNanos;
-    private final long idleInTransactionNanos;
-    private final long queryNanos;
+    private long clientIdleNanos;
+    private long idleInTransactionNanos;
+    private long queryNanos;
     /** Any of the three is on: only then do the hooks read the clock. */
-    final boolean on;
+    boolean on;
+    /**
+     * Where the three timeouts come from (the session's database settings, which a reload replaces), read again
+     * when a query starts and when a transaction ends; null when they are fixed.
+     */
+    private final java.util.function.Supplier<dev.pggat.pooler.pool.PoolSettings> source;
+    /** The settings the timeouts were last read from. */
+    private dev.pggat.pooler.pool.PoolSettings seen;
 
     private final Runnable due = this::due;
     private Future<?> timer;
@@ -85,10 +92,51 @@ final class SessionTimers {
         this.owner = owner;
         this.scheduler = scheduler;
         this.clock = clock;
-        this.clientIdleNanos = clientIdleNanos;
-        this.idleInTransactionNanos = idleInTransactionNanos;
-        this.queryNanos = queryNanos;
-        this.on = clientIdleNanos != 0 || idleInTransactionNanos != 0 || queryNanos != 0;
+        this.source = null;
+        set(clientIdleNanos, idleInTransactionNanos, queryNanos);
+    }
+
+    /** Timeouts read from {@code source} now, and again as each query starts and each transaction ends. */
+    SessionTimers(
+            Owner owner,
+            Scheduler scheduler,
+            LongSupplier clock,
+            java.util.function.Supplier<dev.pggat.pooler.pool.PoolSettings> source) {
+        this.owner = owner;
+        this.scheduler = scheduler;
+        this.clock = clock;
+        this.source = source;
+        refresh();
+    }
+
+    private void set(long clientIdle, long idleInTransaction, long query) {
+        this.clientIdleNanos = clientIdle;
+        this.idleInTransactionNanos = idleInTransaction;
+        this.queryNanos = query;
+        this.on = clientIdle != 0 || idleInTransaction != 0 || query != 0;
+    }
+
+    /** Takes the source's timeouts if they changed since last read (one volatile read when they did not). */
+    private void refresh() {
+        if (source == null) {
+            return;
+        }
+        dev.pggat.pooler.pool.PoolSettings now = source.get();
+        if (now == seen) {
+            return;
+        }
+        seen = now;
+        boolean was = on;
+        set(
+                now.clientIdle().toNanos(),
+                now.idleInTransaction().toNanos(),
+                now.queryTimeout().toNanos());
+        if (on && !was) {
+            // The hooks did not read the clock while every timeout was off: the client is idle from now.
+            long t = clock.getAsLong();
+            lastClientNanos = t;
+            queryStartNanos = t;
+        }
     }
 
     /** The session is ready for its first query. */
@@ -111,6 +159,9 @@ final class SessionTimers {
      * starts now; {@code awaitingReady}: the ReadyForQuery messages the server now owes.
      */
     void fromClient(byte type, boolean batchStart, int awaitingReady) {
+        if (batchStart) {
+            refresh(); // a query starts: under the timeouts in force now
+        }
         if (!on) {
             return;
         }
@@ -128,6 +179,17 @@ final class SessionTimers {
                         || type == ProtocolConstants.FUNCTION_CALL)) {
             arm();
         }
+    }
+
+    /**
+     * The server said ReadyForQuery; {@code idle}: no transaction is open, so the next one runs under the timeouts
+     * in force now (a reload reaches a connected client here).
+     */
+    void ready(boolean idle) {
+        if (idle) {
+            refresh();
+        }
+        ready();
     }
 
     /** The server said ReadyForQuery: the query ended; the client is idle, or the next queued query starts. */
@@ -233,7 +295,7 @@ final class SessionTimers {
 
     private void due() {
         timer = null;
-        if (!owner.open()) {
+        if (!on || !owner.open()) {
             return;
         }
         Waiting w = owner.waitingOn();

@@ -14,7 +14,7 @@ public final class ListenRelays {
 
     private final ServerConnector connector;
     private final EventLoopGroup loops;
-    private final int maxChannelsPerClient;
+    private volatile int maxChannelsPerClient;
     private final ConcurrentHashMap<Router.User, ListenRelay> relays = new ConcurrentHashMap<>();
 
     public ListenRelays(ServerConnector connector, EventLoopGroup loops, int maxChannelsPerClient) {
@@ -29,6 +29,11 @@ public final class ListenRelays {
 
     int maxChannelsPerClient() {
         return maxChannelsPerClient;
+    }
+
+    /** A reload's pools.listenRelayMaxChannels: the cap each LISTEN from now on is held to. */
+    public void maxChannelsPerClient(int max) {
+        this.maxChannelsPerClient = max;
     }
 
     /** The relays made so far, for metrics. */

@@ -526,11 +526,17 @@ public final class PoolerMetrics {
         return c.kind().name().toLowerCase(Locale.ROOT);
     }
 
-    /** Transaction mode's LISTEN relays (one per database and user, made when a client first listens). */
-    private void listenRelayMetrics(FrontendContext frontend) {
-        if (frontend.listenRelays() == null) {
+    private boolean listenRelayRegistered;
+
+    /**
+     * Transaction mode's LISTEN relays (one per database and user, made when a client first listens): registered
+     * once, when the relays are first on (at start, or from a reload).
+     */
+    public synchronized void listenRelayMetrics(FrontendContext frontend) {
+        if (listenRelayRegistered || frontend.listenRelays() == null) {
             return;
         }
+        listenRelayRegistered = true;
         listenRelayGauge(
                 frontend,
                 "pggat_listen_relay_connections",
@@ -548,7 +554,7 @@ public final class PoolerMetrics {
                 .help("Notifications the LISTEN relay delivered to clients (one per client and notification)")
                 .labelNames("database", "user")
                 .callback(cb -> {
-                    for (ListenRelay r : frontend.listenRelays().relays()) {
+                    for (ListenRelay r : relays(frontend)) {
                         cb.call(r.notificationsRelayed(), r.database(), r.user());
                     }
                 })
@@ -558,11 +564,17 @@ public final class PoolerMetrics {
                 .help("Times a LISTEN relay connection was lost while clients listened and was opened again")
                 .labelNames("database", "user")
                 .callback(cb -> {
-                    for (ListenRelay r : frontend.listenRelays().relays()) {
+                    for (ListenRelay r : relays(frontend)) {
                         cb.call(r.reconnects(), r.database(), r.user());
                     }
                 })
                 .register(registry);
+    }
+
+    /** The relays, none while pools.listenRelay is off (a reload may turn it off after it was on). */
+    private static java.util.Collection<ListenRelay> relays(FrontendContext frontend) {
+        var r = frontend.listenRelays();
+        return r == null ? java.util.List.of() : r.relays();
     }
 
     private void listenRelayGauge(
@@ -572,7 +584,7 @@ public final class PoolerMetrics {
                 .help(help)
                 .labelNames("database", "user")
                 .callback(cb -> {
-                    for (ListenRelay r : frontend.listenRelays().relays()) {
+                    for (ListenRelay r : relays(frontend)) {
                         cb.call(value.applyAsDouble(r), r.database(), r.user());
                     }
                 })
@@ -686,17 +698,24 @@ public final class PoolerMetrics {
         return registry;
     }
 
-    /** The discovery sources' counters, read at scrape time: source names, kinds and database names only. */
-    public void discovery(java.util.List<DiscoveryRunner> runners) {
-        if (runners.isEmpty()) {
+    private boolean discoveryRegistered;
+
+    /**
+     * The discovery sources' counters, read at scrape time: source names, kinds and database names only. The
+     * runners are asked for at each scrape, since a reload replaces them; registered once, when there first are
+     * some.
+     */
+    public synchronized void discovery(java.util.function.Supplier<java.util.List<DiscoveryRunner>> source) {
+        if (discoveryRegistered || source.get().isEmpty()) {
             return;
         }
+        discoveryRegistered = true;
         CounterWithCallback.builder()
                 .name("pggat_discovery_refreshes")
                 .help("Looks at a discovery source (successful or not)")
                 .labelNames("source", "kind")
                 .callback(cb -> {
-                    for (DiscoveryRunner r : runners) {
+                    for (DiscoveryRunner r : source.get()) {
                         cb.call(r.refreshesTotal.sum(), r.name(), r.kind());
                     }
                 })
@@ -707,7 +726,7 @@ public final class PoolerMetrics {
                         + " invalid_answer, no_cluster); the last good endpoint sets stay in use")
                 .labelNames("source", "kind", "reason")
                 .callback(cb -> {
-                    for (DiscoveryRunner r : runners) {
+                    for (DiscoveryRunner r : source.get()) {
                         r.errors().forEach((reason, n) -> cb.call(n, r.name(), r.kind(), reason));
                     }
                 })
@@ -717,7 +736,7 @@ public final class PoolerMetrics {
                 .help("Unix time of the last look at a discovery source that fed all its databases (0: none yet)")
                 .labelNames("source", "kind")
                 .callback(cb -> {
-                    for (DiscoveryRunner r : runners) {
+                    for (DiscoveryRunner r : source.get()) {
                         cb.call(r.lastSuccessSeconds(), r.name(), r.kind());
                     }
                 })
@@ -727,7 +746,7 @@ public final class PoolerMetrics {
                 .help("Usable endpoints the last look at a discovery source found, per database and role")
                 .labelNames("source", "database", "role")
                 .callback(cb -> {
-                    for (DiscoveryRunner r : runners) {
+                    for (DiscoveryRunner r : source.get()) {
                         r.found().forEach((db, roles) -> roles.forEach((role, n) -> cb.call(n, r.name(), db, role)));
                     }
                 })

@@ -177,6 +177,7 @@ public final class Router implements AutoCloseable {
         RouteTable table = new RouteTable(next.routes(), routes);
         if (!table.routes().equals(routes.routes())) {
             out.add("routes replaced (" + table.entries().size() + " routes)");
+            routesGeneration++;
         }
         routes = table;
         if (started) {
@@ -187,6 +188,16 @@ public final class Router implements AutoCloseable {
 
     /** Derived databases per backend at most: a route's database rewrite cannot make pools without end. */
     public static final int MAX_DERIVED_DATABASES = 100;
+
+    /**
+     * Goes up by one with each reload that changes the routes: a transaction-mode client routed under an older
+     * generation is routed again at its next transaction.
+     */
+    public long routesGeneration() {
+        return routesGeneration;
+    }
+
+    private volatile long routesGeneration;
 
     /** The routes in use, with their counters. */
     public RouteTable routes() {

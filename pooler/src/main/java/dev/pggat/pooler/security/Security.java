@@ -11,6 +11,7 @@ import dev.pggat.pooler.backend.ServerAddress;
 import dev.pggat.pooler.backend.ServerConnector;
 import dev.pggat.pooler.backend.ServerSecurity;
 import dev.pggat.pooler.config.ClientTlsSettings;
+import dev.pggat.pooler.config.CredentialSettings;
 import dev.pggat.pooler.config.DatabaseConfig;
 import dev.pggat.pooler.config.Endpoint;
 import dev.pggat.pooler.config.PoolerConfig;
@@ -49,10 +50,16 @@ public final class Security implements ServerSecurity, AutoCloseable {
     /** Replaced whole by a reload (see {@link #reconfigure}). */
     private volatile SecurityConfig config;
 
-    private final ReloadingSslContext clientTls;
+    /** The client-side TLS context and what it was made from; replaced whole by a reload of {@code tls}. */
+    private volatile ClientSide clientSide;
+
     private volatile AuthRules rules;
     private volatile LoginRateLimiter limiter;
-    private final CredentialFiles files;
+    /** The credential files; replaced by a reload of {@code credentials}. */
+    private volatile CredentialFiles files;
+    /** The connector auth queries use; set once after construction. */
+    private ServerConnector connector;
+
     private final PassThroughStore passThrough = new PassThroughStore();
     private final AuthMetrics metrics = new AuthMetrics();
     private final Map<String, EndpointTls> serverTls = new HashMap<>();
@@ -63,17 +70,30 @@ public final class Security implements ServerSecurity, AutoCloseable {
     private final List<ReloadingSslContext> serverContexts = new ArrayList<>();
     private final Map<String, AuthQuery.Target> authQueryTargets = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile AuthQuery authQuery;
-    private String selfSignedFingerprint;
 
-    private Security(SecurityConfig config, ReloadingSslContext clientTls, CredentialFiles files) {
+    /**
+     * The client-side TLS of new logins.
+     *
+     * @param context null when TLS towards clients is off
+     * @param fingerprint the generated certificate's SHA-256 fingerprint when there is no certFile, else null
+     * @param settings the tls section the context was made from
+     */
+    private record ClientSide(ReloadingSslContext context, String fingerprint, ClientTlsSettings settings) {}
+
+    private Security(SecurityConfig config, ClientSide clientSide, CredentialFiles files) {
         this.config = config;
-        this.clientTls = clientTls;
+        this.clientSide = clientSide;
         this.files = files;
         this.rules = new AuthRules(config.auth().rules(), config.auth().certMaps());
         this.limiter = new LoginRateLimiter(
                 config.auth().maxFailedLogins(), config.auth().failedLoginWindow());
-        if (clientTls != null) {
-            clientTls.observeHandshakes((ok, protocol) -> metrics.tlsHandshake(AuthMetrics.Side.CLIENT, ok, protocol));
+        observe(clientSide);
+    }
+
+    private void observe(ClientSide side) {
+        if (side.context() != null) {
+            side.context()
+                    .observeHandshakes((ok, protocol) -> metrics.tlsHandshake(AuthMetrics.Side.CLIENT, ok, protocol));
         }
     }
 
@@ -88,7 +108,7 @@ public final class Security implements ServerSecurity, AutoCloseable {
 
     /** No TLS, no rules beyond the users' own methods: what a configuration without these sections gets. */
     public static Security none() {
-        return new Security(SecurityConfig.DEFAULT, null, null);
+        return new Security(SecurityConfig.DEFAULT, new ClientSide(null, null, SecurityConfig.DEFAULT.tls()), null);
     }
 
     /**
@@ -102,32 +122,10 @@ public final class Security implements ServerSecurity, AutoCloseable {
         CredentialFiles files = null;
         Security s = null;
         try {
-            String fingerprint = null;
-            ClientTlsSettings t = config.tls();
-            if (t.enabled()) {
-                if (t.certFile() != null) {
-                    clientTls = ClientTlsContexts.reloading(new ServerTlsConfig(
-                            t.certFile(), t.keyFile(), t.caFile(), t.clientCert(), t.reloadInterval()));
-                } else {
-                    SelfSigned self = SelfSigned.generate(t.selfSignedNames());
-                    List<X509Certificate> cas = t.caFile() == null ? List.of() : PemFiles.readCertificates(t.caFile());
-                    clientTls = ClientTlsContexts.selfSigned(self, t.clientCert(), cas);
-                    fingerprint = self.sha256Fingerprint();
-                    log.info(
-                            "client TLS: no tls.certFile configured; generated a self-signed certificate for {}"
-                                    + " with SHA-256 fingerprint {}",
-                            self.names(),
-                            fingerprint);
-                }
-            }
-            if (config.credentials().directory() != null || config.credentials().userlist() != null) {
-                files = CredentialFiles.load(
-                        config.credentials().directory(),
-                        config.credentials().userlist(),
-                        config.credentials().reloadInterval());
-            }
-            s = new Security(config, clientTls, files);
-            s.selfSignedFingerprint = fingerprint;
+            ClientSide side = clientSide(config.tls());
+            clientTls = side.context();
+            files = credentialFiles(config.credentials());
+            s = new Security(config, side, files);
             Map<BackendTlsConfig, ReloadingSslContext> contexts = s.contexts;
             for (DatabaseConfig db : poolerConfig.databases().values()) {
                 RouteSecurity route = config.route(db.name());
@@ -179,6 +177,49 @@ public final class Security implements ServerSecurity, AutoCloseable {
         }
     }
 
+    /** Loads (or generates) the client-side certificate of {@code t}; no context when TLS is off. */
+    private static ClientSide clientSide(ClientTlsSettings t) throws IOException, TlsConfigException {
+        if (!t.enabled()) {
+            return new ClientSide(null, null, t);
+        }
+        if (t.certFile() != null) {
+            return new ClientSide(
+                    ClientTlsContexts.reloading(new ServerTlsConfig(
+                            t.certFile(), t.keyFile(), t.caFile(), t.clientCert(), t.reloadInterval())),
+                    null,
+                    t);
+        }
+        SelfSigned self = SelfSigned.generate(t.selfSignedNames());
+        List<X509Certificate> cas = t.caFile() == null ? List.of() : PemFiles.readCertificates(t.caFile());
+        ReloadingSslContext ctx = ClientTlsContexts.selfSigned(self, t.clientCert(), cas);
+        String fingerprint = self.sha256Fingerprint();
+        log.info(
+                "client TLS: no tls.certFile configured; generated a self-signed certificate for {}"
+                        + " with SHA-256 fingerprint {}",
+                self.names(),
+                fingerprint);
+        return new ClientSide(ctx, fingerprint, t);
+    }
+
+    /** The credential files of {@code c}, loaded; null when it names none. */
+    private static CredentialFiles credentialFiles(CredentialSettings c) throws IOException {
+        if (c.directory() == null && c.userlist() == null) {
+            return null;
+        }
+        return CredentialFiles.load(c.directory(), c.userlist(), c.reloadInterval());
+    }
+
+    /** Whether two tls sections need different contexts (the policy alone does not: it is read per login). */
+    private static boolean sameContext(ClientTlsSettings a, ClientTlsSettings b) {
+        return a.enabled() == b.enabled()
+                && java.util.Objects.equals(a.certFile(), b.certFile())
+                && java.util.Objects.equals(a.keyFile(), b.keyFile())
+                && java.util.Objects.equals(a.caFile(), b.caFile())
+                && a.clientCert() == b.clientCert()
+                && a.reloadInterval().equals(b.reloadInterval())
+                && a.selfSignedNames().equals(b.selfSignedNames());
+    }
+
     private static void closeQuietly(ReloadingSslContext clientTls, CredentialFiles files, Security s) {
         if (s != null) {
             s.close();
@@ -193,34 +234,46 @@ public final class Security implements ServerSecurity, AutoCloseable {
     }
 
     /**
-     * Takes a reloaded configuration: auth rules and certificate maps, the failed-login limits, the client TLS
-     * policy (with the certificate already loaded), each database's client TLS policy, pass-through users and
-     * dynamic users, and server TLS settings (a context is made for each new one) apply at once to new logins and
-     * new server connections. What needs objects made only at start cannot: a change of the client certificate
-     * files or of TLS being on at all, and of the credential sources; those keys are returned. Call before the
-     * router takes the configuration, since a server TLS file that cannot be read fails the reload here, with
-     * nothing changed.
+     * Takes a reloaded configuration. Everything applies to new logins and new server connections; clients logged
+     * in keep the TLS session they have. Auth rules and certificate maps, the failed-login limits, the client TLS
+     * policy and {@code directTls}, each database's client TLS policy, pass-through users, and server TLS settings
+     * (a context is made for each new one) are swapped; a change of the client certificate settings or of TLS being
+     * on at all loads a new client context (the old one stops watching its files; handshakes done with it stand);
+     * a change of the credential sources loads the new files and makes a new auth query (its cache starts empty).
+     * Everything new is loaded first, so a file that cannot be read fails the reload here with nothing changed.
+     * Call before the router takes the configuration.
      *
-     * @return the keys whose change needs a restart
-     * @throws IOException naming the server TLS setting that cannot be loaded
+     * @throws IOException naming the TLS or credential setting that cannot be loaded
      */
-    public synchronized List<String> reconfigure(PoolerConfig next) throws IOException {
+    public synchronized void reconfigure(PoolerConfig next) throws IOException {
         SecurityConfig n = next.security();
-        List<String> restart = new ArrayList<>();
-        ClientTlsSettings a = config.tls();
-        ClientTlsSettings b = n.tls();
-        if (a.enabled() != b.enabled()
-                || !java.util.Objects.equals(a.certFile(), b.certFile())
-                || !java.util.Objects.equals(a.keyFile(), b.keyFile())
-                || !java.util.Objects.equals(a.caFile(), b.caFile())
-                || a.clientCert() != b.clientCert()
-                || !a.reloadInterval().equals(b.reloadInterval())
-                || !a.selfSignedNames().equals(b.selfSignedNames())
-                || a.directTls() != b.directTls()) {
-            restart.add("tls");
-        }
-        if (!config.credentials().equals(n.credentials())) {
-            restart.add("credentials");
+        ClientSide oldSide = clientSide;
+        ClientSide newSide = null;
+        CredentialFiles oldFiles = files;
+        CredentialFiles newFiles = oldFiles;
+        boolean credentialsChanged = !config.credentials().equals(n.credentials());
+        try {
+            if (!sameContext(oldSide.settings(), n.tls())) {
+                newSide = clientSide(n.tls());
+            }
+            if (credentialsChanged
+                    && (!java.util.Objects.equals(
+                                    config.credentials().directory(),
+                                    n.credentials().directory())
+                            || !java.util.Objects.equals(
+                                    config.credentials().userlist(),
+                                    n.credentials().userlist())
+                            || !config.credentials()
+                                    .reloadInterval()
+                                    .equals(n.credentials().reloadInterval()))) {
+                newFiles = credentialFiles(n.credentials());
+            }
+        } catch (TlsConfigException | IllegalArgumentException e) {
+            closeNew(newSide, oldFiles, newFiles);
+            throw new IOException(e.getMessage(), e);
+        } catch (IOException | RuntimeException e) {
+            closeNew(newSide, oldFiles, newFiles);
+            throw e;
         }
         // Server TLS contexts for settings not seen before; made first, so that a failure changes nothing.
         Map<BackendTlsConfig, ReloadingSslContext> made = new LinkedHashMap<>();
@@ -243,10 +296,35 @@ public final class Security implements ServerSecurity, AutoCloseable {
             }
         } catch (TlsConfigException | IllegalArgumentException e) {
             made.values().forEach(ReloadingSslContext::close);
+            closeNew(newSide, oldFiles, newFiles);
             throw new IOException(e.getMessage(), e);
         } catch (RuntimeException e) {
             made.values().forEach(ReloadingSslContext::close);
+            closeNew(newSide, oldFiles, newFiles);
             throw e;
+        }
+        // Nothing can fail from here: swap.
+        if (newSide != null) {
+            observe(newSide);
+            clientSide = newSide;
+            if (oldSide.context() != null) {
+                oldSide.context().close();
+            }
+        } else if (!oldSide.settings().equals(n.tls())) {
+            clientSide = new ClientSide(oldSide.context(), oldSide.fingerprint(), n.tls());
+        }
+        if (newFiles != oldFiles) {
+            files = newFiles;
+            if (oldFiles != null) {
+                oldFiles.close();
+            }
+        }
+        if (credentialsChanged
+                && !java.util.Objects.equals(
+                        config.credentials().authQuery(), n.credentials().authQuery())) {
+            authQuery = n.credentials().authQuery() == null || connector == null
+                    ? null
+                    : new AuthQuery(n.credentials().authQuery(), connector);
         }
         contexts.putAll(made);
         serverContexts.addAll(made.values());
@@ -258,12 +336,7 @@ public final class Security implements ServerSecurity, AutoCloseable {
                 || !config.auth().failedLoginWindow().equals(n.auth().failedLoginWindow())) {
             limiter = new LoginRateLimiter(n.auth().maxFailedLogins(), n.auth().failedLoginWindow());
         }
-        // What stays as it was, the running values of the keys named above, with the rest new.
-        config = new SecurityConfig(
-                restart.contains("tls") ? config.tls() : n.tls(),
-                n.auth(),
-                restart.contains("credentials") ? config.credentials() : n.credentials(),
-                n.routes());
+        config = n;
         for (DatabaseConfig db : next.databases().values()) {
             if (!db.endpoints().isEmpty()) {
                 Endpoint primary = db.primary();
@@ -271,7 +344,6 @@ public final class Security implements ServerSecurity, AutoCloseable {
                         db.name(), new AuthQuery.Target(primary.host(), primary.port(), db.serverDatabase()));
             }
         }
-        return restart;
     }
 
     /**
@@ -294,7 +366,8 @@ public final class Security implements ServerSecurity, AutoCloseable {
     }
 
     /** Enables auth_query lookups once the connector (which needs this object for TLS) exists. */
-    public void connector(ServerConnector connector) {
+    public synchronized void connector(ServerConnector connector) {
+        this.connector = connector;
         if (config.credentials().authQuery() != null) {
             authQuery = new AuthQuery(config.credentials().authQuery(), connector);
         }
@@ -306,16 +379,30 @@ public final class Security implements ServerSecurity, AutoCloseable {
 
     /** The client-side context; empty when TLS towards clients is off. */
     public Optional<ReloadingSslContext> clientTls() {
-        return Optional.ofNullable(clientTls);
+        return Optional.ofNullable(clientSide.context());
     }
 
     /** The listener's policy, or disable when no context could be built (allow without a certificate). */
     public TlsPolicy listenerPolicy() {
-        return clientTls == null ? TlsPolicy.DISABLE : config.tls().policy();
+        ClientSide side = clientSide;
+        return side.context() == null ? TlsPolicy.DISABLE : side.settings().policy();
+    }
+
+    /**
+     * The context of a direct TLS connection (one that starts with a TLS ClientHello, no SSLRequest): null when
+     * {@code tls.directTls} is off or the listener offers no TLS. Read for each new connection.
+     */
+    public ReloadingSslContext directTls() {
+        ClientSide side = clientSide;
+        return side.context() != null
+                        && side.settings().directTls()
+                        && side.settings().policy().offersTls()
+                ? side.context()
+                : null;
     }
 
     public Optional<String> selfSignedFingerprint() {
-        return Optional.ofNullable(selfSignedFingerprint);
+        return Optional.ofNullable(clientSide.fingerprint());
     }
 
     public AuthRules rules() {
@@ -402,8 +489,19 @@ public final class Security implements ServerSecurity, AutoCloseable {
                 && MessageDigest.isEqual(v.serverKey(), keys.serverKey());
     }
 
+    /** Closes what a failed reload loaded: it never went into use. */
+    private static void closeNew(ClientSide newSide, CredentialFiles oldFiles, CredentialFiles newFiles) {
+        if (newSide != null && newSide.context() != null) {
+            newSide.context().close();
+        }
+        if (newFiles != null && newFiles != oldFiles) {
+            newFiles.close();
+        }
+    }
+
     @Override
-    public void close() {
+    public synchronized void close() {
+        ReloadingSslContext clientTls = clientSide.context();
         if (clientTls != null) {
             clientTls.close();
         }

@@ -94,13 +94,8 @@ class LatencyRoutingTest {
                         TestPostgres.password(Setup.USER));
         PoolerConfig parsed = ConfigLoader.parse(yaml, "latency-routing-test.yaml", Map.of());
         DatabaseConfig db = parsed.databases().get(Setup.DB).withRouting(Setup.eventual());
-        PoolerConfig config = new PoolerConfig(
-                parsed.listen(),
-                new Admin(false, "127.0.0.1", 0, null),
-                parsed.limits(),
-                parsed.timeouts(),
-                parsed.pools(),
-                Map.of(Setup.DB, db));
+        PoolerConfig config =
+                parsed.withAdmin(new Admin(false, "127.0.0.1", 0, null)).withDatabases(Map.of(Setup.DB, db));
         pooler = new Pooler(config, 2).start();
         Setup.await(
                 "every endpoint up with its configured role",

@@ -423,13 +423,9 @@ class ReplicaRoutingTest {
                     DB, endpoints, USER, TestPostgres.password(USER), PLAIN_USER, TestPostgres.password(PLAIN_USER));
             PoolerConfig parsed = ConfigLoader.parse(yaml, "replica-routing-test.yaml", Map.of());
             DatabaseConfig db = parsed.databases().get(DB).withRouting(routing);
-            PoolerConfig config = new PoolerConfig(
-                    parsed.listen(),
-                    new Admin(true, "127.0.0.1", 0, TOKEN),
-                    parsed.limits(),
-                    timeouts,
-                    parsed.pools(),
-                    Map.of(DB, db));
+            PoolerConfig config = parsed.withAdmin(new Admin(true, "127.0.0.1", 0, TOKEN))
+                    .withTimeouts(timeouts)
+                    .withDatabases(Map.of(DB, db));
             Pooler pooler = new Pooler(config, 2).start();
             return new Setup(cluster, pooler);
         }
