@@ -99,7 +99,8 @@ final class ReplicaReplay {
                 return frame;
             }
             case ProtocolConstants.ERROR_RESPONSE -> {
-                if (onReplica && READ_ONLY_SQLSTATE.equals(ErrorFields.parse(frame).sqlState())) {
+                if (onReplica
+                        && READ_ONLY_SQLSTATE.equals(ErrorFields.parse(frame).sqlState())) {
                     // The replica refused a write before the client saw anything: redo it all on the primary.
                     frame.release();
                     releaseHeld();
@@ -117,8 +118,7 @@ final class ReplicaReplay {
     }
 
     private static final byte[] BEGIN_TAG = "BEGIN\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-    private static final byte[] START_TAG =
-            "START TRANSACTION\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] START_TAG = "START TRANSACTION\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     /** A CommandComplete of BEGIN or START TRANSACTION. */
     static boolean begins(ByteBuf frame) {

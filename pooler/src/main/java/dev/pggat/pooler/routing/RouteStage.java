@@ -374,7 +374,8 @@ public final class RouteStage {
     public ByteBuf fromServer(ByteBuf frame, byte type, Consumer<ByteBuf> write) {
         if (type == ProtocolConstants.ERROR_RESPONSE
                 && onPrimaryForWrite
-                && ReplicaReplay.READ_ONLY_SQLSTATE.equals(ErrorFields.parse(frame).sqlState())) {
+                && ReplicaReplay.READ_ONLY_SQLSTATE.equals(
+                        ErrorFields.parse(frame).sqlState())) {
             // The primary is read-only: demoted, or a replica promoted elsewhere that the probes have not seen.
             db.serverTrouble();
         }

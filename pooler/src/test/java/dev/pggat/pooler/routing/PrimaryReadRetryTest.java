@@ -8,18 +8,18 @@ import dev.pggat.pooler.conformance.ExternalClients;
 import dev.pggat.pooler.demo.PostgresCluster;
 import dev.pggat.pooler.routing.ReplicaRoutingTest.Setup;
 import dev.pggat.pooler.testing.TestPostgres;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -103,12 +103,18 @@ class PrimaryReadRetryTest {
         setup = Setup.start(cluster, primaryOnly(true));
         Path work = Files.createTempDirectory("pggat-retry");
         Map<String, String> env = Map.of(
-                "PGHOST", "127.0.0.1",
-                "PGPORT", Integer.toString(setup.pooler.port()),
-                "PGUSER", Setup.USER,
-                "PGPASSWORD", TestPostgres.password(Setup.USER),
-                "PGDATABASE", Setup.DB,
-                "PGCONNECT_TIMEOUT", "10");
+                "PGHOST",
+                "127.0.0.1",
+                "PGPORT",
+                Integer.toString(setup.pooler.port()),
+                "PGUSER",
+                Setup.USER,
+                "PGPASSWORD",
+                TestPostgres.password(Setup.USER),
+                "PGDATABASE",
+                Setup.DB,
+                "PGCONNECT_TIMEOUT",
+                "10");
         long retried = setup.database().retriedQueriesTotal.sum();
         String out = runWhileItsBackendIsTerminated(() -> {
             ExternalClients.Result r = ExternalClients.run(

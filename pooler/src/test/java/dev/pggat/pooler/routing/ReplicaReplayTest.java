@@ -96,7 +96,9 @@ class ReplicaReplayTest {
                 .isNull();
         ArrayDeque<ByteBuf> again = r.takeFrames();
         assertThat(again).hasSize(1);
-        assertThat(rowDescription.refCnt()).as("the dead server's reply was dropped").isZero();
+        assertThat(rowDescription.refCnt())
+                .as("the dead server's reply was dropped")
+                .isZero();
         again.poll().release();
         r.begin(false);
         r.fromClient(q);
