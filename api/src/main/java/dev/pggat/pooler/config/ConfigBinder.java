@@ -97,7 +97,8 @@ final class ConfigBinder {
             "replicaFallback",
             "probeInterval",
             "primaryWait",
-            "primaryFunctions");
+            "primaryFunctions",
+            "retryReads");
     static final List<String> TLS_KEYS = List.of(
             "mode", "certFile", "keyFile", "caFile", "clientCert", "reloadInterval", "selfSignedNames", "directTls");
     static final List<String> SERVER_TLS_KEYS = List.of("sslmode", "caFile", "certFile", "keyFile", "reloadInterval");
@@ -867,7 +868,9 @@ final class ConfigBinder {
         Duration primaryWait =
                 duration(m, path, "primaryWait", "to fail at once").or(d.primaryWait());
         List<String> functions = primaryFunctions(m, path).or(d.primaryFunctions());
-        return new RoutingConfig(split, consistency, maxLag, maxLagBytes, fallback, probe, primaryWait, functions);
+        boolean retryReads = bool(m, path, "retryReads").or(d.retryReads());
+        return new RoutingConfig(
+                split, consistency, maxLag, maxLagBytes, fallback, probe, primaryWait, functions, retryReads);
     }
 
     /** A WAL distance; unlike {@link #size} it allows 0 (no limit) and more than 2GB. */

@@ -17,6 +17,9 @@ import java.util.Objects;
  * @param probeInterval how often each endpoint's health, role and WAL position are checked
  * @param primaryWait how long a write waits for a writable primary during a failover; 0 = fail at once
  * @param primaryFunctions extra function names that make a read go to the primary (a trailing * matches a prefix)
+ * @param retryReads classify every transaction-mode transaction, also where reads are not split (one endpoint,
+ *     readWriteSplit false, a client that asked for the primary), so that a read whose server died before
+ *     answering is sent again there too; costs the classifier's CPU on each transaction
  */
 public record RoutingConfig(
         boolean readWriteSplit,
@@ -26,7 +29,8 @@ public record RoutingConfig(
         ReplicaFallback replicaFallback,
         Duration probeInterval,
         Duration primaryWait,
-        List<String> primaryFunctions) {
+        List<String> primaryFunctions,
+        boolean retryReads) {
 
     public static final RoutingConfig DEFAULT = new RoutingConfig(
             true,
@@ -36,7 +40,30 @@ public record RoutingConfig(
             ReplicaFallback.PRIMARY,
             Duration.ofSeconds(1),
             Duration.ofSeconds(10),
-            List.of());
+            List.of(),
+            false);
+
+    /** Without {@code retryReads} (off). */
+    public RoutingConfig(
+            boolean readWriteSplit,
+            Consistency consistency,
+            Duration maxReplicaLag,
+            long maxReplicaLagBytes,
+            ReplicaFallback replicaFallback,
+            Duration probeInterval,
+            Duration primaryWait,
+            List<String> primaryFunctions) {
+        this(
+                readWriteSplit,
+                consistency,
+                maxReplicaLag,
+                maxReplicaLagBytes,
+                replicaFallback,
+                probeInterval,
+                primaryWait,
+                primaryFunctions,
+                false);
+    }
 
     public enum Consistency {
         EVENTUAL,
@@ -74,6 +101,20 @@ public record RoutingConfig(
                 replicaFallback,
                 probeInterval,
                 primaryWait,
-                primaryFunctions);
+                primaryFunctions,
+                retryReads);
+    }
+
+    public RoutingConfig withRetryReads(boolean on) {
+        return new RoutingConfig(
+                readWriteSplit,
+                consistency,
+                maxReplicaLag,
+                maxReplicaLagBytes,
+                replicaFallback,
+                probeInterval,
+                primaryWait,
+                primaryFunctions,
+                on);
     }
 }

@@ -109,7 +109,7 @@ final class Checkout {
             waiter.cancel();
             waiter = null;
             session.routing.rerouted("rerouted:endpoint_unavailable");
-            if (routed(session.routing.route(session.pending().peekFirst()))) {
+            if (routed(session.routing.reroute(session.pending().peekFirst()))) {
                 waiter = pool.acquire(session.loop, session);
             }
         }
@@ -227,7 +227,7 @@ final class Checkout {
         }
         if (error.retryElsewhere() && session.state == ClientSession.State.WAITING) {
             session.routing.rerouted("rerouted:endpoint_removed");
-            if (routed(session.routing.route(session.pending().peekFirst()))) {
+            if (routed(session.routing.reroute(session.pending().peekFirst()))) {
                 waiter = pool.acquire(session.loop, session);
             }
             return;

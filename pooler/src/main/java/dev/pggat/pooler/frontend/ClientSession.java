@@ -349,6 +349,12 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (!sessionMode && serverLoss.active()) {
             serverLoss.fromClient(frame, writeToClient);
             ctx.flush();
+            ByteBuf rest = serverLoss.takeRest();
+            if (rest != null) {
+                // A Query's statements after the ROLLBACK (or COMMIT) of the failed transaction go to a server.
+                pending().add(rest);
+                checkout.checkOut();
+            }
             return;
         }
         if (prepared != null && prepared.answerWithoutServer(pending(), frame, type, ctx)) {

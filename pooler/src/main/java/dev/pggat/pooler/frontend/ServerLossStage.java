@@ -46,6 +46,9 @@ final class ServerLossStage {
     /** Losses of a server in this session, told as errors (for the session's statistics and tests). */
     long lostTotal;
 
+    /** What follows the statement that ended the failed transaction in a client's Query; see {@link #query}. */
+    private ByteBuf rest;
+
     /** The server's last words (a FATAL) before it closes, told to the client as an ERROR. */
     private ErrorFields lastWords;
 
@@ -161,23 +164,7 @@ final class ServerLossStage {
                 return true;
             }
             switch (type) {
-                case ProtocolConstants.QUERY -> {
-                    CharSequence sql =
-                            new Utf8Text(frame, Query.textStart(frame), textEnd(frame, Query.textStart(frame)));
-                    if (endsTransaction(sql)) {
-                        aborted = false;
-                        if (untold != null && commits(sql)) {
-                            write.accept(Messages.errorResponse(allocs.get(), "ERROR", untold[0], untold[1]));
-                        } else {
-                            write.accept(Messages.commandComplete(allocs.get(), "ROLLBACK"));
-                        }
-                        untold = null;
-                    } else {
-                        tellRefusal(write);
-                    }
-                    write.accept(Messages.readyForQuery(
-                            allocs.get(), aborted ? ProtocolConstants.TX_FAILED : ProtocolConstants.TX_IDLE));
-                }
+                case ProtocolConstants.QUERY -> query(frame, write);
                 case ProtocolConstants.PARSE -> {
                     int start = Parse.queryStart(frame);
                     CharSequence sql = new Utf8Text(frame, start, textEnd(frame, start));
@@ -210,6 +197,63 @@ final class ServerLossStage {
         } finally {
             frame.release();
         }
+    }
+
+    /**
+     * A simple Query in the failed transaction, as PostgreSQL answers it: when its first statement ends the
+     * transaction, that statement is answered here and the rest of the Query (if any) is left in {@link #rest} to
+     * go to a server as a Query of its own, whose ReadyForQuery is the client's one; otherwise the first statement
+     * is refused and the rest of the Query is skipped.
+     */
+    private void query(ByteBuf frame, Consumer<ByteBuf> write) {
+        int start = Query.textStart(frame);
+        int end = textEnd(frame, start);
+        SqlLexer lexer = new SqlLexer(new Utf8Text(frame, start, end));
+        lexer.next();
+        while (lexer.isPunct(';')) {
+            lexer.next(); // empty statements before the first one: PostgreSQL skips them
+        }
+        if (!endsTransaction(lexer)) {
+            tellRefusal(write);
+            write.accept(Messages.readyForQuery(
+                    allocs.get(), aborted ? ProtocolConstants.TX_FAILED : ProtocolConstants.TX_IDLE));
+            return;
+        }
+        boolean commit = lexer.kw("commit") || lexer.kw("end");
+        aborted = false;
+        if (untold != null && commit) {
+            // The client has not heard of the loss: its COMMIT gets it, never a ROLLBACK tag it could miss, and
+            // as after any error the rest of the Query is skipped.
+            write.accept(Messages.errorResponse(allocs.get(), "ERROR", untold[0], untold[1]));
+            untold = null;
+            write.accept(Messages.readyForQuery(allocs.get(), ProtocolConstants.TX_IDLE));
+            return;
+        }
+        untold = null;
+        write.accept(Messages.commandComplete(allocs.get(), "ROLLBACK"));
+        lexer.skipStatement();
+        int restFrom = lexer.type() == SqlLexer.END ? end : start + lexer.end();
+        int t = lexer.next();
+        while (t != SqlLexer.END && lexer.isPunct(';')) {
+            t = lexer.next();
+        }
+        if (t == SqlLexer.END) {
+            write.accept(Messages.readyForQuery(allocs.get(), ProtocolConstants.TX_IDLE));
+            return;
+        }
+        // The rest, as it was written (comments and hints included), goes to a server as a new Query.
+        int length = end - restFrom;
+        ByteBuf q = allocs.get().buffer(6 + length);
+        q.writeByte(ProtocolConstants.QUERY).writeInt(5 + length);
+        q.writeBytes(frame, restFrom, length).writeByte(0);
+        rest = q;
+    }
+
+    /** The rest of a Query whose first statement ended the failed transaction, for a server (null: none). */
+    ByteBuf takeRest() {
+        ByteBuf r = rest;
+        rest = null;
+        return r;
     }
 
     private void answerOrRefuse(byte reply, Consumer<ByteBuf> write) {
@@ -256,11 +300,19 @@ final class ServerLossStage {
     /** ROLLBACK, ABORT, COMMIT or END (not ROLLBACK TO a savepoint, which died with the server). */
     static boolean endsTransaction(CharSequence sql) {
         SqlLexer lexer = new SqlLexer(sql);
-        if (lexer.next() != SqlLexer.WORD) {
+        lexer.next();
+        return endsTransaction(lexer);
+    }
+
+    /** As above, at the lexer's current token (the statement's first). */
+    private static boolean endsTransaction(SqlLexer lexer) {
+        if (lexer.type() != SqlLexer.WORD) {
             return false;
         }
         if (lexer.kw("rollback") || lexer.kw("abort")) {
-            return !lexer.nextKeywordsAre("to", null, null);
+            return !lexer.nextKeywordsAre("to", null, null)
+                    && !lexer.nextKeywordsAre("work", "to", null)
+                    && !lexer.nextKeywordsAre("transaction", "to", null);
         }
         return lexer.kw("commit") || lexer.kw("end");
     }

@@ -7,10 +7,10 @@ import java.util.ArrayDeque;
 import java.util.function.Consumer;
 
 /**
- * A transaction sent to a replica, kept until a reply shows the client something decisive: the client's frames
- * (copies), and the server's replies held back meanwhile. If the replica refuses a write (25006, read-only
- * transaction) first, the held replies are dropped and the kept frames are sent again to the primary; the client
- * never sees the refusal.
+ * A read's transaction, kept until a reply shows the client something decisive: the client's frames (copies), and
+ * the server's replies held back meanwhile, so that it can be sent again if its server dies first. On a replica,
+ * if the replica refuses a write (25006, read-only transaction) first, the held replies are dropped and the kept
+ * frames are sent again to the primary; the client never sees the refusal. On the primary a 25006 is the client's.
  */
 final class ReplicaReplay {
     static final String READ_ONLY_SQLSTATE = "25006";
@@ -25,11 +25,15 @@ final class ReplicaReplay {
     private ArrayDeque<ByteBuf> held;
     /** A 25006 came back: everything until the server is idle again is dropped, then replayed. */
     private boolean replaying;
+    /** Kept on a replica: a 25006 starts a replay on the primary. */
+    private boolean onReplica;
 
-    void begin() {
+    /** {@code onReplica}: on a replica (a 25006 replays it on the primary), else on the primary (kept for a retry). */
+    void begin(boolean onReplica) {
         release();
         frames = new ArrayDeque<>(4);
         bytes = 0;
+        this.onReplica = onReplica;
     }
 
     boolean active() {
@@ -85,8 +89,18 @@ final class ReplicaReplay {
                 hold(frame);
                 return null;
             }
+            case ProtocolConstants.COMMAND_COMPLETE -> {
+                if (begins(frame)) {
+                    // BEGIN changed nothing: a batch that opened a transaction is still the transaction's start.
+                    hold(frame);
+                    return null;
+                }
+                flushHeld(write);
+                return frame;
+            }
             case ProtocolConstants.ERROR_RESPONSE -> {
-                if (READ_ONLY_SQLSTATE.equals(ErrorFields.parse(frame).sqlState())) {
+                if (onReplica
+                        && READ_ONLY_SQLSTATE.equals(ErrorFields.parse(frame).sqlState())) {
                     // The replica refused a write before the client saw anything: redo it all on the primary.
                     frame.release();
                     releaseHeld();
@@ -101,6 +115,27 @@ final class ReplicaReplay {
                 return frame;
             }
         }
+    }
+
+    private static final byte[] BEGIN_TAG = "BEGIN\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] START_TAG = "START TRANSACTION\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
+    /** A CommandComplete of BEGIN or START TRANSACTION. */
+    static boolean begins(ByteBuf frame) {
+        return tagIs(frame, BEGIN_TAG) || tagIs(frame, START_TAG);
+    }
+
+    private static boolean tagIs(ByteBuf frame, byte[] tag) {
+        int at = frame.readerIndex() + 5;
+        if (frame.writerIndex() - at != tag.length) {
+            return false;
+        }
+        for (int i = 0; i < tag.length; i++) {
+            if (frame.getByte(at + i) != tag[i]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private void flushHeld(Consumer<ByteBuf> write) {

@@ -68,6 +68,9 @@ public final class RouteStage {
     private final String databaseName;
     private final boolean sessionMode;
     private final boolean readYourWrites;
+    /** routing.retryReads: the classifier runs where reads are not split too, for retries on the primary. */
+    private final boolean retryReads;
+
     private final Target target;
 
     private Pool pool;
@@ -97,6 +100,7 @@ public final class RouteStage {
         this.databaseName = databaseName;
         this.sessionMode = db.settings().mode() == PoolSettings.PoolMode.SESSION;
         this.readYourWrites = db.routing().consistency() == RoutingConfig.Consistency.READ_YOUR_WRITES;
+        this.retryReads = db.routing().retryReads();
         this.target = target(targetSessionAttrs, route);
     }
 
@@ -151,9 +155,19 @@ public final class RouteStage {
         releaseReplay();
         boolean read;
         String reason;
+        // A read that goes to the primary all the same: kept there, to be retried if its server dies.
+        boolean keepOnPrimary = false;
         if (!db.splitsReads() || target == Target.PRIMARY) {
             read = false;
             reason = target == Target.PRIMARY ? "primary:requested" : "primary:only";
+            if (retryReads && !sessionMode) {
+                // Opted in: the classifier runs only so that a read here can be retried.
+                RouteHint hint = classify(first);
+                if (hint != null) {
+                    sessionReadOnly = hint.sessionReadOnlyAfter(sessionReadOnly);
+                    keepOnPrimary = hint.replicaEligible();
+                }
+            }
         } else if (target == Target.REPLICA_ONLY || target == Target.PREFER_REPLICA) {
             read = true;
             reason = "replica:requested";
@@ -179,15 +193,36 @@ public final class RouteStage {
                 return fail("no replica of database \"" + databaseName + "\" can serve this read now");
             }
             if (!db.eligibleReplica(replica, readYourWrites ? lastWriteLsn : 0)) {
+                // The chooser fell back to the primary (replicas behind this client's write, lagging or down).
                 reason = "primary:fallback";
                 onPrimaryForWrite = false;
+                if (!sessionMode) {
+                    replay.begin(false);
+                }
             } else if (!sessionMode) {
                 // Kept until the first decisive reply, in case the replica refuses a write (25006).
-                replay.begin();
+                replay.begin(true);
             }
             return use(replica, reason);
         }
+        if (keepOnPrimary) {
+            replay.begin(false);
+        }
         return primary(reason);
+    }
+
+    /**
+     * {@link #route} again for the same transaction (its endpoint went away while it waited): a transaction already
+     * sent again after a server loss is never kept for a second retry.
+     */
+    public Outcome reroute(ByteBuf first) {
+        boolean again = retried;
+        Outcome o = route(first);
+        if (again) {
+            retried = true;
+            replay.release();
+        }
+        return o;
     }
 
     private Outcome primary(String reason) {
@@ -337,14 +372,14 @@ public final class RouteStage {
      * {@code write}: where held frames go once a reply is decisive.
      */
     public ByteBuf fromServer(ByteBuf frame, byte type, Consumer<ByteBuf> write) {
+        if (type == ProtocolConstants.ERROR_RESPONSE
+                && onPrimaryForWrite
+                && ReplicaReplay.READ_ONLY_SQLSTATE.equals(
+                        ErrorFields.parse(frame).sqlState())) {
+            // The primary is read-only: demoted, or a replica promoted elsewhere that the probes have not seen.
+            db.serverTrouble();
+        }
         if (!replay.active()) {
-            if (type == ProtocolConstants.ERROR_RESPONSE
-                    && onPrimaryForWrite
-                    && ReplicaReplay.READ_ONLY_SQLSTATE.equals(
-                            ErrorFields.parse(frame).sqlState())) {
-                // The primary is read-only: demoted, or a replica promoted elsewhere that the probes have not seen.
-                db.serverTrouble();
-            }
             return frame;
         }
         ByteBuf out = replay.fromServer(frame, type, write);
@@ -389,8 +424,9 @@ public final class RouteStage {
 
     /**
      * The server died under the current transaction. True when it can be sent again elsewhere with no effect
-     * seen or done: transaction mode, a read the classifier sent to a replica (writes never are), every client
-     * frame of it kept (so it is the transaction's start: an autocommit statement or batch, or a transaction's
+     * seen or done: transaction mode, a read as the classifier judged it (writes are never kept), on a replica or
+     * on the primary (read-your-writes, replicas lagging or down, a client that asked for the primary, or
+     * routing.retryReads where reads are not split), every client frame of it kept (so it is the transaction's start: an autocommit statement or batch, or a transaction's
      * first statement), nothing decisive of its reply passed to the client, and not retried before.
      */
     public boolean retryable() {
@@ -405,21 +441,25 @@ public final class RouteStage {
     }
 
     /**
-     * Where a retried read goes: another eligible replica than {@code lost}, else the primary (when it is not the
-     * lost one). The lost endpoint is probed again at once, with all the others.
+     * Where a retried read goes: another eligible replica than {@code lost} (where the client may read from
+     * replicas), else the primary: another of its connections when {@code lost} is the primary itself (one backend
+     * ended, or the server restarts: the new connection then waits or fails as any new transaction's would). Every
+     * endpoint is probed again at once.
      */
     public Outcome retryElsewhere(EndpointState lost) {
         db.serverTrouble();
         long minLsn = readYourWrites ? lastWriteLsn : 0;
-        // The chooser samples at random: a few draws find another replica when there is one.
-        for (int i = 0; i < 8; i++) {
-            EndpointState r = db.replica(minLsn);
-            if (r != null && r != lost && db.eligibleReplica(r, minLsn)) {
-                return use(r, "retried:replica");
+        if (target != Target.PRIMARY && db.splitsReads()) {
+            // The chooser samples at random: a few draws find another replica when there is one.
+            for (int i = 0; i < 8; i++) {
+                EndpointState r = db.replica(minLsn);
+                if (r != null && r != lost && r != db.primary() && db.eligibleReplica(r, minLsn)) {
+                    return use(r, "retried:replica");
+                }
             }
         }
         EndpointState p = db.primary();
-        if (p != null && p != lost && writable(p) && target != Target.REPLICA_ONLY) {
+        if (p != null && writable(p) && target != Target.REPLICA_ONLY) {
             return use(p, "retried:primary");
         }
         db.decided("retried:unavailable");

@@ -22,7 +22,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** The routing sections (top level and per database), the endpoint labels and weight. */
 class ConfigRoutingTest {
     private static final String ROUTING_KEYS = "readWriteSplit, consistency, maxReplicaLag, maxReplicaLagBytes,"
-            + " replicaFallback, probeInterval, primaryWait, primaryFunctions";
+            + " replicaFallback, probeInterval, primaryWait, primaryFunctions, retryReads";
     private static final String LAG_BYTES =
             "bytes as an integer, or an integer with unit B, kB, MB or GB (1024-based); or 0 for no limit";
     private static final String FUNCTION = "an SQL function name without schema (letters, digits, _ and $, not"
@@ -218,6 +218,26 @@ class ConfigRoutingTest {
             assertThat(problems(withRouting("readWriteSplit: sometimes")))
                     .containsExactly(SOURCE + ": routing.readWriteSplit: is not a boolean (value 'sometimes';"
                             + " accepted: true or false)");
+        }
+
+        @Test
+        void retryReadsIsOffByDefaultABooleanAndADatabaseOverridesTheTopLevel() throws Exception {
+            assertThat(appRouting(parse(appWithRouting(null, null))).retryReads())
+                    .as("built-in default")
+                    .isFalse();
+            assertThat(appRouting(parse(withRouting("retryReads: true"))).retryReads())
+                    .isTrue();
+            assertThat(appRouting(parse(appWithRouting("retryReads: on", "retryReads: false")))
+                            .retryReads())
+                    .as("database value over the top-level one")
+                    .isFalse();
+            assertThat(appRouting(parse(appWithRouting("retryReads: yes", "consistency: eventual")))
+                            .retryReads())
+                    .as("inherited from the top level")
+                    .isTrue();
+            assertThat(problems(appWithRouting(null, "retryReads: always")))
+                    .containsExactly(SOURCE + ": databases.app.routing.retryReads: is not a boolean (value"
+                            + " 'always'; accepted: true or false)");
         }
 
         @Test

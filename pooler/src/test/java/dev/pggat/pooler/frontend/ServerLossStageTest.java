@@ -159,6 +159,76 @@ class ServerLossStageTest {
         assertThat(written()).containsExactly("1", "2", "E:ERROR:08006", "Z:I");
     }
 
+    /** The rest of the Query the stage leaves for a server, as text (null: none). */
+    private String rest() {
+        ByteBuf r = stage.takeRest();
+        if (r == null) {
+            return null;
+        }
+        try {
+            assertThat(Frames.type(r)).isEqualTo(ProtocolConstants.QUERY);
+            assertThat(r.getInt(1)).isEqualTo(r.readableBytes() - 1);
+            assertThat(r.getByte(r.writerIndex() - 1)).isZero();
+            return r.toString(5, r.readableBytes() - 6, StandardCharsets.UTF_8);
+        } finally {
+            r.release();
+        }
+    }
+
+    @Test
+    void aQueryThatEndsTheFailedTransactionFirstSendsItsRestToAServerWithoutAReadyForQuery() {
+        stage.serverLost(1, false, true, out::add);
+        written();
+        assertThat(send(query("ROLLBACK; SELECT 1"))).isTrue();
+        assertThat(written())
+                .as("the server's ReadyForQuery is the client's one")
+                .containsExactly("C:ROLLBACK");
+        assertThat(rest()).isEqualTo(" SELECT 1");
+        assertThat(stage.active()).isFalse();
+    }
+
+    @Test
+    void commitThenMoreIsARollbackThenTheRest() {
+        stage.serverLost(1, false, true, out::add);
+        written();
+        assertThat(send(query(";; commit /* ; */; SELECT ';' -- x;\n"))).isTrue();
+        assertThat(written()).containsExactly("C:ROLLBACK");
+        assertThat(rest())
+                .as("split by the lexer, not at the ';' in a comment or a string")
+                .isEqualTo(" SELECT ';' -- x;\n");
+    }
+
+    @Test
+    void onlyEmptyStatementsAfterTheEndLeaveNothingForAServer() {
+        stage.serverLost(1, false, true, out::add);
+        written();
+        assertThat(send(query("ABORT ; ; -- done"))).isTrue();
+        assertThat(written()).containsExactly("C:ROLLBACK", "Z:I");
+        assertThat(rest()).isNull();
+    }
+
+    @Test
+    void aStatementBeforeTheEndIsRefusedOnceAndTheRestOfTheQueryIsSkipped() {
+        stage.serverLost(1, false, true, out::add);
+        written();
+        assertThat(send(query("SELECT 1; ROLLBACK; SELECT 3"))).isTrue();
+        assertThat(written()).containsExactly("E:ERROR:25P02", "Z:E");
+        assertThat(rest()).isNull();
+        assertThat(stage.active())
+                .as("still in the failed transaction, as PostgreSQL")
+                .isTrue();
+    }
+
+    @Test
+    void aCommitThatTellsTheUntoldLossSkipsTheRestOfItsQuery() {
+        stage.serverLost(0, false, true, out::add);
+        assertThat(written()).isEmpty();
+        assertThat(send(query("COMMIT; SELECT 2"))).isTrue();
+        assertThat(written()).containsExactly("E:ERROR:08006", "Z:I");
+        assertThat(rest()).isNull();
+        assertThat(stage.active()).isFalse();
+    }
+
     @Test
     void queriesPipelinedBehindTheLostOneEachGetAnError() {
         stage.serverLost(3, false, true, out::add);
@@ -172,6 +242,10 @@ class ServerLossStageTest {
         assertThat(ServerLossStage.endsTransaction("End")).isTrue();
         assertThat(ServerLossStage.endsTransaction("-- x\nCOMMIT;")).isTrue();
         assertThat(ServerLossStage.endsTransaction("rollback to savepoint s")).isFalse();
+        assertThat(ServerLossStage.endsTransaction("ROLLBACK WORK TO s")).isFalse();
+        assertThat(ServerLossStage.endsTransaction("rollback transaction to savepoint s"))
+                .isFalse();
+        assertThat(ServerLossStage.endsTransaction("ROLLBACK TRANSACTION")).isTrue();
         assertThat(ServerLossStage.endsTransaction("SELECT 'commit'")).isFalse();
         assertThat(ServerLossStage.endsTransaction("")).isFalse();
     }

@@ -30,7 +30,7 @@ class ReplicaReplayTest {
     @Test
     void aRefusedWriteIsTakenWithTheRepliesHeldBeforeItAndTheClientFramesComeBackInOrder() {
         ReplicaReplay r = new ReplicaReplay();
-        r.begin();
+        r.begin(true);
         ByteBuf parse = msg('P');
         ByteBuf sync = msg('S');
         r.fromClient(parse);
@@ -62,7 +62,7 @@ class ReplicaReplayTest {
     @Test
     void aDecisiveReplyShowsTheHeldOnesFirstAndEndsTheKeeping() {
         ReplicaReplay r = new ReplicaReplay();
-        r.begin();
+        r.begin(true);
         ByteBuf q = msg('Q');
         r.fromClient(q);
         ByteBuf rowDescription = msg((char) ProtocolConstants.ROW_DESCRIPTION);
@@ -85,9 +85,63 @@ class ReplicaReplayTest {
     }
 
     @Test
+    void onThePrimaryA25006IsTheClientsAndTheKeptFramesStillComeBackAfterALoss() {
+        ReplicaReplay r = new ReplicaReplay();
+        r.begin(false);
+        ByteBuf q = msg('Q');
+        r.fromClient(q);
+        ByteBuf rowDescription = msg((char) ProtocolConstants.ROW_DESCRIPTION);
+        assertThat(r.fromServer(rowDescription, ProtocolConstants.ROW_DESCRIPTION, shown::add))
+                .as("held until decisive, as on a replica")
+                .isNull();
+        ArrayDeque<ByteBuf> again = r.takeFrames();
+        assertThat(again).hasSize(1);
+        assertThat(rowDescription.refCnt())
+                .as("the dead server's reply was dropped")
+                .isZero();
+        again.poll().release();
+        r.begin(false);
+        r.fromClient(q);
+        ByteBuf refused = error("25006");
+        assertThat(r.fromServer(refused, ProtocolConstants.ERROR_RESPONSE, shown::add))
+                .isSameAs(refused);
+        assertThat(r.replaying()).isFalse();
+        assertThat(r.active()).isFalse();
+        refused.release();
+        q.release();
+        assertThat(q.refCnt()).isZero();
+    }
+
+    @Test
+    void beginsCompletionIsHeldSoABatchThatOpenedATransactionStaysItsStart() {
+        ReplicaReplay r = new ReplicaReplay();
+        r.begin(false);
+        ByteBuf q = msg('P');
+        r.fromClient(q);
+        ByteBuf begin = Messages.commandComplete(ByteBufAllocator.DEFAULT, "BEGIN");
+        assertThat(r.fromServer(begin, ProtocolConstants.COMMAND_COMPLETE, shown::add))
+                .isNull();
+        assertThat(r.active()).isTrue();
+        ByteBuf select = Messages.commandComplete(ByteBufAllocator.DEFAULT, "SELECT 1");
+        assertThat(r.fromServer(select, ProtocolConstants.COMMAND_COMPLETE, shown::add))
+                .isSameAs(select);
+        assertThat(shown).containsExactly(begin);
+        assertThat(r.active()).isFalse();
+        ByteBuf other = Messages.commandComplete(ByteBufAllocator.DEFAULT, "BEGINX");
+        assertThat(ReplicaReplay.begins(other)).isFalse();
+        other.release();
+        ByteBuf start = Messages.commandComplete(ByteBufAllocator.DEFAULT, "START TRANSACTION");
+        assertThat(ReplicaReplay.begins(start)).isTrue();
+        start.release();
+        begin.release();
+        select.release();
+        q.release();
+    }
+
+    @Test
     void anotherErrorIsShownAsTheServerSentIt() {
         ReplicaReplay r = new ReplicaReplay();
-        r.begin();
+        r.begin(true);
         ByteBuf e = error("42P01");
         assertThat(r.fromServer(e, ProtocolConstants.ERROR_RESPONSE, shown::add))
                 .isSameAs(e);
@@ -98,7 +152,7 @@ class ReplicaReplayTest {
     @Test
     void aTransactionPastTheReplayLimitIsNoLongerKept() {
         ReplicaReplay r = new ReplicaReplay();
-        r.begin();
+        r.begin(true);
         ByteBuf big = Unpooled.buffer().writeByte('d').writeInt(4 + ReplicaReplay.MAX_REPLAY_BYTES);
         big.writeZero(ReplicaReplay.MAX_REPLAY_BYTES);
         r.fromClient(big);
