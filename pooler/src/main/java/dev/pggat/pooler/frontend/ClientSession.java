@@ -411,6 +411,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (loop.inEventLoop()) {
             serverFrameThenSynthetic(s, frame);
         } else {
+            context.serverFramesHandedOverTotal.increment();
             loop.execute(() -> serverFrameThenSynthetic(s, frame));
         }
     }
@@ -434,11 +435,17 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
 
     @Override
     public void onWritabilityChanged(ServerConnection s) {
-        loop.execute(() -> {
-            if (server == s && state == State.ATTACHED) {
-                ctx.channel().config().setAutoRead(s.channel().isWritable());
-            }
-        });
+        if (loop.inEventLoop()) {
+            serverWritability(s);
+        } else {
+            loop.execute(() -> serverWritability(s));
+        }
+    }
+
+    private void serverWritability(ServerConnection s) {
+        if (server == s && state == State.ATTACHED) {
+            ctx.channel().config().setAutoRead(s.channel().isWritable());
+        }
     }
 
     @Override
