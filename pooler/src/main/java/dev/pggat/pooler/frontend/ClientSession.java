@@ -17,6 +17,7 @@ import dev.pggat.pooler.protocol.ReadyForQuery;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.RouteStage;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.sql.SqlTokens;
 import dev.pggat.pooler.tracing.SessionTracer;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
@@ -82,6 +83,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     /** Transaction mode: what the session answers by itself after its server was lost mid-transaction. */
     final ServerLossStage serverLoss = new ServerLossStage(() -> ctx.alloc());
 
+    /** The SQL of the message at hand, lexed once for every stage that reads it (routing, LISTEN, parameters). */
+    final SqlTokens sql = new SqlTokens();
+
     /** What the client sent that waits for a server (or for a stage); made at the first such message. */
     private ArrayDeque<ByteBuf> pending;
     /** ReadyForQuery messages the server still owes: one per Query, Sync and FunctionCall sent. */
@@ -126,7 +130,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             wanted.remove("target_session_attrs");
             wanted.remove("pggat.route");
         }
-        this.routing = new RouteStage(user, databaseName, attrs, route);
+        this.routing = new RouteStage(user, databaseName, attrs, route, sql);
         this.parameters = new SessionParameters(this, wanted);
         this.cancel = new SessionCancel(this);
         PoolSettings settings = db.settings();
@@ -214,6 +218,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             return;
         }
         ByteBuf frame = (ByteBuf) msg;
+        sql.forget(); // a new message: the last one's lexed text may not be taken for it
         if (cancel.claims(frame)) {
             return;
         }
@@ -372,9 +377,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (end < 0) {
             return;
         }
-        listen.clientStatement(frame, type, start, end, !parse && awaitingReady == 1 && !extendedOpen);
-        SessionStatements.Effect effect =
-                parameters.noteStatement(frame, start, end, server, sessionMode, context.strictSessionState);
+        // Lexed once (or already, by routing): the stages below replay the same tokens.
+        SqlTokens text = sql.of(
+                frame, start, end, !"off".equals(server.reportedParameters().get("standard_conforming_strings")));
+        listen.clientStatement(frame, type, text, !parse && awaitingReady == 1 && !extendedOpen);
+        SessionStatements.Effect effect = parameters.noteStatement(text, sessionMode, context.strictSessionState);
         if (effect == null || sessionMode) {
             return;
         }
