@@ -135,6 +135,38 @@ public final class ServerConnection {
         return address;
     }
 
+    /**
+     * Moves this connection's channel onto {@code target}, another event loop of the same group, then runs
+     * {@code then} on {@code target}; returns false (and does nothing) when the channel cannot move there (not
+     * registered, or a loop of another kind, as in tests with embedded channels). For a connection between
+     * transactions only: nothing may be in flight on it. Deregistering runs on the channel's current loop (one
+     * {@code epoll_ctl DEL}), registering on {@code target} (one {@code ADD}); bytes the server sends meanwhile wait
+     * in the socket and are read once the channel is registered again. A channel that fails to move is closed, and
+     * {@code then} still runs (on {@code target}): it finds the connection unusable.
+     */
+    public boolean moveTo(EventLoop target, Runnable then) {
+        EventLoop from = channel.eventLoop();
+        if (from == target || !channel.isRegistered() || target.parent() == null || target.parent() != from.parent()) {
+            return false;
+        }
+        channel.deregister().addListener(d -> {
+            if (!d.isSuccess() || !channel.isOpen()) {
+                channel.close();
+                target.execute(then);
+                return;
+            }
+            // A registration that fails closes the channel (Netty does so itself).
+            target.register(channel).addListener(r -> {
+                if (target.inEventLoop()) {
+                    then.run();
+                } else {
+                    target.execute(then);
+                }
+            });
+        });
+        return true;
+    }
+
     public int processId() {
         return processId;
     }

@@ -164,6 +164,13 @@ final class Checkout {
 
     /** The pool's answer (on any loop); the session is the pool's callback, so the console can tell who waits. */
     void granted(ServerConnection s) {
+        // One transaction, one thread: a server on another loop moves to the client's once, here, instead of
+        // every message it sends crossing threads (docs/architecture.md, threads). The move ends on the
+        // client's loop, so it costs no more hand-offs than the grant itself.
+        if (session.context.moveServers && s.moveTo(session.loop, () -> onGranted(s))) {
+            session.context.serverMovesTotal.increment();
+            return;
+        }
         if (session.loop.inEventLoop()) {
             onGranted(s);
         } else {

@@ -17,6 +17,7 @@ import dev.pggat.pooler.protocol.ReadyForQuery;
 import dev.pggat.pooler.protocol.SqlState;
 import dev.pggat.pooler.routing.RouteStage;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.sql.SqlTokens;
 import dev.pggat.pooler.tracing.SessionTracer;
 import dev.pggat.pooler.util.Printable;
 import io.netty.buffer.ByteBuf;
@@ -94,6 +95,9 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     /** Transaction mode: what the session answers by itself after its server was lost mid-transaction. */
     final ServerLossStage serverLoss = new ServerLossStage(() -> ctx.alloc());
 
+    /** The SQL of the message at hand, lexed once for every stage that reads it (routing, LISTEN, parameters). */
+    final SqlTokens sql = new SqlTokens();
+
     /** What the client sent that waits for a server (or for a stage); made at the first such message. */
     private ArrayDeque<ByteBuf> pending;
     /** ReadyForQuery messages the server still owes: one per Query, Sync and FunctionCall sent. */
@@ -140,7 +144,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         }
         this.targetSessionAttrs = attrs;
         this.routeParameter = route;
-        this.routing = new RouteStage(user, databaseName, attrs, route);
+        this.routing = new RouteStage(user, databaseName, attrs, route, sql);
         this.parameters = new SessionParameters(this, wanted);
         this.cancel = new SessionCancel(this);
         // The database's current settings: a reload's timeouts reach the session at its next transaction.
@@ -240,7 +244,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         nextUser.clientJoined();
         user = nextUser;
         db = next;
-        routing = new RouteStage(nextUser, databaseName, targetSessionAttrs, routeParameter);
+        routing = new RouteStage(nextUser, databaseName, targetSessionAttrs, routeParameter, sql);
         return true;
     }
 
@@ -315,6 +319,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
             return;
         }
         ByteBuf frame = (ByteBuf) msg;
+        sql.forget(); // a new message: the last one's lexed text may not be taken for it
         if (cancel.claims(frame)) {
             return;
         }
@@ -479,9 +484,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (end < 0) {
             return;
         }
-        listen.clientStatement(frame, type, start, end, !parse && awaitingReady == 1 && !extendedOpen);
-        SessionStatements.Effect effect =
-                parameters.noteStatement(frame, start, end, server, sessionMode, context.strictSessionState);
+        // Lexed once (or already, by routing): the stages below replay the same tokens.
+        SqlTokens text = sql.of(
+                frame, start, end, !"off".equals(server.reportedParameters().get("standard_conforming_strings")));
+        listen.clientStatement(frame, type, text, !parse && awaitingReady == 1 && !extendedOpen);
+        SessionStatements.Effect effect = parameters.noteStatement(text, sessionMode, context.strictSessionState);
         if (effect == null || sessionMode) {
             return;
         }
@@ -518,6 +525,7 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (loop.inEventLoop()) {
             serverFrameThenSynthetic(s, frame);
         } else {
+            context.serverFramesHandedOverTotal.increment();
             loop.execute(() -> serverFrameThenSynthetic(s, frame));
         }
     }
@@ -541,11 +549,17 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
 
     @Override
     public void onWritabilityChanged(ServerConnection s) {
-        loop.execute(() -> {
-            if (server == s && state == State.ATTACHED) {
-                ctx.channel().config().setAutoRead(s.channel().isWritable());
-            }
-        });
+        if (loop.inEventLoop()) {
+            serverWritability(s);
+        } else {
+            loop.execute(() -> serverWritability(s));
+        }
+    }
+
+    private void serverWritability(ServerConnection s) {
+        if (server == s && state == State.ATTACHED) {
+            ctx.channel().config().setAutoRead(s.channel().isWritable());
+        }
     }
 
     @Override

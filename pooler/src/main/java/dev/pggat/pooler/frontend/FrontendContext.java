@@ -36,6 +36,18 @@ public final class FrontendContext {
     public final LongAdder loginsTotal = new LongAdder();
     public final LongAdder rejectedTotal = new LongAdder();
     public final LongAdder protocolErrorsTotal = new LongAdder();
+    /**
+     * Server messages handed from the server's event loop to its client's as a task of their own: each is a queue
+     * offer and often a thread wake-up. Stays near 0 while servers move to their clients' loops.
+     */
+    public final LongAdder serverFramesHandedOverTotal = new LongAdder();
+    /** Checkouts that moved the server's channel onto the client's event loop (docs/architecture.md, threads). */
+    public final LongAdder serverMovesTotal = new LongAdder();
+    /**
+     * Whether a server granted to a client on another event loop moves to the client's loop (the default); off
+     * ({@code -Dpggat.moveServers=false}) only to measure what moving saves: every server message then crosses.
+     */
+    volatile boolean moveServers = !"false".equals(System.getProperty("pggat.moveServers"));
     /** Expiries of timeouts.clientIdle, idleInTransaction and query. */
     public final TimeoutCounters timeouts = new TimeoutCounters();
 

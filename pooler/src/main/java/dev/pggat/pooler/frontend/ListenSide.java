@@ -13,6 +13,11 @@ import java.util.ArrayDeque;
 final class ListenSide implements ListenStage.Session {
     private final ClientSession session;
 
+    @Override
+    public dev.pggat.pooler.sql.SqlTokens sql() {
+        return session.sql;
+    }
+
     ListenSide(ClientSession session) {
         this.session = session;
     }

@@ -107,18 +107,11 @@ final class SessionParameters {
      * it may change in the session is noted. Returns its effect, or null when it changes nothing.
      * {@code strict}: pools.strictSessionState (transaction mode only).
      */
-    SessionStatements.Effect noteStatement(
-            io.netty.buffer.ByteBuf frame,
-            int start,
-            int end,
-            ServerConnection server,
-            boolean sessionMode,
-            boolean strict) {
+    SessionStatements.Effect noteStatement(dev.pggat.pooler.sql.SqlTokens sql, boolean sessionMode, boolean strict) {
         if (!sessionMode && strict) {
             checkState();
         }
-        SessionStatements.Effect effect = SessionStatements.analyse(
-                frame, start, end, !"off".equals(server.reportedParameters().get("standard_conforming_strings")));
+        SessionStatements.Effect effect = SessionStatements.analyse(sql);
         if (effect.isNone()) {
             return null;
         }

@@ -2,6 +2,7 @@ package dev.pggat.pooler.frontend;
 
 import dev.pggat.pooler.listen.ListenStatement;
 import dev.pggat.pooler.sql.SqlLexer;
+import dev.pggat.pooler.sql.SqlTokens;
 import dev.pggat.pooler.sql.Utf8Text;
 import io.netty.buffer.ByteBuf;
 import java.util.ArrayList;
@@ -71,6 +72,13 @@ final class SessionStatements {
     static Effect analyse(CharSequence sql, boolean standardConformingStrings) {
         Analysis a = new Analysis();
         a.text(new SqlLexer(sql, standardConformingStrings), 0);
+        return a.effect();
+    }
+
+    /** The effect of a message's text its session already lexed (see {@link SqlTokens}). */
+    static Effect analyse(SqlTokens tokens) {
+        Analysis a = new Analysis();
+        a.text(tokens.lexer(), 0);
         return a.effect();
     }
 

@@ -2,7 +2,6 @@ package dev.pggat.pooler.listen;
 
 import dev.pggat.pooler.protocol.CommandComplete;
 import dev.pggat.pooler.sql.SqlLexer;
-import dev.pggat.pooler.sql.Utf8Text;
 import io.netty.buffer.ByteBuf;
 import java.util.ArrayList;
 import java.util.List;
@@ -84,11 +83,10 @@ final class ListenRelayTransaction {
      * A Query or Parse the client sends to the server: notes what it does to the transaction. {@code onlyQuery}:
      * a Query with nothing else in flight.
      */
-    void clientStatement(ByteBuf frame, int start, int end, boolean parse, boolean unnamedParse, boolean onlyQuery) {
+    void clientStatement(SqlLexer lx, boolean parse, boolean unnamedParse, boolean onlyQuery) {
         if (!parse) {
             queryBegan = false;
         }
-        SqlLexer lx = new SqlLexer(new Utf8Text(frame, start, end));
         lx.next();
         while (lx.isPunct('(')) {
             lx.next();

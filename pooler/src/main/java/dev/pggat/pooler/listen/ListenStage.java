@@ -14,6 +14,7 @@ import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.ProtocolException;
 import dev.pggat.pooler.protocol.Query;
 import dev.pggat.pooler.routing.Router;
+import dev.pggat.pooler.sql.SqlTokens;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.EventLoop;
@@ -38,6 +39,11 @@ import java.util.Set;
 public final class ListenStage implements ListenRelay.Subscriber {
     /** What the stage needs of its client session. */
     public interface Session {
+        /** The session's lexed view of the message at hand, shared with its other stages; null: none. */
+        default SqlTokens sql() {
+            return null;
+        }
+
         ChannelHandlerContext client();
 
         EventLoop loop();
@@ -154,7 +160,7 @@ public final class ListenStage implements ListenRelay.Subscriber {
         if (!session.pending().isEmpty()) {
             return false;
         }
-        ListenStatement st = listenStatement(frame);
+        ListenStatement st = listenStatement(frame, session.sql());
         if (st == null) {
             return false;
         }
@@ -171,7 +177,7 @@ public final class ListenStage implements ListenRelay.Subscriber {
 
     /** Would the stage answer {@code first} without a server (it is a LISTEN or UNLISTEN it takes)? */
     public boolean takes(ByteBuf first) {
-        return relays != null && listenStatement(first) != null;
+        return relays != null && listenStatement(first, session.sql()) != null;
     }
 
     /**
@@ -179,6 +185,11 @@ public final class ListenStage implements ListenRelay.Subscriber {
      * malformed frame is left to the server, which answers it as PostgreSQL does.
      */
     static ListenStatement listenStatement(ByteBuf frame) {
+        return listenStatement(frame, null);
+    }
+
+    /** As {@link #listenStatement(ByteBuf)}, reading the text through the session's lexed view ({@code sql}). */
+    static ListenStatement listenStatement(ByteBuf frame, SqlTokens sql) {
         byte type = Frames.type(frame);
         if (type != ProtocolConstants.PARSE && type != ProtocolConstants.QUERY) {
             return null;
@@ -190,7 +201,11 @@ public final class ListenStage implements ListenRelay.Subscriber {
             }
             int start = parse ? Parse.queryStart(frame) : Query.textStart(frame);
             int end = parse ? Parse.queryEndOrMinusOne(frame) : Query.textEndOrMinusOne(frame);
-            if (end <= start || !ListenStatement.mayBe(frame, start, end)) {
+            if (end <= start
+                    || !(sql == null
+                            ? ListenStatement.mayBe(frame, start, end)
+                            : ListenStatement.mayBe(
+                                    sql.of(frame, start, end, true).lexer()))) {
                 return null;
             }
             if (parse && !Parse.declaresNoParameterTypes(frame)) {
@@ -496,7 +511,7 @@ public final class ListenStage implements ListenRelay.Subscriber {
                     if (!tx.mayTakeQuery(server.transactionStatus(), session.awaitingReady(), session.extendedOpen())) {
                         return false;
                     }
-                    ListenStatement st = listenStatement(frame);
+                    ListenStatement st = listenStatement(frame, session.sql());
                     if (st == null) {
                         return false;
                     }
@@ -507,7 +522,7 @@ public final class ListenStage implements ListenRelay.Subscriber {
                         return false;
                     }
                     ListenStatement st = tx.mayTakeParse(server.transactionStatus(), session.awaitingReady())
-                            ? listenStatement(frame)
+                            ? listenStatement(frame, session.sql())
                             : null;
                     // Any unnamed Parse replaces the unnamed statement, the pooler's included.
                     tx.dropUnnamed();
@@ -643,10 +658,10 @@ public final class ListenStage implements ListenRelay.Subscriber {
     }
 
     /** A Query or Parse of the client's went to the server: what it does to the transaction is noted. */
-    public void clientStatement(ByteBuf frame, byte type, int start, int end, boolean onlyQuery) {
+    public void clientStatement(ByteBuf frame, byte type, SqlTokens sql, boolean onlyQuery) {
         if (listenTx != null) {
             boolean parse = type == ProtocolConstants.PARSE;
-            listenTx.clientStatement(frame, start, end, parse, parse && Parse.isUnnamed(frame), onlyQuery);
+            listenTx.clientStatement(sql.lexer(), parse, parse && Parse.isUnnamed(frame), onlyQuery);
         }
     }
 

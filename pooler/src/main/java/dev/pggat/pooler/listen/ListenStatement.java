@@ -142,7 +142,11 @@ public record ListenStatement(boolean listen, String channel) {
      * UNLISTEN, with something after it?
      */
     static boolean mayBe(ByteBuf text, int start, int end) {
-        SqlLexer lx = new SqlLexer(new Utf8Text(text, start, end));
+        return mayBe(new SqlLexer(new Utf8Text(text, start, end)));
+    }
+
+    /** As {@link #mayBe(ByteBuf, int, int)}, from a lexer at the start of the text (a session's shared one). */
+    static boolean mayBe(SqlLexer lx) {
         lx.next();
         return (lx.kw("listen") || lx.kw("unlisten")) && lx.peekType() != SqlLexer.END;
     }

@@ -210,6 +210,14 @@ public final class PoolerMetrics {
                 "Clients disconnected for breaking the protocol",
                 () -> frontend.protocolErrorsTotal.sum());
         frontendCounter(
+                "pggat_server_frames_handed_over",
+                "Server messages handed to their client's event loop as a task (server and client on different loops)",
+                () -> frontend.serverFramesHandedOverTotal.sum());
+        frontendCounter(
+                "pggat_server_loop_moves",
+                "Checkouts that moved the server connection onto its client's event loop",
+                () -> frontend.serverMovesTotal.sum());
+        frontendCounter(
                 "pggat_prepared_statement_hits",
                 "Named prepared statements a client used on a server that already had them (transaction mode)",
                 () -> frontend.statements().hits.sum());

@@ -3,6 +3,7 @@ package dev.pggat.pooler.routing;
 import dev.pggat.pooler.routing.RouteHint.Reason;
 import dev.pggat.pooler.routing.RouteHint.SessionAccess;
 import dev.pggat.pooler.sql.SqlLexer;
+import dev.pggat.pooler.sql.SqlTokens;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashSet;
@@ -70,6 +71,8 @@ public final class QueryClassifier {
     private final String[] exact;
     private final String[] prefixes;
     private final int mask;
+    /** Every function name is ASCII: a message's bytes can be matched without decoding them. */
+    private final boolean asciiNames;
 
     /** A classifier with {@link #DEFAULT_PRIMARY_FUNCTIONS} only. */
     public QueryClassifier() {
@@ -105,6 +108,7 @@ public final class QueryClassifier {
             exact[h] = n;
         }
         this.prefixes = prefixList.toArray(new String[0]);
+        this.asciiNames = all.stream().allMatch(n -> n.chars().allMatch(c -> c < 0x80));
     }
 
     private static String validName(String raw) {
@@ -145,6 +149,20 @@ public final class QueryClassifier {
      */
     public RouteHint classify(CharSequence sql, boolean sessionReadOnly, boolean standardConformingStrings) {
         return new Run(sql, standardConformingStrings, sessionReadOnly).classify();
+    }
+
+    /**
+     * Classifies a message's text from the tokens its session lexed once ({@link SqlTokens}), without decoding it;
+     * decodes it first only where a configured function name is not ASCII (bytes then could not match it).
+     */
+    public RouteHint classify(SqlTokens tokens, boolean sessionReadOnly) {
+        if (!asciiNames) {
+            return classify(tokens.text().toString(), sessionReadOnly, tokens.standardConformingStrings());
+        }
+        if (!tokens.recorded()) {
+            return classify(tokens.text(), sessionReadOnly, tokens.standardConformingStrings());
+        }
+        return new Run(tokens, sessionReadOnly).classify();
     }
 
     boolean isPrimaryFunction(CharSequence sql, int start, int end, boolean quoted) {
@@ -204,6 +222,11 @@ public final class QueryClassifier {
 
         Run(CharSequence sql, boolean standardConformingStrings, boolean sessionReadOnly) {
             super(sql, standardConformingStrings);
+            this.sessionReadOnly = sessionReadOnly;
+        }
+
+        Run(SqlTokens tokens, boolean sessionReadOnly) {
+            super(tokens);
             this.sessionReadOnly = sessionReadOnly;
         }
 

@@ -13,6 +13,7 @@ import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.protocol.Query;
 import dev.pggat.pooler.protocol.ReadyForQuery;
 import dev.pggat.pooler.protocol.SqlState;
+import dev.pggat.pooler.sql.SqlTokens;
 import io.netty.buffer.ByteBuf;
 import java.util.ArrayDeque;
 import java.util.Locale;
@@ -94,7 +95,16 @@ public final class RouteStage {
     private boolean retried;
 
     /** {@code targetSessionAttrs}, {@code route}: the client's startup parameters of those names, or null. */
+    /** The session's lexed view of the message being routed (shared with its other stages). */
+    private final SqlTokens sql;
+
     public RouteStage(Router.User user, String databaseName, String targetSessionAttrs, String route) {
+        this(user, databaseName, targetSessionAttrs, route, new SqlTokens());
+    }
+
+    /** {@code sql}: the session's view of each message's SQL, lexed once for every stage that reads it. */
+    public RouteStage(Router.User user, String databaseName, String targetSessionAttrs, String route, SqlTokens sql) {
+        this.sql = sql;
         this.user = user;
         this.db = user.database();
         this.databaseName = databaseName;
@@ -280,16 +290,25 @@ public final class RouteStage {
         if (first == null) {
             return null;
         }
-        String sql;
         byte type = Frames.type(first);
+        int start;
+        int end;
         if (type == ProtocolConstants.QUERY) {
-            sql = Query.text(first);
+            start = Query.textStart(first);
+            end = Query.textEndOrMinusOne(first);
         } else if (type == ProtocolConstants.PARSE) {
-            sql = Parse.query(first);
+            start = Parse.queryStart(first);
+            end = Parse.queryEndOrMinusOne(first);
         } else {
             return null;
         }
-        return db.classifier().classify(sql, sessionReadOnly);
+        if (end < 0) {
+            // No end to the text: as before, reading it as a string fails the message.
+            String text = type == ProtocolConstants.QUERY ? Query.text(first) : Parse.query(first);
+            return db.classifier().classify(text, sessionReadOnly);
+        }
+        // Lexed once: the stages that read this message after it replay the same tokens.
+        return db.classifier().classify(sql.of(first, start, end, true), sessionReadOnly);
     }
 
     /** A client waiting for a server is routed again only where the database has more than one endpoint. */

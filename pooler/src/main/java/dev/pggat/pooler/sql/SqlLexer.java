@@ -35,9 +35,11 @@ public class SqlLexer {
     private static final String PRIMARY_HINT = "pggat:primary";
     private static final String REPLICA_HINT = "pggat:replica";
 
-    private final CharSequence sql;
-    private final int len;
-    private final boolean standardConformingStrings;
+    private CharSequence sql;
+    private int len;
+    private boolean standardConformingStrings;
+    /** Non-null: the tokens were lexed once already, and {@link #next()} replays them (see {@link SqlTokens}). */
+    private final SqlTokens recorded;
 
     /** Where the next token starts its search. */
     private int pos;
@@ -64,6 +66,30 @@ public class SqlLexer {
         this.sql = sql;
         this.len = sql.length();
         this.standardConformingStrings = standardConformingStrings;
+        this.recorded = null;
+    }
+
+    /** A lexer that replays the tokens {@code tokens} recorded, with the same answers as lexing their text again. */
+    protected SqlLexer(SqlTokens tokens) {
+        this.recorded = tokens;
+        this.sql = tokens.text();
+        this.len = sql.length();
+        this.standardConformingStrings = tokens.standardConformingStrings();
+    }
+
+    /** Back to the start of a (new) text: for the lexers {@link SqlTokens} keeps. */
+    final void reset(CharSequence text, boolean conforming) {
+        this.sql = text;
+        this.len = text.length();
+        this.standardConformingStrings = conforming;
+        pos = 0;
+        type = -1;
+        start = end = 0;
+        punct = 0;
+        kind = PLAIN;
+        unterminated = false;
+        primaryHint = false;
+        replicaHint = false;
     }
 
     /** The text being lexed. */
@@ -105,15 +131,23 @@ public class SqlLexer {
     }
 
     public final boolean primaryHint() {
-        return primaryHint;
+        return recorded != null ? recorded.primaryHint() : primaryHint;
     }
 
     public final boolean replicaHint() {
-        return replicaHint;
+        return recorded != null ? recorded.replicaHint() : replicaHint;
     }
 
     /** Moves to the next token and returns its type. */
     public final int next() {
+        if (recorded != null) {
+            // pos counts tokens here: save() and restore() work unchanged.
+            int t = recorded.load(this, pos);
+            if (t != END) {
+                pos++;
+            }
+            return t;
+        }
         skipSpaceAndComments();
         if (pos >= len) {
             type = END;
@@ -451,6 +485,17 @@ public class SqlLexer {
             return null;
         }
         return undouble(inner, '\'');
+    }
+
+    /** Sets the current token, replayed by {@link SqlTokens}; returns its type. */
+    final int token(int t, int from, int to, char p, int k, boolean unclosed) {
+        type = t;
+        start = from;
+        end = to;
+        punct = p;
+        kind = k;
+        unterminated |= unclosed;
+        return t;
     }
 
     /** The text between two positions: decoded from UTF-8 when the lexer reads bytes. */

@@ -10,9 +10,21 @@ import java.nio.charset.StandardCharsets;
  * real String of a part of it. The view is only valid while the buffer is.
  */
 public final class Utf8Text implements CharSequence {
-    private final ByteBuf buf;
-    private final int offset;
-    private final int length;
+    private ByteBuf buf;
+    private int offset;
+    private int length;
+
+    /** An empty view, pointed at a message with {@link #over}: the one {@link SqlTokens} reuses. */
+    Utf8Text() {
+        this.buf = io.netty.buffer.Unpooled.EMPTY_BUFFER;
+    }
+
+    /** Now the bytes [from, to) of {@code buf}. */
+    void over(ByteBuf buffer, int from, int to) {
+        this.buf = buffer;
+        this.offset = from;
+        this.length = to - from;
+    }
 
     /** The bytes [from, to) of {@code buf}. */
     public Utf8Text(ByteBuf buf, int from, int to) {

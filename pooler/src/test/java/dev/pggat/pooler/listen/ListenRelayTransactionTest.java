@@ -2,6 +2,7 @@ package dev.pggat.pooler.listen;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pggat.pooler.sql.SqlTokens;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
@@ -16,7 +17,8 @@ class ListenRelayTransactionTest {
     private static void query(ListenRelayTransaction tx, String sql) {
         ByteBuf b = Unpooled.copiedBuffer("Q" + sql + "\0", StandardCharsets.UTF_8);
         try {
-            tx.clientStatement(b, 1, b.writerIndex() - 1, false, false, true);
+            tx.clientStatement(
+                    new SqlTokens().of(b, 1, b.writerIndex() - 1, true).lexer(), false, false, true);
         } finally {
             b.release();
         }
