@@ -425,4 +425,32 @@ class ReloadReachesClientsTest {
         }
         throw new AssertionError("the discovered primary never served", last);
     }
+
+    @Test
+    void listenRelaySettingsApplyToLoginsAndListensAfterTheReload() throws Exception {
+        try (Pooler pooler = new Pooler(config(yaml("pools: {listenRelay: false}")), 2).start();
+                Connection before = connect(pooler, "appdb", "scram_user", Map.of())) {
+            assertThat(pooler.frontend().listenRelays()).isNull();
+            Pooler.Reloaded r = pooler.reload(config(yaml("pools: {listenRelay: true, listenRelayMaxChannels: 1}")));
+            assertThat(r.needRestart()).isEmpty();
+            assertThat(pooler.frontend().listenRelays()).isNotNull();
+            try (Connection after = connect(pooler, "appdb", "scram_user", Map.of());
+                    Statement st = after.createStatement()) {
+                st.execute("LISTEN reload_a");
+                // Through the relay: one relay for the user, listening to the channel.
+                assertThat(pooler.frontend().listenRelays().relays())
+                        .anySatisfy(relay -> assertThat(relay.channels()).isEqualTo(1));
+                assertThatThrownBy(() -> st.execute("LISTEN reload_b"))
+                        .isInstanceOfSatisfying(SQLException.class, e -> {
+                            assertThat(e.getSQLState()).isEqualTo("53400");
+                            assertThat(e.getMessage()).contains("pools.listenRelayMaxChannels");
+                        });
+            }
+            // The client logged in before the reload still works (its LISTEN goes to a server as before).
+            try (Statement st = before.createStatement()) {
+                st.execute("LISTEN reload_c");
+                assertThat(one(before, "SELECT 1")).isEqualTo("1");
+            }
+        }
+    }
 }
