@@ -120,6 +120,30 @@ public record DiscoveryConfig(Map<String, Source> sources, Map<String, Target> t
         public String kind() {
             return "cloudSql";
         }
+
+        /** By value, the pattern by its text: two loads of one file are equal (a reload keeps the source running). */
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof CloudSql c
+                    && project.equals(c.project)
+                    && Objects.equals(patternText(instances), patternText(c.instances))
+                    && labels.equals(c.labels)
+                    && ipType == c.ipType
+                    && Objects.equals(rootUrl, c.rootUrl)
+                    && Objects.equals(credentialsFile, c.credentialsFile)
+                    && port == c.port
+                    && Objects.equals(schedule, c.schedule);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(
+                    project, patternText(instances), labels, ipType, rootUrl, credentialsFile, port, schedule);
+        }
+
+        private static String patternText(Pattern p) {
+            return p == null ? null : p.pattern() + "/" + p.flags();
+        }
     }
 
     /**

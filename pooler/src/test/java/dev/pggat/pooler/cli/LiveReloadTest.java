@@ -84,11 +84,21 @@ class LiveReloadTest {
                 """.formatted(port, ROLE);
     }
 
-    /** The file after: pools of 6, the password changed, a user and a database added, the route gone. */
+    /**
+     * The file after: pools of 6, the password changed, a user and a database added, the route gone and another
+     * added, client TLS on, a query timeout, tracing on.
+     */
     private String after() {
         return """
                 listen: {host: 127.0.0.1, port: 0}
                 admin: {enabled: false}
+                tls: {mode: prefer, selfSignedNames: [localhost]}
+                timeouts: {query: 45s}
+                tracing: {enabled: true, includeSqlText: true}
+                routes:
+                  - name: reporting
+                    match: {parameter: {application_name: "reporting-*"}}
+                    backend: second
                 databases:
                   appdb:
                     maxServerConnections: 6
@@ -105,7 +115,13 @@ class LiveReloadTest {
     }
 
     private static Connection connect(Pooler pooler, String db, String user, String password) throws SQLException {
+        return connect(pooler, db, user, password, Map.of());
+    }
+
+    private static Connection connect(Pooler pooler, String db, String user, String password, Map<String, String> extra)
+            throws SQLException {
         Properties p = new Properties();
+        extra.forEach(p::setProperty);
         p.setProperty("user", user);
         p.setProperty("password", password);
         p.setProperty("assumeMinServerVersion", "12");
@@ -141,6 +157,9 @@ class LiveReloadTest {
                 SELECT pg_sleep(0.002);
                 END;
                 """);
+        // Tracing from the file: the SDK sends its spans nowhere in a test.
+        String exporter = System.getProperty("otel.traces.exporter");
+        System.setProperty("otel.traces.exporter", "none");
         try (Pooler pooler = new Pooler(cfg, 2).start();
                 ConfigReloader reloader = new ConfigReloader(file, Map.of(), pooler, cfg)) {
             ProcessBuilder pb = new ProcessBuilder(
@@ -184,6 +203,8 @@ class LiveReloadTest {
                         .extracting(r -> r.name())
                         .containsExactly("bench");
                 assertThat(pooler.router().database("second")).isNull();
+                assertThat(pooler.security().clientTls()).isEmpty();
+                assertThat(pooler.frontend().tracing().enabled()).isFalse();
 
                 setServerPassword("second-secret");
                 Files.writeString(file, after());
@@ -196,10 +217,49 @@ class LiveReloadTest {
                                 "databases.appdb.users." + ROLE + ".password",
                                 "databases.appdb.users.scram_user",
                                 "databases.second",
-                                "routes.bench");
+                                "routes.bench",
+                                "routes.reporting",
+                                "tls.mode",
+                                "timeouts.query",
+                                "tracing.enabled",
+                                "tracing.includeSqlText");
 
                 // Each change is in use.
-                assertThat(pooler.router().routes().routes()).isEmpty();
+                assertThat(pooler.router().routes().routes())
+                        .extracting(r -> r.name())
+                        .containsExactly("reporting");
+                // The new route takes a new login to its backend.
+                try (Connection c =
+                        connect(pooler, "appdb", ROLE, "second-secret", Map.of("ApplicationName", "reporting-1"))) {
+                    assertThat(one(c, "SELECT current_user")).isEqualTo(ROLE);
+                    Router.User there =
+                            pooler.router().database("second").users().get(ROLE);
+                    // Idle or, while its last transaction is being let go, still active: a client of that backend.
+                    assertThat(java.util.Arrays.stream(Router.User.ClientState.values())
+                                    .mapToInt(there::clients)
+                                    .sum())
+                            .isEqualTo(1);
+                }
+                assertThat(pooler.router()
+                                .routes()
+                                .entries()
+                                .get(0)
+                                .matchedTotal()
+                                .sum())
+                        .isEqualTo(1);
+                try (Connection c = connect(
+                        pooler,
+                        "appdb",
+                        "scram_user",
+                        "scram_user-secret",
+                        Map.of("sslmode", "require", "sslfactory", "org.postgresql.ssl.NonValidatingFactory"))) {
+                    assertThat(one(c, "SELECT 1")).isEqualTo("1");
+                    assertThat(pooler.frontend().clientInfos()).anyMatch(i -> i.tls() != null);
+                }
+                assertThat(appdb.settings().queryTimeout()).hasSeconds(45);
+                assertThat(pooler.frontend().tracing().enabled()).isTrue();
+                assertThat(pooler.frontend().tracing().config().includeSqlText())
+                        .isTrue();
                 assertThat(pooler.router().database("appdb")).isSameAs(appdb);
                 assertThat(appdb.users().get(ROLE).pools().values())
                         .allSatisfy(p ->
@@ -238,6 +298,12 @@ class LiveReloadTest {
                             .pools()
                             .values())
                     .allSatisfy(p -> assertThat(p.address().password()).isEqualTo("second-secret"));
+        } finally {
+            if (exporter == null) {
+                System.clearProperty("otel.traces.exporter");
+            } else {
+                System.setProperty("otel.traces.exporter", exporter);
+            }
         }
     }
 

@@ -337,4 +337,120 @@ class ReloadReachesClientsTest {
             }
         }
     }
+
+    /** A Patroni REST API stand-in: {@code GET /cluster} answers one running leader at {@code port}; counts asks. */
+    private static com.sun.net.httpserver.HttpServer patroni(int port, java.util.concurrent.atomic.AtomicInteger asked)
+            throws java.io.IOException {
+        com.sun.net.httpserver.HttpServer http =
+                com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        byte[] body = ("{\"members\": [{\"name\": \"pg-" + port + "\", \"role\": \"leader\", \"state\": \"running\","
+                        + " \"host\": \"127.0.0.1\", \"port\": " + port + ", \"timeline\": 1}]}")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        http.createContext("/cluster", ex -> {
+            asked.incrementAndGet();
+            ex.getResponseHeaders().add("Content-Type", "application/json");
+            ex.sendResponseHeaders(200, body.length);
+            try (var out = ex.getResponseBody()) {
+                out.write(body);
+            }
+        });
+        http.start();
+        return http;
+    }
+
+    @Test
+    void aChangedDiscoverySectionStopsTheOldSourcesAndStartsTheNewOnes() throws Exception {
+        var askedA = new java.util.concurrent.atomic.AtomicInteger();
+        var askedB = new java.util.concurrent.atomic.AtomicInteger();
+        com.sun.net.httpserver.HttpServer a = patroni(portA, askedA);
+        com.sun.net.httpserver.HttpServer b = patroni(portB, askedB);
+        String yaml = """
+                listen: {host: 127.0.0.1, port: 0}
+                admin: {enabled: false}
+                discovery:
+                  %1$s:
+                    patroni: {members: ["http://127.0.0.1:%2$d"]}
+                    interval: 250ms
+                databases:
+                  ha:
+                    serverDatabase: appdb
+                    discovery: %1$s
+                    users:
+                      scram_user: {password: scram_user-secret}
+                """;
+        try (Pooler pooler =
+                new Pooler(config(yaml.formatted("first", a.getAddress().getPort())), 2).start()) {
+            int port = awaitPort(pooler, portA);
+            assertThat(port).isEqualTo(portA);
+            try (Connection c = connect(pooler, "ha", "scram_user", Map.of())) {
+                assertThat(serverPort(c)).isEqualTo(portA);
+                Pooler.Reloaded r = pooler.reload(
+                        config(yaml.formatted("second", b.getAddress().getPort())));
+                assertThat(r.needRestart()).isEmpty();
+                assertThat(pooler.discovery().runners())
+                        .extracting(x -> x.name())
+                        .containsExactly("second");
+                int stopped = askedA.get();
+                // The new source's leader takes the connected client's next transactions.
+                long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MINUTES.toNanos(1);
+                while (serverPort(c) != portB && System.nanoTime() < deadline) {
+                    Thread.sleep(100);
+                }
+                assertThat(serverPort(c)).isEqualTo(portB);
+                assertThat(askedB.get()).isPositive();
+                // The old source is asked no more (several of its intervals later).
+                Thread.sleep(1000);
+                assertThat(askedA.get()).isEqualTo(stopped);
+            }
+        } finally {
+            a.stop(0);
+            b.stop(0);
+        }
+    }
+
+    /** Logs in to {@code ha} until its discovered primary serves (bounded), and returns the server's port. */
+    private static int awaitPort(Pooler pooler, int expected) throws Exception {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MINUTES.toNanos(1);
+        SQLException last = null;
+        while (System.nanoTime() < deadline) {
+            try (Connection c = connect(pooler, "ha", "scram_user", Map.of())) {
+                int port = serverPort(c);
+                if (port == expected) {
+                    return port;
+                }
+            } catch (SQLException e) {
+                last = e;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("the discovered primary never served", last);
+    }
+
+    @Test
+    void listenRelaySettingsApplyToLoginsAndListensAfterTheReload() throws Exception {
+        try (Pooler pooler = new Pooler(config(yaml("pools: {listenRelay: false}")), 2).start();
+                Connection before = connect(pooler, "appdb", "scram_user", Map.of())) {
+            assertThat(pooler.frontend().listenRelays()).isNull();
+            Pooler.Reloaded r = pooler.reload(config(yaml("pools: {listenRelay: true, listenRelayMaxChannels: 1}")));
+            assertThat(r.needRestart()).isEmpty();
+            assertThat(pooler.frontend().listenRelays()).isNotNull();
+            try (Connection after = connect(pooler, "appdb", "scram_user", Map.of());
+                    Statement st = after.createStatement()) {
+                st.execute("LISTEN reload_a");
+                // Through the relay: one relay for the user, listening to the channel.
+                assertThat(pooler.frontend().listenRelays().relays())
+                        .anySatisfy(relay -> assertThat(relay.channels()).isEqualTo(1));
+                assertThatThrownBy(() -> st.execute("LISTEN reload_b"))
+                        .isInstanceOfSatisfying(SQLException.class, e -> {
+                            assertThat(e.getSQLState()).isEqualTo("53400");
+                            assertThat(e.getMessage()).contains("pools.listenRelayMaxChannels");
+                        });
+            }
+            // The client logged in before the reload still works (its LISTEN goes to a server as before).
+            try (Statement st = before.createStatement()) {
+                st.execute("LISTEN reload_c");
+                assertThat(one(before, "SELECT 1")).isEqualTo("1");
+            }
+        }
+    }
 }

@@ -34,6 +34,15 @@ class ConfigDiffTest {
     }
 
     @Test
+    void aChangedDiscoverySourceAndADatabasesSourceAreNamed() throws Exception {
+        PoolerConfig was = ConfigLoader.parse(example(), "pggat.yaml", ENV);
+        String yaml = replaceOnce(example(), "instances: orders-.*", "instances: billing-.*");
+        yaml = replaceOnce(yaml, "    discovery: ha", "    discovery: gcp");
+        PoolerConfig now = ConfigLoader.parse(yaml, "pggat.yaml", ENV);
+        assertThat(ConfigDiff.changedKeys(was, now)).contains("discovery.gcp").anyMatch(k -> k.endsWith(".discovery"));
+    }
+
+    @Test
     void eachChangeIsNamedByItsYamlKeyWithoutItsValue() throws Exception {
         PoolerConfig was = ConfigLoader.parse(example(), "pggat.yaml", ENV);
         String yaml = example();
