@@ -445,8 +445,9 @@ public final class RouteStage {
      * The server died under the current transaction. True when it can be sent again elsewhere with no effect
      * seen or done: transaction mode, a read as the classifier judged it (writes are never kept), on a replica or
      * on the primary (read-your-writes, replicas lagging or down, a client that asked for the primary, or
-     * routing.retryReads where reads are not split), every client frame of it kept (so it is the transaction's start: an autocommit statement or batch, or a transaction's
-     * first statement), nothing decisive of its reply passed to the client, and not retried before.
+     * routing.retryReads where reads are not split), every client frame of it kept (so it is the transaction's
+     * start: an autocommit statement or batch, or a transaction's first statement), nothing decisive of its reply
+     * passed to the client, and not retried before.
      */
     public boolean retryable() {
         return !sessionMode && replay.active() && !replay.replaying() && !retried;

@@ -231,6 +231,8 @@ class LatencyRoutingTest {
         private final int target;
         private final ServerSocket server;
         private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
+        /** Each connection's two sockets (client side, server side), in the order they were accepted. */
+        private final List<Socket[]> connections = new java.util.concurrent.CopyOnWriteArrayList<>();
 
         DelayProxy(int target) throws IOException {
             this.target = target;
@@ -252,6 +254,7 @@ class LatencyRoutingTest {
                     client.setTcpNoDelay(true);
                     upstream.setTcpNoDelay(true);
                     sockets.addAll(List.of(client, upstream));
+                    connections.add(new Socket[] {client, upstream});
                     pump(client, upstream, "up");
                     pump(upstream, client, "down");
                 } catch (IOException e) {
@@ -287,6 +290,18 @@ class LatencyRoutingTest {
                     "delay-proxy-" + direction);
             t.setDaemon(true);
             t.start();
+        }
+
+        /**
+         * Closes every connection but the first accepted (a pooler's probe connection, made as it starts), without
+         * a word to either side: to each it looks like a network failure or a crashed peer.
+         */
+        void dropAllButFirst() {
+            for (int i = 1; i < connections.size(); i++) {
+                for (Socket s : connections.get(i)) {
+                    closeQuietly(s);
+                }
+            }
         }
 
         private void closeQuietly(Socket s) {

@@ -394,10 +394,16 @@ class ReplicaRoutingTest {
          * (scram-sha-256) and plain_user (password). The admin API accepts {@link #TOKEN}.
          */
         static Setup start(PostgresCluster cluster, RoutingConfig routing, Timeouts timeouts) throws Exception {
+            return start(cluster, routing, timeouts, cluster.primary().port());
+        }
+
+        /** As above, with the primary reached at {@code primaryPort} on localhost (a test proxy in front of it). */
+        static Setup start(PostgresCluster cluster, RoutingConfig routing, Timeouts timeouts, int primaryPort)
+                throws Exception {
             StringBuilder endpoints = new StringBuilder();
-            endpoints.append(endpointYaml(cluster.primary(), "primary"));
+            endpoints.append(endpointYaml(primaryPort, "primary"));
             for (PostgresCluster.Node r : cluster.replicas()) {
-                endpoints.append(endpointYaml(r, "replica"));
+                endpoints.append(endpointYaml(r.port(), "replica"));
             }
             String yaml = """
                     listen:
@@ -430,8 +436,8 @@ class ReplicaRoutingTest {
             return new Setup(cluster, pooler);
         }
 
-        private static String endpointYaml(PostgresCluster.Node n, String role) {
-            return "      - host: 127.0.0.1\n        port: " + n.port() + "\n        role: " + role + "\n";
+        private static String endpointYaml(int port, String role) {
+            return "      - host: 127.0.0.1\n        port: " + port + "\n        role: " + role + "\n";
         }
 
         static String name(PostgresCluster.Node n) {

@@ -83,11 +83,21 @@ class ServerLossUnderLoadTest {
         try (Setup setup = Setup.start(cluster, Setup.eventual())) {
             setup.awaitAllUp();
             long retriedBefore = setup.database().retriedQueriesTotal.sum();
+            long readsBefore = setup.decided("replica:reads");
+            java.util.concurrent.atomic.AtomicBoolean pgbenchDone = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.concurrent.atomic.AtomicBoolean stoppedUnderLoad =
+                    new java.util.concurrent.atomic.AtomicBoolean();
+            // The replica is stopped once pgbench is seen reading through pggat (not after a fixed delay, which a
+            // busy machine could stretch past the run), and the test checks that pgbench was still running then.
             Thread killer = new Thread(
                     () -> {
                         try {
-                            Thread.sleep(4000);
+                            Setup.await(
+                                    "pgbench reading through pggat",
+                                    () -> setup.decided("replica:reads") - readsBefore >= 200 || pgbenchDone.get(),
+                                    Duration.ofMinutes(2));
                             victim.stopImmediate();
+                            stoppedUnderLoad.set(!pgbenchDone.get());
                         } catch (InterruptedException e) {
                             Thread.currentThread().interrupt();
                         }
@@ -104,12 +114,13 @@ class ServerLossUnderLoadTest {
                             "-j",
                             "2",
                             "-T",
-                            "12",
+                            "20",
                             "-M",
                             "simple"),
                     libpq(setup.pooler.port()),
                     work,
                     Duration.ofMinutes(3));
+            pgbenchDone.set(true);
             killer.join(120_000);
             long retried = setup.database().retriedQueriesTotal.sum() - retriedBefore;
             String out = run.stdout();
@@ -119,9 +130,10 @@ class ServerLossUnderLoadTest {
                     "replica killed (immediate) under pgbench -S -c 8: exit %d, %d transactions, %d failed, %d reads"
                             + " retried elsewhere%n%s%n",
                     run.exitCode(), done, failed, retried, run.stderr());
-            assertThat(victim.isRunning())
-                    .as("the replica was stopped under the load")
-                    .isFalse();
+            assertThat(victim.isRunning()).as("the replica was stopped").isFalse();
+            assertThat(stoppedUnderLoad.get())
+                    .as("the replica was stopped while pgbench still ran")
+                    .isTrue();
             assertThat(run.exitCode())
                     .as("pgbench aborted no client: " + run.stderr())
                     .isZero();
