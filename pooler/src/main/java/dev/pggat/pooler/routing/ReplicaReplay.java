@@ -1,5 +1,6 @@
 package dev.pggat.pooler.routing;
 
+import dev.pggat.pooler.protocol.CommandComplete;
 import dev.pggat.pooler.protocol.ErrorFields;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import io.netty.buffer.ByteBuf;
@@ -117,25 +118,12 @@ final class ReplicaReplay {
         }
     }
 
-    private static final byte[] BEGIN_TAG = "BEGIN\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-    private static final byte[] START_TAG = "START TRANSACTION\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] BEGIN_TAG = CommandComplete.ascii("BEGIN");
+    private static final byte[] START_TAG = CommandComplete.ascii("START TRANSACTION");
 
     /** A CommandComplete of BEGIN or START TRANSACTION. */
     static boolean begins(ByteBuf frame) {
-        return tagIs(frame, BEGIN_TAG) || tagIs(frame, START_TAG);
-    }
-
-    private static boolean tagIs(ByteBuf frame, byte[] tag) {
-        int at = frame.readerIndex() + 5;
-        if (frame.writerIndex() - at != tag.length) {
-            return false;
-        }
-        for (int i = 0; i < tag.length; i++) {
-            if (frame.getByte(at + i) != tag[i]) {
-                return false;
-            }
-        }
-        return true;
+        return CommandComplete.tagIs(frame, BEGIN_TAG) || CommandComplete.tagIs(frame, START_TAG);
     }
 
     private void flushHeld(Consumer<ByteBuf> write) {
