@@ -36,6 +36,13 @@ public final class FrontendContext {
     public final LongAdder loginsTotal = new LongAdder();
     public final LongAdder rejectedTotal = new LongAdder();
     public final LongAdder protocolErrorsTotal = new LongAdder();
+    /** Runs of server messages that went to a client on the pass-through path, unframed (ServerPassThrough). */
+    public final LongAdder passThroughRuns = new LongAdder();
+    /**
+     * The pass-through path is on; {@code -Dpggat.passThrough=false} turns it off (every server message then takes
+     * the per-frame path), for comparisons. Tests switch it between runs.
+     */
+    public volatile boolean passThrough = !"false".equals(System.getProperty("pggat.passThrough"));
     /** Expiries of timeouts.clientIdle, idleInTransaction and query. */
     public final TimeoutCounters timeouts = new TimeoutCounters();
 
