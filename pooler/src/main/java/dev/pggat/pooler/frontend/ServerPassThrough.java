@@ -1,6 +1,7 @@
 package dev.pggat.pooler.frontend;
 
 import dev.pggat.pooler.backend.ServerConnection;
+import dev.pggat.pooler.protocol.Frames;
 import dev.pggat.pooler.protocol.ProtocolConstants;
 import dev.pggat.pooler.tracing.PacketTraces;
 import dev.pggat.pooler.tracing.SessionTracer;
@@ -35,15 +36,13 @@ final class ServerPassThrough {
             return false;
         }
         int start = in.readerIndex();
-        int end = in.writerIndex();
         int pos = start;
-        while (end - pos >= 5) {
-            byte type = in.getByte(pos);
-            int length = in.getInt(pos + 1);
-            if (length < 4 || length > maxMessageSize || end - pos - 1 < length || !passes(type, in, pos, length)) {
+        while (true) {
+            int next = Frames.messageEnd(in, pos);
+            if (next < 0 || next - pos - 1 > maxMessageSize || !passes(Frames.typeAt(in, pos), in, pos, next)) {
                 break; // partial, invalid (the framer reports it) or a message for the per-frame path
             }
-            pos += length + 1;
+            pos = next;
         }
         if (pos > start) {
             session.ctx.write(in.readRetainedSlice(pos - start), session.ctx.voidPromise());
@@ -67,7 +66,7 @@ final class ServerPassThrough {
     }
 
     /** Whether the message at {@code pos} may pass unread; the prepared-statement stage counts it if so. */
-    private boolean passes(byte type, ByteBuf in, int pos, int length) {
+    private boolean passes(byte type, ByteBuf in, int pos, int next) {
         switch (type) {
             case ProtocolConstants.READY_FOR_QUERY,
                     ProtocolConstants.ERROR_RESPONSE,
@@ -76,7 +75,7 @@ final class ServerPassThrough {
                 return false;
             }
             case ProtocolConstants.COMMAND_COMPLETE -> {
-                if (length < 6 || watchedTag(in.getByte(pos + 5), in.getByte(pos + 6))) {
+                if (watchedTag(Frames.bodyByteAt(in, pos, next, 0), Frames.bodyByteAt(in, pos, next, 1))) {
                     return false;
                 }
             }
@@ -87,6 +86,6 @@ final class ServerPassThrough {
 
     /** A CommandComplete tag that starts like one a stage watches (COMMIT, ROLLBACK, SAVEPOINT, DISCARD, DEALLOCATE). */
     private static boolean watchedTag(byte first, byte second) {
-        return first == 'C' || first == 'R' || first == 'D' || (first == 'S' && second == 'A');
+        return first == 0 || first == 'C' || first == 'R' || first == 'D' || (first == 'S' && second == 'A');
     }
 }
