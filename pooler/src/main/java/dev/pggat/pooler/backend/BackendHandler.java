@@ -86,6 +86,7 @@ final class BackendHandler extends ChannelInboundHandlerAdapter {
             }
             case ProtocolConstants.READY_FOR_QUERY -> {
                 loggedIn = true;
+                connection.loggedIn(true);
                 if (connection.meter() != null) {
                     connection.meter().loggedIn();
                 }

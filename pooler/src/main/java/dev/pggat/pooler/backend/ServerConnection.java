@@ -27,6 +27,9 @@ public final class ServerConnection {
 
     private final StatementCache statements = new StatementCache(StatementCache.DEFAULT_CAPACITY);
     private volatile ServerListener listener;
+    /** Past the login's ReadyForQuery; read and written on the connection's event loop only. */
+    private boolean loggedIn;
+
     private int processId;
     private int secretKey;
     private byte transactionStatus = 'I';
@@ -64,6 +67,14 @@ public final class ServerConnection {
         this.createdNanos = System.nanoTime();
         this.lifetimeNanos = lifetimeNanos;
         this.lastReleasedNanos = createdNanos;
+    }
+
+    boolean loggedIn() {
+        return loggedIn;
+    }
+
+    void loggedIn(boolean loggedIn) {
+        this.loggedIn = loggedIn;
     }
 
     void meter(ServerMeter meter) {

@@ -103,7 +103,7 @@ public final class ServerConnector {
                     protected void initChannel(Channel ch) {
                         ServerConnection conn = new ServerConnection(ch, address, lifetimeNanos);
                         ch.pipeline()
-                                .addLast(MessageFramer.NAME, new MessageFramer(SERVER_MAX_MESSAGE))
+                                .addLast(MessageFramer.NAME, new ServerFramer(SERVER_MAX_MESSAGE, conn))
                                 .addLast(BackendHandler.NAME, new BackendHandler(conn, promise, security));
                         if (stats != null) {
                             // Last, so that it is the first outbound handler every write meets.

@@ -99,6 +99,18 @@ final class ServerMeter extends ChannelOutboundHandlerAdapter {
         poolerQueries++;
     }
 
+    /**
+     * Whole messages the server sent that went to the client on the pass-through path: none of them a
+     * ReadyForQuery or an ErrorResponse (those always come through {@link #received}).
+     */
+    void receivedPassedThrough(int bytes) {
+        stats.bytesFromServer.add(bytes);
+        if (roundTripStart != 0) {
+            stats.roundTrip(System.nanoTime() - roundTripStart);
+            roundTripStart = 0;
+        }
+    }
+
     /** A frame the server sent after login; the frame stays the caller's. */
     void received(ByteBuf frame) {
         stats.bytesFromServer.add(frame.readableBytes());

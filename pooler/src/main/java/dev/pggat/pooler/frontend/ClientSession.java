@@ -122,6 +122,8 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
     final PoolerQueries queries;
     /** OpenTelemetry spans of this session's transactions; {@link SessionTracer#OFF} with tracing off. */
     SessionTracer tracer;
+    /** Server messages no stage needs go to the client unframed, one slice per run. */
+    private final ServerPassThrough passThrough = new ServerPassThrough(this);
 
     ClientSession(
             FrontendContext context,
@@ -536,6 +538,11 @@ public final class ClientSession extends ChannelInboundHandlerAdapter implements
         if (prepared != null && s == server && state == State.ATTACHED && !listen.applying()) {
             prepared.afterServerFrame();
         }
+    }
+
+    @Override
+    public boolean passThrough(ServerConnection s, ByteBuf in, int maxMessageSize) {
+        return passThrough.take(s, in, maxMessageSize);
     }
 
     @Override

@@ -48,6 +48,13 @@ public final class FrontendContext {
      * ({@code -Dpggat.moveServers=false}) only to measure what moving saves: every server message then crosses.
      */
     volatile boolean moveServers = !"false".equals(System.getProperty("pggat.moveServers"));
+    /** Runs of server messages that went to a client on the pass-through path, unframed (ServerPassThrough). */
+    public final LongAdder passThroughRuns = new LongAdder();
+    /**
+     * The pass-through path is on; {@code -Dpggat.passThrough=false} turns it off (every server message then takes
+     * the per-frame path), for comparisons. Tests switch it between runs.
+     */
+    public volatile boolean passThrough = !"false".equals(System.getProperty("pggat.passThrough"));
     /** Expiries of timeouts.clientIdle, idleInTransaction and query. */
     public final TimeoutCounters timeouts = new TimeoutCounters();
 

@@ -246,6 +246,18 @@ final class PreparedStatementStage implements ResponseTracker.Sink {
         return frame;
     }
 
+    /**
+     * The pass-through path asks about a server message it would pass on unread: true (and the reply is counted)
+     * when this stage has nothing to do to it or around it; false sends it down the per-frame path.
+     */
+    boolean passThrough(byte type) {
+        if (!tracker.passesThrough(type)) {
+            return false;
+        }
+        tracker.serverFrame(type, this);
+        return true;
+    }
+
     /** Made-up replies that follow a server frame go out after it, in the order the server would have used. */
     void afterServerFrame() {
         tracker.afterFrame(this);

@@ -133,36 +133,11 @@ final class ResponseTracker {
         if (type == ProtocolConstants.ERROR_RESPONSE) {
             return error(kind, sink);
         }
-        int verdict = FORWARD;
-        boolean done;
-        switch (kind) {
-            case PARSE -> done = type == ProtocolConstants.PARSE_COMPLETE;
-            case ADDED_PARSE -> {
-                done = type == ProtocolConstants.PARSE_COMPLETE;
-                verdict = DROP;
-            }
-            case ADDED_CLOSE -> {
-                done = type == ProtocolConstants.CLOSE_COMPLETE;
-                verdict = DROP;
-            }
-            case BIND -> done = type == ProtocolConstants.BIND_COMPLETE;
-            case DESCRIBE_STATEMENT -> {
-                if (type == ProtocolConstants.PARAMETER_DESCRIPTION) {
-                    describedParameters = true;
-                    done = false;
-                } else {
-                    done = type == ProtocolConstants.ROW_DESCRIPTION || type == ProtocolConstants.NO_DATA;
-                }
-            }
-            case DESCRIBE_PORTAL ->
-                done = type == ProtocolConstants.ROW_DESCRIPTION || type == ProtocolConstants.NO_DATA;
-            case EXECUTE ->
-                done = type == ProtocolConstants.COMMAND_COMPLETE
-                        || type == ProtocolConstants.PORTAL_SUSPENDED
-                        || type == ProtocolConstants.EMPTY_QUERY_RESPONSE;
-            case CLOSE -> done = type == ProtocolConstants.CLOSE_COMPLETE;
-            default -> done = type == ProtocolConstants.READY_FOR_QUERY; // SYNC, QUERY, FUNCTION_CALL
+        int verdict = kind == ADDED_PARSE || kind == ADDED_CLOSE ? DROP : FORWARD;
+        if (kind == DESCRIBE_STATEMENT && type == ProtocolConstants.PARAMETER_DESCRIPTION) {
+            describedParameters = true;
         }
+        boolean done = completes(kind, type);
         if (done) {
             if (kind == PARSE || kind == ADDED_PARSE) {
                 sink.parsed(payloads[head]);
@@ -172,6 +147,41 @@ final class ResponseTracker {
             // Synthetic replies now first in line follow this frame: the caller releases them once it is written.
         }
         return verdict;
+    }
+
+    /** Whether a server message of {@code type} is the last reply to a message of {@code kind}. */
+    private static boolean completes(byte kind, byte type) {
+        return switch (kind) {
+            case PARSE, ADDED_PARSE -> type == ProtocolConstants.PARSE_COMPLETE;
+            case CLOSE, ADDED_CLOSE -> type == ProtocolConstants.CLOSE_COMPLETE;
+            case BIND -> type == ProtocolConstants.BIND_COMPLETE;
+            case DESCRIBE_STATEMENT, DESCRIBE_PORTAL ->
+                type == ProtocolConstants.ROW_DESCRIPTION || type == ProtocolConstants.NO_DATA;
+            case EXECUTE ->
+                type == ProtocolConstants.COMMAND_COMPLETE
+                        || type == ProtocolConstants.PORTAL_SUSPENDED
+                        || type == ProtocolConstants.EMPTY_QUERY_RESPONSE;
+            default -> type == ProtocolConstants.READY_FOR_QUERY; // SYNC, QUERY, FUNCTION_CALL
+        };
+    }
+
+    /**
+     * Whether a server message of {@code type} goes to the client as it is with nothing made up before or right
+     * after it, so that the pass-through path may take it (it still calls {@link #serverFrame} for it). False for
+     * an ErrorResponse, a reply to a message the pooler added, and wherever a made-up reply is due.
+     */
+    boolean passesThrough(byte type) {
+        if (type == ProtocolConstants.ERROR_RESPONSE) {
+            return false;
+        }
+        if (size == 0) {
+            return true;
+        }
+        byte kind = peek();
+        if (isSynthetic(kind) || kind == ADDED_PARSE || kind == ADDED_CLOSE) {
+            return false;
+        }
+        return size == 1 || !completes(kind, type) || !isSynthetic(kinds[(head + 1) & (kinds.length - 1)]);
     }
 
     /** After the server frame just decided on went out: releases the synthetic replies that come next. */

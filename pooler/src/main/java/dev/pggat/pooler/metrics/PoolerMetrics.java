@@ -218,6 +218,10 @@ public final class PoolerMetrics {
                 "Checkouts that moved the server connection onto its client's event loop",
                 () -> frontend.serverMovesTotal.sum());
         frontendCounter(
+                "pggat_pass_through_runs",
+                "Runs of server messages sent to a client as one slice, without per-message handling",
+                () -> frontend.passThroughRuns.sum());
+        frontendCounter(
                 "pggat_prepared_statement_hits",
                 "Named prepared statements a client used on a server that already had them (transaction mode)",
                 () -> frontend.statements().hits.sum());

@@ -54,6 +54,15 @@ public final class Frames {
     }
 
     /**
+     * Byte {@code i} of the body of the message that starts at {@code pos} of a buffer of messages, or 0 past the
+     * message's end ({@code end}: its end, as {@link #messageEnd} gave it).
+     */
+    public static byte bodyByteAt(ByteBuf messages, int pos, int end, int i) {
+        int at = pos + 5 + i;
+        return at < end ? messages.getByte(at) : 0;
+    }
+
+    /**
      * Where the message that starts at {@code pos} of a buffer of messages ends (the index after it), or -1 when
      * the rest of the buffer does not hold a whole, well-framed message.
      */

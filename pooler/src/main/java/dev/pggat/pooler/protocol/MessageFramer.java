@@ -9,9 +9,9 @@ import java.util.List;
  * as a retained slice of the bytes read: nothing is copied or decoded here, so a frame can be forwarded as is.
  * The receiver owns each frame and must release it or pass it on.
  */
-public final class MessageFramer extends ProtocolDecoder {
+public class MessageFramer extends ProtocolDecoder {
     public static final String NAME = "pg-framer";
-    private final int maxMessageSize;
+    protected final int maxMessageSize;
 
     public MessageFramer(int maxMessageSize) {
         this.maxMessageSize = maxMessageSize;
@@ -24,7 +24,13 @@ public final class MessageFramer extends ProtocolDecoder {
 
     /** Emits every whole message in {@code in} as a retained slice; leaves a partial one for the next read. */
     static void frames(ByteBuf in, List<Object> out, int maxMessageSize) {
-        while (in.readableBytes() >= 5) {
+        frames(in, out, maxMessageSize, Integer.MAX_VALUE);
+    }
+
+    /** Emits at most {@code limit} whole messages of {@code in} as retained slices. */
+    protected static void frames(ByteBuf in, List<Object> out, int maxMessageSize, int limit) {
+        int emitted = 0;
+        while (emitted < limit && in.readableBytes() >= 5) {
             int start = in.readerIndex();
             int length = in.getInt(start + 1);
             if (length < 4) {
@@ -40,6 +46,7 @@ public final class MessageFramer extends ProtocolDecoder {
                 return;
             }
             out.add(in.readRetainedSlice(length + 1));
+            emitted++;
         }
     }
 

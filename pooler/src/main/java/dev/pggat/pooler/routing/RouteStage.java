@@ -408,6 +408,11 @@ public final class RouteStage {
         return out;
     }
 
+    /** Replies are followed one by one: kept back while a replica transaction may be replayed, or dropped in one. */
+    public boolean keepsReplies() {
+        return replay.active() || replay.replaying();
+    }
+
     /** A 25006 started a replay: the replica's replies are dropped until it is idle. */
     public boolean replaying() {
         return replay.replaying();

@@ -13,7 +13,7 @@ import java.util.function.BooleanSupplier;
  * framer, so it sees whole messages: one per read, one or more per write. It never changes or keeps a message.
  */
 final class PacketTraceHandler extends ChannelDuplexHandler {
-    static final String NAME = "pg-packet-trace";
+    public static final String NAME = "pg-packet-trace";
 
     private final PacketTrace trace;
     private final String label;

@@ -103,6 +103,11 @@ public final class PacketTraces {
                 : String.valueOf(ch.remoteAddress());
     }
 
+    /** Whether a packet trace follows the channel of {@code p} (its handler must then see every message). */
+    public static boolean traced(ChannelPipeline p) {
+        return p.get(PacketTraceHandler.NAME) != null;
+    }
+
     /**
      * Follows a client's channel with {@code trace}: a handler goes in front of the handler named {@code before}
      * (the login handler or the session), where it sees whole messages both ways. Call on the channel's event loop.
