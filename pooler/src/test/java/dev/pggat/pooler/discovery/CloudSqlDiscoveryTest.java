@@ -200,7 +200,9 @@ class CloudSqlDiscoveryTest {
         api.failNext(429, 500, 500);
         await("the injected failures to be answered", () -> api.pendingFailures() == 0);
         // Sent is not yet counted: the runner counts a failure once it has read the answer.
-        await("the failures to be counted", () -> runner.errors().keySet().containsAll(List.of("http_429", "http_5xx")));
+        await(
+                "the failures to be counted",
+                () -> runner.errors().keySet().containsAll(List.of("http_429", "http_5xx")));
         Map<String, Long> errors = runner.errors();
         assertThat(errors).containsKeys("http_429", "http_5xx");
         assertThat(db().endpoints().version())

@@ -165,7 +165,9 @@ class DigitalOceanDiscoveryTest {
         await("the injected failures to be answered", () -> api.pendingFailures() == 0);
         // The fake API has sent the failures; the runner counts each once it has read the answer, which on a busy
         // machine can come a moment after the last one was sent.
-        await("both failures to be counted", () -> runner.errors().keySet().containsAll(List.of("http_429", "http_5xx")));
+        await(
+                "both failures to be counted",
+                () -> runner.errors().keySet().containsAll(List.of("http_429", "http_5xx")));
         assertThat(runner.errors()).containsKeys("http_429", "http_5xx");
         assertThat(db().endpoints().version()).isEqualTo(versionBefore);
         checkServers(primary, Set.of(r1, r2));
