@@ -43,28 +43,6 @@ public record RoutingConfig(
             List.of(),
             false);
 
-    /** Without {@code retryReads} (off). */
-    public RoutingConfig(
-            boolean readWriteSplit,
-            Consistency consistency,
-            Duration maxReplicaLag,
-            long maxReplicaLagBytes,
-            ReplicaFallback replicaFallback,
-            Duration probeInterval,
-            Duration primaryWait,
-            List<String> primaryFunctions) {
-        this(
-                readWriteSplit,
-                consistency,
-                maxReplicaLag,
-                maxReplicaLagBytes,
-                replicaFallback,
-                probeInterval,
-                primaryWait,
-                primaryFunctions,
-                false);
-    }
-
     public enum Consistency {
         EVENTUAL,
         READ_YOUR_WRITES;

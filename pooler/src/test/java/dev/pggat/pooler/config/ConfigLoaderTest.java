@@ -83,7 +83,8 @@ class ConfigLoaderTest {
                         RoutingConfig.ReplicaFallback.PRIMARY,
                         Duration.ofSeconds(1),
                         Duration.ofSeconds(10),
-                        List.of("app_next_id", "audit_*")));
+                        List.of("app_next_id", "audit_*"),
+                        false));
         assertThat(app.mode()).isEqualTo(PoolMode.TRANSACTION);
         assertThat(app.maxServerConnections()).isEqualTo(20);
         assertThat(app.minServerConnections()).isEqualTo(2);

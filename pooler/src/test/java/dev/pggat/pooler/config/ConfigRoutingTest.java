@@ -66,7 +66,8 @@ class ConfigRoutingTest {
                             ReplicaFallback.PRIMARY,
                             Duration.ofSeconds(1),
                             Duration.ofSeconds(10),
-                            List.of()));
+                            List.of(),
+                            false));
             assertThat(routing).isEqualTo(RoutingConfig.DEFAULT);
         }
 
@@ -96,7 +97,8 @@ class ConfigRoutingTest {
                     ReplicaFallback.FAIL,
                     Duration.ofMillis(250),
                     Duration.ZERO,
-                    List.of("next_id", "audit_*"));
+                    List.of("next_id", "audit_*"),
+                    false);
             assertThat(config.databases().get("one").routing()).isEqualTo(expected);
             assertThat(config.databases().get("two").routing()).isEqualTo(expected);
         }
@@ -132,7 +134,8 @@ class ConfigRoutingTest {
                             ReplicaFallback.PRIMARY,
                             Duration.ofSeconds(1),
                             Duration.ofSeconds(10),
-                            List.of()));
+                            List.of(),
+                            false));
         }
 
         @Test

@@ -52,7 +52,8 @@ class LostTransactionQueryTest {
                 r.replicaFallback(),
                 r.probeInterval(),
                 r.primaryWait(),
-                r.primaryFunctions());
+                r.primaryFunctions(),
+                false);
         ExternalClients.Result direct = psql(cluster.primary().port(), "SELECT 1/0");
         try (Setup setup = Setup.start(cluster, primaryOnly)) {
             long lost = setup.database().serverLossErrorsTotal.sum();

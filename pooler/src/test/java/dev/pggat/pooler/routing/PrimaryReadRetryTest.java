@@ -74,7 +74,8 @@ class PrimaryReadRetryTest {
                         r.replicaFallback(),
                         r.probeInterval(),
                         r.primaryWait(),
-                        r.primaryFunctions())
+                        r.primaryFunctions(),
+                        false)
                 .withRetryReads(retryReads);
     }
 

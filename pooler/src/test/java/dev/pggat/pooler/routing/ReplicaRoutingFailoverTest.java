@@ -267,7 +267,8 @@ class ReplicaRoutingFailoverTest {
                 RoutingConfig.ReplicaFallback.PRIMARY,
                 Duration.ofSeconds(60),
                 Duration.ofSeconds(30),
-                List.of());
+                List.of(),
+                false);
         try (Setup setup = Setup.start(cluster, routing);
                 Writer writer = new Writer(setup)) {
             setup.awaitAllUp();
@@ -318,7 +319,8 @@ class ReplicaRoutingFailoverTest {
                 RoutingConfig.ReplicaFallback.PRIMARY,
                 Duration.ofSeconds(1),
                 Duration.ofSeconds(10),
-                List.of());
+                List.of(),
+                false);
         Timeouts d = Timeouts.DEFAULT;
         Timeouts timeouts = new Timeouts(
                 d.clientLogin(),

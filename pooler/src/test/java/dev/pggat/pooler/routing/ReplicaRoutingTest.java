@@ -378,7 +378,8 @@ class ReplicaRoutingTest {
                     RoutingConfig.ReplicaFallback.PRIMARY,
                     PROBE,
                     primaryWait,
-                    List.of());
+                    List.of(),
+                    false);
         }
 
         static RoutingConfig eventual() {
