@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pggat.pooler.config.RoutingConfig;
-import dev.pggat.pooler.config.Timeouts;
 import dev.pggat.pooler.conformance.ExternalClients;
 import dev.pggat.pooler.demo.PostgresCluster;
 import dev.pggat.pooler.routing.ReplicaRoutingTest.Setup;
@@ -165,44 +164,6 @@ class PrimaryReadRetryTest {
     }
 
     /**
-     * The primary's connection dropped without a word (a proxy closes it, as a network failure or a crash would):
-     * a read is sent again and gets its result; a write gets 08006 as an ERROR and the connection goes on. (The
-     * write's backend, still waiting for the lock, may commit it once the lock goes: that is what 08006 means, the
-     * outcome is unknown.)
-     */
-    @Test
-    void aConnectionDroppedWithoutAWordRetriesAReadAndFailsAWriteWith08006() throws Exception {
-        try (LatencyRoutingTest.DelayProxy proxy =
-                new LatencyRoutingTest.DelayProxy(cluster.primary().port())) {
-            setup = Setup.start(cluster, primaryOnly(true), Timeouts.DEFAULT, proxy.port());
-            setup.awaitAllUp();
-            try (Connection c = setup.connect()) {
-                long retried = setup.database().retriedQueriesTotal.sum();
-                assertThat(runWhileItsConnectionIsDropped(
-                                proxy, () -> jdbc(c, "SELECT count(*) FROM retry_block", true)))
-                        .isEqualTo("1");
-                assertThat(setup.database().retriedQueriesTotal.sum() - retried)
-                        .as("pggat_retried_queries_total")
-                        .isEqualTo(1);
-                assertThatThrownBy(() -> runWhileItsConnectionIsDropped(
-                                proxy, () -> jdbc(c, "UPDATE retry_block SET v = v + 1 WHERE id = 1", false)))
-                        .isInstanceOf(ExecutionException.class)
-                        .cause()
-                        .isInstanceOfSatisfying(PSQLException.class, e -> {
-                            assertThat(e.getSQLState()).isEqualTo("08006");
-                            assertThat(e.getServerErrorMessage().getSeverity()).isEqualTo("ERROR");
-                        });
-                assertThat(setup.database().retriedQueriesTotal.sum() - retried)
-                        .as("the write was not retried")
-                        .isEqualTo(1);
-                assertThat(Setup.value(c, "SELECT 7"))
-                        .as("the connection goes on")
-                        .isEqualTo("7");
-            }
-        }
-    }
-
-    /**
      * Reads split to replicas, read-your-writes: after the client's write, with replay paused on every replica, its
      * read falls back to the primary; when that backend is ended the read is sent again, and, with no replica past
      * the client's write, to the primary once more.
@@ -298,22 +259,6 @@ class PrimaryReadRetryTest {
                         "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
                                 + " WHERE wait_event_type = 'Lock' AND query LIKE '%retry_block%'"
                                 + " AND pid <> pg_backend_pid()")));
-    }
-
-    /** As above, but the connection is dropped by {@code proxy} (no word from the server) instead. */
-    private static String runWhileItsConnectionIsDropped(LatencyRoutingTest.DelayProxy proxy, Callable<String> client)
-            throws Exception {
-        return runWhileBlocked(client, killer -> {
-            if (!"1"
-                    .equals(Setup.value(
-                            killer,
-                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                    + " AND query LIKE '%retry_block%' AND pid <> pg_backend_pid()"))) {
-                return false;
-            }
-            proxy.dropAllButFirst();
-            return true;
-        });
     }
 
     /** Ends the client's server (once) when {@code loss} says it did: true once it waits for the lock and ended. */
